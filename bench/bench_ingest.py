@@ -1,0 +1,140 @@
+"""Ingest benchmark: parse rate, end-to-end ingest rate into a real Neo4j, peak RSS, and the
+naive way (one MERGE per connection) on a slice, as a ratio.
+
+    .venv/bin/python bench/bench_ingest.py [--records 5000000] [--naive-rows 20000]
+
+Generates a Zeek conn log set with graphnet's generator (cached under bench/out/), starts a
+dedicated Neo4j instance ("bench", free ports; or uses NEO4J_URI when set: that graph is WIPED),
+and prints the figures. Targets on a 2-core machine: parse >= 1 M records/s, end-to-end >= 250 k
+records/s, peak RSS < 2 GiB independent of file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def dataset(records: int) -> Path:
+    from graphnet.generate import GenerateOptions, generate
+
+    weeks = 2
+    per_day = records // (7 * weeks)
+    d = OUT / f"zeek-{records}"
+    if not (d / "truth.json").exists():
+        print(f"generating ~{records:,} records into {d} ...", flush=True)
+        res = generate(d, GenerateOptions(weeks=weeks, hosts=2000, seed=11, scale=per_day))
+        print(f"  {res.records:,} records in {res.files} files, {res.seconds:.1f} s "
+              f"({res.records / res.seconds:,.0f} records/s)", flush=True)
+    return d
+
+
+def parse_rate(paths: list[Path]) -> tuple[int, float]:
+    from graphnet import sources
+
+    t0 = time.perf_counter()
+    n = 0
+    for p in paths:
+        for chunk in sources.read(p):
+            n += len(chunk.frame)
+    return n, time.perf_counter() - t0
+
+
+def child_peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=5_000_000)
+    ap.add_argument("--naive-rows", type=int, default=20_000)
+    args = ap.parse_args()
+
+    from graphnet import neo4j_local, sources
+    from graphnet.config import Settings, graphnet_home, neo4j_settings
+    from graphnet.store import open_store
+
+    data = dataset(args.records)
+    files = sources.iter_log_files([data])
+    size = sum(p.stat().st_size for p in files)
+
+    n, secs = parse_rate(files)
+    print(f"parse:      {n:,} records, {size / 2**20:,.0f} MiB gzip, {secs:.1f} s "
+          f"-> {n / secs:,.0f} records/s", flush=True)
+
+    env = dict(os.environ)
+    started = False
+    if "NEO4J_URI" not in env:
+        home = graphnet_home()
+        neo4j_local.install(home)
+        st = neo4j_local.start(home, instance="bench", bolt_port=free_port(),
+                               http_port=free_port(), heap="4g", pagecache="2g")
+        started = True
+        settings = neo4j_local.connection_for(home, instance="bench")
+        env.update(NEO4J_URI=st.bolt_uri, NEO4J_USER=settings.user)
+        env["NEO4J_PASSWORD_FILE"] = str(neo4j_local.reveal_password_path(home, "bench"))
+    bench_home = OUT / "home"
+    env["GRAPHNET_HOME"] = str(bench_home)
+    try:
+        os.environ.update({k: env[k] for k in ("NEO4J_URI", "NEO4J_USER") if k in env})
+        if "NEO4J_PASSWORD_FILE" in env:
+            os.environ["NEO4J_PASSWORD_FILE"] = env["NEO4J_PASSWORD_FILE"]
+        with open_store(neo4j_settings()) as store:
+            store.clear()
+        import shutil
+
+        shutil.rmtree(bench_home, ignore_errors=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "graphnet.cli", "ingest", "--json", "-q", str(data)],
+            env=env, capture_output=True, text=True, check=False,
+        )
+        e2e = time.perf_counter() - t0
+        if proc.returncode != 0:
+            print(proc.stderr)
+            raise SystemExit(proc.returncode)
+        result = json.loads(proc.stdout)
+        rss = child_peak_rss_mib()
+        print(f"end-to-end: {result['accepted']:,} records in {e2e:.1f} s "
+              f"-> {result['accepted'] / e2e:,.0f} records/s (ingest's own clock "
+              f"{result['seconds']:.1f} s); peak RSS {rss:,.0f} MiB", flush=True)
+
+        # the naive way on a slice: one MERGE per connection, one transaction each
+        from graphnet import windows
+
+        frame = next(iter(sources.read(files[len(files) // 2]))).frame.head(args.naive_rows)
+        win = windows.window_ids(frame["ts"].to_numpy(), "week").to_numpy()
+        rows = frame[["src", "dst", "src_bytes"]].fillna(0).to_dict("records")
+        with open_store(neo4j_settings()) as store:
+            store.clear()
+            t0 = time.perf_counter()
+            for row, w in zip(rows, win, strict=True):
+                store.write("naive_connection_merge", window=str(w), **row)
+            naive = time.perf_counter() - t0
+        naive_rate = len(rows) / naive
+        e2e_rate = result["accepted"] / e2e
+        print(f"naive:      {len(rows):,} records in {naive:.1f} s -> {naive_rate:,.0f} records/s; "
+              f"graphnet is {e2e_rate / naive_rate:,.0f}x faster", flush=True)
+    finally:
+        if started:
+            neo4j_local.stop(graphnet_home(), "bench")
+
+
+if __name__ == "__main__":
+    main()

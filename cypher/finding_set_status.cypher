@@ -1,0 +1,3 @@
+MATCH (f:Finding {id: $id})
+SET f.status = $status, f.reviewed = datetime()
+RETURN f.id AS id

@@ -1,0 +1,8 @@
+// graphnet schema: applied on first use, idempotent. The only file with several statements.
+CREATE CONSTRAINT host_id IF NOT EXISTS FOR (h:Host) REQUIRE h.id IS UNIQUE;
+CREATE CONSTRAINT ingest_sha256 IF NOT EXISTS FOR (i:Ingest) REQUIRE i.sha256 IS UNIQUE;
+CREATE CONSTRAINT graphmeta_key IF NOT EXISTS FOR (m:GraphMeta) REQUIRE m.key IS UNIQUE;
+CREATE CONSTRAINT finding_id IF NOT EXISTS FOR (f:Finding) REQUIRE f.id IS UNIQUE;
+CREATE INDEX talked_window IF NOT EXISTS FOR ()-[r:TALKED]-() ON (r.window);
+CREATE INDEX finding_window_kind IF NOT EXISTS FOR (f:Finding) ON (f.window, f.kind);
+CREATE INDEX host_internal IF NOT EXISTS FOR (h:Host) ON (h.internal);

@@ -1,0 +1,344 @@
+"""The `graphnet` command: a thin layer over the library.
+
+Each command builds settings, calls one graphnet function and maps named errors to a one-line
+message (plus what to do next) and an exit code. Logging handlers are set here only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from graphnet import __version__
+from graphnet.config import Settings, graphnet_home
+from graphnet.errors import GraphnetError
+
+app = typer.Typer(
+    help="graphnet: how your network behaves, and what changed. "
+    "Zeek conn logs and NetFlow exports -> host graph in Neo4j -> snapshots, fingerprints, findings.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+neo4j_app = typer.Typer(help="graphnet's own local Neo4j server.", no_args_is_help=True)
+app.add_typer(neo4j_app, name="neo4j")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=False)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("neo4j").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
+    version: Annotated[bool, typer.Option("--version", help="Show the version.")] = False,
+) -> None:
+    _setup_logging(verbose)
+    if version:
+        out.print(f"graphnet {__version__}")
+        raise typer.Exit(0)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Map graphnet's named errors to one line (and a hint) on stderr and an exit code."""
+    try:
+        yield
+    except GraphnetError as exc:
+        err.print(f"error: {escape(str(exc))}")
+        if exc.hint:
+            err.print(f"hint: {escape(exc.hint)}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted; re-run the same command to continue where it stopped")
+        raise typer.Exit(130) from None
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _store() -> Any:
+    from graphnet.store import open_store
+
+    return open_store()
+
+
+def _interactive(quiet: bool, as_json: bool) -> bool:
+    return not quiet and not as_json and err.is_terminal
+
+
+# --------------------------------------------------------------------------------------------
+# neo4j
+# --------------------------------------------------------------------------------------------
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--home", help="graphnet home (default $GRAPHNET_HOME or ~/.local/share/graphnet)."
+    ),
+]
+InstanceOpt = Annotated[str, typer.Option("--instance", help="Instance name under the home.")]
+
+
+@neo4j_app.command("install")
+def neo4j_install(home: HomeOpt = None) -> None:
+    """Download Neo4j 5.26 Community and Neo4j Browser from Maven Central (once)."""
+    from graphnet import neo4j_local
+
+    with errors(), err.status("installing Neo4j from Maven Central (first time: a few minutes)"):
+        lib = neo4j_local.install(home or graphnet_home())
+    out.print(f"Neo4j installed in {lib}")
+
+
+@neo4j_app.command("start")
+def neo4j_start(
+    home: HomeOpt = None,
+    instance: InstanceOpt = "default",
+    bolt_port: Annotated[int, typer.Option(help="Bolt port on 127.0.0.1.")] = 7687,
+    http_port: Annotated[int, typer.Option(help="HTTP (Browser) port on 127.0.0.1.")] = 7474,
+    heap: Annotated[str, typer.Option(help="JVM heap, e.g. 2g.")] = "2g",
+    pagecache: Annotated[str, typer.Option(help="Page cache, e.g. 2g.")] = "2g",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Bolt.")] = 180.0,
+) -> None:
+    """Start the local Neo4j (installing it first if needed); returns when Bolt answers."""
+    from graphnet import neo4j_local
+
+    h = home or graphnet_home()
+    with errors():
+        with err.status("installing Neo4j (once) and starting it"):
+            neo4j_local.install(h)
+            st = neo4j_local.start(
+                h,
+                instance=instance,
+                bolt_port=bolt_port,
+                http_port=http_port,
+                heap=heap,
+                pagecache=pagecache,
+                timeout=timeout,
+            )
+    out.print(f"Neo4j {st.version} running (pid {st.pid})")
+    out.print(f"  bolt:    {st.bolt_uri}")
+    out.print(
+        f"  browser: {st.browser_url}  (user neo4j, password in {neo4j_local.reveal_password_path(h, instance)})"
+    )
+
+
+@neo4j_app.command("stop")
+def neo4j_stop(home: HomeOpt = None, instance: InstanceOpt = "default") -> None:
+    """Stop the local Neo4j (data is kept)."""
+    from graphnet import neo4j_local
+
+    with errors():
+        neo4j_local.stop(home or graphnet_home(), instance)
+    out.print("Neo4j stopped")
+
+
+@neo4j_app.command("status")
+def neo4j_status(
+    home: HomeOpt = None,
+    instance: InstanceOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Version, pid, ports and data size of the local Neo4j."""
+    import dataclasses
+
+    from graphnet import neo4j_local
+
+    with errors():
+        st = neo4j_local.status(home or graphnet_home(), instance)
+    data = dataclasses.asdict(st)
+    if as_json:
+        _print_json(data)
+    else:
+        for k, v in data.items():
+            out.print(f"{k:>14}: {escape(str(v))}")
+    if not st.running:
+        raise typer.Exit(1)
+
+
+@neo4j_app.command("logs")
+def neo4j_logs(
+    home: HomeOpt = None,
+    instance: InstanceOpt = "default",
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines.")] = 50,
+) -> None:
+    """The last lines of the local Neo4j's log."""
+    from graphnet import neo4j_local
+
+    with errors():
+        sys.stdout.write(neo4j_local.logs(home or graphnet_home(), instance, lines))
+
+
+@neo4j_app.command("password")
+def neo4j_password(home: HomeOpt = None, instance: InstanceOpt = "default") -> None:
+    """Show the local Neo4j password (only on this explicit request)."""
+    from graphnet import neo4j_local
+
+    with errors():
+        path = neo4j_local.reveal_password_path(home or graphnet_home(), instance)
+        if not path.exists():
+            raise GraphnetError("no password yet", hint="start Neo4j first: graphnet neo4j start")
+        sys.stdout.write(path.read_text().strip() + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# ingest and stats
+# --------------------------------------------------------------------------------------------
+class _RichIngestProgress:
+    def __init__(self, progress: Progress) -> None:
+        self.p = progress
+        self.files_task: TaskID | None = None
+        self.rows_task = progress.add_task("rows", total=None, rows=0)
+        self.total_rows = 0
+
+    def files(self, total: int) -> None:
+        self.files_task = self.p.add_task("files", total=total, rows=0)
+
+    def file_started(self, path: Path, size: int) -> None:
+        self.p.update(self.rows_task, description=escape(path.name))
+
+    def rows(self, n: int, nbytes: int) -> None:
+        self.total_rows += n
+        self.p.update(self.rows_task, advance=n, rows=self.total_rows)
+
+    def file_done(self, result: Any) -> None:
+        if self.files_task is not None:
+            self.p.advance(self.files_task)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Log files or directories (walked recursively).")
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Force a format: zeek, zeek-json, cidds, binetflow, nfdump."),
+    ] = None,
+    window: Annotated[
+        str | None, typer.Option(help="Window: week (default), day or hour; fixed per graph.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress, summary only.")
+    ] = False,
+) -> None:
+    """Ingest Zeek conn logs / NetFlow CSV into the host graph (idempotent, resumable)."""
+    from graphnet import ingest as ingest_mod
+
+    settings = Settings.from_env()
+    with errors(), _store() as store:
+        if _interactive(quiet, as_json):
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rows]:,} rows"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as p:
+                result = ingest_mod.ingest(
+                    store, paths, settings, window=window, fmt=fmt, progress=_RichIngestProgress(p)
+                )
+        else:
+            result = ingest_mod.ingest(store, paths, settings, window=window, fmt=fmt)
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        _print_ingest_summary(result)
+    if result.failed:
+        raise typer.Exit(3)
+
+
+def _print_ingest_summary(result: Any) -> None:
+    table = Table(title=None, show_edge=False)
+    for col in ("file", "format", "accepted", "rejected", "status"):
+        table.add_column(col, justify="right" if col in ("accepted", "rejected") else "left")
+    for f in result.files:
+        status = f.status + (f" ({f.message})" if f.message else "")
+        table.add_row(
+            escape(f.path), f.format or "?", f"{f.accepted:,}", f"{f.rejected:,}", escape(status)
+        )
+    if len(result.files) <= 40:
+        out.print(table)
+    rate = result.accepted / result.seconds if result.seconds > 0 else 0.0
+    counts: dict[str, int] = {}
+    for f in result.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    out.print(
+        f"{len(result.files)} files ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); "
+        f"{result.accepted:,} connections accepted, {result.rejected:,} rejected "
+        f"in {result.seconds:.1f} s ({rate:,.0f}/s); windows: {result.window_kind}"
+    )
+    for f in result.files:
+        if f.rejects_file:
+            out.print(f"rejected lines of {escape(f.path)}: {escape(f.rejects_file)}")
+    for f in result.failed:
+        err.print(f"error: {escape(f.message)}")
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+    """Hosts, connections, edges, windows and files in the graph."""
+    from graphnet import ingest as ingest_mod
+
+    with errors(), _store() as store:
+        data = ingest_mod.stats(store)
+    if as_json:
+        _print_json(data)
+    else:
+        for k, v in data.items():
+            out.print(f"{k:>12}: {v:,}" if isinstance(v, int) else f"{k:>12}: {v}")
+
+
+@app.command()
+def reset(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete everything graphnet stored in Neo4j and the connection archive."""
+    import shutil
+
+    settings = Settings.from_env()
+    if not yes and not typer.confirm("Delete the whole graph and the connection archive?"):
+        raise typer.Exit(1)
+    with errors(), _store() as store:
+        store.clear()
+    shutil.rmtree(settings.archive_dir, ignore_errors=True)
+    out.print("graph and archive deleted")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,119 @@
+"""Settings: where graphnet keeps its files and how it reaches Neo4j.
+
+Secrets are read from the environment or from 0600 files, never from the command line, and the
+password never appears in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from graphnet.errors import ConfigError
+
+
+def graphnet_home() -> Path:
+    """`$GRAPHNET_HOME`, default `~/.local/share/graphnet`."""
+    env = os.environ.get("GRAPHNET_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "graphnet"
+
+
+@dataclass(frozen=True)
+class Neo4jSettings:
+    uri: str
+    user: str
+    password: str = field(repr=False)
+    database: str = "neo4j"
+    # "env" when taken from NEO4J_URI, "local" when it is graphnet's own server
+    origin: str = "env"
+
+    def __repr__(self) -> str:  # never show the password
+        return f"Neo4jSettings(uri={self.uri!r}, user={self.user!r}, origin={self.origin!r})"
+
+
+def neo4j_settings(home: Path | None = None) -> Neo4jSettings:
+    """The server every command talks to.
+
+    `NEO4J_URI` (+ `NEO4J_USER`, `NEO4J_PASSWORD` or `NEO4J_PASSWORD_FILE`) selects an existing
+    server; otherwise graphnet's local server under `$GRAPHNET_HOME` is used.
+    """
+    uri = os.environ.get("NEO4J_URI")
+    if uri:
+        user = os.environ.get("NEO4J_USER", "neo4j")
+        password = os.environ.get("NEO4J_PASSWORD")
+        pw_file = os.environ.get("NEO4J_PASSWORD_FILE")
+        if password is None and pw_file:
+            try:
+                password = Path(pw_file).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot read NEO4J_PASSWORD_FILE {pw_file}: {exc.strerror}",
+                    hint="point NEO4J_PASSWORD_FILE at a readable file holding only the password",
+                ) from exc
+        if password is None:
+            raise ConfigError(
+                "NEO4J_URI is set but no password was given",
+                hint="set NEO4J_PASSWORD or NEO4J_PASSWORD_FILE",
+            )
+        return Neo4jSettings(uri=uri, user=user, password=password, origin="env")
+    from graphnet.neo4j_local import connection_for
+
+    return connection_for(home or graphnet_home())
+
+
+def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    nets = []
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(
+                f"not a CIDR: {part!r}", hint="use e.g. 10.0.0.0/8,192.0.2.0/24"
+            ) from exc
+    return tuple(nets)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    window: str = "week"
+    # internal networks; empty = RFC 1918 + RFC 4193 (+ loopback/link-local)
+    internal_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # destination ports kept per edge histogram before folding into "other"
+    top_ports: int = 32
+    top_history: int = 24
+    batch_size: int = 5000
+
+    @property
+    def archive_dir(self) -> Path:
+        """Connection archive (Parquet per window and file) used by connection-level scoring."""
+        return self.home / "archive"
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.home / "rejects"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        kw: dict[str, object] = {"home": graphnet_home()}
+        if os.environ.get("GRAPHNET_WINDOW"):
+            kw["window"] = os.environ["GRAPHNET_WINDOW"]
+        if os.environ.get("GRAPHNET_INTERNAL_CIDRS"):
+            kw["internal_cidrs"] = parse_cidrs(os.environ["GRAPHNET_INTERNAL_CIDRS"])
+        for env, key in (("GRAPHNET_BATCH_SIZE", "batch_size"), ("GRAPHNET_TOP_PORTS", "top_ports")):
+            if os.environ.get(env):
+                try:
+                    kw[key] = int(os.environ[env])
+                except ValueError:
+                    raise ConfigError(f"{env} must be a whole number, not {os.environ[env]!r}") from None
+        kw.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**kw)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Detectors: one contract (base.Detector) for every method."""

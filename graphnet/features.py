@@ -1,0 +1,168 @@
+"""Categorical components of connections, computed in one place.
+
+Ingest builds the edge histograms from these columns and scoring reads the very same columns for
+each connection, so a fingerprint and the observation scored against it can never disagree.
+All functions are vectorised: loops run over distinct values, never over rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# component name -> description (used in docs, explanations and reports)
+COMPONENTS: dict[str, str] = {
+    "proto": "transport protocol",
+    "service": "application protocol detected by Zeek",
+    "dport": "destination port (ports of 49152 and above as 'dyn')",
+    "conn_state": "connection state",
+    "history": "TCP history string",
+    "orig_act": "what the originator did (upper-case history letters)",
+    "resp_act": "what the responder did (lower-case history letters)",
+    "hour": "hour of day (UTC)",
+    "daytype": "weekday or weekend",
+    "src_bytes_bin": "bytes sent by the originator, ceil(log2(x+1))",
+    "dst_bytes_bin": "bytes sent by the responder, ceil(log2(x+1))",
+    "src_pkts_bin": "packets sent by the originator, ceil(log2(x+1))",
+    "dst_pkts_bin": "packets sent by the responder, ceil(log2(x+1))",
+}
+
+CONN_STATES: dict[str, str] = {
+    "S0": "connection attempt seen, no reply",
+    "S1": "established, not terminated",
+    "SF": "normal establishment and termination (completed)",
+    "REJ": "connection attempt rejected",
+    "S2": "established, close attempt by originator only",
+    "S3": "established, close attempt by responder only",
+    "RSTO": "established, originator aborted (reset)",
+    "RSTR": "established, responder aborted (reset)",
+    "RSTOS0": "originator sent SYN then reset, no SYN-ACK",
+    "RSTRH": "responder sent SYN-ACK then reset, no SYN from originator seen",
+    "SH": "originator sent SYN then FIN, no SYN-ACK",
+    "SHR": "responder sent SYN-ACK then FIN, no SYN from originator seen",
+    "OTH": "no SYN seen, midstream traffic",
+    "-": "unknown",
+}
+
+HISTORY_LETTERS: dict[str, str] = {
+    "s": "SYN",
+    "h": "SYN-ACK",
+    "a": "pure ACK",
+    "d": "packet with payload",
+    "f": "FIN",
+    "r": "reset",
+    "c": "bad checksum",
+    "g": "content gap",
+    "t": "retransmitted payload",
+    "w": "zero window",
+    "i": "inconsistent packet",
+    "q": "multi-flag packet",
+    "^": "direction flipped",
+}
+
+UNKNOWN = "-"
+
+
+def _bins(values: pd.Series) -> pd.Series:
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    out = np.full(v.shape, UNKNOWN, dtype=object)
+    ok = ~np.isnan(v) & (v >= 0)
+    out[ok] = np.ceil(np.log2(v[ok] + 1.0)).astype(np.int64).astype(str)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def _map_unique(values: pd.Series, fn: object) -> pd.Series:
+    codes, uniques = pd.factorize(values.fillna(UNKNOWN).astype(str), sort=False)
+    mapped = np.array([fn(u) for u in uniques], dtype=object)  # type: ignore[operator]
+    if len(mapped) == 0:
+        return pd.Series([], index=values.index, dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def _act(history: str, upper: bool) -> str:
+    if history == UNKNOWN:
+        return UNKNOWN
+    letters = sorted({c for c in history if (c.isupper() if upper else c.islower())})
+    return "".join(letters) if letters else UNKNOWN
+
+
+def port_class(ports: pd.Series) -> pd.Series:
+    p = pd.to_numeric(ports, errors="coerce").to_numpy(dtype="float64")
+    out = np.full(p.shape, UNKNOWN, dtype=object)
+    known = ~np.isnan(p) & (p >= 0)
+    dyn = known & (p >= 49152)
+    low = known & ~dyn
+    out[dyn] = "dyn"
+    out[low] = p[low].astype(np.int64).astype(str)
+    return pd.Series(out, index=ports.index, dtype=object)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    s = values.astype(object).where(values.notna(), UNKNOWN)
+    s = s.astype(str)
+    return s.where(s != "", UNKNOWN).astype(object)
+
+
+def components(frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalised connection table -> one text column per component in COMPONENTS."""
+    idx = frame.index
+    ts = pd.to_datetime(frame["ts"].to_numpy(dtype="float64"), unit="s", utc=True)
+    hist = _text(frame["history"])
+    out = pd.DataFrame(
+        {
+            "proto": _text(frame["proto"]).str.lower(),
+            "service": _text(frame["service"]),
+            "dport": port_class(frame["dport"]),
+            "conn_state": _text(frame["conn_state"]),
+            "history": hist,
+            "orig_act": _map_unique(hist, lambda h: _act(h, True)),
+            "resp_act": _map_unique(hist, lambda h: _act(h, False)),
+            "hour": pd.Series(np.char.zfill(ts.hour.to_numpy().astype(str), 2), index=idx),
+            "daytype": pd.Series(
+                np.where(ts.day_of_week.to_numpy() >= 5, "weekend", "weekday"), index=idx
+            ),
+            "src_bytes_bin": _bins(frame["src_bytes"]),
+            "dst_bytes_bin": _bins(frame["dst_bytes"]),
+            "src_pkts_bin": _bins(frame["src_pkts"]),
+            "dst_pkts_bin": _bins(frame["dst_pkts"]),
+        },
+        index=idx,
+    )
+    return out.astype(object)
+
+
+def describe_history(history: str) -> str:
+    """'ShADadFf' -> 'originator SYN, responder SYN-ACK, ...' for reports."""
+    if not history or history == UNKNOWN:
+        return "no TCP history"
+    parts = []
+    for c in history:
+        who = "originator" if c.isupper() else "responder"
+        meaning = HISTORY_LETTERS.get(c.lower())
+        parts.append(f"{who} {meaning}" if meaning else f"'{c}'")
+    return ", ".join(parts)
+
+
+def describe_value(component: str, value: str) -> str:
+    """A human phrase for a component value, e.g. conn_state SF -> 'completed (SF)'."""
+    if component == "conn_state":
+        return f"{CONN_STATES.get(value, 'state')} ({value})"
+    if component == "history":
+        return f"history {value} ({describe_history(value)})"
+    if component in ("orig_act", "resp_act"):
+        who = "originator" if component == "orig_act" else "responder"
+        if value == UNKNOWN:
+            return f"{who} sent nothing"
+        names = [HISTORY_LETTERS.get(c.lower(), c) for c in value]
+        return f"{who} sent {', '.join(names)}"
+    if component == "dport":
+        return "a dynamic port" if value == "dyn" else f"port {value}"
+    if component == "hour":
+        return f"hour {value}:00 UTC"
+    if component.endswith("_bin"):
+        if value == UNKNOWN:
+            return f"{component[:-4].replace('_', ' ')} unknown"
+        n = int(value)
+        lo, hi = (0, 0) if n == 0 else (2 ** (n - 1), 2**n - 1)
+        return f"{component[:-4].replace('_', ' ')} {lo}–{hi}"
+    return f"{component} {value}"

@@ -1,0 +1,633 @@
+"""Ingest: log files -> aggregated host graph in Neo4j.
+
+get (graphnet.sources.read, streamed chunks) -> transform (pure: chunk -> per-edge sums and
+categorical histograms) -> combine (all chunks of one file) -> load (batched UNWIND in managed
+transactions).
+
+Exactly-once per file: a file is identified by the SHA-256 of its content and recorded in an
+`(:Ingest)` ledger node. Its aggregated edges are cut into deterministic batches; each batch's
+transaction advances the ledger's `batches_done` counter together with the edge writes, so a run
+killed at any moment resumes where the last committed batch ended and the counts end up exactly
+as after one clean run. A file that fails to parse (unknown format, truncated gzip) writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from graphnet import features, sources, windows
+from graphnet.config import Settings
+from graphnet.errors import ConfigError, InputError, StoreError
+from graphnet.store import Store, Tx
+
+log = logging.getLogger(__name__)
+
+NUMERIC = ("src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "duration")
+TOPN_COMPONENTS = ("dport", "history")
+LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
+OTHER = "other"
+EDGE_KEY = ["src", "dst", "window"]
+
+
+# --------------------------------------------------------------------------------------------
+# transform: pure functions over DataFrames
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Aggregate:
+    """Per-edge sums (`edges`) and long-format histograms (`hist`) of some connections."""
+
+    edges: pd.DataFrame  # src, dst, window, conns, src_bytes..duration, first, last
+    hist: pd.DataFrame  # src, dst, window, comp, value, n
+
+    @staticmethod
+    def empty() -> Aggregate:
+        return Aggregate(
+            pd.DataFrame(columns=[*EDGE_KEY, "conns", *NUMERIC, "first", "last"]),
+            pd.DataFrame(columns=[*EDGE_KEY, "comp", "value", "n"]),
+        )
+
+
+def transform(frame: pd.DataFrame, window_kind: str) -> Aggregate:
+    """Normalised connections -> per (src, dst, window) sums and categorical histograms."""
+    if frame.empty:
+        return Aggregate.empty()
+    ts = frame["ts"].to_numpy(dtype="float64")
+    win = windows.window_ids(ts, window_kind).to_numpy()
+    keys = pd.DataFrame(
+        {"src": frame["src"].to_numpy(), "dst": frame["dst"].to_numpy(), "window": win}
+    )
+    codes = keys.groupby(EDGE_KEY, sort=False).ngroup().to_numpy()
+    n_edges = int(codes.max()) + 1
+    _, first_row = np.unique(codes, return_index=True)
+    edge_keys = keys.iloc[first_row].reset_index(drop=True)
+
+    sums = {"conns": np.bincount(codes, minlength=n_edges).astype(np.int64)}
+    for col in NUMERIC:
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
+        sums[col] = np.bincount(codes, weights=np.nan_to_num(v, nan=0.0), minlength=n_edges)
+    first = np.full(n_edges, np.inf)
+    last = np.full(n_edges, -np.inf)
+    np.minimum.at(first, codes, ts)
+    np.maximum.at(last, codes, ts)
+    edges = edge_keys.assign(**sums, first=first, last=last)
+
+    comps = features.components(frame)
+    for col in LABEL_COLUMNS[:1]:  # the label histogram is kept for evaluation only
+        if col in frame.columns:
+            comps["label"] = frame[col].fillna(features.UNKNOWN).astype(str).to_numpy()
+    parts = []
+    for comp in comps.columns:
+        vcodes, uniques = pd.factorize(comps[comp].to_numpy(), sort=False)
+        k = len(uniques)
+        combo = codes.astype(np.int64) * k + vcodes
+        u, n = np.unique(combo, return_counts=True)
+        e = u // k
+        part = edge_keys.iloc[e].reset_index(drop=True)
+        part["comp"] = comp
+        part["value"] = np.asarray(uniques, dtype=object)[u % k]
+        part["n"] = n.astype(np.int64)
+        parts.append(part)
+    hist = pd.concat(parts, ignore_index=True)
+    return Aggregate(edges, hist)
+
+
+def combine(aggs: Sequence[Aggregate]) -> Aggregate:
+    """Sum several aggregates (chunks of one file) into one."""
+    aggs = [a for a in aggs if not a.edges.empty]
+    if not aggs:
+        return Aggregate.empty()
+    if len(aggs) == 1:
+        return aggs[0]
+    edges = pd.concat([a.edges for a in aggs], ignore_index=True)
+    edges = edges.groupby(EDGE_KEY, sort=False, as_index=False).agg(
+        conns=("conns", "sum"),
+        **{c: (c, "sum") for c in NUMERIC},
+        first=("first", "min"),
+        last=("last", "max"),
+    )
+    hist = pd.concat([a.hist for a in aggs], ignore_index=True)
+    hist = hist.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum()
+    return Aggregate(edges, hist)
+
+
+def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the top N values of the given components per edge, fold the rest into 'other'.
+
+    Returns the folded histogram and, per edge, the number of distinct values seen before
+    folding (columns src, dst, window, <comp>_distinct).
+    """
+    distinct = hist[hist["comp"].isin(list(top))]
+    distinct = (
+        distinct.groupby([*EDGE_KEY, "comp"], sort=False)["value"]
+        .nunique()
+        .unstack("comp", fill_value=0)
+        .add_suffix("_distinct")
+        .reset_index()
+    )
+    distinct.columns.name = None
+    out = [hist[~hist["comp"].isin(list(top))]]
+    for comp, n in top.items():
+        h = hist[hist["comp"] == comp].sort_values(
+            [*EDGE_KEY, "n", "value"], ascending=[True, True, True, False, True]
+        )
+        rank = h.groupby(EDGE_KEY, sort=False).cumcount().to_numpy()
+        h = h.assign(value=np.where(rank >= n, OTHER, h["value"].to_numpy()))
+        out.append(h.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum())
+    return pd.concat(out, ignore_index=True), distinct
+
+
+def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
+    """Aggregate -> one dict per edge (sorted by window, src, dst) ready for edges_upsert."""
+    if agg.edges.empty:
+        return []
+    hist, distinct = fold_top(agg.hist, top)
+    hist = hist.sort_values([*EDGE_KEY, "comp", "n", "value"], ascending=[True] * 4 + [False, True])
+    table = pa.Table.from_pandas(hist[[*EDGE_KEY, "comp", "value", "n"]], preserve_index=False)
+    grouped = table.group_by([*EDGE_KEY, "comp"], use_threads=False).aggregate(
+        [("value", "list"), ("n", "list")]
+    )
+    per_edge: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in grouped.to_pylist():
+        props = per_edge.setdefault((r["src"], r["dst"], r["window"]), {})
+        props[f"{r['comp']}_k"] = r["value_list"]
+        props[f"{r['comp']}_n"] = r["n_list"]
+    edges = agg.edges.merge(distinct, on=EDGE_KEY, how="left").sort_values(EDGE_KEY)
+    distinct_cols = [c for c in edges.columns if c.endswith("_distinct")]
+    rows = []
+    for rec in edges.to_dict("records"):
+        key = (rec["src"], rec["dst"], rec["window"])
+        props = per_edge.get(key, {})
+        props["conns"] = int(rec["conns"])
+        for c in NUMERIC:
+            props[c] = float(rec[c])
+        for c in distinct_cols:
+            props[c] = int(rec[c]) if pd.notna(rec[c]) else 0
+        rows.append(
+            {
+                "src": key[0],
+                "dst": key[1],
+                "window": key[2],
+                "first_ms": int(np.floor(rec["first"] * 1000)),
+                "last_ms": int(np.floor(rec["last"] * 1000)),
+                "props": props,
+            }
+        )
+    return rows
+
+
+def merge_props(old: dict[str, Any], new: dict[str, Any], top: dict[str, int]) -> dict[str, Any]:
+    """Add a new file's edge aggregate to what the edge already holds."""
+    out = dict(new)
+    for key, value in old.items():
+        if key in ("window", "first_seen", "last_seen"):
+            continue
+        if key.endswith("_k"):
+            comp = key[:-2]
+            counts: dict[str, int] = {}
+            for k, n in zip(old.get(f"{comp}_k", []), old.get(f"{comp}_n", []), strict=False):
+                counts[k] = counts.get(k, 0) + int(n)
+            for k, n in zip(new.get(f"{comp}_k", []), new.get(f"{comp}_n", []), strict=False):
+                counts[k] = counts.get(k, 0) + int(n)
+            items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            limit = top.get(comp)
+            if limit is not None and sum(1 for k, _ in items if k != OTHER) > limit:
+                kept = [(k, n) for k, n in items if k != OTHER][:limit]
+                folded = sum(counts.values()) - sum(n for _, n in kept)
+                items = sorted([*kept, (OTHER, folded)], key=lambda kv: (-kv[1], kv[0]))
+            out[f"{comp}_k"] = [k for k, _ in items]
+            out[f"{comp}_n"] = [n for _, n in items]
+        elif key.endswith("_n"):
+            continue
+        elif key.endswith("_distinct"):
+            comp = key[: -len("_distinct")]
+            union = {k for k in [*old.get(f"{comp}_k", []), *new.get(f"{comp}_k", [])] if k != OTHER}
+            out[key] = max(int(value), int(new.get(key, 0)), len(union))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = type(value)(value + new.get(key, 0))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# hosts
+# --------------------------------------------------------------------------------------------
+_DEFAULT_INTERNAL = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+def host_classifier(
+    internal_cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+) -> Callable[[str], dict[str, Any]]:
+    """id -> {ip, internal, subnet}: RFC 1918/4193 are internal unless CIDRs are configured."""
+    nets = tuple(internal_cidrs) or _DEFAULT_INTERNAL
+
+    @lru_cache(maxsize=1 << 18)
+    def classify(host_id: str) -> dict[str, Any]:
+        try:
+            ip = ipaddress.ip_address(host_id.split("%", 1)[0])
+        except ValueError:
+            return {"ip": None, "internal": False, "subnet": None}
+        prefix = 24 if ip.version == 4 else 64
+        subnet = str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+        internal = any(ip.version == n.version and ip in n for n in nets)
+        return {"ip": str(ip), "internal": internal, "subnet": subnet}
+
+    return classify
+
+
+# --------------------------------------------------------------------------------------------
+# load
+# --------------------------------------------------------------------------------------------
+@dataclass
+class FileResult:
+    path: str
+    format: str | None
+    accepted: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    status: str = "pending"  # ingested | resumed | already ingested | skipped | failed
+    message: str = ""
+    rejects_file: str | None = None
+    relative_ts: bool = False
+    sha256: str = ""
+    windows: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    files: list[FileResult]
+    seconds: float
+    window_kind: str
+
+    @property
+    def accepted(self) -> int:
+        return sum(f.accepted for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": [{k: v for k, v in asdict(f).items() if k != "sha256"} for f in self.files],
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "seconds": round(self.seconds, 3),
+            "window_kind": self.window_kind,
+        }
+
+
+class Progress:
+    """Callbacks for a front end; the default does nothing."""
+
+    def files(self, total: int) -> None: ...
+    def file_started(self, path: Path, size: int) -> None: ...
+    def rows(self, n: int, nbytes: int) -> None: ...
+    def file_done(self, result: FileResult) -> None: ...
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def plan_of(settings: Settings, window_kind: str) -> str:
+    """Settings that decide how a file's batches are cut: a resumed ingest must use the same."""
+    return json.dumps(
+        {
+            "window": window_kind,
+            "top_ports": settings.top_ports,
+            "top_history": settings.top_history,
+            "batch": settings.batch_size,
+        },
+        sort_keys=True,
+    )
+
+
+def graph_window_kind(store: Store, requested: str | None, default: str) -> str:
+    """The graph's window kind; the first ingest records it, later ones must agree."""
+    if requested is not None and requested not in windows.KINDS:
+        raise ConfigError(
+            f"unknown window {requested!r}", hint=f"use one of {', '.join(windows.KINDS)}"
+        )
+    got = store.read("graphmeta_get")
+    recorded = got[0]["window_kind"] if got else None
+    if recorded is None:
+        kind = requested or default
+        recorded = store.write("graphmeta_init", window_kind=kind)[0]["window_kind"]
+    if requested is not None and requested != recorded:
+        raise ConfigError(
+            f"this graph holds {recorded} windows; cannot add {requested} windows to it",
+            hint=f"ingest with --window {recorded}, or start a new graph with `graphnet reset`",
+        )
+    return str(recorded)
+
+
+class _ArchiveWriter:
+    """Connection archive: one Parquet file per (window, source file), written atomically."""
+
+    def __init__(self, root: Path, sha: str) -> None:
+        self.root = root
+        self.sha = sha[:16]
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.paths: dict[str, Path] = {}
+
+    def write(self, frame: pd.DataFrame, win: np.ndarray) -> None:
+        for w in pd.unique(win):
+            part = frame[win == w]
+            table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+            writer = self.writers.get(w)
+            if writer is None:
+                path = self.root / str(w) / f"{self.sha}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".parquet.tmp")
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+                self.writers[w], self.paths[w] = writer, path
+            elif not table.schema.equals(writer.schema):
+                table = table.cast(writer.schema)
+            writer.write_table(table)
+
+    def commit(self) -> None:
+        for w, writer in self.writers.items():
+            writer.close()
+            path = self.paths[w]
+            path.with_suffix(".parquet.tmp").replace(path)
+
+    def abort(self) -> None:
+        for w, writer in self.writers.items():
+            writer.close()
+            self.paths[w].with_suffix(".parquet.tmp").unlink(missing_ok=True)
+
+
+def _write_rejects(path: Path, rejects: Iterable[sources.Reject], fh_holder: dict[str, Any]) -> int:
+    n = 0
+    for r in rejects:
+        fh = fh_holder.get("fh")
+        if fh is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fh = fh_holder["fh"] = path.open("w", encoding="utf-8")
+            fh.write("file\tline\treason\ttext\n")
+        text = r.text.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        fh.write(f"{r.path}\t{r.line}\t{r.reason}\t{text}\n")
+        n += 1
+    return n
+
+
+def _parse_file(
+    path: Path,
+    fmt: str,
+    sha: str,
+    settings: Settings,
+    window_kind: str,
+    result: FileResult,
+    progress: Progress,
+) -> Aggregate:
+    """Read the whole file into an aggregate (and the archive); raise InputError if unreadable."""
+    archive = _ArchiveWriter(settings.archive_dir, sha)
+    rejects_path = settings.rejects_dir / f"{path.name}.{sha[:12]}.rejects.tsv"
+    holder: dict[str, Any] = {}
+    aggs: list[Aggregate] = []
+    try:
+        for chunk in sources.read(path, fmt):
+            frame = chunk.frame
+            result.rejected += _write_rejects(rejects_path, chunk.rejects, holder)
+            result.skipped += getattr(chunk, "skipped", 0)
+            result.relative_ts = result.relative_ts or chunk.relative_ts
+            if frame.empty:
+                continue
+            result.accepted += len(frame)
+            win = windows.window_ids(frame["ts"].to_numpy(dtype="float64"), window_kind)
+            archive.write(frame, win.to_numpy())
+            aggs.append(transform(frame, window_kind))
+            if len(aggs) >= 8:
+                aggs = [combine(aggs)]
+            progress.rows(len(frame), 0)
+    except BaseException:
+        archive.abort()
+        if holder.get("fh"):
+            holder["fh"].close()
+            rejects_path.unlink(missing_ok=True)
+        raise
+    archive.commit()
+    if holder.get("fh"):
+        holder["fh"].close()
+        result.rejects_file = str(rejects_path)
+    else:
+        rejects_path.unlink(missing_ok=True)
+    return combine(aggs)
+
+
+def _load_batches(
+    store: Store,
+    sha: str,
+    rows: list[dict[str, Any]],
+    start: int,
+    settings: Settings,
+    classify: Callable[[str], dict[str, Any]],
+    top: dict[str, int],
+) -> None:
+    size = settings.batch_size
+    for i in range(start, (len(rows) + size - 1) // size):
+        batch = rows[i * size : (i + 1) * size]
+        for row in batch:
+            row["src_host"] = classify(row["src"])
+            row["dst_host"] = classify(row["dst"])
+
+        def work(tx: Tx, i: int = i, batch: list[dict[str, Any]] = batch) -> None:
+            if not tx.run("ingest_claim_batch", sha256=sha, batch=i):
+                return  # committed by an earlier run
+            tx.run("graph_lock")
+            keys = [{"src": r["src"], "dst": r["dst"], "window": r["window"]} for r in batch]
+            existing = {
+                (e["src"], e["dst"], e["window"]): e for e in tx.run("edges_existing", keys=keys)
+            }
+            out = []
+            for r in batch:
+                old = existing.get((r["src"], r["dst"], r["window"]))
+                if old is None:
+                    out.append(r)
+                    continue
+                merged = dict(r)
+                merged["props"] = merge_props(old["props"], r["props"], top)
+                merged["first_ms"] = min(r["first_ms"], old["first_ms"])
+                merged["last_ms"] = max(r["last_ms"], old["last_ms"])
+                out.append(merged)
+            tx.run("edges_upsert", rows=out)
+
+        store.transaction(work)
+
+
+def ingest_file(
+    store: Store,
+    path: Path,
+    settings: Settings,
+    window_kind: str,
+    fmt: str | None = None,
+    progress: Progress | None = None,
+) -> FileResult:
+    """Ingest one file exactly once. Raises InputError for unreadable files (graph untouched)."""
+    progress = progress or Progress()
+    detected = sources.detect(path)
+    result = FileResult(path=str(path), format=fmt or detected.format)
+    if fmt is None:
+        if detected.format is None:
+            raise InputError(f"{path}: {detected.reason}", hint=_format_hint())
+        if not detected.is_conn:
+            result.status = "skipped"
+            result.message = detected.reason
+            return result
+    elif fmt not in sources.FORMATS:
+        raise ConfigError(
+            f"unknown format {fmt!r}", hint=f"use one of {', '.join(sources.FORMATS)}"
+        )
+    sha = sha256_of(path)
+    result.sha256 = sha
+    plan = plan_of(settings, window_kind)
+    ledger = store.read("ingest_get", sha256=sha)
+    if ledger and ledger[0]["status"] == "done":
+        result.status = "already ingested"
+        result.accepted = 0
+        result.message = f"same content as {ledger[0]['path']} (ingested {ledger[0]['finished']})"
+        return result
+    if ledger and ledger[0]["plan"] != plan:
+        raise StoreError(
+            f"{path}: an interrupted ingest of this file used other settings ({ledger[0]['plan']})",
+            hint="re-run with the same --window/settings to finish it",
+        )
+    agg = _parse_file(path, result.format or "", sha, settings, window_kind, result, progress)
+    _load(store, agg, sha, plan, settings, window_kind, result)
+    return result
+
+
+def _load(
+    store: Store,
+    agg: Aggregate,
+    sha: str,
+    plan: str,
+    settings: Settings,
+    window_kind: str,
+    result: FileResult,
+) -> None:
+    top = {"dport": settings.top_ports, "history": settings.top_history}
+    rows = edge_rows(agg, top)
+    result.windows = sorted({r["window"] for r in rows})
+    batches = (len(rows) + settings.batch_size - 1) // settings.batch_size
+    began = store.write(
+        "ingest_begin",
+        sha256=sha,
+        path=result.path,
+        format=result.format,
+        window_kind=window_kind,
+        plan=plan,
+        accepted=result.accepted,
+        rejected=result.rejected,
+        skipped=result.skipped,
+        relative_ts=result.relative_ts,
+        rejects_file=result.rejects_file,
+        batches_total=batches,
+        windows=result.windows,
+    )[0]
+    start = int(began["batches_done"] or 0)
+    classify = host_classifier(settings.internal_cidrs)
+    _load_batches(store, sha, rows, start, settings, classify, top)
+    store.write("ingest_finish", sha256=sha)
+    result.status = "resumed" if start else "ingested"
+    if result.relative_ts:
+        result.message = "relative timestamps (counted from epoch 0)"
+
+
+def ingest_frame(
+    store: Store,
+    frame: pd.DataFrame,
+    settings: Settings,
+    name: str = "<frame>",
+    window: str | None = None,
+) -> FileResult:
+    """Ingest a normalised connection table that is already in memory (tests, generators,
+    other front ends). Identified by a hash of its content: the same frame twice is a no-op."""
+    kind = graph_window_kind(store, window, settings.window)
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy().tobytes()
+    ).hexdigest()
+    result = FileResult(path=name, format="frame", sha256=digest, accepted=len(frame))
+    ledger = store.read("ingest_get", sha256=digest)
+    if ledger and ledger[0]["status"] == "done":
+        result.status = "already ingested"
+        result.accepted = 0
+        return result
+    if not frame.empty:
+        archive = _ArchiveWriter(settings.archive_dir, digest)
+        archive.write(
+            frame, windows.window_ids(frame["ts"].to_numpy(dtype="float64"), kind).to_numpy()
+        )
+        archive.commit()
+    _load(store, transform(frame, kind), digest, plan_of(settings, kind), settings, kind, result)
+    return result
+
+
+def _format_hint() -> str:
+    return (
+        "expected a Zeek conn log (TSV or JSON, optionally .gz), a CIDDS-001 or CTU binetflow CSV, "
+        "or nfdump CSV; force one with --format"
+    )
+
+
+def ingest(
+    store: Store,
+    paths: Sequence[Path],
+    settings: Settings,
+    window: str | None = None,
+    fmt: str | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest every log file under `paths`; a failing file is reported and the rest go on."""
+    progress = progress or Progress()
+    t0 = time.perf_counter()
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"no such file or directory: {missing[0]}")
+    files = sources.iter_log_files(list(paths))
+    if not files:
+        raise InputError(
+            f"no log files found under {', '.join(map(str, paths))}", hint=_format_hint()
+        )
+    kind = graph_window_kind(store, window, settings.window)
+    progress.files(len(files))
+    results = []
+    for path in files:
+        progress.file_started(path, path.stat().st_size)
+        try:
+            res = ingest_file(store, path, settings, kind, fmt, progress)
+        except InputError as exc:
+            res = FileResult(path=str(path), format=fmt, status="failed", message=str(exc))
+            log.error("%s", exc)
+        log.info("%s: %s (%d accepted, %d rejected)", path, res.status, res.accepted, res.rejected)
+        progress.file_done(res)
+        results.append(res)
+    return IngestResult(results, time.perf_counter() - t0, kind)
+
+
+def stats(store: Store) -> dict[str, Any]:
+    row = store.read("stats")[0]
+    return {k: row[k] for k in ("hosts", "connections", "edges", "windows", "files", "window_kind")}

@@ -1,0 +1,188 @@
+"""The one door to the database.
+
+Only this package imports `neo4j`. Every statement lives in `cypher/<name>.cypher` and is run by
+name with `$parameters`; writes go through managed transactions that the driver retries on
+transient errors and lost connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+import neo4j
+import pandas as pd
+from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from graphnet.config import Neo4jSettings, neo4j_settings
+from graphnet.errors import Neo4jUnavailable, StoreError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@cache
+def cypher(name: str) -> str:
+    """The text of `cypher/<name>.cypher` (package data), comment lines removed."""
+    try:
+        text = resources.files("graphnet.cypher").joinpath(f"{name}.cypher").read_text("utf-8")
+    except FileNotFoundError:
+        raise KeyError(f"no Cypher statement named {name!r}") from None
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("//")]
+    return "\n".join(lines).strip().rstrip(";")
+
+
+def statements(name: str) -> list[str]:
+    """A file of several `;`-separated statements (only the schema file is allowed that)."""
+    return [s.strip() for s in cypher(name).split(";") if s.strip()]
+
+
+def _unavailable(settings: Neo4jSettings, exc: Exception) -> Neo4jUnavailable:
+    if settings.origin == "local":
+        hint = (
+            "start graphnet's Neo4j with `graphnet neo4j start` (status: `graphnet neo4j status`)"
+        )
+    else:
+        hint = "check NEO4J_URI, that the server is running, and NEO4J_USER/NEO4J_PASSWORD"
+    if isinstance(exc, AuthError):
+        return Neo4jUnavailable(f"Neo4j at {settings.uri} refused the credentials", hint=hint)
+    return Neo4jUnavailable(f"no Neo4j answers at {settings.uri}", hint=hint)
+
+
+class Tx:
+    """What a transaction function sees: run statements by name."""
+
+    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+        self._tx = tx
+
+    def run(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        return self._tx.run(cypher(name), params).data()
+
+
+class Store:
+    def __init__(self, settings: Neo4jSettings, *, retry_seconds: float = 60.0) -> None:
+        self.settings = settings
+        self._driver = neo4j.GraphDatabase.driver(
+            settings.uri,
+            auth=(settings.user, settings.password),
+            max_transaction_retry_time=retry_seconds,
+            notifications_min_severity="WARNING",
+            warn_notification_severity="OFF",
+            connection_acquisition_timeout=30.0,
+        )
+        self._schema_ready = False
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        self._driver.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _session(self) -> Iterator[neo4j.Session]:
+        try:
+            with self._driver.session(database=self.settings.database) as session:
+                yield session
+        except (ServiceUnavailable, SessionExpired, AuthError) as exc:
+            raise _unavailable(self.settings, exc) from exc
+        except Neo4jError as exc:
+            raise StoreError(
+                f"Neo4j error {exc.code}: {exc.message}",
+                hint="the operation can be re-run safely",
+            ) from exc
+
+    def ping(self) -> str:
+        """Check that the server answers with our credentials; return its version."""
+        try:
+            self._driver.verify_connectivity()
+            info = self._driver.get_server_info()
+        except (ServiceUnavailable, SessionExpired, AuthError, OSError) as exc:
+            raise _unavailable(self.settings, exc) from exc
+        return str(info.agent)
+
+    # -- running statements -------------------------------------------------------------------
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        self.ensure_schema()
+        query = cypher(name)
+        with self._session() as s:
+            return s.execute_read(lambda tx: tx.run(query, params).data())
+
+    def frame(self, name: str, **params: Any) -> pd.DataFrame:
+        return pd.DataFrame(self.read(name, **params))
+
+    def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        self.ensure_schema()
+        query = cypher(name)
+        with self._session() as s:
+            return s.execute_write(lambda tx: tx.run(query, params).data())
+
+    def transaction(self, fn: Callable[[Tx], T]) -> T:
+        """Run fn in one managed write transaction (retried as a whole on transient errors)."""
+        self.ensure_schema()
+        with self._session() as s:
+            return s.execute_write(lambda tx: fn(Tx(tx)))
+
+    def write_batches(
+        self,
+        name: str,
+        rows: Iterable[dict[str, Any]],
+        batch_size: int = 5000,
+        progress: Callable[[int], None] | None = None,
+        **params: Any,
+    ) -> int:
+        """`UNWIND $rows AS row ...` in batches, one transaction each. Returns rows written."""
+        done = 0
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_size:
+                self.write(name, rows=batch, **params)
+                done += len(batch)
+                batch = []
+                if progress:
+                    progress(done)
+        if batch:
+            self.write(name, rows=batch, **params)
+            done += len(batch)
+            if progress:
+                progress(done)
+        return done
+
+    # -- schema ------------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Apply cypher/schema.cypher (idempotent: CREATE ... IF NOT EXISTS)."""
+        if self._schema_ready:
+            return
+        self._schema_ready = True
+        try:
+            with self._session() as s:
+                for stmt in statements("schema"):
+                    s.run(stmt).consume()
+                s.run("CALL db.awaitIndexes(300)").consume()
+        except BaseException:
+            self._schema_ready = False
+            raise
+
+    def clear(self) -> None:
+        """Delete every node and relationship, in bounded transactions (tests, `graphnet reset`)."""
+        while self.write("delete_some", limit=20000)[0]["deleted"]:
+            pass
+
+
+def open_store(settings: Neo4jSettings | None = None) -> Store:
+    """A Store on the configured server (NEO4J_URI or graphnet's local Neo4j), checked to answer."""
+    store = Store(settings or neo4j_settings())
+    try:
+        store.ping()
+    except BaseException:
+        store.close()
+        raise
+    return store

@@ -1,0 +1,76 @@
+"""Window ids, computed in one place.
+
+A window is a string: ``2017-W12`` (ISO week, the default), ``2017-03-20`` (day) or
+``2017-03-20T13`` (hour). Ids of one kind sort chronologically as strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+WindowKind = Literal["week", "day", "hour"]
+KINDS: tuple[str, ...] = ("week", "day", "hour")
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
+
+
+def window_ids(ts: pd.Series | np.ndarray, kind: str = "week") -> pd.Series:
+    """Vectorised: epoch seconds (UTC) -> window id strings."""
+    t = pd.to_datetime(pd.Series(np.asarray(ts, dtype="float64")), unit="s", utc=True)
+    if kind == "week":
+        iso = t.dt.isocalendar()
+        return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    if kind == "day":
+        return t.dt.strftime("%Y-%m-%d")
+    if kind == "hour":
+        return t.dt.strftime("%Y-%m-%dT%H")
+    raise ValueError(f"unknown window kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+
+def window_of(ts: float, kind: str = "week") -> str:
+    return str(window_ids(np.array([ts]), kind).iloc[0])
+
+
+def kind_of(window: str) -> str:
+    if _WEEK.match(window):
+        return "week"
+    if _HOUR.match(window):
+        return "hour"
+    if _DAY.match(window):
+        return "day"
+    raise ValueError(
+        f"not a window id: {window!r} (expected e.g. 2017-W12, 2017-03-20, 2017-03-20T13)"
+    )
+
+
+def bounds(window: str) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of a window in UTC."""
+    kind = kind_of(window)
+    if kind == "week":
+        m = _WEEK.match(window)
+        assert m
+        start = dt.datetime.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        return start.replace(tzinfo=dt.UTC), start.replace(tzinfo=dt.UTC) + dt.timedelta(days=7)
+    if kind == "day":
+        start = dt.datetime.strptime(window, "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        return start, start + dt.timedelta(days=1)
+    start = dt.datetime.strptime(window, "%Y-%m-%dT%H").replace(tzinfo=dt.UTC)
+    return start, start + dt.timedelta(hours=1)
+
+
+def previous(window: str, n: int = 1) -> list[str]:
+    """The n windows before `window`, oldest first."""
+    kind = kind_of(window)
+    start, end = bounds(window)
+    step = end - start
+    out = []
+    for i in range(n, 0, -1):
+        out.append(window_of((start - i * step).timestamp(), kind))
+    return out
