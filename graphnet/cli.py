@@ -33,8 +33,8 @@ from graphnet.config import Settings, graphnet_home
 from graphnet.errors import GraphnetError
 
 app = typer.Typer(
-    help="graphnet: how your network behaves, and what changed. "
-    "Zeek conn logs and NetFlow exports -> host graph in Neo4j -> snapshots, fingerprints, findings.",
+    help="graphnet: how your network behaves, and what changed. Zeek conn logs and NetFlow "
+    "exports -> host graph in Neo4j -> snapshots, fingerprints, findings.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -118,8 +118,10 @@ def neo4j_install(home: HomeOpt = None) -> None:
     from graphnet import neo4j_local
 
     with errors(), err.status("installing Neo4j from Maven Central (first time: a few minutes)"):
-        lib = neo4j_local.install(home or graphnet_home())
-    out.print(f"Neo4j installed in {lib}")
+        inst = neo4j_local.install(home or graphnet_home())
+    out.print(
+        f"Neo4j {inst.version} (Browser {inst.browser_version}) installed in {inst.dist_dir}"
+    )
 
 
 @neo4j_app.command("start")
@@ -148,10 +150,11 @@ def neo4j_start(
                 pagecache=pagecache,
                 timeout=timeout,
             )
-    out.print(f"Neo4j {st.version} running (pid {st.pid})")
+    out.print(f"Neo4j {st.version} running (pid {st.pid}; {st.message})")
     out.print(f"  bolt:    {st.bolt_uri}")
     out.print(
-        f"  browser: {st.browser_url}  (user neo4j, password in {neo4j_local.reveal_password_path(h, instance)})"
+        f"  browser: {st.browser_url}  (user neo4j, password in "
+        f"{neo4j_local.reveal_password_path(h, instance)})"
     )
 
 
@@ -161,8 +164,8 @@ def neo4j_stop(home: HomeOpt = None, instance: InstanceOpt = "default") -> None:
     from graphnet import neo4j_local
 
     with errors():
-        neo4j_local.stop(home or graphnet_home(), instance)
-    out.print("Neo4j stopped")
+        st = neo4j_local.stop(home or graphnet_home(), instance)
+    out.print(f"Neo4j: {st.message}")
 
 
 @neo4j_app.command("status")
@@ -178,7 +181,7 @@ def neo4j_status(
 
     with errors():
         st = neo4j_local.status(home or graphnet_home(), instance)
-    data = dataclasses.asdict(st)
+    data = {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(st).items()}
     if as_json:
         _print_json(data)
     else:
@@ -322,6 +325,77 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")
     else:
         for k, v in data.items():
             out.print(f"{k:>12}: {v:,}" if isinstance(v, int) else f"{k:>12}: {v}")
+
+
+@app.command()
+def generate(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Output directory (created; must be empty or a previous output).")
+    ],
+    weeks: Annotated[int, typer.Option(help="Weeks of traffic.")] = 4,
+    hosts: Annotated[int, typer.Option(help="Internal hosts.")] = 120,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed and options, same bytes.")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="zeek, zeek-json or cidds.")] = "zeek",
+    scale: Annotated[
+        int | None, typer.Option(help="Connections per working day (whole network).")
+    ] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", help="Planted scenario (repeat; default: all)."),
+    ] = None,
+    start: Annotated[str, typer.Option(help="First day (a Monday, UTC).")] = "2024-03-04",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Write realistic multi-week enterprise traffic with planted attacks, plus truth.json.
+
+    Scenarios: attack_server, lateral_movement, beaconing, handshake_anomaly, new_protocol,
+    new_host.
+    """
+    from graphnet.generate import GenerateOptions
+    from graphnet.generate import generate as gen
+
+    opts = GenerateOptions(
+        weeks=weeks,
+        hosts=hosts,
+        seed=seed,
+        format=fmt,
+        scale=scale,
+        scenarios=tuple(scenario) if scenario else None,
+        start=start,
+    )
+    with errors():
+        if _interactive(False, as_json):
+            with Progress(
+                TextColumn("generating"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as p:
+                task = p.add_task("days", total=weeks * 7)
+                res = gen(
+                    out_dir, opts, progress=lambda done, total: p.update(task, completed=done)
+                )
+        else:
+            res = gen(out_dir, opts)
+    if as_json:
+        _print_json(
+            {
+                "out": str(res.out),
+                "files": res.files,
+                "records": res.records,
+                "truth": str(res.truth_path),
+                "seconds": round(res.seconds, 3),
+            }
+        )
+    else:
+        out.print(
+            f"{res.records:,} connections in {res.files:,} files under {escape(str(res.out))} "
+            f"({res.seconds:.1f} s, {res.records / max(res.seconds, 1e-9):,.0f}/s); "
+            f"ground truth: {escape(str(res.truth_path))}"
+        )
 
 
 @app.command()
