@@ -73,7 +73,7 @@ def _bins(values: pd.Series) -> pd.Series:
 
 def _map_unique(values: pd.Series, fn: object) -> pd.Series:
     codes, uniques = pd.factorize(values.fillna(UNKNOWN).astype(str), sort=False)
-    mapped = np.array([fn(u) for u in uniques], dtype=object)  # type: ignore[operator]
+    mapped: np.ndarray = np.array([fn(u) for u in uniques], dtype=object)  # type: ignore[operator]
     if len(mapped) == 0:
         return pd.Series([], index=values.index, dtype=object)
     return pd.Series(mapped[codes], index=values.index, dtype=object)

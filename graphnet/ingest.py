@@ -120,8 +120,10 @@ def combine(aggs: Sequence[Aggregate]) -> Aggregate:
         last=("last", "max"),
     )
     hist = pd.concat([a.hist for a in aggs], ignore_index=True)
-    hist = hist.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum()
-    return Aggregate(edges, hist)
+    summed: pd.DataFrame = hist.groupby(  # type: ignore[assignment]
+        [*EDGE_KEY, "comp", "value"], sort=False, as_index=False
+    )["n"].sum()
+    return Aggregate(edges, summed)
 
 
 def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,9 +132,9 @@ def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.
     Returns the folded histogram and, per edge, the number of distinct values seen before
     folding (columns src, dst, window, <comp>_distinct).
     """
-    distinct = hist[hist["comp"].isin(list(top))]
     distinct = (
-        distinct.groupby([*EDGE_KEY, "comp"], sort=False)["value"]
+        hist[hist["comp"].isin(list(top))]
+        .groupby([*EDGE_KEY, "comp"], sort=False)["value"]
         .nunique()
         .unstack("comp", fill_value=0)
         .add_suffix("_distinct")
@@ -146,7 +148,9 @@ def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.
         )
         rank = h.groupby(EDGE_KEY, sort=False).cumcount().to_numpy()
         h = h.assign(value=np.where(rank >= n, OTHER, h["value"].to_numpy()))
-        out.append(h.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum())
+        out.append(
+            h.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum()  # type: ignore[arg-type]
+        )
     return pd.concat(out, ignore_index=True), distinct
 
 
@@ -189,6 +193,11 @@ def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
     return rows
 
 
+def edge_key(src: str, dst: str, window: str) -> str:
+    """The `key` property of a TALKED edge (indexed): unique per (src, dst, window)."""
+    return f"{src}|{dst}|{window}"
+
+
 def merge_props(old: dict[str, Any], new: dict[str, Any], top: dict[str, int]) -> dict[str, Any]:
     """Add a new file's edge aggregate to what the edge already holds."""
     out = dict(new)
@@ -214,7 +223,9 @@ def merge_props(old: dict[str, Any], new: dict[str, Any], top: dict[str, int]) -
             continue
         elif key.endswith("_distinct"):
             comp = key[: -len("_distinct")]
-            union = {k for k in [*old.get(f"{comp}_k", []), *new.get(f"{comp}_k", [])] if k != OTHER}
+            union = {
+                k for k in [*old.get(f"{comp}_k", []), *new.get(f"{comp}_k", [])] if k != OTHER
+            }
             out[key] = max(int(value), int(new.get(key, 0)), len(union))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = type(value)(value + new.get(key, 0))
@@ -438,123 +449,158 @@ def _parse_file(
     return combine(aggs)
 
 
+def host_rows(
+    rows: Sequence[dict[str, Any]], classify: Callable[[str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per host of a group: classification plus first/last seen over its edges."""
+    seen: dict[str, list[int]] = {}
+    for r in rows:
+        for h in (r["src"], r["dst"]):
+            span = seen.get(h)
+            if span is None:
+                seen[h] = [r["first_ms"], r["last_ms"]]
+            else:
+                span[0] = min(span[0], r["first_ms"])
+                span[1] = max(span[1], r["last_ms"])
+    return [
+        {"id": h, "props": classify(h), "first_ms": span[0], "last_ms": span[1]}
+        for h, span in sorted(seen.items())
+    ]
+
+
 def _load_batches(
     store: Store,
-    sha: str,
+    group: str,
     rows: list[dict[str, Any]],
     start: int,
     settings: Settings,
-    classify: Callable[[str], dict[str, Any]],
     top: dict[str, int],
 ) -> None:
     size = settings.batch_size
     for i in range(start, (len(rows) + size - 1) // size):
         batch = rows[i * size : (i + 1) * size]
-        for row in batch:
-            row["src_host"] = classify(row["src"])
-            row["dst_host"] = classify(row["dst"])
 
         def work(tx: Tx, i: int = i, batch: list[dict[str, Any]] = batch) -> None:
-            if not tx.run("ingest_claim_batch", sha256=sha, batch=i):
+            if not tx.run("ingest_group_claim_batch", id=group, batch=i):
                 return  # committed by an earlier run
             tx.run("graph_lock")
-            keys = [{"src": r["src"], "dst": r["dst"], "window": r["window"]} for r in batch]
             existing = {
-                (e["src"], e["dst"], e["window"]): e for e in tx.run("edges_existing", keys=keys)
+                e["key"]: e for e in tx.run("edges_existing", keys=[r["key"] for r in batch])
             }
-            out = []
+            created, updated = [], []
             for r in batch:
-                old = existing.get((r["src"], r["dst"], r["window"]))
+                old = existing.get(r["key"])
                 if old is None:
-                    out.append(r)
+                    created.append(r)
                     continue
                 merged = dict(r)
                 merged["props"] = merge_props(old["props"], r["props"], top)
                 merged["first_ms"] = min(r["first_ms"], old["first_ms"])
                 merged["last_ms"] = max(r["last_ms"], old["last_ms"])
-                out.append(merged)
-            tx.run("edges_upsert", rows=out)
+                updated.append(merged)
+            if created:
+                tx.run("edges_create", rows=created)
+            if updated:
+                tx.run("edges_update", rows=updated)
 
         store.transaction(work)
 
 
-def ingest_file(
-    store: Store,
-    path: Path,
-    settings: Settings,
-    window_kind: str,
-    fmt: str | None = None,
-    progress: Progress | None = None,
-) -> FileResult:
-    """Ingest one file exactly once. Raises InputError for unreadable files (graph untouched)."""
-    progress = progress or Progress()
-    detected = sources.detect(path)
-    result = FileResult(path=str(path), format=fmt or detected.format)
-    if fmt is None:
-        if detected.format is None:
-            raise InputError(f"{path}: {detected.reason}", hint=_format_hint())
-        if not detected.is_conn:
-            result.status = "skipped"
-            result.message = detected.reason
-            return result
-    elif fmt not in sources.FORMATS:
-        raise ConfigError(
-            f"unknown format {fmt!r}", hint=f"use one of {', '.join(sources.FORMATS)}"
-        )
-    sha = sha256_of(path)
-    result.sha256 = sha
-    plan = plan_of(settings, window_kind)
-    ledger = store.read("ingest_get", sha256=sha)
-    if ledger and ledger[0]["status"] == "done":
-        result.status = "already ingested"
-        result.accepted = 0
-        result.message = f"same content as {ledger[0]['path']} (ingested {ledger[0]['finished']})"
-        return result
-    if ledger and ledger[0]["plan"] != plan:
-        raise StoreError(
-            f"{path}: an interrupted ingest of this file used other settings ({ledger[0]['plan']})",
-            hint="re-run with the same --window/settings to finish it",
-        )
-    agg = _parse_file(path, result.format or "", sha, settings, window_kind, result, progress)
-    _load(store, agg, sha, plan, settings, window_kind, result)
-    return result
+@dataclass
+class _Member:
+    """One file of an ingest group, parsed."""
+
+    path: Path
+    sha: str
+    result: FileResult
+    agg: Aggregate
 
 
-def _load(
+def _group_id(shas: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(shas)).encode()).hexdigest()
+
+
+def _load_group(
     store: Store,
-    agg: Aggregate,
-    sha: str,
-    plan: str,
+    members: Sequence[_Member],
     settings: Settings,
     window_kind: str,
-    result: FileResult,
+    group: str | None = None,
 ) -> None:
+    """Write the combined aggregate of several parsed files exactly once.
+
+    The group's batches are cut deterministically from the combined aggregate; each batch's
+    transaction advances the group ledger. The member files become `done` together at the end.
+    """
+    if not members:
+        return
+    group = group or _group_id(m.sha for m in members)
+    plan = plan_of(settings, window_kind)
     top = {"dport": settings.top_ports, "history": settings.top_history}
-    rows = edge_rows(agg, top)
-    result.windows = sorted({r["window"] for r in rows})
+    rows = edge_rows(combine([m.agg for m in members]), top)
+    for r in rows:
+        r["key"] = edge_key(r["src"], r["dst"], r["window"])
+    for m in members:
+        m.result.windows = sorted(set(m.agg.edges["window"])) if not m.agg.edges.empty else []
     batches = (len(rows) + settings.batch_size - 1) // settings.batch_size
+    files = [
+        {
+            "sha256": m.sha,
+            "props": {
+                "path": m.result.path,
+                "format": m.result.format,
+                "window_kind": window_kind,
+                "rows_accepted": m.result.accepted,
+                "rows_rejected": m.result.rejected,
+                "rows_skipped": m.result.skipped,
+                "relative_ts": m.result.relative_ts,
+                "rejects_file": m.result.rejects_file,
+                "windows": m.result.windows,
+            },
+        }
+        for m in members
+    ]
     began = store.write(
-        "ingest_begin",
-        sha256=sha,
-        path=result.path,
-        format=result.format,
-        window_kind=window_kind,
-        plan=plan,
-        accepted=result.accepted,
-        rejected=result.rejected,
-        skipped=result.skipped,
-        relative_ts=result.relative_ts,
-        rejects_file=result.rejects_file,
-        batches_total=batches,
-        windows=result.windows,
+        "ingest_group_begin", id=group, plan=plan, batches_total=batches, files=files
     )[0]
+    if began["plan"] != plan:
+        raise StoreError(
+            f"an interrupted ingest of {members[0].result.path} used other settings "
+            f"({began['plan']})",
+            hint="re-run with the same --window and settings to finish it",
+        )
     start = int(began["batches_done"] or 0)
     classify = host_classifier(settings.internal_cidrs)
-    _load_batches(store, sha, rows, start, settings, classify, top)
-    store.write("ingest_finish", sha256=sha)
-    result.status = "resumed" if start else "ingested"
-    if result.relative_ts:
-        result.message = "relative timestamps (counted from epoch 0)"
+    hosts = host_rows(rows, classify)
+    for i in range(0, len(hosts), settings.batch_size):
+        store.write("hosts_upsert", rows=hosts[i : i + settings.batch_size])
+    _load_batches(store, group, rows, start, settings, top)
+    store.write("ingest_group_finish", id=group)
+    for m in members:
+        m.result.status = "resumed" if start else "ingested"
+        if m.result.relative_ts:
+            m.result.message = "relative timestamps (counted from epoch 0)"
+
+
+def _format_hint() -> str:
+    return (
+        "expected a Zeek conn log (TSV or JSON, optionally .gz), a CIDDS-001 or CTU binetflow CSV, "
+        "or nfdump CSV; force one with --format"
+    )
+
+
+def _parse_member(
+    path: Path,
+    sha: str,
+    fmt: str | None,
+    settings: Settings,
+    window_kind: str,
+    progress: Progress,
+) -> _Member:
+    detected_fmt = fmt or sources.detect(path).format
+    result = FileResult(path=str(path), format=detected_fmt, sha256=sha)
+    agg = _parse_file(path, detected_fmt or "", sha, settings, window_kind, result, progress)
+    return _Member(path, sha, result, agg)
 
 
 def ingest_frame(
@@ -578,19 +624,12 @@ def ingest_frame(
         return result
     if not frame.empty:
         archive = _ArchiveWriter(settings.archive_dir, digest)
-        archive.write(
-            frame, windows.window_ids(frame["ts"].to_numpy(dtype="float64"), kind).to_numpy()
-        )
+        ts = frame["ts"].to_numpy(dtype="float64")
+        archive.write(frame, windows.window_ids(ts, kind).to_numpy())
         archive.commit()
-    _load(store, transform(frame, kind), digest, plan_of(settings, kind), settings, kind, result)
+    member = _Member(Path(name), digest, result, transform(frame, kind))
+    _load_group(store, [member], settings, kind)
     return result
-
-
-def _format_hint() -> str:
-    return (
-        "expected a Zeek conn log (TSV or JSON, optionally .gz), a CIDDS-001 or CTU binetflow CSV, "
-        "or nfdump CSV; force one with --format"
-    )
 
 
 def ingest(
@@ -600,13 +639,24 @@ def ingest(
     window: str | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
+    group_bytes: int = 256 << 20,
 ) -> IngestResult:
-    """Ingest every log file under `paths`; a failing file is reported and the rest go on."""
+    """Ingest every log file under `paths`, each exactly once.
+
+    Files are parsed one by one and loaded in groups (up to `group_bytes` of input each), so
+    hourly rotated logs of one week become one set of edge writes. A file that cannot be read
+    is reported as failed and leaves the graph untouched; the others go on. An interrupted
+    group (killed process, lost server) is completed by the next run over the same files.
+    """
     progress = progress or Progress()
     t0 = time.perf_counter()
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise InputError(f"no such file or directory: {missing[0]}")
+    if fmt is not None and fmt not in sources.FORMATS:
+        raise ConfigError(
+            f"unknown format {fmt!r}", hint=f"use one of {', '.join(sources.FORMATS)}"
+        )
     files = sources.iter_log_files(list(paths))
     if not files:
         raise InputError(
@@ -614,18 +664,100 @@ def ingest(
         )
     kind = graph_window_kind(store, window, settings.window)
     progress.files(len(files))
-    results = []
+    results: dict[Path, FileResult] = {}
+    todo: list[tuple[Path, str]] = []
+    first_of: dict[str, Path] = {}
     for path in files:
-        progress.file_started(path, path.stat().st_size)
-        try:
-            res = ingest_file(store, path, settings, kind, fmt, progress)
-        except InputError as exc:
-            res = FileResult(path=str(path), format=fmt, status="failed", message=str(exc))
-            log.error("%s", exc)
-        log.info("%s: %s (%d accepted, %d rejected)", path, res.status, res.accepted, res.rejected)
-        progress.file_done(res)
-        results.append(res)
-    return IngestResult(results, time.perf_counter() - t0, kind)
+        detected = sources.detect(path)
+        res = FileResult(path=str(path), format=fmt or detected.format)
+        results[path] = res
+        if fmt is None and detected.format is None:
+            res.status, res.message = "failed", f"{path}: {detected.reason}"
+            log.error("%s (%s)", res.message, _format_hint())
+            continue
+        if fmt is None and not detected.is_conn:
+            res.status, res.message = "skipped", detected.reason
+            continue
+        sha = sha256_of(path)
+        res.sha256 = sha
+        if sha in first_of:
+            res.status = "already ingested"
+            res.message = f"same content as {first_of[sha]}"
+            continue
+        first_of[sha] = path
+        todo.append((path, sha))
+    ledger = {
+        r["sha256"]: r for r in store.read("ingest_status_many", shas=[sha for _, sha in todo])
+    }
+    fresh: list[tuple[Path, str]] = []
+    interrupted: dict[str, list[tuple[Path, str]]] = {}
+    for path, sha in todo:
+        entry = ledger.get(sha)
+        if entry and entry["status"] == "done":
+            res = results[path]
+            res.status = "already ingested"
+            res.message = f"same content as {entry['path']} (ingested {entry['finished']})"
+        elif entry and entry["group"]:
+            interrupted.setdefault(entry["group"], []).append((path, sha))
+        else:
+            fresh.append((path, sha))
+
+    def parse(items: Sequence[tuple[Path, str]]) -> list[_Member]:
+        members = []
+        for path, sha in items:
+            progress.file_started(path, path.stat().st_size)
+            try:
+                members.append(_parse_member(path, sha, fmt, settings, kind, progress))
+            except InputError as exc:
+                results[path].status, results[path].message = "failed", str(exc)
+                log.error("%s", exc)
+                progress.file_done(results[path])
+        return members
+
+    def load(members: list[_Member], group: str | None = None) -> None:
+        _load_group(store, members, settings, kind, group)
+        for m in members:
+            results[m.path] = m.result
+            progress.file_done(m.result)
+
+    # finish interrupted groups first: they need exactly their member files again
+    for gid, items in interrupted.items():
+        needed = store.read("ingest_group_members", id=gid)
+        have = {sha for _, sha in items}
+        for m in needed:
+            if m["sha256"] in have:
+                continue
+            p = Path(m["path"])
+            if p.is_file() and sha256_of(p) == m["sha256"]:
+                items.append((p, m["sha256"]))
+                have.add(m["sha256"])
+        lacking = [m["path"] for m in needed if m["sha256"] not in have]
+        if lacking:
+            for path, _ in items:
+                results[path].status = "failed"
+                results[path].message = (
+                    f"an interrupted ingest of this file also needs {lacking[0]}, which is gone "
+                    "or changed; restore it and re-run"
+                )
+            continue
+        load(parse(items), gid)
+
+    batch: list[tuple[Path, str]] = []
+    size = 0
+    for item in fresh:
+        batch.append(item)
+        size += item[0].stat().st_size
+        if size >= group_bytes:
+            load(parse(batch))
+            batch, size = [], 0
+    if batch:
+        load(parse(batch))
+    ordered = [results[p] for p in files]
+    for res in ordered:
+        log.info(
+            "%s: %s (%d accepted, %d rejected)", res.path, res.status, res.accepted, res.rejected
+        )
+    return IngestResult(ordered, time.perf_counter() - t0, kind)
 
 
 def stats(store: Store) -> dict[str, Any]:

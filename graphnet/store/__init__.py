@@ -71,7 +71,6 @@ class Store:
             auth=(settings.user, settings.password),
             max_transaction_retry_time=retry_seconds,
             notifications_min_severity="WARNING",
-            warn_notification_severity="OFF",
             connection_acquisition_timeout=30.0,
         )
         self._schema_ready = False
