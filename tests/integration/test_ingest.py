@@ -83,7 +83,7 @@ def test_malformed_lines_are_rejected_with_line_numbers(store, tmp_path: Path) -
     bad_fields = "1709542800.0\tCshort\t10.0.0.1\n"
     bad_port = zeek_line(99).replace("\t22\t", "\tnotaport\t")
     bad_ts = zeek_line(98).replace("1709542898.000000", "yesterday")
-    lines = good[:3] + [bad_fields] + good[3:6] + [bad_port] + good[6:] + [bad_ts]
+    lines = [*good[:3], bad_fields, *good[3:6], bad_port, *good[6:], bad_ts]
     path = write_log(tmp_path / "bad.log", lines)
     res = ingest.ingest(store, [path], Settings.from_env())
     f = res.files[0]
@@ -193,7 +193,6 @@ def test_neo4j_restart_during_ingest_is_survived_or_resumable(  # type: ignore[n
     from graphnet import neo4j_local
     from graphnet.config import graphnet_home
     from graphnet.store import open_store
-
     from tests.integration.conftest import remove_test_instance, start_test_instance
 
     home = graphnet_home()
