@@ -25,19 +25,74 @@ FIELDS = (
 ).split()
 HEADER = (
     "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n"
-    "#open\t2024-03-04-00-00-00\n#fields\t" + "\t".join(FIELDS) + "\n#types\t"
-    + "\t".join(["time", "string", "addr", "port", "addr", "port", "enum", "string", "interval",
-                 "count", "count", "string", "bool", "bool", "count", "string", "count", "count",
-                 "count", "count", "set[string]"]) + "\n"
+    "#open\t2024-03-04-00-00-00\n#fields\t"
+    + "\t".join(FIELDS)
+    + "\n#types\t"
+    + "\t".join(
+        [
+            "time",
+            "string",
+            "addr",
+            "port",
+            "addr",
+            "port",
+            "enum",
+            "string",
+            "interval",
+            "count",
+            "count",
+            "string",
+            "bool",
+            "bool",
+            "count",
+            "string",
+            "count",
+            "count",
+            "count",
+            "count",
+            "set[string]",
+        ]
+    )
+    + "\n"
 )
 
 
-def zeek_line(i: int, src: str = "10.0.0.1", dst: str = "10.0.0.2", dport: int = 22,
-              state: str = "SF", ts: float = 1709542800.0) -> str:
-    return "\t".join([
-        f"{ts + i:.6f}", f"Cuid{i:013d}", src, str(40000 + i % 20000), dst, str(dport), "tcp",
-        "ssh", "1.5", "100", "200", state, "T", "T", "0", "ShADadFf", "5", "300", "4", "400", "-",
-    ]) + "\n"
+def zeek_line(
+    i: int,
+    src: str = "10.0.0.1",
+    dst: str = "10.0.0.2",
+    dport: int = 22,
+    state: str = "SF",
+    ts: float = 1709542800.0,
+) -> str:
+    return (
+        "\t".join(
+            [
+                f"{ts + i:.6f}",
+                f"Cuid{i:013d}",
+                src,
+                str(40000 + i % 20000),
+                dst,
+                str(dport),
+                "tcp",
+                "ssh",
+                "1.5",
+                "100",
+                "200",
+                state,
+                "T",
+                "T",
+                "0",
+                "ShADadFf",
+                "5",
+                "300",
+                "4",
+                "400",
+                "-",
+            ]
+        )
+        + "\n"
+    )
 
 
 def write_log(path: Path, lines: list[str], gz: bool = False) -> Path:
@@ -73,7 +128,8 @@ def test_ingest_counts_and_idempotence(store, tmp_path: Path) -> None:  # type: 
     edge = store.read("edges_existing", keys=["10.0.0.1|10.0.0.2|2024-W10"])[0]["props"]
     # lines 0..299 with i % 3 == 0 -> 100; lines 150..199 counted twice -> 17 more
     expected = len([i for i in range(200) if i % 3 == 0]) + len(
-        [i for i in range(150, 300) if i % 3 == 0])
+        [i for i in range(150, 300) if i % 3 == 0]
+    )
     assert edge["conns"] == expected
     assert dict(zip(edge["conn_state_k"], edge["conn_state_n"], strict=True)) == {"SF": expected}
 
@@ -136,12 +192,18 @@ def test_window_kind_is_fixed_per_graph(store, tmp_path: Path) -> None:  # type:
 
 def test_sigkill_mid_ingest_then_rerun_gives_exact_counts(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     n = 60000
-    lines = [zeek_line(i, src=f"10.1.{i % 50}.{i % 7}", dst=f"10.2.{i % 40}.{i % 11}",
-                       dport=1 + i % 300) for i in range(n)]
+    lines = [
+        zeek_line(i, src=f"10.1.{i % 50}.{i % 7}", dst=f"10.2.{i % 40}.{i % 11}", dport=1 + i % 300)
+        for i in range(n)
+    ]
     path = write_log(tmp_path / "big.log", lines)
     env = dict(os.environ, GRAPHNET_BATCH_SIZE="50")
-    proc = subprocess.Popen([sys.executable, "-m", "graphnet.cli", "ingest", "-q", str(path)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graphnet.cli", "ingest", "-q", str(path)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     killed = False
     while time.monotonic() < deadline and proc.poll() is None:
@@ -203,13 +265,20 @@ def test_neo4j_restart_during_ingest_is_survived_or_resumable(  # type: ignore[n
         monkeypatch.setenv("NEO4J_URI", settings.uri)
         monkeypatch.setenv("NEO4J_PASSWORD", settings.password)
         n = 40000
-        lines = [zeek_line(i, src=f"10.3.{i % 60}.{i % 13}", dst=f"10.4.{i % 50}.{i % 9}",
-                           dport=1 + i % 200) for i in range(n)]
+        lines = [
+            zeek_line(
+                i, src=f"10.3.{i % 60}.{i % 13}", dst=f"10.4.{i % 50}.{i % 9}", dport=1 + i % 200
+            )
+            for i in range(n)
+        ]
         path = write_log(tmp_path / "big.log", lines)
         env = dict(os.environ, GRAPHNET_BATCH_SIZE="40")
         proc = subprocess.Popen(
             [sys.executable, "-m", "graphnet.cli", "ingest", "-q", str(path)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         with open_store(settings) as store:
             deadline = time.monotonic() + 120
@@ -221,8 +290,14 @@ def test_neo4j_restart_during_ingest_is_survived_or_resumable(  # type: ignore[n
         assert proc.poll() is None, "ingest finished before the restart; raise n"
         status = neo4j_local.status(home, instance)
         neo4j_local.stop(home, instance)
-        neo4j_local.start(home, instance=instance, bolt_port=status.bolt_port,
-                          http_port=status.http_port, heap="1g", pagecache="512m")
+        neo4j_local.start(
+            home,
+            instance=instance,
+            bolt_port=status.bolt_port,
+            http_port=status.http_port,
+            heap="1g",
+            pagecache="512m",
+        )
         _, stderr = proc.communicate(timeout=300)
         if proc.returncode != 0:
             # reported cleanly: one error line and what to do, no traceback

@@ -21,8 +21,18 @@ MON = 1709510400.0
 
 
 def conns(rows: list[tuple]) -> pd.DataFrame:
-    cols = ["ts", "src", "dst", "dport", "proto", "service", "conn_state", "history",
-            "src_bytes", "dst_bytes"]
+    cols = [
+        "ts",
+        "src",
+        "dst",
+        "dport",
+        "proto",
+        "service",
+        "conn_state",
+        "history",
+        "src_bytes",
+        "dst_bytes",
+    ]
     f = pd.DataFrame(rows, columns=cols)
     f["uid"] = [f"C{i:017d}" for i in range(len(f))]
     f["sport"] = np.int32(40000)
@@ -39,11 +49,13 @@ def hist_of(row: dict, comp: str) -> dict[str, int]:
 
 
 def test_one_edge_sums_and_histograms() -> None:
-    f = conns([
-        (MON + 3600, "10.0.0.1", "10.0.0.2", 22, "tcp", "ssh", "SF", "ShADadFf", 100.0, 200.0),
-        (MON + 7200, "10.0.0.1", "10.0.0.2", 22, "tcp", "ssh", "S0", "S", 0.0, 0.0),
-        (MON + 7300, "10.0.0.1", "10.0.0.2", 53, "udp", "dns", "SF", "Dd", 40.0, np.nan),
-    ])
+    f = conns(
+        [
+            (MON + 3600, "10.0.0.1", "10.0.0.2", 22, "tcp", "ssh", "SF", "ShADadFf", 100.0, 200.0),
+            (MON + 7200, "10.0.0.1", "10.0.0.2", 22, "tcp", "ssh", "S0", "S", 0.0, 0.0),
+            (MON + 7300, "10.0.0.1", "10.0.0.2", 53, "udp", "dns", "SF", "Dd", 40.0, np.nan),
+        ]
+    )
     rows = edge_rows(transform(f, "week"), {"dport": 10, "history": 10})
     assert len(rows) == 1
     r = rows[0]
@@ -65,11 +77,13 @@ def test_one_edge_sums_and_histograms() -> None:
 
 
 def test_windows_split_edges_and_weekday_weekend() -> None:
-    f = conns([
-        (MON, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),
-        (MON + 5 * 86400, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),  # Saturday
-        (MON + 7 * 86400, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),  # next week
-    ])
+    f = conns(
+        [
+            (MON, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),
+            (MON + 5 * 86400, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),  # Saturday
+            (MON + 7 * 86400, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),  # next week
+        ]
+    )
     rows = edge_rows(transform(f, "week"), {"dport": 10, "history": 10})
     assert [r["window"] for r in rows] == ["2024-W10", "2024-W11"]
     assert hist_of(rows[0], "daytype") == {"weekday": 1, "weekend": 1}
@@ -78,8 +92,10 @@ def test_windows_split_edges_and_weekday_weekend() -> None:
 
 
 def test_top_ports_fold_into_other() -> None:
-    f = conns([(MON + i, "s", "d", 1000 + i % 7, "tcp", "-", "S0", "S", 0.0, 0.0) for i in range(70)]
-              + [(MON, "s", "d", 22, "tcp", "ssh", "SF", "ShADadFf", 5.0, 5.0)] * 30)
+    f = conns(
+        [(MON + i, "s", "d", 1000 + i % 7, "tcp", "-", "S0", "S", 0.0, 0.0) for i in range(70)]
+        + [(MON, "s", "d", 22, "tcp", "ssh", "SF", "ShADadFf", 5.0, 5.0)] * 30
+    )
     rows = edge_rows(transform(f, "week"), {"dport": 3, "history": 10})
     h = hist_of(rows[0], "dport")
     assert h["22"] == 30
@@ -91,16 +107,28 @@ def test_top_ports_fold_into_other() -> None:
 def test_chunks_combine_to_the_same_as_one_pass() -> None:
     rng = np.random.default_rng(7)
     n = 500
-    f = conns([
-        (MON + float(rng.integers(0, 14 * 86400)), f"10.0.0.{rng.integers(1, 6)}",
-         f"10.0.1.{rng.integers(1, 4)}", int(rng.choice([22, 80, 443, 445])), "tcp", "-",
-         str(rng.choice(["SF", "S0", "REJ"])), str(rng.choice(["ShADadFf", "S", "Sr"])),
-         float(rng.integers(0, 10000)), float(rng.integers(0, 10000)))
-        for _ in range(n)
-    ])
+    f = conns(
+        [
+            (
+                MON + float(rng.integers(0, 14 * 86400)),
+                f"10.0.0.{rng.integers(1, 6)}",
+                f"10.0.1.{rng.integers(1, 4)}",
+                int(rng.choice([22, 80, 443, 445])),
+                "tcp",
+                "-",
+                str(rng.choice(["SF", "S0", "REJ"])),
+                str(rng.choice(["ShADadFf", "S", "Sr"])),
+                float(rng.integers(0, 10000)),
+                float(rng.integers(0, 10000)),
+            )
+            for _ in range(n)
+        ]
+    )
     top = {"dport": 32, "history": 32}
     whole = edge_rows(transform(f, "week"), top)
-    parts = edge_rows(combine([transform(f.iloc[i : i + 77], "week") for i in range(0, n, 77)]), top)
+    parts = edge_rows(
+        combine([transform(f.iloc[i : i + 77], "week") for i in range(0, n, 77)]), top
+    )
     assert [(r["src"], r["dst"], r["window"]) for r in whole] == [
         (r["src"], r["dst"], r["window"]) for r in parts
     ]
@@ -114,10 +142,25 @@ def test_chunks_combine_to_the_same_as_one_pass() -> None:
 
 
 def test_merge_props_adds_counts_and_refolds() -> None:
-    old = {"conns": 3, "src_bytes": 10.0, "proto_k": ["tcp"], "proto_n": [3],
-           "dport_k": ["22", "80"], "dport_n": [2, 1], "dport_distinct": 2, "window": "w"}
-    new = {"conns": 2, "src_bytes": 5.0, "proto_k": ["udp", "tcp"], "proto_n": [1, 1],
-           "dport_k": ["53", "22"], "dport_n": [1, 1], "dport_distinct": 2}
+    old = {
+        "conns": 3,
+        "src_bytes": 10.0,
+        "proto_k": ["tcp"],
+        "proto_n": [3],
+        "dport_k": ["22", "80"],
+        "dport_n": [2, 1],
+        "dport_distinct": 2,
+        "window": "w",
+    }
+    new = {
+        "conns": 2,
+        "src_bytes": 5.0,
+        "proto_k": ["udp", "tcp"],
+        "proto_n": [1, 1],
+        "dport_k": ["53", "22"],
+        "dport_n": [1, 1],
+        "dport_distinct": 2,
+    }
     m = merge_props(old, new, {"dport": 2})
     assert m["conns"] == 5 and m["src_bytes"] == 15.0
     assert dict(zip(m["proto_k"], m["proto_n"], strict=True)) == {"tcp": 4, "udp": 1}
