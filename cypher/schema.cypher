@@ -14,3 +14,4 @@ CREATE CONSTRAINT feedback_id IF NOT EXISTS FOR (fb:Feedback) REQUIRE fb.id IS U
 CREATE INDEX talked_key IF NOT EXISTS FOR ()-[r:TALKED]-() ON (r.key);
 CREATE CONSTRAINT ingestgroup_id IF NOT EXISTS FOR (g:IngestGroup) REQUIRE g.id IS UNIQUE;
 CREATE INDEX ingest_group IF NOT EXISTS FOR (i:Ingest) ON (i.group);
+CREATE CONSTRAINT windowanalysis_window IF NOT EXISTS FOR (w:WindowAnalysis) REQUIRE w.window IS UNIQUE;
