@@ -119,9 +119,7 @@ def neo4j_install(home: HomeOpt = None) -> None:
 
     with errors(), err.status("installing Neo4j from Maven Central (first time: a few minutes)"):
         inst = neo4j_local.install(home or graphnet_home())
-    out.print(
-        f"Neo4j {inst.version} (Browser {inst.browser_version}) installed in {inst.dist_dir}"
-    )
+    out.print(f"Neo4j {inst.version} (Browser {inst.browser_version}) installed in {inst.dist_dir}")
 
 
 @neo4j_app.command("start")
@@ -219,26 +217,31 @@ def neo4j_password(home: HomeOpt = None, instance: InstanceOpt = "default") -> N
 # --------------------------------------------------------------------------------------------
 # ingest and stats
 # --------------------------------------------------------------------------------------------
-class _RichIngestProgress:
-    def __init__(self, progress: Progress) -> None:
-        self.p = progress
-        self.files_task: TaskID | None = None
-        self.rows_task = progress.add_task("rows", total=None, rows=0)
-        self.total_rows = 0
+def _rich_ingest_progress(progress: Progress) -> Any:
+    from graphnet import ingest as ingest_mod
 
-    def files(self, total: int) -> None:
-        self.files_task = self.p.add_task("files", total=total, rows=0)
+    class RichIngestProgress(ingest_mod.Progress):
+        def __init__(self) -> None:
+            self.p = progress
+            self.files_task: TaskID | None = None
+            self.rows_task = progress.add_task("rows", total=None, rows=0)
+            self.total_rows = 0
 
-    def file_started(self, path: Path, size: int) -> None:
-        self.p.update(self.rows_task, description=escape(path.name))
+        def files(self, total: int) -> None:
+            self.files_task = self.p.add_task("files", total=total, rows=self.total_rows)
 
-    def rows(self, n: int, nbytes: int) -> None:
-        self.total_rows += n
-        self.p.update(self.rows_task, advance=n, rows=self.total_rows)
+        def file_started(self, path: Path, size: int) -> None:
+            self.p.update(self.rows_task, description=escape(path.name))
 
-    def file_done(self, result: Any) -> None:
-        if self.files_task is not None:
-            self.p.advance(self.files_task)
+        def rows(self, n: int, nbytes: int) -> None:
+            self.total_rows += n
+            self.p.update(self.rows_task, advance=n, rows=self.total_rows)
+
+        def file_done(self, result: Any) -> None:
+            if self.files_task is not None:
+                self.p.update(self.files_task, advance=1, rows=self.total_rows)
+
+    return RichIngestProgress()
 
 
 @app.command()
@@ -274,7 +277,12 @@ def ingest(
                 transient=True,
             ) as p:
                 result = ingest_mod.ingest(
-                    store, paths, settings, window=window, fmt=fmt, progress=_RichIngestProgress(p)
+                    store,
+                    paths,
+                    settings,
+                    window=window,
+                    fmt=fmt,
+                    progress=_rich_ingest_progress(p),
                 )
         else:
             result = ingest_mod.ingest(store, paths, settings, window=window, fmt=fmt)
@@ -412,6 +420,109 @@ def reset(
         store.clear()
     shutil.rmtree(settings.archive_dir, ignore_errors=True)
     out.print("graph and archive deleted")
+
+
+# --------------------------------------------------------------------------------------------
+# scheduler, reports, browser
+# --------------------------------------------------------------------------------------------
+schedule_app = typer.Typer(
+    help="Unattended operation: ingest, analyse and report on schedule.", no_args_is_help=True
+)
+app.add_typer(schedule_app, name="schedule")
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="graphnet.toml (default $GRAPHNET_HOME/graphnet.toml, "
+        "else the commented default shipped with graphnet).",
+    ),
+]
+
+
+@schedule_app.command("run")
+def schedule_run(config: ConfigOpt = None) -> None:
+    """Run the scheduler in the foreground until SIGTERM/SIGINT (logs to stderr)."""
+    from graphnet import scheduler
+
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    with errors():
+        scheduler.run_scheduler(config, Settings.from_env())
+
+
+@schedule_app.command("status")
+def schedule_status(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Jobs, their triggers, next and last runs, and failures."""
+    from graphnet import scheduler
+
+    with errors():
+        entries = scheduler.schedule_status(Settings.from_env(), config)
+    if as_json:
+        _print_json(entries)
+    else:
+        sys.stdout.write(scheduler.status_text(entries) + "\n")
+
+
+@schedule_app.command("run-now")
+def schedule_run_now(
+    job: Annotated[str, typer.Argument(help="ingest, window_close or report.")],
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
+) -> None:
+    """Run one job now, recorded like a scheduled run."""
+    from graphnet import scheduler
+
+    with errors():
+        rec = scheduler.run_now(job, config, Settings.from_env())
+    if as_json:
+        _print_json(rec)
+    else:
+        out.print(f"{escape(job)}: {rec['outcome']} — {escape(str(rec.get('message') or ''))}")
+    if rec["outcome"] == "failed":
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    window: Annotated[str | None, typer.Option(help="Window (default: the latest ended).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default $GRAPHNET_HOME/reports).")
+    ] = None,
+    top: Annotated[int, typer.Option(help="Items per section.")] = 20,
+) -> None:
+    """Write the change report of a window: HTML (self-contained), Markdown and JSON."""
+    from graphnet import browser, reports
+
+    settings = Settings.from_env()
+    with errors(), _store() as store, err.status("building the report"):
+        paths = reports.generate_report(
+            store,
+            settings,
+            window,
+            out_dir,
+            top=top,
+            browser_url=browser.browser_address(settings),
+        )
+    out.print(f"report: {escape(str(paths['html']))}")
+    out.print(f"        {escape(str(paths['markdown']))}, {escape(str(paths['json']))}")
+
+
+@app.command("browser")
+def browser_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Where Neo4j Browser is, how to log in, and the saved queries to paste."""
+    from graphnet import browser
+
+    with errors():
+        info = browser.browser_info(Settings.from_env())
+    if as_json:
+        _print_json(info)
+    else:
+        sys.stdout.write(browser.browser_text(info) + "\n")
 
 
 if __name__ == "__main__":  # pragma: no cover
