@@ -1,0 +1,298 @@
+"""Centrality shifts on seeded synthetic weeks: the planted scanner ranks first, quiet weeks stay
+quiet, short histories say so, and the Browser query quotes hostile host ids safely."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graphnet.detectors.base import Detector
+from graphnet.shifts import (
+    NOT_ENOUGH_HISTORY,
+    SCORED,
+    CentralityShiftDetector,
+    ShiftSettings,
+    browser_query,
+    community_moves,
+    cypher_literal,
+    score_window,
+)
+from graphnet.snapshots import compute
+
+WEEKS = [f"2024-W{w:02d}" for w in range(1, 6)]
+ATTACK_WEEK = "2024-W04"
+
+
+def synthetic_weeks(seed: int) -> tuple[dict[str, pd.DataFrame], str]:
+    """Five weeks of edges of ~420 hosts with stable per-host behaviour (clients talking to a
+    stable set of internal servers and external sites, servers to a few other servers, Poisson
+    connection counts, 8% of a week's usual edges missing, occasional new external sites).
+    In week 4 one client, drawn at random, scans: a ping sweep over 200 internal hosts, two
+    full port scans, an SSH brute force and a SYN flood. Returns edges per week and that host."""
+    rs = np.random.RandomState(seed)
+
+    def addresses(prefix: str, n: int) -> list[str]:
+        pool = rs.choice(254 * 254, n, replace=False)
+        return [f"{prefix}.{p // 254 + 1}.{p % 254 + 1}" for p in pool]
+
+    clients, servers, sites = addresses("10.1", 250), addresses("10.9", 20), addresses("203", 150)
+    service = rs.choice(["22", "53", "88", "389", "443", "445", "3389", "8080"], len(servers))
+    popularity = rs.pareto(1.2, len(servers)) + 1.0
+    popularity /= popularity.sum()
+    stable: list[tuple[str, str, float, str]] = []
+    for c in clients:
+        for j in rs.choice(len(servers), rs.randint(3, 9), replace=False, p=popularity):
+            stable.append((c, servers[j], rs.gamma(2.0, 20.0), service[j]))
+        for j in rs.choice(len(sites), rs.randint(2, 10), replace=False):
+            stable.append((c, sites[j], rs.gamma(2.0, 10.0), "443"))
+    for i, s in enumerate(servers):
+        for j in rs.choice(len(servers), 2, replace=False):
+            if j != i:
+                stable.append((s, servers[j], rs.gamma(2.0, 50.0), service[j]))
+    attacker = clients[rs.randint(len(clients))]
+    internal = clients + servers
+    weeks = {}
+    for week in WEEKS:
+        rows = [
+            (s, d, rs.poisson(rate) + 1, [port], 1)
+            for s, d, rate, port in stable
+            if rs.rand() < 0.92
+        ]
+        rows += [
+            (c, sites[rs.randint(len(sites))], rs.poisson(3) + 1, ["443"], 1)
+            for c in clients
+            if rs.rand() < 0.3
+        ]
+        if week == ATTACK_WEEK:
+            for v in rs.choice(len(internal), 200, replace=False):
+                rows.append((attacker, internal[v], 1, ["8"], 1))  # ICMP echo
+            for v in rs.choice(len(internal), 2, replace=False):
+                scanned = [str(p) for p in range(1, 33)] + ["other"]
+                rows.append((attacker, internal[v], 1000, scanned, 1000))
+            rows.append((attacker, servers[rs.randint(len(servers))], 2000, ["22"], 1))
+            rows.append((attacker, internal[rs.randint(len(internal))], 50_000, ["80"], 1))
+        e = pd.DataFrame(rows, columns=["src", "dst", "conns", "dport_k", "dport_distinct"])
+        e = e[e["src"] != e["dst"]]
+        e = e.groupby(["src", "dst"], as_index=False).agg(
+            conns=("conns", "sum"),
+            dport_k=("dport_k", "sum"),
+            dport_distinct=("dport_distinct", "max"),
+        )
+        e["src_bytes"] = e["conns"] * rs.lognormal(6, 1, len(e))
+        e["dst_bytes"] = e["conns"] * rs.lognormal(8, 1, len(e))
+        weeks[week] = e
+    return weeks, attacker
+
+
+@cache
+def measured(seed: int) -> tuple[pd.DataFrame, str]:
+    weeks, attacker = synthetic_weeks(seed)
+    frames = []
+    for week, edges in weeks.items():
+        hosts = compute(edges).hosts.reset_index()
+        hosts.insert(0, "window", week)
+        frames.append(hosts)
+    return pd.concat(frames, ignore_index=True), attacker
+
+
+def report(seed: int, week: str, **kw: object):  # type: ignore[no-untyped-def]
+    measures, _ = measured(seed)
+    earlier = [w for w in WEEKS if w < week][-4:]
+    return score_window(measures, week, earlier, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_planted_scanner_ranks_first_and_quiet_weeks_stay_quiet(seed: int) -> None:
+    rep, scores = report(seed, ATTACK_WEEK, top=10)
+    _, attacker = measured(seed)
+    assert rep.status == "ok" and rep.enough_history
+    assert rep.rows[0].host == attacker
+    planted = rep.rows[0].score
+    assert planted >= 1.3 * rep.rows[1].score
+    assert scores["rank"].iloc[0] == 1
+    for quiet in ("2024-W03", "2024-W05"):
+        q, _ = report(seed, quiet, top=1)
+        assert q.status == "ok"
+        assert q.rows[0].score < 0.5 * planted, (quiet, q.rows[0].explanation)
+    text = rep.rows[0].explanation
+    assert "→" in text and "σ" in text and "history" in text
+
+
+def test_not_enough_history_is_a_result_not_an_error() -> None:
+    rep, scores = report(0, "2024-W02")
+    assert rep.status == NOT_ENOUGH_HISTORY and not rep.enough_history
+    assert rep.rows == [] and scores.empty
+    assert "not enough history" in rep.message and "1 earlier" in rep.message
+    assert rep.graph.hosts > 0 and rep.graph.previous_window == "2024-W01"
+    first, _ = report(0, "2024-W01")
+    assert first.status == NOT_ENOUGH_HISTORY and first.graph.previous_window is None
+    # the threshold is a setting
+    ok, _ = report(0, "2024-W02", settings=ShiftSettings(min_history=1))
+    assert ok.status == "ok" and ok.rows
+    assert json.dumps(rep.to_json())
+
+
+def test_row_json_shape() -> None:
+    rep, _ = report(1, ATTACK_WEEK, top=3)
+    doc = json.loads(json.dumps(rep.to_json()))
+    assert set(doc) >= {"window", "status", "history", "graph", "rows"}
+    assert set(doc["graph"]) >= {"hosts", "new_edges", "vanished_edges", "community_moves"}
+    for i, row in enumerate(doc["rows"], start=1):
+        assert list(row) == ["window", "host", "score", "rank", "parts", "explanation", "cypher"]
+        assert row["rank"] == i and row["window"] == ATTACK_WEEK
+        assert set(SCORED) <= set(row["parts"])
+        for part in row["parts"].values():
+            assert set(part) == {"previous", "current", "z"}
+    scores = [r["score"] for r in doc["rows"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_detector_follows_the_contract() -> None:
+    measures, _ = measured(0)
+    history = measures[measures["window"].isin(WEEKS[:3])]
+    current = measures[measures["window"] == ATTACK_WEEK].set_index("host").drop(columns="window")
+    det = CentralityShiftDetector().fit(history)
+    out = Detector.check_scores(det.score(current), current)
+    assert {f"part_{m}" for m in SCORED} <= set(out.columns)
+    assert np.isfinite(out["score"]).all() and (out["score"] >= 0).all()
+    assert out["explanation"].map(len).min() > 10
+
+
+def flat_history(values: dict[str, list[float]], windows: list[str]) -> pd.DataFrame:
+    base = {
+        "out_degree": 5,
+        "in_degree": 5,
+        "peers": 8,
+        "dports_out": 2,
+        "dports_in": 2,
+        "conns_out": 50,
+        "conns_in": 50,
+        "bytes_out": 1e5,
+        "bytes_in": 1e5,
+        "pagerank": 0.01,
+        "betweenness": 0.0,
+        "hub": 0.01,
+        "authority": 0.01,
+        "community": 0,
+        "community_size": 10,
+    }
+    rows = []
+    for i, w in enumerate(windows):
+        for h in range(10):
+            host = f"h{h}"
+            row = {"window": w, "host": host, **base}
+            for metric, series in values.get(host, {}).items():  # type: ignore[attr-defined]
+                row[metric] = series[i]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_flat_history_gives_finite_z_with_the_floor() -> None:
+    wins = ["2024-W01", "2024-W02", "2024-W03", "2024-W04"]
+    # every host identical in every earlier week: MAD = 0 and the population change = 0
+    data = flat_history({"h3": {"out_degree": [5, 5, 5, 200]}}, wins)  # type: ignore[dict-item]
+    det = CentralityShiftDetector().fit(data[data["window"] < "2024-W04"])
+    cur = data[data["window"] == "2024-W04"].set_index("host").drop(columns="window")
+    out = det.score(cur)
+    assert np.isfinite(out.filter(like="part_").to_numpy()).all()
+    z = out.loc["h3", "part_out_degree"]
+    assert z == pytest.approx((np.log(204) - np.log(9)) / SCORED["out_degree"][2])
+    assert out["score"].idxmax() == "h3"
+    assert out.drop(index="h3")["score"].max() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_population_change_is_the_fallback_scale() -> None:
+    wins = ["2024-W01", "2024-W02", "2024-W03", "2024-W04"]
+    rs = np.random.RandomState(0)
+    # hosts h0..h8 wander (typical change), h9 is perfectly flat then moves a little
+    values = {f"h{i}": {"out_degree": list(rs.randint(5, 40, 4))} for i in range(9)}
+    values["h9"] = {"out_degree": [10, 10, 10, 14]}
+    data = flat_history(values, wins)  # type: ignore[arg-type]
+    det = CentralityShiftDetector().fit(data[data["window"] < "2024-W04"])
+    pop = det.population_scale_["out_degree"]
+    assert pop > SCORED["out_degree"][2]
+    cur = data[data["window"] == "2024-W04"].set_index("host").drop(columns="window")
+    z = det.score(cur).loc["h9", "part_out_degree"]
+    assert z == pytest.approx((np.log(18) - np.log(14)) / pop)
+    assert abs(z) < 3  # a small move of a flat host is not a 40-sigma event
+
+
+def test_vanished_regular_host_is_scored() -> None:
+    measures, _ = measured(2)
+    cur = measures[measures["window"] == "2024-W03"]
+    victim = cur.sort_values("in_degree").iloc[-1]["host"]  # the busiest server
+    trimmed = measures[~((measures["window"] == "2024-W03") & (measures["host"] == victim))]
+    rep, scores = score_window(trimmed, "2024-W03", WEEKS[:2], top=5)
+    assert victim in scores.index
+    assert scores.loc[victim, "part_in_degree"] < -3
+    assert rep.rows[0].host == victim
+
+
+def test_community_moves_ignore_label_names() -> None:
+    prev = pd.Series([0, 0, 0, 1, 1, 1], index=list("abcdef"))
+    relabelled = pd.Series([7, 7, 7, 3, 3, 3], index=list("abcdef"))
+    assert not community_moves(prev, relabelled)["moved"].any()
+    one_moves = pd.Series([7, 7, 3, 3, 3, 3], index=list("abcdef"))
+    moves = community_moves(prev, one_moves)
+    assert moves.index[moves["moved"]].tolist() == ["c"]
+    only_common = community_moves(prev, pd.Series([1, 1], index=["a", "zz"]))
+    assert only_common.index.tolist() == ["a"]
+
+
+def parse_literal(text: str, start: int) -> tuple[str, int]:
+    """Read a single-quoted Cypher string literal at `start`; return its value and end."""
+    assert text[start] == "'"
+    out, i = [], start + 1
+    simple = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+    while text[i] != "'":
+        if text[i] == "\\":
+            nxt = text[i + 1]
+            if nxt == "u":
+                out.append(chr(int(text[i + 2 : i + 6], 16)))
+                i += 6
+                continue
+            out.append(simple[nxt])
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out), i + 1
+
+
+HOSTILE = [
+    "10.0.0.1",
+    "it's",
+    "a\\'}) DETACH DELETE (n) //",
+    "x' OR 1=1 RETURN h //",
+    'quote"double',
+    "back\\slash\\",
+    "new\nline\r\t\x00\x1b\x7f\u2028end",
+    "ünïcödé-主机-🙂",
+    "\\u0027",
+]
+
+
+@pytest.mark.parametrize("host", HOSTILE)
+def test_cypher_literal_round_trips(host: str) -> None:
+    lit = cypher_literal(host)
+    value, end = parse_literal(lit, 0)
+    assert value == host and end == len(lit)
+    assert "\n" not in lit and "\r" not in lit
+
+
+@pytest.mark.parametrize("host", HOSTILE)
+def test_browser_query_embeds_hostile_ids_as_one_literal(host: str) -> None:
+    q = browser_query(host, "2024-W04")
+    head = "MATCH (h:Host {id: "
+    assert q.startswith(head)
+    value, end = parse_literal(q, len(head))
+    assert value == host
+    assert q[end:].startswith("})\nCALL (h) {")
+    # the rest of the query does not depend on the host id
+    assert q[end:] == browser_query("x", "2024-W04")[len(head) + 3 :]
+    assert re.search(r"\{window: '2024-W04'\}", q)
