@@ -423,6 +423,67 @@ def reset(
 
 
 # --------------------------------------------------------------------------------------------
+# analyses
+# --------------------------------------------------------------------------------------------
+WindowOpt = Annotated[
+    str | None, typer.Option("--window", help="Window id, e.g. 2024-W11 (default: the latest).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+
+
+@app.command()
+def snapshot(
+    window: WindowOpt = None,
+    all_windows: Annotated[
+        bool, typer.Option("--all", help="Every window without an up-to-date snapshot.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Centrality snapshot of the host graph per window (PageRank, betweenness, HITS, ...)."""
+    from graphnet import snapshots
+
+    if window and all_windows:
+        err.print("error: give --window or --all, not both")
+        raise typer.Exit(2)
+    with errors(), _store() as store, err.status("computing snapshots"):
+        results = snapshots.snapshot(store, window=window, all_windows=all_windows)
+    if as_json:
+        _print_json([r.to_json() for r in results])
+        return
+    if not results:
+        out.print("no windows in the graph yet: ingest logs first (graphnet ingest PATH)")
+    for r in results:
+        top = ", ".join(escape(str(t["host"])) for t in r.top[:3])
+        out.print(
+            f"{r.window}: {r.status} — {r.hosts:,} hosts, {r.edges:,} edges, "
+            f"{r.communities} communities, betweenness "
+            f"{'exact' if r.betweenness_exact else f'sampled (k={r.betweenness_k})'}, "
+            f"{r.seconds:.1f} s; top PageRank: {top}"
+        )
+
+
+@app.command()
+def shifts(
+    window: WindowOpt = None,
+    top: Annotated[int, typer.Option(help="How many hosts to list.")] = 20,
+    history: Annotated[int, typer.Option(help="Earlier windows to compare with.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hosts whose role in the graph changed, scored against their own history."""
+    from graphnet import shifts as shifts_mod
+
+    with errors(), _store() as store:
+        rep = shifts_mod.shifts(store, window=window, top=top, history=history)
+    if as_json:
+        _print_json(rep.to_json())
+        return
+    out.print(f"{rep.window}: {escape(rep.message)}")
+    for r in rep.rows:
+        out.print(f"{r.rank:>3}. {escape(r.host)}  score {r.score:.2f}")
+        out.print(f"     {escape(r.explanation)}")
+
+
+# --------------------------------------------------------------------------------------------
 # scheduler, reports, browser
 # --------------------------------------------------------------------------------------------
 schedule_app = typer.Typer(

@@ -667,11 +667,16 @@ def ingest(
     results: dict[Path, FileResult] = {}
     todo: list[tuple[Path, str]] = []
     first_of: dict[str, Path] = {}
+    named = {p.resolve() for p in paths if p.is_file()}
     for path in files:
         detected = sources.detect(path)
         res = FileResult(path=str(path), format=fmt or detected.format)
         results[path] = res
         if fmt is None and detected.format is None:
+            if path.resolve() not in named:
+                # found while walking a folder: other files (notes, truth.json) are not errors
+                res.status, res.message = "skipped", f"not a log: {detected.reason}"
+                continue
             res.status, res.message = "failed", f"{path}: {detected.reason}"
             log.error("%s (%s)", res.message, _format_hint())
             continue

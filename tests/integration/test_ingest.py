@@ -309,3 +309,13 @@ def test_neo4j_restart_during_ingest_is_survived_or_resumable(  # type: ignore[n
             assert ingest.stats(store)["connections"] == n
     finally:
         remove_test_instance(home, instance)
+
+
+def test_other_files_in_a_folder_are_skipped_not_failed(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    write_log(tmp_path / "conn.log", [zeek_line(i) for i in range(4)])
+    (tmp_path / "truth.json").write_text('{"scenarios": []}\n')
+    result = CliRunner().invoke(app, ["ingest", "--json", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    statuses = {Path(f["path"]).name: f["status"] for f in json.loads(result.stdout)["files"]}
+    assert statuses == {"conn.log": "ingested", "truth.json": "skipped"}
+    assert stats(store)["connections"] == 4
