@@ -1,0 +1,387 @@
+"""Zeek JSON logs: one object per line.
+
+Keys may be dotted (`id.orig_h`, Zeek's default) or underscored (`id_orig_h`, e.g. OTRF / some
+shippers); an omitted key is an unset field; `ts` is epoch seconds or an ISO 8601 string.
+A file may mix several log types (`_path` or `@stream` naming each record's log): records of
+another type than `conn` are skipped and counted. A record without `_path` / `@stream` is a conn
+record when it has one of the conn-only fields (conn_state, history, orig_bytes, resp_bytes,
+orig_pkts, resp_pkts, missed_bytes); otherwise it is skipped and counted.
+
+Blocks of lines are parsed by pyarrow's JSON reader against a fixed schema (other keys ignored).
+A block that fails (bad JSON, a value of an unexpected type) is bisected; the few lines left are
+examined one by one to word their reject reason (or to skip them when they are not conn records).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Generator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from graphnet.errors import InputError
+from graphnet.sources import _convert as cv
+from graphnet.sources._io import Lines, parser_block, stream_lines
+from graphnet.sources._model import Chunk, Detected, Reject
+
+log = logging.getLogger(__name__)
+
+STREAM_KEYS = ("_path", "@stream")
+CONN_ONLY = ("conn_state", "history", "orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts",
+             "missed_bytes")
+_SMALL = 32  # below this many lines a failing range is examined line by line
+
+_STRINGS = ("uid", "id.orig_h", "id_orig_h", "id.resp_h", "id_resp_h", "proto", "service",
+            "conn_state", "history", "label", "detailedlabel", "detailed-label",
+            "detailed_label", "_path", "@stream")
+_PORTS = ("id.orig_p", "id_orig_p", "id.resp_p", "id_resp_p")
+_NUMBERS = ("duration", "orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts", "missed_bytes")
+_LABELS = {"label": "label", "detailedlabel": "detailed_label",
+           "detailed-label": "detailed_label", "detailed_label": "detailed_label"}
+
+
+def schema(ts_type: pa.DataType) -> pa.Schema:
+    fields = [pa.field("ts", ts_type)]
+    fields += [pa.field(k, pa.string()) for k in _STRINGS]
+    fields += [pa.field(k, pa.int64()) for k in _PORTS]
+    fields += [pa.field(k, pa.float64()) for k in _NUMBERS]
+    return pa.schema(fields)
+
+
+def _stream_of(rec: dict[str, Any]) -> str | None:
+    for k in STREAM_KEYS:
+        v = rec.get(k)
+        if isinstance(v, str):
+            return v
+    return None
+
+
+def _is_conn_record(rec: dict[str, Any]) -> bool:
+    stream = _stream_of(rec)
+    if stream is not None:
+        return stream == "conn"
+    return any(rec.get(k) is not None for k in CONN_ONLY)
+
+
+def sniff(head: bytes, more: bytes | None = None) -> Detected | None:
+    """Detected when `head` holds JSON objects with Zeek fields."""
+    text = head.decode("utf-8-sig", errors="replace")
+    stripped = text.lstrip()
+    if not stripped.startswith("{"):
+        return None
+    records = []
+    parts = text.split("\n")
+    if not text.endswith("\n"):
+        parts = parts[:-1]  # the last line may be cut
+    for ln in parts:
+        ln = ln.strip()
+        if not ln:
+            continue
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            records.append(rec)
+        if len(records) >= 2000:
+            break
+    if not records:
+        first = stripped.split("\n", 1)[0]
+        try:
+            rec = json.loads(first)
+        except ValueError:
+            return None
+        if not isinstance(rec, dict):
+            return None
+        records = [rec]
+    zeekish = [r for r in records if "ts" in r and (
+        any(k in r for k in ("id.orig_h", "id_orig_h", "uid")) or _stream_of(r) is not None)]
+    if not zeekish:
+        return None
+    streams = sorted({s for r in records if (s := _stream_of(r)) is not None})
+    conn = any(_is_conn_record(r) for r in zeekish)
+    keys = "underscore keys" if any("id_orig_h" in r for r in zeekish) else "dotted keys"
+    if len(streams) > 1:
+        if conn:
+            return Detected("zeek-json", True,
+                            f"Zeek JSON mixing {', '.join(streams)} ({keys}; conn records kept)")
+        return Detected("zeek-json", False,
+                        f"Zeek JSON mixing {', '.join(streams)} (no conn records at the start)")
+    if conn:
+        return Detected("zeek-json", True, f"Zeek JSON conn log ({keys})")
+    if streams:
+        key = next(k for k in STREAM_KEYS if any(k in r for r in zeekish))
+        return Detected("zeek-json", False, f"Zeek JSON {key} {streams[0]} (not a conn log)")
+    return Detected("zeek-json", False, "Zeek JSON without conn fields (not a conn log)")
+
+
+class ZeekJsonReader:
+    def __init__(self, path: Path, chunk_rows: int) -> None:
+        self.path = path
+        self.name = str(path)
+        self.chunk_rows = chunk_rows
+        self.ts_type: pa.DataType | None = None
+        self.seen_record = False
+
+    def __iter__(self) -> Iterator[Chunk]:
+        lines_iter = stream_lines(self.path, self.chunk_rows)
+        try:
+            for lines in lines_iter:
+                chunk = self._block(lines)
+                if chunk is not None:
+                    yield chunk
+        finally:
+            lines_iter.close()
+
+    def _block(self, lines: Lines) -> Chunk | None:
+        blank = lines.blank()
+        idx = np.flatnonzero(~blank).astype(np.int64)
+        if not len(idx):
+            return None
+        if not self.seen_record:
+            self._start(lines, idx)
+        assert self.ts_type is not None
+        rejects: list[Reject] = []
+        bad_utf = lines.bad_utf8()[idx]
+        if bad_utf.any():
+            rejects += cv.line_rejects(self.name, lines, idx[bad_utf], "invalid UTF-8")
+            idx = idx[~bad_utf]
+            if not len(idx):
+                return cv.finish([], rejects, 0)
+        pieces, singles = self._parse_ranges(lines, idx)
+        tables: list[pa.Table] = []
+        skipped = 0
+        for raw, sub in pieces:
+            table, rej, skip = self._normalise(lines, sub, raw)
+            tables.append(table)
+            rejects += rej
+            skipped += skip
+        if singles:
+            table, rej, skip = self._singles(lines, np.asarray(singles, dtype=np.int64))
+            tables.append(table)
+            rejects += rej
+            skipped += skip
+        return cv.finish(tables, rejects, skipped)
+
+    def _start(self, lines: Lines, idx: np.ndarray) -> None:
+        """First records of the file: one of the first ones must be a JSON object; the type of
+        its `ts` (number or text) sets the schema."""
+        self.seen_record = True
+        for li in idx[:100].tolist():
+            try:
+                rec = json.loads(lines.content(li).decode("utf-8", errors="replace"))
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                self.ts_type = pa.string() if isinstance(rec.get("ts"), str) else pa.float64()
+                return
+        first = int(idx[0])
+        raw = lines.content(first).decode("utf-8", errors="replace")
+        raise InputError(f"{self.name}:{lines.first + first}: expected Zeek JSON (one object per "
+                         f"line), found {raw[:60]!r}")
+
+    # ------------------------------------------------------------------ parsing
+    def _try(self, lines: Lines, sub: np.ndarray) -> pa.Table | None:
+        assert self.ts_type is not None
+        try:
+            data = lines.gather(sub)
+            table = pj.read_json(
+                pa.BufferReader(data),
+                read_options=pj.ReadOptions(block_size=parser_block(lines, sub)),
+                parse_options=pj.ParseOptions(explicit_schema=schema(self.ts_type),
+                                              unexpected_field_behavior="ignore",
+                                              newlines_in_values=False),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None
+        if table.num_rows != len(sub):
+            return None
+        return table
+
+    def _parse_ranges(self, lines: Lines, idx: np.ndarray
+                      ) -> tuple[list[tuple[pa.Table, np.ndarray]], list[int]]:
+        pieces: list[tuple[int, pa.Table, np.ndarray]] = []
+        singles: list[int] = []
+        stack = [(0, len(idx))]
+        while stack:
+            a, b = stack.pop()
+            sub = idx[a:b]
+            table = self._try(lines, sub)
+            if table is not None:
+                pieces.append((a, table, sub))
+            elif b - a <= _SMALL:
+                singles.extend(sub.tolist())
+            else:
+                mid = (a + b) // 2
+                stack.append((mid, b))
+                stack.append((a, mid))
+        if singles:
+            log.debug("%s: %d lines from line %d on examined one by one", self.name,
+                      len(singles), lines.first + int(idx[0]))
+        pieces.sort(key=lambda p: p[0])
+        return [(t, s) for _, t, s in pieces], sorted(singles)
+
+    # ------------------------------------------------------------------ vectorised path
+    def _normalise(self, lines: Lines, sub: np.ndarray, raw: pa.Table
+                   ) -> tuple[pa.Table, list[Reject], int]:
+        batch = cv.Batch(self.name, lines, sub)
+        n = batch.n
+
+        def col(name: str) -> pa.Array:
+            return cv.as_array(raw.column(name))
+
+        def pick(dotted: str) -> pa.Array:
+            return pc.coalesce(col(dotted), col(dotted.replace(".", "_")))
+
+        stream = pc.coalesce(col("_path"), col("@stream"))
+        marker = np.zeros(n, dtype=bool)
+        for k in CONN_ONLY:
+            marker |= np.asarray(pc.is_valid(col(k)).to_numpy(zero_copy_only=False), dtype=bool)
+        has_stream = np.asarray(pc.is_valid(stream).to_numpy(zero_copy_only=False), dtype=bool)
+        is_conn = np.asarray(pc.equal(stream, "conn").fill_null(False)
+                             .to_numpy(zero_copy_only=False), dtype=bool)
+        batch.skip_rows(np.where(has_stream, ~is_conn, ~marker))
+
+        out: dict[str, Any] = {}
+        ts_col = col("ts")
+        if pa.types.is_string(ts_col.type):
+            out["ts"] = cv.parse_datetime(batch, ts_col.fill_null(""), "ts", allow_epoch=True)
+        else:
+            ts = np.asarray(ts_col.to_numpy(zero_copy_only=False), dtype=np.float64)
+            out["ts"] = cv.check_ts(batch, ts, cv.number_text(ts_col), "ts")
+        for dotted, oname in (("id.orig_p", "sport"), ("id.resp_p", "dport")):
+            port = pick(dotted)
+            vals = np.array(port.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+            null = np.asarray(pc.is_null(port).to_numpy(zero_copy_only=False), dtype=bool)
+            bad = ~null & ((vals < 0) | (vals > 65535))
+            if bad.any():
+                batch.reject(bad, _port_reason(port, dotted))
+                vals[bad] = -1
+            out[oname] = vals
+        for zname, oname in (("duration", "duration"), ("orig_bytes", "src_bytes"),
+                             ("resp_bytes", "dst_bytes"), ("orig_pkts", "src_pkts"),
+                             ("resp_pkts", "dst_pkts")):
+            arr = col(zname)
+            out[oname] = cv.check_float(batch, arr, cv.number_text(arr), zname)
+        out["src"] = cv.check_ip(batch, pick("id.orig_h"), "id.orig_h")
+        out["dst"] = cv.check_ip(batch, pick("id.resp_h"), "id.resp_h")
+        for zname in ("uid", "proto", "service", "conn_state", "history"):
+            arr = cv.categorical(col(zname))
+            out[zname] = cv.lower(arr) if zname == "proto" else arr
+        for zname, oname in _LABELS.items():
+            arr = col(zname)
+            if oname not in out and pc.any(pc.is_valid(arr)).as_py():
+                out[oname] = cv.categorical(arr)
+        table = cv.build_table(batch, out)
+        return table, batch.rejects(), batch.skipped
+
+    # ------------------------------------------------------------------ line by line
+    def _singles(self, lines: Lines, idx: np.ndarray) -> tuple[pa.Table, list[Reject], int]:
+        """Lines whose block failed to parse: find the reason, or the record's values."""
+        rows: list[dict[str, Any]] = []
+        kept: list[int] = []
+        rejects: list[Reject] = []
+        skipped = 0
+        for li in idx.tolist():
+            text = lines.content(li).decode("utf-8", errors="replace")
+            result = _examine(text)
+            if result is None:
+                skipped += 1
+            elif isinstance(result, str):
+                rejects.append(Reject(self.name, lines.first + li, result, lines.text(li)))
+            else:
+                rows.append(result)
+                kept.append(li)
+        raw = pa.Table.from_pylist(rows, schema=schema(pa.float64())) if rows else \
+            schema(pa.float64()).empty_table()
+        table, rej, skip = self._normalise(lines, np.asarray(kept, dtype=np.int64), raw)
+        return table, rejects + rej, skipped + skip
+
+
+def _port_reason(port: pa.Array, name: str) -> Callable[[int], str]:
+    return lambda i: f"bad port {_show(port[i].as_py())} in {name}"
+
+
+def _show(value: Any) -> str:
+    return cv.shown("" if value is None else value)
+
+
+def _ts_value(ts: Any) -> float | None:
+    """A JSON `ts` (epoch number or ISO 8601 text, UTC unless an offset is given) or None."""
+    value: float | None = None
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        value = float(ts)
+    elif isinstance(ts, str):
+        try:
+            value = float(ts)
+        except ValueError:
+            try:
+                dt = datetime.fromisoformat(ts)
+            except ValueError:
+                return None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            value = dt.timestamp()
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+def _examine(text: str) -> dict[str, Any] | str | None:
+    """One JSON line: a row for the float-ts schema, a reject reason, or None (skipped)."""
+    try:
+        rec = json.loads(text)
+    except ValueError as exc:
+        msg = getattr(exc, "msg", str(exc))
+        col = getattr(exc, "colno", None)
+        return f"invalid JSON ({msg}{f' at column {col}' if col else ''})"
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if not _is_conn_record(rec):
+        return None
+    row: dict[str, Any] = {}
+    ts = rec.get("ts")
+    value = _ts_value(ts)
+    if value is None:
+        return f"bad timestamp {_show(ts)} in ts"
+    row["ts"] = value
+    for k in _PORTS:
+        v = rec.get(k)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
+            return f"bad port {_show(v)} in {k.replace('_', '.', 1) if k.startswith('id_') else k}"
+        row[k] = v
+    for k in _NUMBERS:
+        v = rec.get(k)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0:
+            return f"bad number {_show(v)} in {k}"
+        row[k] = float(v)
+    for k in _STRINGS:
+        v = rec.get(k)
+        if v is None:
+            continue
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            v = ",".join(v)
+        if not isinstance(v, str):
+            return f"bad value {_show(json.dumps(v))} in {k} (expected a string)"
+        row[k] = v
+    return row
+
+
+def read(path: Path, chunk_rows: int) -> Generator[Chunk, None, None]:
+    yield from ZeekJsonReader(path, chunk_rows)
+
+
+__all__ = ["read", "sniff"]
