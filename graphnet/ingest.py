@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 NUMERIC = ("src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "duration")
 TOPN_COMPONENTS = ("dport", "history")
+#: rows transformed at once (amortises per-call overhead over small files; bounds memory)
+TRANSFORM_ROWS = 500_000
 LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
 OTHER = "other"
 EDGE_KEY = ["src", "dst", "window"]
@@ -155,7 +157,7 @@ def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.
 
 
 def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
-    """Aggregate -> one dict per edge (sorted by window, src, dst) ready for edges_upsert."""
+    """Aggregate -> one dict per edge (sorted by window, src, dst) ready for loading."""
     if agg.edges.empty:
         return []
     hist, distinct = fold_top(agg.hist, top)
@@ -164,29 +166,58 @@ def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
     grouped = table.group_by([*EDGE_KEY, "comp"], use_threads=False).aggregate(
         [("value", "list"), ("n", "list")]
     )
-    per_edge: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for r in grouped.to_pylist():
-        props = per_edge.setdefault((r["src"], r["dst"], r["window"]), {})
-        props[f"{r['comp']}_k"] = r["value_list"]
-        props[f"{r['comp']}_n"] = r["n_list"]
-    edges = agg.edges.merge(distinct, on=EDGE_KEY, how="left").sort_values(EDGE_KEY)
-    distinct_cols = [c for c in edges.columns if c.endswith("_distinct")]
+    edges = (
+        agg.edges.merge(distinct, on=EDGE_KEY, how="left")
+        .sort_values(EDGE_KEY)
+        .reset_index(drop=True)
+    )
+    n = len(edges)
+    keys = list(
+        zip(edges["src"].tolist(), edges["dst"].tolist(), edges["window"].tolist(), strict=True)
+    )
+    pos = {k: i for i, k in enumerate(keys)}
+    columns: dict[str, list[Any]] = {}
+    comps = grouped.column("comp").to_pylist()
+    where = [
+        pos[k]
+        for k in zip(
+            grouped.column("src").to_pylist(),
+            grouped.column("dst").to_pylist(),
+            grouped.column("window").to_pylist(),
+            strict=True,
+        )
+    ]
+    for comp, i, vals, counts in zip(
+        comps,
+        where,
+        grouped.column("value_list").to_pylist(),
+        grouped.column("n_list").to_pylist(),
+        strict=True,
+    ):
+        if f"{comp}_k" not in columns:
+            columns[f"{comp}_k"] = [None] * n
+            columns[f"{comp}_n"] = [None] * n
+        columns[f"{comp}_k"][i] = vals
+        columns[f"{comp}_n"][i] = counts
+    columns["conns"] = edges["conns"].astype("int64").tolist()
+    for c in NUMERIC:
+        columns[c] = edges[c].astype("float64").tolist()
+    for c in (c for c in edges.columns if c.endswith("_distinct")):
+        columns[c] = edges[c].fillna(0).astype("int64").tolist()
+    first = np.floor(edges["first"].to_numpy(dtype="float64") * 1000).astype(np.int64).tolist()
+    last = np.floor(edges["last"].to_numpy(dtype="float64") * 1000).astype(np.int64).tolist()
+    names = list(columns)
+    values = [columns[c] for c in names]
     rows = []
-    for rec in edges.to_dict("records"):
-        key = (rec["src"], rec["dst"], rec["window"])
-        props = per_edge.get(key, {})
-        props["conns"] = int(rec["conns"])
-        for c in NUMERIC:
-            props[c] = float(rec[c])
-        for c in distinct_cols:
-            props[c] = int(rec[c]) if pd.notna(rec[c]) else 0
+    for i, key in enumerate(keys):
+        props = {c: v[i] for c, v in zip(names, values, strict=True) if v[i] is not None}
         rows.append(
             {
                 "src": key[0],
                 "dst": key[1],
                 "window": key[2],
-                "first_ms": int(np.floor(rec["first"] * 1000)),
-                "last_ms": int(np.floor(rec["last"] * 1000)),
+                "first_ms": first[i],
+                "last_ms": last[i],
                 "props": props,
             }
         )
@@ -413,12 +444,19 @@ def _parse_file(
     window_kind: str,
     result: FileResult,
     progress: Progress,
-) -> Aggregate:
-    """Read the whole file into an aggregate (and the archive); raise InputError if unreadable."""
+) -> tuple[list[Aggregate], list[pd.DataFrame]]:
+    """Read the whole file (into the archive too); raise InputError if unreadable.
+
+    Returns aggregates of what was transformed already and the frames not transformed yet:
+    small files' rows are transformed together with other files' (per-call overhead), large
+    files are transformed every TRANSFORM_ROWS rows (bounded memory)."""
     archive = _ArchiveWriter(settings.archive_dir, sha)
     rejects_path = settings.rejects_dir / f"{path.name}.{sha[:12]}.rejects.tsv"
     holder: dict[str, Any] = {}
     aggs: list[Aggregate] = []
+    pending: list[pd.DataFrame] = []
+    pending_rows = 0
+    windows_seen: set[str] = set()
     try:
         for chunk in sources.read(path, fmt):
             frame = chunk.frame
@@ -430,9 +468,14 @@ def _parse_file(
             result.accepted += len(frame)
             win = windows.window_ids(frame["ts"].to_numpy(dtype="float64"), window_kind)
             archive.write(frame, win.to_numpy())
-            aggs.append(transform(frame, window_kind))
-            if len(aggs) >= 8:
-                aggs = [combine(aggs)]
+            windows_seen.update(pd.unique(win.to_numpy()).tolist())
+            pending.append(frame)
+            pending_rows += len(frame)
+            if pending_rows >= TRANSFORM_ROWS:
+                aggs.append(transform(_concat(pending), window_kind))
+                pending, pending_rows = [], 0
+                if len(aggs) >= 8:
+                    aggs = [combine(aggs)]
             progress.rows(len(frame), 0)
     except BaseException:
         archive.abort()
@@ -446,7 +489,12 @@ def _parse_file(
         result.rejects_file = str(rejects_path)
     else:
         rejects_path.unlink(missing_ok=True)
-    return combine(aggs)
+    result.windows = sorted(windows_seen)
+    return aggs, pending
+
+
+def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def host_rows(
@@ -513,7 +561,6 @@ class _Member:
     path: Path
     sha: str
     result: FileResult
-    agg: Aggregate
 
 
 def _group_id(shas: Iterable[str]) -> str:
@@ -523,6 +570,7 @@ def _group_id(shas: Iterable[str]) -> str:
 def _load_group(
     store: Store,
     members: Sequence[_Member],
+    agg: Aggregate,
     settings: Settings,
     window_kind: str,
     group: str | None = None,
@@ -537,11 +585,9 @@ def _load_group(
     group = group or _group_id(m.sha for m in members)
     plan = plan_of(settings, window_kind)
     top = {"dport": settings.top_ports, "history": settings.top_history}
-    rows = edge_rows(combine([m.agg for m in members]), top)
+    rows = edge_rows(agg, top)
     for r in rows:
         r["key"] = edge_key(r["src"], r["dst"], r["window"])
-    for m in members:
-        m.result.windows = sorted(set(m.agg.edges["window"])) if not m.agg.edges.empty else []
     batches = (len(rows) + settings.batch_size - 1) // settings.batch_size
     files = [
         {
@@ -596,11 +642,13 @@ def _parse_member(
     settings: Settings,
     window_kind: str,
     progress: Progress,
-) -> _Member:
+) -> tuple[_Member, list[Aggregate], list[pd.DataFrame]]:
     detected_fmt = fmt or sources.detect(path).format
     result = FileResult(path=str(path), format=detected_fmt, sha256=sha)
-    agg = _parse_file(path, detected_fmt or "", sha, settings, window_kind, result, progress)
-    return _Member(path, sha, result, agg)
+    aggs, pending = _parse_file(
+        path, detected_fmt or "", sha, settings, window_kind, result, progress
+    )
+    return _Member(path, sha, result), aggs, pending
 
 
 def ingest_frame(
@@ -627,8 +675,11 @@ def ingest_frame(
         ts = frame["ts"].to_numpy(dtype="float64")
         archive.write(frame, windows.window_ids(ts, kind).to_numpy())
         archive.commit()
-    member = _Member(Path(name), digest, result, transform(frame, kind))
-    _load_group(store, [member], settings, kind)
+    result.windows = sorted(
+        windows.window_ids(frame["ts"].to_numpy(dtype="float64"), kind).unique()
+    )
+    member = _Member(Path(name), digest, result)
+    _load_group(store, [member], transform(frame, kind), settings, kind)
     return result
 
 
@@ -707,20 +758,34 @@ def ingest(
         else:
             fresh.append((path, sha))
 
-    def parse(items: Sequence[tuple[Path, str]]) -> list[_Member]:
-        members = []
+    def parse(items: Sequence[tuple[Path, str]]) -> tuple[list[_Member], Aggregate]:
+        members: list[_Member] = []
+        aggs: list[Aggregate] = []
+        pending: list[pd.DataFrame] = []
+        pending_rows = 0
         for path, sha in items:
             progress.file_started(path, path.stat().st_size)
             try:
-                members.append(_parse_member(path, sha, fmt, settings, kind, progress))
+                member, done, rest = _parse_member(path, sha, fmt, settings, kind, progress)
             except InputError as exc:
                 results[path].status, results[path].message = "failed", str(exc)
                 log.error("%s", exc)
                 progress.file_done(results[path])
-        return members
+                continue
+            members.append(member)
+            aggs.extend(done)
+            pending.extend(rest)
+            pending_rows += sum(len(f) for f in rest)
+            if pending_rows >= TRANSFORM_ROWS:
+                aggs = [combine([*aggs, transform(_concat(pending), kind)])]
+                pending, pending_rows = [], 0
+        if pending:
+            aggs.append(transform(_concat(pending), kind))
+        return members, combine(aggs)
 
-    def load(members: list[_Member], group: str | None = None) -> None:
-        _load_group(store, members, settings, kind, group)
+    def load(parsed: tuple[list[_Member], Aggregate], group: str | None = None) -> None:
+        members, agg = parsed
+        _load_group(store, members, agg, settings, kind, group)
         for m in members:
             results[m.path] = m.result
             progress.file_done(m.result)
