@@ -71,7 +71,7 @@ def main() -> None:
     from graphnet.store import open_store
 
     data = dataset(args.records)
-    files = sources.iter_log_files([data])
+    files = [p for p in sources.iter_log_files([data]) if p.name != "truth.json"]
     size = sum(p.stat().st_size for p in files)
 
     n, secs = parse_rate(files)
