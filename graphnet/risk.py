@@ -1,0 +1,272 @@
+"""Combined host risk: which hosts of a window deserve a look first, according to every detector.
+
+Each detector scores hosts on its own scale (LDA: -log10 P of its connections, volume: -log10
+of tail probabilities of its buckets, novelty: bits, shifts: robust z ...). Scales are not
+comparable, ranks are. For every detector d and every host h of the window (N hosts):
+
+    p_d(h) = average rank of h by d's score (1 = highest) / (N + 1)
+
+hosts a detector did not score share the bottom ranks. The ranks are fused with Fisher's method
+(default)
+
+    risk(h) = sum_d  w_d * (-2 ln p_d(h))          p(h) = chi2.sf(risk, 2 * #detectors)
+
+or with a weighted sum of normalised ranks (`method="rank_sum"`: sum_d w_d * (1 - p_d)). Fisher
+rewards a host that several detectors put near the top, and still lets one detector's very top
+host stand out. `p(h)` treats the detectors' ranks as independent uniform p-values: it orders
+hosts and sets an alert level (`alpha`), it is not a calibrated probability.
+
+Host scores come either from the stored findings of the window (`risk_window`, default: the
+analyst's view, findings marked benign are left out; a host's score per detector is its highest
+finding score, ties broken by the sum of its finding scores), or from detectors run afresh
+(`graphnet.evaluate`'s registry).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from graphnet import findings as findings_mod
+from graphnet.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: detector name of each finding kind
+DETECTOR_OF_KIND: dict[str, str] = {
+    "suspicious_connect": "lda",
+    "volume_anomaly": "volume",
+    "novel_connection": "novelty",
+    "deviating_path": "paths",
+    "centrality_shift": "shifts",
+}
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    method: Literal["fisher", "rank_sum"] = "fisher"
+    weights: Mapping[str, float] | None = None  # detector -> weight (default 1)
+    alpha: float = 0.001  # combined p below this: a risky host (an alert)
+    internal_only: bool = False  # rank internal hosts only (when the store knows them)
+    top: int = 20  # rows explained in reports
+
+
+def rank_pvalues(scores: pd.DataFrame | pd.Series, universe: pd.Index) -> pd.Series:
+    """Empirical p-value of every host of `universe` from one detector's scores: average rank
+    (1 = highest; a second column, if any, breaks ties of the first) over (N + 1). Hosts the
+    detector did not score share the bottom ranks."""
+    n = len(universe)
+    if n == 0:
+        return pd.Series(dtype="float64")
+    frame = scores.to_frame("s0") if isinstance(scores, pd.Series) else scores.copy()
+    frame.columns = [f"s{i}" for i in range(frame.shape[1])]
+    frame = frame[~frame.index.duplicated(keep="first")]
+    frame = frame.reindex(universe).astype("float64").fillna(-np.inf)
+    cols = list(frame.columns)
+    order = frame.sort_values(cols, ascending=False, kind="stable")
+    pos = pd.Series(np.arange(1, n + 1, dtype="float64"), index=order.index)
+    tie = order.groupby(cols, sort=False).ngroup().to_numpy()
+    avg = pos.groupby(tie).transform("mean")
+    return (avg / (n + 1)).reindex(universe)
+
+
+@dataclass
+class Contribution:
+    detector: str
+    rank: float
+    p: float
+    score: float | None
+    evidence: str = ""
+
+
+def combine(
+    host_scores: Mapping[str, pd.Series | pd.DataFrame],
+    universe: Sequence[str] | pd.Index | None = None,
+    settings: RiskSettings | None = None,
+    evidence: Mapping[str, Mapping[str, str]] | None = None,
+) -> pd.DataFrame:
+    """Fuse per-detector host scores into one ranking.
+
+    Returns a frame indexed by host, sorted by risk: `risk`, `p`, `rank` (1 = riskiest),
+    per detector `rank_<d>`, `p_<d>`, `score_<d>`, `contribution_<d>`, and `explanation`
+    (which detectors put the host where, with their evidence, for the first `top` hosts)."""
+    st = settings or RiskSettings()
+    names = [d for d, s in host_scores.items() if s is not None and len(s)]
+    idx: set[str] = set(map(str, universe)) if universe is not None else set()
+    for d in names:
+        idx.update(map(str, host_scores[d].index))
+    uni = pd.Index(sorted(idx), dtype=object)
+    out = pd.DataFrame(index=uni)
+    if not len(uni):
+        return out.assign(
+            risk=pd.Series(dtype="float64"),
+            p=pd.Series(dtype="float64"),
+            rank=pd.Series(dtype="float64"),
+            explanation=pd.Series(dtype=object),
+        )
+    w = {d: float((st.weights or {}).get(d, 1.0)) for d in names}
+    risk = np.zeros(len(uni))
+    for d in names:
+        sc = host_scores[d]
+        sc.index = sc.index.map(str)
+        p = rank_pvalues(sc, uni)
+        first = sc if isinstance(sc, pd.Series) else sc.iloc[:, 0]
+        first = first[~first.index.duplicated(keep="first")]
+        out[f"score_{d}"] = first.reindex(uni).to_numpy()
+        out[f"p_{d}"] = p.to_numpy()
+        out[f"rank_{d}"] = p.to_numpy() * (len(uni) + 1)
+        c = -2.0 * np.log(p.to_numpy()) if st.method == "fisher" else 1.0 - p.to_numpy()
+        out[f"contribution_{d}"] = w[d] * c
+        risk += w[d] * c
+    out["risk"] = risk
+    if st.method == "fisher" and names:
+        out["p"] = stats.chi2.sf(risk, 2 * len(names))
+    else:
+        out["p"] = np.nan
+    out = out.sort_values("risk", ascending=False, kind="stable")
+    out["rank"] = out["risk"].rank(ascending=False, method="min").astype("float64")
+    out["explanation"] = ""
+    top = out.head(st.top)
+    expl = []
+    for host, row in zip(top.index, top.to_dict("records"), strict=True):  # top rows only
+        parts = []
+        for d in sorted(names, key=lambda d: -row[f"contribution_{d}"]):
+            if row[f"score_{d}"] is None or not np.isfinite(row[f"score_{d}"]):
+                continue
+            text = f"#{row[f'rank_{d}']:.0f} by {d} (score {row[f'score_{d}']:.3g})"
+            ev = (evidence or {}).get(d, {}).get(str(host))
+            if ev:
+                text += f": {ev}"
+            parts.append(text)
+        head = f"{host} is #{row['rank']:.0f} of {len(uni)} hosts"
+        expl.append(head + (" — " + "; ".join(parts) if parts else " (no detector scored it)"))
+    out.loc[top.index, "explanation"] = expl
+    return out
+
+
+def host_scores_from_findings(
+    found: Sequence[findings_mod.Finding], include_benign: bool = False
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
+    """Per detector, each host's (max, sum) of the scores of the findings about it, and the
+    explanation of its best finding."""
+    rows = [
+        (DETECTOR_OF_KIND.get(f.kind, f.detector or f.kind), str(h), float(f.score), f.explanation)
+        for f in found
+        if include_benign or f.status != "benign"
+        for h in f.hosts
+    ]
+    if not rows:
+        return {}, {}
+    frame = pd.DataFrame(rows, columns=["detector", "host", "score", "explanation"])
+    frame = frame.sort_values("score", ascending=False, kind="stable")
+    scores: dict[str, pd.DataFrame] = {}
+    evidence: dict[str, dict[str, str]] = {}
+    for d, g in frame.groupby("detector", sort=False):
+        agg = g.groupby("host").agg(max=("score", "max"), sum=("score", "sum"))
+        scores[str(d)] = agg.sort_values(["max", "sum"], ascending=False)
+        best = g.drop_duplicates("host")
+        evidence[str(d)] = dict(
+            zip(best["host"], best["explanation"].str.slice(0, 240), strict=True)
+        )
+    return scores, evidence
+
+
+def window_hosts(store: Any, window: str, internal_only: bool = False) -> list[str]:
+    """Hosts with at least one edge in the window (`cypher/risk_window_hosts.cypher`)."""
+    rows = store.read("risk_window_hosts", window=window)
+    return [str(r["host"]) for r in rows if not internal_only or r.get("internal")]
+
+
+@dataclass
+class RiskResult:
+    window: str
+    method: str
+    detectors: list[str]
+    hosts: int
+    table: pd.DataFrame = field(repr=False)
+    alerts: int = 0
+
+    def to_json(self, top: int = 20) -> dict[str, Any]:
+        head = self.table.head(top)
+        rows = []
+        for host, r in zip(head.index, head.to_dict("records"), strict=True):
+            rows.append(
+                {
+                    "host": host,
+                    "rank": int(r["rank"]),
+                    "risk": round(float(r["risk"]), 4),
+                    "p": None if pd.isna(r["p"]) else float(r["p"]),
+                    "detectors": {
+                        d: {
+                            "rank": float(r[f"rank_{d}"]),
+                            "score": None if pd.isna(r[f"score_{d}"]) else float(r[f"score_{d}"]),
+                        }
+                        for d in self.detectors
+                    },
+                    "explanation": r["explanation"],
+                }
+            )
+        return {
+            "window": self.window,
+            "method": self.method,
+            "detectors": self.detectors,
+            "hosts": self.hosts,
+            "alerts": self.alerts,
+            "top": rows,
+        }
+
+
+def risk_window(
+    store: Any,
+    window: str | None,
+    settings: Settings,
+    risk: RiskSettings | None = None,
+    fresh: bool = False,
+) -> RiskResult:
+    """Rank the hosts of `window` (default: the latest archived window) by combined risk.
+
+    By default from the window's stored findings of every kind (run the detectors first);
+    with `fresh`, from detectors run now on the archive (LDA, volume, and novelty / shifts
+    when their results exist), without saving findings."""
+    from graphnet.detectors.lda import latest_window
+
+    st = risk or RiskSettings()
+    window = window or latest_window(settings)
+    if window is None:
+        raise ValueError("no window to rank: the connection archive is empty")
+    universe = window_hosts(store, window, st.internal_only) if store is not None else []
+    if fresh:
+        from graphnet import evaluate
+
+        ctx = evaluate.EvalContext(store=store, settings=settings, window=window)
+        scores: dict[str, pd.Series | pd.DataFrame] = {}
+        ev: dict[str, dict[str, str]] = {}
+        for name, fn in evaluate.REGISTRY.items():
+            got = evaluate.run_detector(name, fn, ctx)
+            if got is not None and got.host is not None:
+                scores[name] = got.host
+                ev[name] = got.evidence
+        universe = universe or sorted(ctx.hosts)
+    else:
+        found = findings_mod.load(store, window=window)
+        fs, ev = host_scores_from_findings(found)
+        scores = dict(fs)
+    if st.internal_only and universe:
+        keep = set(universe)
+        scores = {d: s[s.index.isin(keep)] for d, s in scores.items()}
+    table = combine(scores, universe, st, ev)
+    alerts = int((table["p"] < st.alpha).sum()) if "p" in table and len(table) else 0
+    return RiskResult(
+        window=window,
+        method=st.method,
+        detectors=[d for d in scores if len(scores[d])],
+        hosts=len(table),
+        table=table,
+        alerts=alerts,
+    )

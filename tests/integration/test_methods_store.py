@@ -1,0 +1,128 @@
+"""LDA, volume baselines, combined risk and the evaluation harness against a real Neo4j, on a
+generated multi-week network (graphnet.generate -> graphnet.ingest) and on labelled real logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from graphnet import findings, ingest
+from graphnet.config import Settings
+from graphnet.detectors.lda import LdaSettings, fit_window, lda_report, lda_window, load_feedback
+from graphnet.detectors.volume import volume_series, volume_window
+from graphnet.evaluate import evaluate, merge_hourly_logs
+from graphnet.risk import risk_window
+
+generate = pytest.importorskip("graphnet.generate")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Path, list[Path]]]:
+    """Two small seeded networks (4 weeks, 40 hosts), their hourly logs merged per week."""
+    out = {}
+    for seed in (11, 12):
+        root = tmp_path_factory.mktemp(f"gen{seed}")
+        generate.generate(
+            root / "logs", generate.GenerateOptions(weeks=4, hosts=40, seed=seed, scale=2000)
+        )
+        out[seed] = (root / "logs", merge_hourly_logs(root / "logs", root / "weekly"))
+    return out
+
+
+def attack_server(truth_path: Path) -> dict[str, Any]:
+    truth = json.loads(truth_path.read_text())
+    return next(s for s in truth["scenarios"] if s["type"] == "attack_server")
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_generated_network_end_to_end(store, generated, seed: int) -> None:  # type: ignore[no-untyped-def]
+    logs, files = generated[seed]
+    settings = Settings.from_env()
+    res = ingest.ingest(store, files, settings)
+    assert not res.failed and res.accepted > 20000
+    scen = attack_server(logs / "truth.json")
+    window, attacker = scen["window"], scen["hosts"]["attacker"]
+
+    # LDA: per-connection scores, findings saved and listed
+    scored = lda_window(store, window, settings)
+    assert scored.attrs["window"] == window and scored.attrs["run"]["fit_on"] == "history"
+    assert scored["score"].is_monotonic_decreasing and len(scored) > 1000
+    saved = findings.load(store, window=window, kind="suspicious_connect")
+    assert saved and len(saved) <= LdaSettings().max_findings
+    assert any(attacker in f.hosts for f in saved[:10])
+    rep = lda_report(scored)
+    json.dumps(rep)
+    assert rep["window"] == window and len(rep["top"]) == 20
+
+    # volume: the SYN flood is out of band, one finding per run of buckets
+    vol = volume_window(store, window, settings)
+    dos = next(p for p in scen["phases"] if p["attack_type"] == "dos")
+    saved_v = findings.load(store, window=window, kind="volume_anomaly")
+    assert {f.id for f in saved_v} == {f.id for f in vol.findings}
+    about = [f for f in vol.findings if attacker in f.hosts and dos["targets"][0] in f.explanation]
+    assert about, [f.explanation for f in vol.findings[:5]]
+    assert vol.report.r2 is not None and vol.report.r2 > 0
+    json.dumps(vol.to_json())
+    chart = volume_series(store, attacker, window, settings)
+    assert len(chart) == 7 * 24 * 12 and chart["flagged"].any()
+
+    # combined risk from the stored findings: the attacker is in the top 3
+    risk = risk_window(store, window, settings)
+    assert attacker in list(risk.table.index[:3]), risk.table.head(5)["explanation"].tolist()
+    json.dumps(risk.to_json())
+
+    # the evaluation harness (LDA, volume, and every other detector that can run)
+    ev = evaluate(store, logs / "truth.json", window, settings)
+    json.dumps(ev, allow_nan=False)
+    lda_types = ev["detectors"]["lda"]["by_type"]
+    assert lda_types["attack_server/portScan"]["auc"] >= 0.8
+    assert lda_types["attack_server/bruteForce"]["auc"] >= 0.8
+    assert ev["detectors"]["volume"]["by_type"]["attack_server/dos"]["auc"] >= 0.9
+    assert ev["combined"]["host_ranks"][attacker] <= 3
+    # nothing was saved by the evaluation: the findings are those of the runs above
+    assert len(findings.load(store, window=window, kind="suspicious_connect")) == len(saved)
+
+
+def test_lda_feedback_from_the_store(store, generated) -> None:  # type: ignore[no-untyped-def]
+    feedback = pytest.importorskip("graphnet.feedback")
+    _, files = generated[11]
+    settings = Settings.from_env()
+    ingest.ingest(store, files, settings)
+    wins = sorted({r["window"] for r in store.read("windows_list")})
+    ref, last = wins[-2], wins[-1]
+    conns = fit_window(settings, ref, LdaSettings(max_iter=5, topics=5))[2]
+    pair = conns.groupby(["src", "dst"]).size().sort_values().index[-1]
+    fb = feedback.add_feedback(
+        store, "benign", src=str(pair[0]), dst=str(pair[1]), window=ref, settings=settings
+    )
+    got = load_feedback(store)
+    assert [(g["scope"], g["src"], g["dst"], g["window"]) for g in got] == [
+        ("pair", pair[0], pair[1], ref)
+    ]
+    lda = LdaSettings(max_iter=5, topics=5)
+    _, run, _ = fit_window(settings, last, lda, got)
+    n_pair = int(((conns["src"] == pair[0]) & (conns["dst"] == pair[1])).sum())
+    assert run.feedback_flows == n_pair and run.feedback_verdicts == 1
+    _, before_ref, _ = fit_window(settings, ref, lda, got)
+    assert before_ref.feedback_flows == 0  # a verdict changes the windows after its own
+    feedback.remove_feedback(store, fb.id)
+    _, after, _ = fit_window(settings, last, lda, load_feedback(store))
+    assert after.feedback_flows == 0  # reversible
+
+
+def test_labelled_real_logs(store, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    path = shared_data / "zeek/slips/test18-malicious-ctu-sme-11-win/zeek-labeled/conn.log.labeled"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    settings = Settings.from_env(window="hour")
+    ingest.ingest(store, [path], settings, window="hour")
+    ev = evaluate(store, None, None, settings, detectors=["lda", "volume"])
+    json.dumps(ev, allow_nan=False)
+    windows = ev.get("windows") or [ev]
+    assert all(w["truth"] == "labels" and w["positives"] > 0 for w in windows)
+    for w in windows:
+        assert w["detectors"]["lda"]["available"] and w["detectors"]["volume"]["available"]
+        assert "192.168.1.107" in w["detectors"]["lda"]["host_ranks"]

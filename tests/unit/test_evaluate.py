@@ -1,0 +1,226 @@
+"""The evaluation harness: truth, labels, metrics and the JSON it reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from graphnet import windows
+from graphnet.config import Settings
+from graphnet.evaluate import (
+    REGISTRY,
+    DetectorScores,
+    EvalContext,
+    evaluate,
+    label_positive,
+    load_truth,
+    ranking_metrics,
+    register,
+    synthetic_connections,
+    window_truth,
+)
+
+
+def write_archive(home: Path, frame: pd.DataFrame) -> Settings:
+    st = Settings(home=home)
+    win = windows.window_ids(frame["ts"].to_numpy()).to_numpy()
+    for w in sorted(set(win)):
+        path = st.archive_dir / w / "00000000000000aa.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame[win == w].reset_index(drop=True).to_parquet(path)
+    return st
+
+
+def test_ranking_metrics_match_scikit_learn() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.random(500) < 0.1
+    s = rng.normal(size=500) + 2 * y
+    m = ranking_metrics(y, s, k=20)
+    assert m["auc"] == pytest.approx(roc_auc_score(y, s))
+    assert m["ap"] == pytest.approx(average_precision_score(y, s))
+    assert m["precision_at_k"] == pytest.approx(y[np.argsort(-s, kind="stable")[:20]].mean())
+    assert m["k"] == 20 and m["positives"] == int(y.sum()) and m["candidates"] == 500
+    one = ranking_metrics(np.zeros(5, bool), np.arange(5.0), k=10)
+    assert one["auc"] is None and one["ap"] is None and one["k"] == 5
+    assert ranking_metrics(np.array([], bool), np.array([]), 10)["precision_at_k"] is None
+
+
+def test_labels_of_cidds_stratosphere_and_ctu() -> None:
+    f = pd.DataFrame(
+        {
+            "label": [
+                "normal",
+                "attacker",
+                "victim",
+                "suspicious",
+                "unknown",
+                "Malicious",
+                "Benign",
+                "flow=From-Botnet-V42-TCP-Established",
+                "flow=Background-UDP",
+                "flow=To-Normal-V42-Jist",
+                "-",
+                None,
+            ],
+            "attack_type": [
+                "---",
+                "portScan",
+                "dos",
+                "---",
+                "---",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                None,
+            ],
+        }
+    )
+    got = label_positive(f).tolist()
+    want = [False, True, True, None, None, True, False, True, False, False, None, None]
+    assert [None if pd.isna(x) else bool(x) for x in got] == want
+
+
+def test_truth_json_of_the_generator(tmp_path: Path) -> None:
+    truth = {
+        "scenarios": [
+            {
+                "id": "attack_server-1",
+                "type": "attack_server",
+                "attack_id": 1,
+                "window": "2024-W11",
+                "start": "2024-03-12T09:00:00+00:00",
+                "end": "2024-03-12T10:00:00+00:00",
+                "hosts": {
+                    "attacker": "10.0.0.5",
+                    "victims": ["10.0.3.9", "10.0.3.8"],
+                    "scanned_subnet": "10.0.1.0/24",
+                },
+                "pairs": [["10.0.0.5", "10.0.3.9"]],
+                "uids": ["Ca", "Cb", "Cc"],
+                "phases": [
+                    {
+                        "attack_type": "portScan",
+                        "start": "2024-03-12T09:00:00+00:00",
+                        "end": "2024-03-12T09:10:00+00:00",
+                        "targets": ["10.0.3.9"],
+                    },
+                    {
+                        "attack_type": "dos",
+                        "start": "2024-03-12T09:50:00+00:00",
+                        "end": "2024-03-12T10:00:00+00:00",
+                        "targets": ["10.0.3.8"],
+                    },
+                ],
+            }
+        ]
+    }
+    path = tmp_path / "truth.json"
+    path.write_text(json.dumps(truth))
+    (s,) = load_truth(path)
+    assert s.attackers == ["10.0.0.5"] and s.victims == ["10.0.3.9", "10.0.3.8"]
+    assert s.start == pytest.approx(1710234000.0) and s.uids == {"Ca", "Cb", "Cc"}
+    t0 = s.start
+    conns = pd.DataFrame(
+        {
+            "ts": [t0 + 60, t0 + 3000, t0 + 3100, t0 + 200],
+            "uid": ["Ca", "Cb", "Cc", "Cx"],
+            "src": ["10.0.0.5", "10.0.0.5", "10.0.0.5", "10.0.0.7"],
+            "dst": ["10.0.3.9", "10.0.3.8", "10.0.3.9", "10.0.3.9"],
+        }
+    )
+    ctx = EvalContext(None, Settings(home=tmp_path), "2024-W11")
+    ctx.__dict__["conns"] = conns  # as if read from the archive
+    wt = window_truth(ctx, [s])
+    assert wt.label.tolist() == [True, True, True, False]
+    assert wt.kind.tolist() == ["attack_server/portScan", "attack_server/dos", "attack_server", ""]
+    assert wt.hosts == {"10.0.0.5": "attacker", "10.0.3.9": "victim", "10.0.3.8": "victim"}
+    assert ("10.0.0.5", "10.0.3.8") in wt.pairs
+    other = EvalContext(None, ctx.settings, "2024-W12")
+    other.__dict__["conns"] = conns
+    assert not window_truth(other, [s]).label.any()  # the scenario is in another window
+
+
+@pytest.fixture(scope="module")
+def synthetic_archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Path, dict]:
+    home = tmp_path_factory.mktemp("eval")
+    frame, truth = synthetic_connections(7, weeks=5, clients=30)
+    st = write_archive(home, frame)
+    path = home / "truth.json"
+    path.write_text(json.dumps(truth))
+    return st, path, truth
+
+
+def test_evaluate_synthetic_network(synthetic_archive: tuple[Settings, Path, dict]) -> None:
+    st, path, truth = synthetic_archive
+    res = evaluate(None, path, None, st, detectors=["lda", "volume"], k=50)
+    json.dumps(res, allow_nan=False)  # JSON-safe
+    assert res["window"] == truth["scenarios"][0]["window"] and res["truth"] == "truth"
+    attacker = truth["scenarios"][0]["hosts"]["attacker"]
+    for name in ("lda", "volume"):
+        d = res["detectors"][name]
+        assert d["available"] and d["level"] == "connection"
+        assert d["auc"] >= 0.9 and d["ap"] > 0.5 and d["k"] == 50
+        assert set(d["by_type"]) == {"port_scan", "ping_scan", "brute_force", "dos"}
+        assert d["pair"]["auc"] is not None and d["host"]["auc"] is not None
+        assert d["host_ranks"][attacker] <= 3
+        assert d["alerts_per_day"] >= 0
+    assert res["detectors"]["lda"]["by_type"]["port_scan"]["auc"] >= 0.8
+    assert res["detectors"]["lda"]["by_type"]["brute_force"]["auc"] >= 0.8
+    assert res["detectors"]["volume"]["by_type"]["dos"]["auc"] >= 0.9
+    c = res["combined"]
+    assert c["available"] and c["host_ranks"][attacker] <= 3
+    assert c["top"][0]["explanation"].startswith(c["top"][0]["host"])
+
+
+def test_registry_is_pluggable_and_failures_are_reported(
+    synthetic_archive: tuple[Settings, Path, dict],
+) -> None:
+    st, path, truth = synthetic_archive
+    attacker = truth["scenarios"][0]["hosts"]["attacker"]
+
+    @register("oracle")
+    def oracle(ctx: EvalContext) -> DetectorScores:
+        return DetectorScores(host=pd.Series({attacker: 1.0}), alerts=1.0)
+
+    @register("broken")
+    def broken(ctx: EvalContext) -> DetectorScores:
+        raise RuntimeError("boom")
+
+    try:
+        res = evaluate(None, path, None, st, detectors=["oracle", "broken"])
+    finally:
+        REGISTRY.pop("oracle")
+        REGISTRY.pop("broken")
+    o = res["detectors"]["oracle"]
+    assert o["level"] == "host" and o["host_ranks"][attacker] == 1.0
+    assert o["alerts_per_day"] == pytest.approx(1.0 / 7.0, rel=0.05)
+    assert res["detectors"]["broken"] == {"available": False, "reason": "RuntimeError: boom"}
+    assert res["combined"]["host_ranks"][attacker] == 1.0
+    with pytest.raises(ValueError, match="unknown detector"):
+        evaluate(None, path, None, st, detectors=["nope"])
+
+
+def test_evaluate_labelled_logs(tmp_path: Path) -> None:
+    frame, truth = synthetic_connections(3, weeks=2, clients=20)
+    attack = set().union(*(set(s["uids"]) for s in truth["scenarios"]))
+    is_attack = frame["uid"].isin(attack)
+    frame["label"] = np.where(is_attack, "Malicious", "Benign")
+    frame.loc[frame.index[:50], "label"] = "Unknown"
+    st = write_archive(tmp_path, frame)
+    res = evaluate(None, None, None, st, detectors=["lda"])
+    assert res["truth"] == "labels" and res["window"] == truth["scenarios"][0]["window"]
+    assert res["positives"] == int(is_attack.sum())
+    d = res["detectors"]["lda"]
+    assert 0 < d["candidates"] < len(frame)  # one week, unknown labels left out
+    assert d["auc"] > 0.8
+    assert truth["scenarios"][0]["hosts"]["attacker"] in d["host_ranks"]
+    with pytest.raises(ValueError, match="no window"):
+        evaluate(None, None, None, Settings(home=tmp_path / "empty"))

@@ -1,0 +1,253 @@
+"""Per-host time baselines: densities, regression, out-of-band buckets and findings."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from graphnet import windows
+from graphnet.detectors.base import Detector
+from graphnet.detectors.volume import (
+    NG,
+    VolumeBaselines,
+    VolumeSettings,
+    _kde_cdf,
+    _kde_logtails,
+    _kde_loo_loglik,
+    findings_from_cells,
+    group_of,
+    host_scores,
+    runs,
+    series,
+)
+from graphnet.evaluate import synthetic_connections
+
+MON = 1709510400.0  # 2024-03-04 00:00 UTC, a Monday
+BS = 300
+
+
+def flows(host: str, peer: str, counts: np.ndarray, start: float, dport: int = 80) -> pd.DataFrame:
+    """`counts[i]` connections host -> peer in the i-th 5-minute bucket from `start`."""
+    counts = np.asarray(counts, dtype=np.int64)
+    b = np.repeat(np.arange(len(counts)), counts)
+    n = len(b)
+    return pd.DataFrame(
+        {
+            "ts": start + b * BS + (np.arange(n) % 290) + 1.0,
+            "uid": [f"C{host}{peer}{int(start)}{i}" for i in range(n)],
+            "src": host,
+            "dst": peer,
+            "sport": 50000,
+            "dport": dport,
+            "proto": "tcp",
+            "service": "http",
+            "conn_state": "SF",
+            "src_bytes": 100.0,
+            "dst_bytes": 900.0,
+            "src_pkts": 3.0,
+            "dst_pkts": 3.0,
+        }
+    )
+
+
+def test_groups_are_hour_and_weekend() -> None:
+    b = np.array([MON, MON + 13 * 3600, MON + 5 * 86400 + 23 * 3600]) // BS
+    assert group_of(b.astype(np.int64), BS).tolist() == [0, 26, 47]
+
+
+# --------------------------------------------------------------------------------------------
+# densities
+# --------------------------------------------------------------------------------------------
+def test_kde_leave_one_out_and_tails_match_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.poisson(3, 80), rng.poisson(20, 40)]).astype(float)
+    val, mult = np.unique(x, return_counts=True)
+    sup = pd.DataFrame({"key": 7, "value": val, "mult": mult})
+    h = 1.3
+    got = _kde_loo_loglik(sup, pd.Series({7: h}), chunk=5).loc[7, 1.0]
+    want = 0.0
+    for i in range(len(x)):
+        others = np.delete(x, i)
+        want += np.log(stats.norm.pdf(x[i], loc=others, scale=h).mean())
+    assert got == pytest.approx(want, rel=1e-9)
+    q = np.array([0.0, 5.0, 30.0, 60.0])
+    keys = np.full(4, 7)
+    cdf = _kde_cdf(sup, keys, q, pd.Series({7: h}))
+    want_cdf = np.array([stats.norm.cdf(v, loc=x, scale=h).mean() for v in q])
+    assert np.allclose(cdf, want_cdf)
+    lo, hi = _kde_logtails(sup, keys, q, pd.Series({7: h}))
+    assert np.allclose(np.exp(lo), want_cdf) and np.allclose(np.exp(hi), 1 - want_cdf, atol=1e-12)
+    assert np.isfinite(hi[-1]) and hi[-1] < -50  # far tails do not underflow to -inf
+
+
+def one_host_history(counts: np.ndarray) -> pd.DataFrame:
+    return flows("10.0.0.1", "10.0.0.2", counts, MON)
+
+
+@pytest.mark.parametrize(
+    ("name", "draw", "family"),
+    [
+        ("normal", lambda r, n: np.maximum(np.round(r.normal(60, 6, n)), 0), "normal"),
+        ("exponential", lambda r, n: np.round(r.exponential(4.0, n)), "exponential"),
+        (
+            "bimodal",
+            lambda r, n: np.where(r.random(n) < 0.5, r.poisson(2, n), r.poisson(40, n)),
+            "kde",
+        ),
+    ],
+)
+def test_density_family_is_chosen_by_fit(name: str, draw: object, family: str) -> None:
+    rng = np.random.default_rng(1)
+    counts = draw(rng, 2016)  # type: ignore[operator]
+    det = VolumeBaselines(VolumeSettings(edges=False)).fit(
+        one_host_history(counts), start=MON, end=MON + 7 * 86400
+    )
+    code = det.entities.get_indexer(["10.0.0.1"])[0]
+    fam = det.fam.reshape(-1, NG + 1)[code, :NG]
+    assert (fam == ["normal", "exponential", "kde"].index(family)).mean() > 0.7, fam
+
+
+# --------------------------------------------------------------------------------------------
+# a busy server going silent, a spike on a busy edge
+# --------------------------------------------------------------------------------------------
+def test_low_and_edge_anomalies() -> None:
+    rng = np.random.default_rng(5)
+    n_hist = 2 * 2016
+    hist = pd.concat(
+        [
+            flows("10.0.0.9", "10.0.5.1", rng.poisson(30, n_hist), MON, dport=443),
+            flows("10.0.0.8", "10.0.5.1", rng.poisson(2, n_hist), MON, dport=22),
+        ],
+        ignore_index=True,
+    )
+    start = MON + 14 * 86400
+    cur_counts = rng.poisson(30, 2016)
+    cur_counts[100:112] = 0  # an hour of silence
+    spike = rng.poisson(2, 2016)
+    spike[500] = 60
+    cur = pd.concat(
+        [
+            flows("10.0.0.9", "10.0.5.1", cur_counts, start, dport=443),
+            flows("10.0.0.8", "10.0.5.1", spike, start, dport=22),
+        ],
+        ignore_index=True,
+    )
+    det = VolumeBaselines(VolumeSettings(edge_min_flows=1000)).fit(hist, start=MON, end=start)
+    assert det.edges is not None and "10.0.0.9->10.0.5.1" in set(det.edges)
+    c = det.cells(cur)
+    found = findings_from_cells(det, c, cur, "2024-W12")
+    low = [f for f in found if f.evidence["direction"] == "low"]
+    assert low and low[0].hosts[0] in ("10.0.0.9", "10.0.5.1")
+    assert any(f.evidence["buckets"] >= 10 for f in low)  # one finding for the silent hour
+    high = [f for f in found if f.evidence["direction"] == "high"]
+    assert any(f.hosts == ["10.0.0.8", "10.0.5.1"] and f.evidence["entity"] == "edge" for f in high)
+    assert any(f.hosts == ["10.0.0.8"] and f.evidence["peak"] == 60 for f in high)
+    for f in found:
+        lo, hi = f.evidence["band"]
+        assert lo <= hi and f.explanation and f.kind == "volume_anomaly"
+
+
+# --------------------------------------------------------------------------------------------
+# the synthetic network
+# --------------------------------------------------------------------------------------------
+@cache
+def fitted(seed: int, attacks: bool = True) -> tuple[VolumeBaselines, pd.DataFrame, dict, str]:
+    frame, truth = synthetic_connections(seed, weeks=5, clients=30, attacks=attacks)
+    win = windows.window_ids(frame["ts"].to_numpy()).to_numpy()
+    ws = sorted(set(win))
+    s0, _ = windows.bounds(ws[0])
+    s1, _ = windows.bounds(ws[-1])
+    det = VolumeBaselines().fit(frame[win != ws[-1]], start=s0.timestamp(), end=s1.timestamp())
+    return det, frame[win == ws[-1]].reset_index(drop=True), truth, ws[-1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_dos_buckets_are_flagged_and_aggregated(seed: int) -> None:
+    det, cur, truth, last = fitted(seed)
+    c = det.cells(cur)
+    dos = next(s for s in truth["scenarios"] if s["type"] == "dos")
+    attacker, victim = dos["hosts"]["attacker"], dos["hosts"]["victims"][0]
+    b0, b1 = int(dos["start"] // BS), int(dos["end"] // BS)
+    ents = np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()]
+    in_dos = (c["bucket"] >= b0) & (c["bucket"] <= b1)
+    for host in (attacker, victim):
+        rows = c[in_dos.to_numpy() & (ents == host)]
+        assert len(rows) and rows["flagged"].all(), host
+        assert (rows["flows"] > rows["band_hi"]).all()
+    found = findings_from_cells(det, c, cur, last)
+    about = [
+        f
+        for f in found
+        if f.hosts == [attacker] and f.evidence["start"] <= dos["start"] < f.evidence["end"]
+    ]
+    assert len(about) == 1  # consecutive buckets: one finding
+    f = about[0]
+    assert f.evidence["flows"] >= 0.9 * len(dos["uids"]) and f.evidence["direction"] == "high"
+    assert victim in f.explanation and "expected" in f.explanation
+    # the detector contract: DoS connections score far above the others
+    sc = Detector.check_scores(det.score(cur), cur)
+    is_dos = cur["uid"].isin(set(dos["uids"])).to_numpy()
+    planted = set().union(*(set(s["uids"]) for s in truth["scenarios"]))
+    normal = ~cur["uid"].isin(planted).to_numpy()
+    s = sc["score"].to_numpy()
+    assert s[is_dos].min() > np.quantile(s[normal], 0.99)
+    assert host_scores(det, c).index[0] == attacker
+
+
+def test_quiet_week_has_few_findings_and_calibrated_regression() -> None:
+    det, cur, _, last = fitted(0, attacks=False)
+    rep = det.report
+    assert rep.r2 is not None and rep.r2 > 0.3 and rep.rmse is not None and rep.rmse < 5
+    assert rep.holdout_rows > 0 and sum(rep.families.values()) == rep.entities * NG
+    c = det.cells(cur)
+    found = findings_from_cells(det, c, cur, last)
+    assert len(found) <= 3
+    known = c[c["known"]]
+    outside = (known["flows"] > known["hi_regression"]) | (known["flows"] < known["lo_regression"])
+    assert outside.mean() < 0.05  # the 99 % interval holds on a normal week (nonzero buckets)
+
+
+def test_series_gives_every_bucket_with_its_band() -> None:
+    det, cur, truth, _ = fitted(1)
+    dos = next(s for s in truth["scenarios"] if s["type"] == "dos")
+    host = dos["hosts"]["attacker"]
+    day0 = np.floor(dos["start"] / 86400) * 86400
+    s = series(det, cur, host, day0, day0 + 86400)
+    assert len(s) == 288 and s["time"].is_monotonic_increasing
+    for col in (
+        "flows",
+        "expected",
+        "band_lo",
+        "band_hi",
+        "lo_mean_sigma",
+        "hi_density",
+        "hi_regression",
+        "flagged",
+    ):
+        assert col in s.columns
+    assert (s["band_lo"] <= s["band_hi"]).all()
+    peak = s.loc[s["flows"].idxmax()]
+    assert peak["flagged"] and peak["flows"] > peak["band_hi"]
+    assert s["flagged"].sum() <= 12
+
+
+def test_runs_merge_consecutive_buckets() -> None:
+    cells = pd.DataFrame(
+        {
+            "entity": [1, 1, 1, 1, 2],
+            "bucket": [10, 11, 12, 20, 11],
+            "direction": [1, 1, 1, 1, 1],
+            "flows": [50.0, 80.0, 60.0, 40.0, 30.0],
+            "expected": [1.0] * 5,
+            "score": [5.0, 9.0, 7.0, 4.0, 6.0],
+        }
+    )
+    r = runs(cells)
+    assert sorted(r["buckets"].tolist()) == [1, 1, 3]
+    top = r.iloc[0]
+    assert top["entity"] == 1 and top["start"] == 10 and top["end"] == 12 and top["peak"] == 80
+    assert len(runs(cells, merge_gap=8)) == 2
