@@ -429,6 +429,7 @@ WindowOpt = Annotated[
     str | None, typer.Option("--window", help="Window id, e.g. 2024-W11 (default: the latest).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print as JSON.")]
+TopOpt = Annotated[int, typer.Option("--top", help="How many items to list.")]
 
 
 @app.command()
@@ -481,6 +482,120 @@ def shifts(
     for r in rep.rows:
         out.print(f"{r.rank:>3}. {escape(r.host)}  score {r.score:.2f}")
         out.print(f"     {escape(r.explanation)}")
+
+
+@contextmanager
+def _archive_errors() -> Iterator[None]:
+    """Detectors that read the connection archive raise ValueError when it is empty."""
+    try:
+        yield
+    except ValueError as exc:
+        err.print(f"error: {escape(str(exc))}")
+        err.print("hint: ingest logs first (graphnet ingest PATH); detectors read their archive")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def lda(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = False) -> None:
+    """Spot-style suspicious connects: per-host LDA topic model over flow words."""
+    from graphnet.detectors import lda as lda_mod
+
+    settings = Settings.from_env()
+    with errors(), _archive_errors(), _store() as store, err.status("fitting the topic model"):
+        scored = lda_mod.lda_window(store, window, settings)
+    report = lda_mod.lda_report(scored, top=top)
+    if as_json:
+        _print_json(report)
+        return
+    if scored.empty:
+        out.print("no connections scored")
+        return
+    for _, r in scored.sort_values("score", ascending=False).head(top).iterrows():
+        out.print(f"{r['score']:6.1f}  {escape(str(r['explanation']))}")
+
+
+@app.command()
+def volume(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = False) -> None:
+    """Per-host traffic volume against its baselines (mean +- 3 sigma, density, regression)."""
+    from graphnet.detectors import volume as volume_mod
+
+    settings = Settings.from_env()
+    with errors(), _archive_errors(), _store() as store, err.status("fitting baselines"):
+        res = volume_mod.volume_window(store, window, settings)
+    if as_json:
+        _print_json(res.to_json(top=top))
+        return
+    out.print(
+        f"{res.window}: {len(res.findings)} volume anomalies "
+        f"({res.alerts_per_day:.1f} per day), baselines fitted on {escape(res.fit_on)}"
+    )
+    for f in res.findings[:top]:
+        out.print(f"{f.score:6.2f}  {escape(f.explanation)}")
+
+
+@app.command()
+def risk(
+    window: WindowOpt = None,
+    top: TopOpt = 20,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Re-run the detectors instead of reading findings.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Combined host risk ranking over every detector, with who contributed."""
+    from graphnet import risk as risk_mod
+
+    settings = Settings.from_env()
+    with errors(), _archive_errors(), _store() as store:
+        res = risk_mod.risk_window(store, window, settings, fresh=fresh)
+    data = res.to_json(top=top)
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"{res.window}: {res.hosts:,} hosts ranked by {', '.join(res.detectors)}")
+    for row in data["top"]:
+        out.print(f"{row['rank']:>3}. {escape(row['host'])}  risk {row['risk']:.1f}")
+        out.print(f"     {escape(str(row['explanation']))}")
+
+
+@app.command()
+def evaluate(
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth",
+            help="truth.json of `graphnet generate` (default: the label "
+            "columns of the ingested logs).",
+        ),
+    ] = None,
+    window: WindowOpt = None,
+    k: Annotated[int, typer.Option(help="k of precision at k.")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every detector against ground truth: host ranks, ROC AUC, AP, precision@k, alerts/day."""
+    from graphnet import evaluate as evaluate_mod
+
+    settings = Settings.from_env()
+    if truth is not None and not truth.is_file():
+        err.print(f"error: no such file: {escape(str(truth))}")
+        raise typer.Exit(2)
+    with errors(), _archive_errors(), _store() as store, err.status("evaluating"):
+        data = evaluate_mod.evaluate(store, truth, window, settings, k=k)
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"window {data.get('window')}")
+    for name, d in (data.get("detectors") or {}).items():
+        out.print(
+            f"  {name:>20}: AUC {d.get('auc')}, AP {d.get('ap')}, "
+            f"P@{d.get('k')} {d.get('precision_at_k')}, alerts/day {d.get('alerts_per_day')}"
+        )
+        ranks = d.get("host_ranks") or {}
+        if ranks:
+            out.print(
+                "                        host ranks: "
+                + escape(", ".join(f"{h} {r}" for h, r in list(ranks.items())[:6]))
+            )
 
 
 @app.command()
