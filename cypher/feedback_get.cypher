@@ -1,0 +1,3 @@
+// One feedback by id.
+MATCH (fb:Feedback {id: $id})
+RETURN properties(fb) AS props

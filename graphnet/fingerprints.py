@@ -1,0 +1,963 @@
+"""Per-pair categorical fingerprints: what "normal" is for each directed host pair.
+
+A fingerprint is built from the component histograms stored on the `TALKED` edges of a trailing
+baseline of windows *before* the window it is used for (`as_of`); the window being scored is never
+part of its own baseline. Next to the pair level it keeps the backoff levels used for sparse or
+new pairs:
+
+    pair         (src, dst)            all connections of the pair
+    client       src                   all outgoing connections of the source host
+    server       dst                   all incoming connections of the destination host
+    subnet_pair  (subnet(src), subnet(dst))   Host.subnet of both ends (no subnet -> host id)
+    zone_pair    (zone(src), zone(dst))       zone = Host.internal: internal or external
+    global       -                     everything
+
+Everything here is vectorised over integer codes: hosts, pairs and component values are
+factorised once, histograms are (key, value, count) arrays aggregated with bincount.
+
+Fingerprints are written to Neo4j as `(:Fingerprint {level, as_of, ...})` nodes (see
+docs/novelty.md) so a Browser user can look at what normal is for a pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from graphnet import features, ingest, windows
+from graphnet.config import Settings
+from graphnet.errors import NotEnoughHistory
+from graphnet.store import Store
+
+log = logging.getLogger(__name__)
+
+COMPONENTS: tuple[str, ...] = tuple(features.COMPONENTS)
+FOLDED: tuple[str, ...] = tuple(ingest.TOPN_COMPONENTS)  # components with an 'other' bucket
+OTHER = ingest.OTHER
+LEVELS: tuple[str, ...] = ("pair", "client", "server", "subnet_pair", "zone_pair", "global")
+ZONES: tuple[str, ...] = ("external", "internal")
+DEFAULT_BASELINE = 4
+# the (proto, service, dport, conn_state) tuple whose global rarity is the "uniqueness" score
+JOINT: tuple[str, ...] = ("proto", "service", "dport", "conn_state")
+INJECTED = ""  # window id of feedback pseudo-edges
+DENSE_MAX = 1 << 21  # largest (keys x values) float32 table (8 MiB) kept for O(1) lookups
+_ARCHIVE_FILE = re.compile(r"^[0-9a-f]{16}\.parquet$")
+
+
+# --------------------------------------------------------------------------------------------
+# input: edge histograms in code form
+# --------------------------------------------------------------------------------------------
+@dataclass
+class CompEdges:
+    """One component's histograms over a set of edges: parallel arrays of (edge, value, n)."""
+
+    edge: np.ndarray  # int64 row of EdgeHistograms.edges
+    value: np.ndarray  # int64 code into vocab
+    n: np.ndarray  # float64 count
+    vocab: pd.Index  # value strings
+    distinct: np.ndarray | None = None  # per edge: distinct values before top-N folding
+
+
+@dataclass
+class EdgeHistograms:
+    """TALKED edges (or pseudo-edges) with their component histograms."""
+
+    edges: pd.DataFrame  # src, dst, window, conns, src_/dst_subnet, src_/dst_internal
+    comps: dict[str, CompEdges]
+
+    @staticmethod
+    def empty() -> EdgeHistograms:
+        edges = pd.DataFrame(
+            {
+                "src": pd.Series([], dtype=object),
+                "dst": pd.Series([], dtype=object),
+                "window": pd.Series([], dtype=object),
+                "conns": pd.Series([], dtype="float64"),
+                "src_subnet": pd.Series([], dtype=object),
+                "dst_subnet": pd.Series([], dtype=object),
+                "src_internal": pd.Series([], dtype=object),
+                "dst_internal": pd.Series([], dtype=object),
+            }
+        )
+        z = np.zeros(0, dtype=np.int64)
+        comps = {c: CompEdges(z, z, np.zeros(0), pd.Index([], dtype=object)) for c in COMPONENTS}
+        return EdgeHistograms(edges, comps)
+
+
+def edge_histograms_from_records(records: Sequence[Mapping[str, Any]]) -> EdgeHistograms:
+    """Rows of `fingerprint_edges.cypher` (one per TALKED edge, `<comp>_k`/`<comp>_n` lists) ->
+    code form. Vectorised with Arrow: no Python loop over edges or histogram entries."""
+    if not records:
+        return EdgeHistograms.empty()
+    return edge_histograms_from_table(pa.Table.from_pylist(list(records)))
+
+
+def edge_histograms_from_table(table: pa.Table) -> EdgeHistograms:
+    """An Arrow table with the columns of `fingerprint_edges.cypher` -> code form."""
+    if table.num_rows == 0:
+        return EdgeHistograms.empty()
+    n_edges = table.num_rows
+
+    def col(name: str) -> pa.ChunkedArray | None:
+        return table.column(name) if name in table.column_names else None
+
+    edges = pd.DataFrame(
+        {
+            "src": table.column("src").to_numpy(zero_copy_only=False).astype(object),
+            "dst": table.column("dst").to_numpy(zero_copy_only=False).astype(object),
+            "window": table.column("window").to_numpy(zero_copy_only=False).astype(object),
+            "conns": pc.fill_null(table.column("conns"), 0).to_numpy().astype("float64"),
+        }
+    )
+    for side in ("src_subnet", "dst_subnet", "src_internal", "dst_internal"):
+        c = col(side)
+        edges[side] = c.to_numpy(zero_copy_only=False).astype(object) if c is not None else None
+    comps: dict[str, CompEdges] = {}
+    for comp in COMPONENTS:
+        keys, counts = col(f"{comp}_k"), col(f"{comp}_n")
+        if keys is None or counts is None or keys.null_count == n_edges:
+            z = np.zeros(0, dtype=np.int64)
+            comps[comp] = CompEdges(z, z, np.zeros(0), pd.Index([], dtype=object))
+            continue
+        k = keys.combine_chunks()
+        n = counts.combine_chunks()
+        parents = pc.list_parent_indices(k).to_numpy().astype(np.int64)
+        flat = pc.list_flatten(k).cast(pa.string())
+        enc = (
+            pc.dictionary_encode(flat).combine_chunks()
+            if isinstance(flat, pa.ChunkedArray)
+            else pc.dictionary_encode(flat)
+        )
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        vocab = pd.Index(enc.dictionary.to_pylist(), dtype=object)
+        nn = pc.list_flatten(n).to_numpy(zero_copy_only=False).astype("float64")
+        distinct = None
+        d = col(f"{comp}_distinct")
+        if comp in FOLDED and d is not None:
+            distinct = pc.fill_null(d, 0).to_numpy().astype("float64")
+        comps[comp] = CompEdges(parents, codes, nn, vocab, distinct)
+    return EdgeHistograms(edges, comps)
+
+
+def edge_histograms_from_connections(
+    frame: pd.DataFrame,
+    window_kind: str,
+    settings: Settings | None = None,
+    *,
+    fold: bool = True,
+    weight: float | np.ndarray = 1.0,
+    window: str | None = None,
+) -> EdgeHistograms:
+    """Normalised connections -> the edge histograms ingest would store (same `ingest.transform`
+    and top-N folding), in code form. Used by tests, benchmarks and feedback injection.
+
+    `weight` multiplies the counts (a scalar, or one weight per resulting edge in edge order);
+    `window` overrides the window id of every edge (feedback pseudo-edges use INJECTED)."""
+    if frame.empty:
+        return EdgeHistograms.empty()
+    settings = settings or Settings(home=Path("."))
+    cols = [c for c in frame.columns if c not in ingest.LABEL_COLUMNS]
+    agg = ingest.transform(frame[cols], window_kind)
+    hist = agg.hist
+    distinct = None
+    if fold:
+        hist, distinct = ingest.fold_top(
+            hist, {"dport": settings.top_ports, "history": settings.top_history}
+        )
+    edges = agg.edges[[*ingest.EDGE_KEY, "conns"]].copy()
+    edges["conns"] = edges["conns"].astype("float64")
+    eidx = pd.MultiIndex.from_frame(edges[ingest.EDGE_KEY])
+    w = np.broadcast_to(np.asarray(weight, dtype="float64"), (len(edges),))
+    edges["conns"] = edges["conns"].to_numpy() * w
+    classify = ingest.host_classifier(settings.internal_cidrs)
+    for key in ("src", "dst"):
+        uniq = pd.unique(edges[key])
+        info = {h: classify(str(h)) for h in uniq}
+        edges[f"{key}_subnet"] = edges[key].map({h: i["subnet"] for h, i in info.items()})
+        edges[f"{key}_internal"] = edges[key].map({h: i["internal"] for h, i in info.items()})
+        edges[f"{key}_subnet"] = edges[f"{key}_subnet"].astype(object)
+        edges[f"{key}_internal"] = edges[f"{key}_internal"].astype(object)
+    comps: dict[str, CompEdges] = {}
+    for comp in COMPONENTS:
+        h = hist[hist["comp"] == comp]
+        e = eidx.get_indexer(pd.MultiIndex.from_frame(h[ingest.EDGE_KEY])).astype(np.int64)
+        codes, vocab = pd.factorize(h["value"].astype(str).to_numpy(), sort=False)
+        d = None
+        if distinct is not None and f"{comp}_distinct" in distinct.columns:
+            dd = distinct.set_index(ingest.EDGE_KEY)[f"{comp}_distinct"]
+            d = (
+                dd.reindex(eidx).fillna(0).to_numpy(dtype="float64")
+                if len(dd)
+                else np.zeros(len(edges))
+            )
+        comps[comp] = CompEdges(
+            e,
+            codes.astype(np.int64),
+            h["n"].to_numpy(dtype="float64") * w[e],
+            pd.Index(vocab, dtype=object),
+            d,
+        )
+    if window is not None:
+        edges["window"] = window
+    return EdgeHistograms(edges.reset_index(drop=True), comps)
+
+
+def concat_histograms(parts: Sequence[EdgeHistograms]) -> EdgeHistograms:
+    parts = [p for p in parts if len(p.edges)]
+    if not parts:
+        return EdgeHistograms.empty()
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0, *[len(p.edges) for p in parts[:-1]]])
+    edges = pd.concat([p.edges for p in parts], ignore_index=True)
+    comps: dict[str, CompEdges] = {}
+    for comp in COMPONENTS:
+        vocab = pd.Index(
+            pd.unique(np.concatenate([p.comps[comp].vocab.to_numpy(dtype=object) for p in parts]))
+        )
+        e, v, n, d = [], [], [], []
+        has_distinct = any(p.comps[comp].distinct is not None for p in parts)
+        for off, p in zip(offsets, parts, strict=True):
+            ce = p.comps[comp]
+            e.append(ce.edge + off)
+            remap = vocab.get_indexer(ce.vocab).astype(np.int64)
+            v.append(remap[ce.value] if len(ce.value) else ce.value)
+            n.append(ce.n)
+            if has_distinct:
+                d.append(ce.distinct if ce.distinct is not None else np.zeros(len(p.edges)))
+        comps[comp] = CompEdges(
+            np.concatenate(e),
+            np.concatenate(v),
+            np.concatenate(n),
+            vocab,
+            np.concatenate(d) if has_distinct else None,
+        )
+    return EdgeHistograms(edges, comps)
+
+
+# --------------------------------------------------------------------------------------------
+# the fingerprint
+# --------------------------------------------------------------------------------------------
+@dataclass
+class LevelHist:
+    """One component's histograms at one level: per key (pair / host / subnet pair / global)."""
+
+    V: int  # size of the value vocabulary (codes 0..V-1)
+    keys: np.ndarray  # sorted int64 key * V + value
+    n: np.ndarray  # float64 count of each (key, value)
+    total: np.ndarray  # per key: number of connections
+    entropy: np.ndarray  # per key: empirical entropy in bits
+    other_n: np.ndarray  # per key: count in the 'other' bucket (folded components)
+    other_m: np.ndarray  # per key: estimated distinct values hidden in 'other' (>= 1)
+
+    def _dense(self) -> np.ndarray | None:
+        """A (keys x V) table of counts, NaN where a value is not kept explicitly, when it is
+        small enough: O(1) lookups instead of binary searches."""
+        cached = self.__dict__.get("_dense_table", False)
+        if cached is not False:
+            return cached
+        table: np.ndarray | None = None
+        n_keys = len(self.total)
+        if n_keys and n_keys * self.V <= DENSE_MAX:
+            flat = np.full(n_keys * self.V, np.nan, dtype=np.float32)
+            flat[self.keys] = self.n
+            table = flat.reshape(n_keys, self.V)
+        self.__dict__["_dense_table"] = table
+        return table
+
+    def lookup(self, key: np.ndarray, value: np.ndarray) -> np.ndarray:
+        """Counts n(key, value); -1 keys/values give 0; values not kept explicitly at a key get
+        an equal share of the key's 'other' bucket."""
+        out = np.zeros(len(key), dtype="float64")
+        ok = key >= 0
+        if not ok.any() or len(self.keys) == 0:
+            return out
+        k = key[ok].astype(np.int64)
+        v = value[ok].astype(np.int64)
+        if self.__dict__.get("_has_other") is None:
+            self.__dict__["_has_other"] = bool(self.other_n.any())
+        share = self.other_n[k] / self.other_m[k] if self.__dict__["_has_other"] else 0.0
+        dense = self._dense()
+        if dense is not None:
+            got = dense[k, np.maximum(v, 0)].astype(np.float64)
+            got = np.where((v >= 0) & ~np.isnan(got), got, share)
+        else:
+            combined = k * self.V + np.where(v >= 0, v, 0)
+            pos = np.searchsorted(self.keys, combined)
+            pos = np.minimum(pos, len(self.keys) - 1)
+            found = (self.keys[pos] == combined) & (v >= 0)
+            got = np.where(found, self.n[pos], share)
+        out[ok] = got
+        return out
+
+
+@dataclass
+class Fingerprints:
+    """Per-pair component distributions with backoff levels, as of a window."""
+
+    as_of: str
+    windows: list[str]  # baseline windows that held data, oldest first
+    hosts: pd.Index  # host ids (code = position)
+    host_subnet: np.ndarray  # host code -> subnet code
+    host_zone: np.ndarray  # host code -> 1 internal (Host.internal), 0 external
+    subnets: pd.Index  # subnet labels (Host.subnet, or the host id when it has none)
+    pair_keys: np.ndarray  # sorted int64 src * len(hosts) + dst; pair code = position
+    pairs: pd.DataFrame  # per pair code: src, dst (host codes), sp (subnet pair code),
+    #                      zp (zone pair code: 2 * zone(src) + zone(dst)), conns,
+    #                      windows (baseline windows with an edge), injected (feedback weight)
+    sp_keys: np.ndarray  # sorted int64 subnet_src * len(subnets) + subnet_dst
+    vocab: dict[str, pd.Index]  # component -> value strings (code = position)
+    levels: dict[str, dict[str, LevelHist]]  # component -> level -> histogram
+    who: dict[str, np.ndarray | float]  # new-pair / new-host statistics (see _who_stats)
+    joint: pd.DataFrame | None = None  # counts of (proto, service, dport, conn_state) tuples
+    feedback: tuple[str, ...] = ()
+    build_seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- lookups of observation keys ---------------------------------------------------------
+    def host_codes(self, hosts: np.ndarray | pd.Series) -> np.ndarray:
+        return self.hosts.get_indexer(pd.Index(hosts, dtype=object)).astype(np.int64)
+
+    def pair_codes(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Host codes -> pair codes (-1 when the pair has no baseline)."""
+        out = np.full(len(src), -1, dtype=np.int64)
+        ok = (src >= 0) & (dst >= 0)
+        if not ok.any() or len(self.pair_keys) == 0:
+            return out
+        combined = src[ok] * len(self.hosts) + dst[ok]
+        pos = np.minimum(np.searchsorted(self.pair_keys, combined), len(self.pair_keys) - 1)
+        out[ok] = np.where(self.pair_keys[pos] == combined, pos, -1)
+        return out
+
+    def subnet_pair_codes(self, ssub: np.ndarray, dsub: np.ndarray) -> np.ndarray:
+        out = np.full(len(ssub), -1, dtype=np.int64)
+        ok = (ssub >= 0) & (dsub >= 0)
+        if not ok.any() or len(self.sp_keys) == 0:
+            return out
+        combined = ssub[ok] * len(self.subnets) + dsub[ok]
+        pos = np.minimum(np.searchsorted(self.sp_keys, combined), len(self.sp_keys) - 1)
+        out[ok] = np.where(self.sp_keys[pos] == combined, pos, -1)
+        return out
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def conns(self) -> float:
+        return float(self.pairs["conns"].sum()) if len(self.pairs) else 0.0
+
+    def distribution(
+        self, comp: str, level: str, key: int, top: int | None = None
+    ) -> list[tuple[str, float]]:
+        """(value, count) of one key at one level, most frequent first (reports, explanations)."""
+        lh = self.levels[comp][level]
+        lo = np.searchsorted(lh.keys, key * lh.V)
+        hi = np.searchsorted(lh.keys, (key + 1) * lh.V)
+        vals = lh.keys[lo:hi] % lh.V
+        ns = lh.n[lo:hi]
+        order = np.lexsort((vals, -ns))
+        voc = self.vocab[comp]
+        out = [(str(voc[int(vals[i])]), float(ns[i])) for i in order]
+        return out[:top] if top else out
+
+
+def _aggregate(
+    key: np.ndarray,
+    value: np.ndarray,
+    n: np.ndarray,
+    n_keys: int,
+    V: int,
+    other_code: int,
+    m_per_key: np.ndarray | None,
+) -> LevelHist:
+    """(key, value, n) rows -> LevelHist, summing duplicates."""
+    V = max(V, 1)
+    if len(key) == 0:
+        z = np.zeros(n_keys)
+        return LevelHist(V, np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy(), z + 1)
+    combined = key.astype(np.int64) * V + value
+    codes, uniq = pd.factorize(combined, sort=True)
+    counts = np.bincount(codes, weights=n, minlength=len(uniq))
+    uniq = np.asarray(uniq, dtype=np.int64)
+    keep = counts > 0
+    uniq, counts = uniq[keep], counts[keep]
+    k = uniq // V
+    v = uniq % V
+    total = np.bincount(k, weights=counts, minlength=n_keys)
+    p = counts / total[k]
+    entropy = np.bincount(k, weights=-p * np.log2(p), minlength=n_keys)
+    other_n = np.zeros(n_keys)
+    if other_code >= 0:
+        o = v == other_code
+        other_n[k[o]] = counts[o]
+    other_m = np.ones(n_keys) if m_per_key is None else np.maximum(m_per_key, 1.0)
+    return LevelHist(V, uniq, counts, total, entropy, other_n, other_m)
+
+
+def _who_stats(
+    win_idx: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    pair: np.ndarray,
+    zone: np.ndarray,
+    host_subnet: np.ndarray,
+    pair_sp: np.ndarray,
+    sizes: tuple[int, int, int, int],
+) -> dict[str, np.ndarray | float]:
+    """How often new pairs, new clients and new servers appeared within the baseline itself.
+
+    From the second baseline window on, an edge is a "new pair" event when its pair did not
+    appear in an earlier baseline window; a host appearing as a source (destination) is a "new
+    client" ("new server") event when it was never a source (destination) before. Events and
+    opportunities are counted per level, so that scoring can back rates off like components:
+
+        new pair:   client (src, zone of dst) / server (dst, zone of src) <- subnet pair
+                    <- zone pair <- global
+        new client: subnet of src <- zone of src <- global   (new server likewise)
+
+    The zone split keeps the churn of external addresses from making a new internal host or
+    a new internal pair look ordinary."""
+    n_hosts, n_pairs, n_sub, n_sp = sizes
+    big = np.iinfo(np.int64).max
+    first_pair = np.full(n_pairs, big, dtype=np.int64)
+    np.minimum.at(first_pair, pair, win_idx)
+    later = win_idx >= 1
+    new = later & (first_pair[pair] == win_idx)
+    zs, zd = zone[src], zone[dst]
+
+    def count(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.bincount(key[new], minlength=size).astype("float64"),
+            np.bincount(key[later], minlength=size).astype("float64"),
+        )
+
+    out: dict[str, np.ndarray | float] = {}
+    for name, key, size in (
+        ("c", src * 2 + zd, 2 * n_hosts),
+        ("s", dst * 2 + zs, 2 * n_hosts),
+        ("sp", pair_sp[pair], n_sp),
+        ("zp", zs * 2 + zd, 4),
+    ):
+        out[f"{name}_new"], out[f"{name}_opp"] = count(key, size)
+    out["g_new"], out["g_opp"] = float(new.sum()), float(later.sum())
+    nw = int(win_idx.max(initial=0)) + 1
+    for side, h in (("src", src), ("dst", dst)):
+        first = np.full(n_hosts, big, dtype=np.int64)
+        np.minimum.at(first, h, win_idx)
+        appear = np.unique(h[later] * nw + win_idx[later])
+        hh, ww = appear // nw, appear % nw
+        is_new = first[hh] == ww
+        p = "hc" if side == "src" else "hs"
+        out[f"{p}_sub_new"] = np.bincount(host_subnet[hh][is_new], minlength=n_sub).astype(float)
+        out[f"{p}_sub_opp"] = np.bincount(host_subnet[hh], minlength=n_sub).astype(float)
+        out[f"{p}_zone_new"] = np.bincount(zone[hh][is_new], minlength=2).astype(float)
+        out[f"{p}_zone_opp"] = np.bincount(zone[hh], minlength=2).astype(float)
+        out[f"{p}_g_new"], out[f"{p}_g_opp"] = float(is_new.sum()), float(len(appear))
+        out[f"is_{side}"] = first < big  # host seen in this role in the baseline
+    return out
+
+
+def build(
+    as_of: str,
+    hist: EdgeHistograms,
+    injected: EdgeHistograms | None = None,
+    hosts_info: Mapping[str, Mapping[str, Any]] | None = None,
+    joint: pd.DataFrame | None = None,
+    feedback: Sequence[str] = (),
+    settings: Settings | None = None,
+) -> Fingerprints:
+    """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
+
+    `hist.edges.window` must be baseline windows (all before `as_of`); `injected` edges carry
+    approved (benign) observations with their weight already applied to the counts. Subnet
+    and zone of a host: Host.subnet / Host.internal carried by the edges, else `hosts_info`
+    ({id: {"subnet", "internal"}}), else ingest's classification (settings.internal_cidrs)."""
+    t0 = time.perf_counter()
+    real = hist
+    allh = concat_histograms([hist, injected]) if injected is not None else hist
+    edges = allh.edges
+    n_real = len(real.edges)
+    bad = [w for w in pd.unique(real.edges["window"]) if str(w) >= as_of]
+    if bad:
+        raise ValueError(f"baseline of {as_of} contains windows not before it: {bad}")
+    hosts = pd.Index(
+        pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()])), dtype=object
+    )
+    H = len(hosts)
+    src = hosts.get_indexer(edges["src"]).astype(np.int64)
+    dst = hosts.get_indexer(edges["dst"]).astype(np.int64)
+
+    # subnet and zone of each host
+    sub = pd.Series([None] * H, index=hosts, dtype=object)
+    internal = pd.Series([None] * H, index=hosts, dtype=object)
+    for side, h in (("src", src), ("dst", dst)):
+        for col, target in ((f"{side}_subnet", sub), (f"{side}_internal", internal)):
+            if col in edges.columns:
+                vals = edges[col].to_numpy(dtype=object)
+                ok = pd.notna(vals)
+                target.iloc[h[ok]] = vals[ok]
+    classify = ingest.host_classifier(settings.internal_cidrs if settings else ())
+    missing = [h for h, i, z in zip(hosts, sub, internal, strict=True) if i is None or z is None]
+    for h in missing:
+        info = (hosts_info or {}).get(str(h)) or classify(str(h))
+        if sub[h] is None:
+            sub[h] = info.get("subnet")
+        if internal[h] is None:
+            internal[h] = info.get("internal")
+    sub = sub.where(sub.notna(), pd.Series(hosts.to_numpy(dtype=object), index=hosts))
+    host_subnet_codes, subnet_labels = pd.factorize(sub.astype(str).to_numpy(), sort=False)
+    host_subnet = host_subnet_codes.astype(np.int64)
+    host_zone = internal.fillna(False).astype(bool).to_numpy().astype(np.int64)
+    S = max(len(subnet_labels), 1)
+
+    pair_combined = src * max(H, 1) + dst
+    pair_of_edge, pair_keys = pd.factorize(pair_combined, sort=True)
+    pair_keys = np.asarray(pair_keys, dtype=np.int64)
+    P = len(pair_keys)
+    p_src = pair_keys // max(H, 1)
+    p_dst = pair_keys % max(H, 1)
+    sp_combined = host_subnet[p_src] * S + host_subnet[p_dst]
+    pair_sp, sp_keys = pd.factorize(sp_combined, sort=True)
+    pair_sp = pair_sp.astype(np.int64)
+    sp_keys = np.asarray(sp_keys, dtype=np.int64)
+    pair_zp = host_zone[p_src] * 2 + host_zone[p_dst]
+
+    conns = edges["conns"].to_numpy(dtype="float64")
+    is_real = np.arange(len(edges)) < n_real
+    windows_sorted = sorted({str(w) for w in real.edges["window"]})
+    widx = pd.Index(windows_sorted)
+    real_win = widx.get_indexer(pd.Index(real.edges["window"].astype(str))).astype(np.int64)
+    pair_windows = np.zeros(P, dtype=np.int64)
+    if n_real:
+        pw = np.unique(pair_of_edge[:n_real] * (len(widx) + 1) + real_win)
+        pair_windows = np.bincount(pw // (len(widx) + 1), minlength=P)
+    pairs = pd.DataFrame(
+        {
+            "src": p_src,
+            "dst": p_dst,
+            "sp": pair_sp,
+            "zp": pair_zp,
+            "conns": np.bincount(pair_of_edge, weights=conns, minlength=P),
+            "windows": pair_windows,
+            "injected": np.bincount(
+                pair_of_edge, weights=np.where(is_real, 0.0, conns), minlength=P
+            ),
+        }
+    )
+    level_key = {
+        "pair": np.arange(P, dtype=np.int64),
+        "client": p_src,
+        "server": p_dst,
+        "subnet_pair": pair_sp,
+        "zone_pair": pair_zp,
+        "global": np.zeros(P, dtype=np.int64),
+    }
+    level_size = {
+        "pair": P,
+        "client": H,
+        "server": H,
+        "subnet_pair": len(sp_keys),
+        "zone_pair": 4,
+        "global": 1,
+    }
+
+    vocab: dict[str, pd.Index] = {}
+    levels: dict[str, dict[str, LevelHist]] = {}
+    for comp in COMPONENTS:
+        ce = allh.comps[comp]
+        voc = ce.vocab
+        vocab[comp] = voc
+        V = max(len(voc), 1)
+        other_code = (
+            int(np.flatnonzero(voc == OTHER)[0]) if (comp in FOLDED and OTHER in voc) else -1
+        )
+        pair_rows = pair_of_edge[ce.edge] if len(ce.edge) else np.zeros(0, np.int64)
+        m_pair: np.ndarray | None = None
+        if comp in FOLDED and other_code >= 0 and ce.distinct is not None:
+            # distinct values folded into 'other' per edge = distinct - explicit keys kept
+            explicit = np.bincount(ce.edge[ce.value != other_code], minlength=len(edges)).astype(
+                "float64"
+            )
+            has_other = np.bincount(ce.edge[ce.value == other_code], minlength=len(edges)) > 0
+            m_edge = np.where(has_other, np.maximum(ce.distinct - explicit, 1.0), 0.0)
+            m_pair = np.zeros(P)
+            np.maximum.at(m_pair, pair_of_edge, m_edge)
+        levels[comp] = {}
+        for lvl in LEVELS:
+            key = level_key[lvl][pair_rows]
+            m = None
+            if m_pair is not None:
+                m = np.zeros(level_size[lvl])
+                np.maximum.at(m, level_key[lvl], m_pair)
+            levels[comp][lvl] = _aggregate(key, ce.value, ce.n, level_size[lvl], V, other_code, m)
+    who = _who_stats(
+        real_win,
+        src[:n_real],
+        dst[:n_real],
+        pair_of_edge[:n_real].astype(np.int64),
+        host_zone,
+        host_subnet,
+        pair_sp,
+        (H, P, len(subnet_labels), len(sp_keys)),
+    )
+    fp = Fingerprints(
+        as_of=as_of,
+        windows=windows_sorted,
+        hosts=hosts,
+        host_subnet=host_subnet,
+        host_zone=host_zone,
+        subnets=pd.Index(subnet_labels, dtype=object),
+        pair_keys=pair_keys,
+        pairs=pairs,
+        sp_keys=sp_keys,
+        vocab=vocab,
+        levels=levels,
+        who=who,
+        joint=joint,
+        feedback=tuple(feedback),
+    )
+    fp.build_seconds = time.perf_counter() - t0
+    log.debug("fingerprints as of %s: %d pairs in %.2fs", as_of, P, fp.build_seconds)
+    return fp
+
+
+def joint_counts(comps: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each (proto, service, dport, conn_state) tuple in a components frame."""
+    if comps.empty:
+        return pd.DataFrame({**{c: pd.Series([], dtype=object) for c in JOINT}, "n": []})
+    out = comps.groupby(list(JOINT), sort=False).size().rename("n").reset_index()
+    out["n"] = out["n"].astype("float64")
+    return out
+
+
+def fingerprints_from_connections(
+    baseline: pd.DataFrame,
+    as_of: str,
+    settings: Settings | None = None,
+    *,
+    window_kind: str | None = None,
+    injected: EdgeHistograms | None = None,
+) -> Fingerprints:
+    """Pure path (tests, benchmarks): baseline connections -> Fingerprints, through exactly the
+    aggregation ingest stores on the edges."""
+    settings = settings or Settings(home=Path("."))
+    kind = window_kind or windows.kind_of(as_of)
+    hist = edge_histograms_from_connections(baseline, kind, settings)
+    joint = joint_counts(features.components(baseline)) if len(baseline) else None
+    return build(as_of, hist, injected=injected, joint=joint, settings=settings)
+
+
+# --------------------------------------------------------------------------------------------
+# the store path
+# --------------------------------------------------------------------------------------------
+def baseline_windows(store: Store, window: str, baseline: int = DEFAULT_BASELINE) -> list[str]:
+    """The up to `baseline` windows with data before `window`, oldest first."""
+    if baseline < 1:
+        raise ValueError("baseline must be at least one window")
+    present = [str(r["window"]) for r in store.read("windows_list")]
+    before = [w for w in present if w < window]
+    return before[-baseline:]
+
+
+def read_edges(store: Store, windows_: Sequence[str]) -> EdgeHistograms:
+    """TALKED edges of the given windows, one read per window."""
+    return concat_histograms(
+        [edge_histograms_from_records(store.read("fingerprint_edges", window=w)) for w in windows_]
+    )
+
+
+def archive_files(settings: Settings, window: str) -> list[Path]:
+    d = settings.archive_dir / window
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if _ARCHIVE_FILE.match(p.name))
+
+
+def read_archive(
+    settings: Settings, window: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The archived normalised connections of a window (label columns are never read)."""
+    files = archive_files(settings, window)
+    tables = []
+    for f in files:
+        schema = pq.read_schema(f)
+        cols = [
+            c
+            for c in (columns or schema.names)
+            if c in schema.names and c not in ingest.LABEL_COLUMNS
+        ]
+        tables.append(pq.read_table(f, columns=cols))
+    if not tables:
+        return pd.DataFrame()
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def scores_dir(settings: Settings, window: str) -> Path:
+    """Where connection-level results of a window live (outside the connection archive, whose
+    window folders hold only ingest's `<sha16>.parquet` files)."""
+    return settings.home / "scores" / window
+
+
+def window_joint(settings: Settings, window: str) -> pd.DataFrame | None:
+    """(proto, service, dport, conn_state) counts of a window, cached next to its scores."""
+    files = archive_files(settings, window)
+    if not files:
+        return None
+    cache = scores_dir(settings, window) / "joint.parquet"
+    stamp = json.dumps([[p.name, p.stat().st_size] for p in files])
+    if cache.exists():
+        table = pq.read_table(cache)
+        if (table.schema.metadata or {}).get(b"graphnet_stamp", b"").decode() == stamp:
+            return table.to_pandas()
+    frame = read_archive(settings, window)
+    counts = joint_counts(features.components(frame))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(counts, preserve_index=False)
+    table = table.replace_schema_metadata({"graphnet_stamp": stamp})
+    tmp = cache.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(cache)
+    return counts
+
+
+def baseline_joint(settings: Settings, windows_: Sequence[str]) -> pd.DataFrame | None:
+    parts = [j for j in (window_joint(settings, w) for w in windows_) if j is not None]
+    if not parts:
+        return None
+    allj = pd.concat(parts, ignore_index=True)
+    out: pd.DataFrame = allj.groupby(list(JOINT), sort=False)["n"].sum().reset_index()
+    return out
+
+
+def _signature(
+    as_of: str, sizes: Mapping[str, Any], feedback_ids: Sequence[str], settings: Settings
+) -> str:
+    text = json.dumps(
+        {
+            "as_of": as_of,
+            "sizes": sizes,
+            "feedback": sorted(feedback_ids),
+            "top": [settings.top_ports, settings.top_history],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def build_fingerprints(
+    store: Store,
+    window: str,
+    settings: Settings,
+    baseline: int = DEFAULT_BASELINE,
+    *,
+    save: bool = True,
+    use_feedback: bool = True,
+) -> Fingerprints:
+    """Fingerprints as of `window`, from the TALKED edges of the `baseline` windows with data
+    before it (never `window` itself), with benign feedback re-injected; written to Neo4j
+    unless `save` is false (skipped when the stored set is already up to date).
+
+    Raises NotEnoughHistory when no earlier window holds data."""
+    from graphnet import feedback as fb  # feedback builds on fingerprints
+
+    windows.kind_of(window)
+    base = baseline_windows(store, window, baseline)
+    if not base:
+        raise NotEnoughHistory(
+            f"no window before {window} holds data to learn normal behaviour from",
+            hint="ingest earlier logs first; the first window of a graph cannot be scored",
+        )
+    sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
+    hist = read_edges(store, base)
+    approved = fb.active_benign(store, before=window) if use_feedback else []
+    injected = fb.injection(approved, settings, hist) if approved else None
+    fp = build(
+        window,
+        hist,
+        injected=injected,
+        joint=baseline_joint(settings, base),
+        feedback=[f.id for f in approved],
+        settings=settings,
+    )
+    fp.meta["signature"] = _signature(
+        window, {w: sizes.get(w) for w in base}, fp.feedback, settings
+    )
+    fp.meta["baseline"] = baseline
+    if save:
+        save_fingerprints(store, fp)
+    return fp
+
+
+# --------------------------------------------------------------------------------------------
+# Neo4j representation
+# --------------------------------------------------------------------------------------------
+def fingerprint_rows(fp: Fingerprints, levels: Iterable[str] = LEVELS) -> list[dict[str, Any]]:
+    """One dict per (level, key) for `fingerprint_write.cypher`: lists of (value, count) per
+    component, most frequent first."""
+    rows: list[dict[str, Any]] = []
+    for lvl in levels:
+        if lvl == "pair":
+            n_keys = fp.n_pairs
+            src = fp.hosts.to_numpy(dtype=object)[fp.pairs["src"].to_numpy()] if n_keys else []
+            dst = fp.hosts.to_numpy(dtype=object)[fp.pairs["dst"].to_numpy()] if n_keys else []
+            ids = [(s, d) for s, d in zip(src, dst, strict=True)]
+        elif lvl in ("client", "server"):
+            n_keys = len(fp.hosts)
+            ids = [
+                (h, None) if lvl == "client" else (None, h) for h in fp.hosts.to_numpy(dtype=object)
+            ]
+        elif lvl == "zone_pair":
+            n_keys = 4
+            ids = [(ZONES[k // 2], ZONES[k % 2]) for k in range(4)]
+        elif lvl == "subnet_pair":
+            n_keys = len(fp.sp_keys)
+            S = max(len(fp.subnets), 1)
+            lab = fp.subnets.to_numpy(dtype=object)
+            ids = [(lab[k // S], lab[k % S]) for k in fp.sp_keys]
+        else:
+            n_keys, ids = 1, [(None, None)]
+        props: list[dict[str, Any]] = [{} for _ in range(n_keys)]
+        totals = np.zeros(n_keys)
+        for comp in COMPONENTS:
+            lh = fp.levels[comp][lvl]
+            if len(lh.keys) == 0:
+                continue
+            totals = np.maximum(totals, lh.total)
+            k = lh.keys // lh.V
+            v = lh.keys % lh.V
+            # by key, most frequent first (keys are sorted by (key, value) already)
+            order = np.argsort(k * (float(lh.n.max()) + 1.0) - lh.n, kind="stable")
+            n = np.round(lh.n[order], 3)
+            # Neo4j lists are homogeneous: integers unless feedback weights made fractions
+            whole = bool(np.all(n == np.floor(n)))
+            values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
+            counts = (n.astype(np.int64) if whole else n).tolist()
+            ks = k[order]
+            starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+            ends = np.append(starts[1:], len(ks))
+            kk, fk, fn = f"{comp}_k", f"{comp}_n", props
+            for key, a, b in zip(ks[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+                fn[key][kk] = values[a:b]
+                fn[key][fk] = counts[a:b]
+        active = fp.pairs["windows"].to_numpy().tolist()
+        injected = fp.pairs["injected"].to_numpy().tolist()
+        for i, (a, b) in enumerate(ids):
+            if totals[i] <= 0:
+                continue
+            p = props[i]
+            p["conns"] = float(totals[i])
+            if lvl == "pair":
+                p["windows_active"] = int(active[i])
+                p["feedback_conns"] = float(injected[i])
+            key_text = "\x1f".join([lvl, fp.as_of, str(a), str(b)])
+            rows.append(
+                {
+                    "id": hashlib.sha1(key_text.encode()).hexdigest()[:20],
+                    "level": lvl,
+                    "src": a,
+                    "dst": b,
+                    "client": a if lvl in ("pair", "client") else None,
+                    "server": b if lvl in ("pair", "server") else None,
+                    "props": p,
+                }
+            )
+    return rows
+
+
+def save_fingerprints(store: Store, fp: Fingerprints, batch_size: int = 2000) -> int:
+    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date)."""
+    sig = fp.meta.get("signature", "")
+    got = [r["props"] for r in store.read("fingerprint_set_get", as_of=fp.as_of)]
+    if got and sig and got[0].get("signature") == sig and got[0].get("complete"):
+        log.info("fingerprints as of %s are up to date", fp.as_of)
+        return 0
+    store.write("fingerprint_set_begin", as_of=fp.as_of, signature=sig)
+    while store.write("fingerprint_delete_some", as_of=fp.as_of, limit=10000)[0]["deleted"]:
+        pass
+    rows = fingerprint_rows(fp)
+    n = store.write_batches(
+        "fingerprint_write",
+        rows,
+        batch_size=batch_size,
+        as_of=fp.as_of,
+        baseline_windows=fp.windows,
+    )
+    store.write(
+        "fingerprint_set_finish",
+        as_of=fp.as_of,
+        signature=sig,
+        windows=fp.windows,
+        pairs=fp.n_pairs,
+        conns=fp.conns,
+        feedback=list(fp.feedback),
+    )
+    log.info("stored %d fingerprints as of %s", n, fp.as_of)
+    return n
+
+
+@dataclass
+class FingerprintResult:
+    as_of: str
+    windows: list[str]
+    pairs: int
+    conns: float
+    stored: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of,
+            "baseline_windows": self.windows,
+            "pairs": self.pairs,
+            "connections": self.conns,
+            "stored": self.stored,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def fingerprint(
+    store: Store,
+    settings: Settings,
+    window: str | None = None,
+    *,
+    all_windows: bool = False,
+    baseline: int = DEFAULT_BASELINE,
+    progress: Callable[[str], None] | None = None,
+) -> list[FingerprintResult]:
+    """`graphnet fingerprint [--window W | --all]`: build and store the fingerprints as of W
+    (default: the latest window), or as of every window that has an earlier one."""
+    present = [str(r["window"]) for r in store.read("windows_list")]
+    if all_windows:
+        targets = present[1:]
+    else:
+        if window is None:
+            if not present:
+                raise NotEnoughHistory("the graph holds no windows", hint="ingest logs first")
+            window = present[-1]
+        targets = [window]
+    out = []
+    for w in targets:
+        t0 = time.perf_counter()
+        fp = build_fingerprints(store, w, settings, baseline, save=False)
+        stored = save_fingerprints(store, fp)
+        out.append(
+            FingerprintResult(w, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0)
+        )
+        if progress:
+            progress(w)
+    return out

@@ -1,0 +1,205 @@
+"""Fingerprints: edge histograms -> per-pair distributions with backoff levels (no Neo4j)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graphnet import fingerprints, ingest, scoring, windows
+from graphnet.config import Settings
+from graphnet.fingerprints import COMPONENTS, LEVELS
+
+
+def conn(src: str, dst: str, ts: float, **kw: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "ts": ts,
+        "uid": f"C{abs(hash((src, dst, ts))) % 10**12}",
+        "src": src,
+        "dst": dst,
+        "sport": 50000,
+        "dport": 443,
+        "proto": "tcp",
+        "service": "ssl",
+        "duration": 1.0,
+        "src_bytes": 500.0,
+        "dst_bytes": 5000.0,
+        "src_pkts": 5.0,
+        "dst_pkts": 6.0,
+        "conn_state": "SF",
+        "history": "ShADadFf",
+        "line": 1,
+    }
+    row.update(kw)
+    return row
+
+
+W = 7 * 86400.0
+T0 = scoring.EPOCH  # a Monday
+
+
+def small_frame() -> pd.DataFrame:
+    rows = []
+    for w in range(3):
+        for i in range(10):
+            rows.append(conn("10.0.0.1", "10.0.1.1", T0 + w * W + 3600 * (9 + i % 3)))
+        for i in range(4):
+            rows.append(
+                conn(
+                    "10.0.0.1",
+                    "10.0.1.2",
+                    T0 + w * W + 7200 + i,
+                    dport=53,
+                    proto="udp",
+                    service="dns",
+                    history="Dd",
+                )
+            )
+        rows.append(conn(f"10.0.0.{10 + w}", "10.0.1.1", T0 + w * W + 100))  # a new client
+    return pd.DataFrame(rows)
+
+
+def test_levels_are_consistent_sums() -> None:
+    frame = small_frame()
+    as_of = windows.window_of(T0 + 3 * W)
+    fp = fingerprints.fingerprints_from_connections(frame, as_of)
+    assert fp.windows == sorted(pd.unique(windows.window_ids(frame["ts"].to_numpy(), "week")))
+    total = len(frame)
+    for comp in COMPONENTS:
+        lv = fp.levels[comp]
+        assert lv["global"].total.sum() == pytest.approx(total)
+        for lvl in ("pair", "client", "server", "subnet_pair"):
+            assert lv[lvl].total.sum() == pytest.approx(total), (comp, lvl)
+    pair = fp.pair_codes(
+        fp.host_codes(np.array(["10.0.0.1"])), fp.host_codes(np.array(["10.0.1.2"]))
+    )
+    assert pair[0] >= 0
+    assert fp.distribution("service", "pair", int(pair[0])) == [("dns", 12.0)]
+    client = int(fp.host_codes(np.array(["10.0.0.1"]))[0])
+    assert dict(fp.distribution("service", "client", client)) == {"ssl": 30.0, "dns": 12.0}
+    server = int(fp.host_codes(np.array(["10.0.1.1"]))[0])
+    assert sum(n for _, n in fp.distribution("proto", "server", server)) == 33.0
+    # unknown pairs and hosts
+    assert fp.pair_codes(np.array([-1]), np.array([0]))[0] == -1
+    assert fp.host_codes(np.array(["nope"]))[0] == -1
+
+
+def test_who_statistics_count_new_pairs_and_new_clients() -> None:
+    fp = fingerprints.fingerprints_from_connections(small_frame(), windows.window_of(T0 + 3 * W))
+    who = fp.who
+    # windows 2 and 3 each bring one new client (a new pair) among 3 edges
+    assert who["g_opp"] == 6 and who["g_new"] == 2
+    assert who["hc_g_new"] == 2 and who["hc_g_opp"] == 4
+    assert who["hs_g_new"] == 0
+    # all of it internal -> internal, within one subnet pair
+    assert np.asarray(who["zp_new"]).tolist() == [0, 0, 0, 2]
+    assert np.asarray(who["hc_zone_new"]).tolist() == [0, 2]
+    is_src = np.asarray(who["is_src"])
+    assert is_src[fp.host_codes(np.array(["10.0.0.11"]))[0]]
+    assert not is_src[fp.host_codes(np.array(["10.0.1.1"]))[0]]
+
+
+def test_records_from_neo4j_and_from_connections_agree() -> None:
+    """The store path (edge rows with _k/_n lists) builds the same fingerprint as ingest's
+    aggregation of the same connections."""
+    net = scoring.synthetic_network(2, n_windows=3, n_clients=12, n_servers=6, plant=False)
+    settings = Settings(home=Path("."), top_ports=3, top_history=2)  # force 'other' folding
+    as_of = windows.window_of(float(net.frame["ts"].max()) + W)
+    direct = fingerprints.fingerprints_from_connections(net.frame, as_of, settings)
+    agg = ingest.transform(net.frame, "week")
+    rows = ingest.edge_rows(agg, {"dport": 3, "history": 2})
+    classify = ingest.host_classifier(())
+    records = []
+    for r in rows:
+        rec = {"src": r["src"], "dst": r["dst"], "window": r["window"], **r["props"]}
+        rec["src_subnet"] = classify(r["src"])["subnet"]
+        rec["dst_subnet"] = classify(r["dst"])["subnet"]
+        records.append(rec)
+    stored = fingerprints.build(as_of, fingerprints.edge_histograms_from_records(records))
+    assert set(direct.hosts) == set(stored.hosts)
+    for comp in COMPONENTS:
+        for lvl in LEVELS:
+            assert labelled(direct, comp, lvl) == pytest.approx(labelled(stored, comp, lvl))
+    assert direct.who["g_new"] == stored.who["g_new"]
+
+
+def labelled(fp: fingerprints.Fingerprints, comp: str, lvl: str) -> dict[tuple[str, str], float]:
+    """A level's histogram keyed by (key label, value), independent of code order."""
+    lh = fp.levels[comp][lvl]
+    hosts = fp.hosts.to_numpy(dtype=object)
+    S = len(fp.subnets)
+    out = {}
+    for key, n in zip(lh.keys, lh.n, strict=True):
+        k, v = int(key // lh.V), str(fp.vocab[comp][int(key % lh.V)])
+        if lvl == "pair":
+            label = f"{hosts[fp.pairs['src'].iat[k]]}>{hosts[fp.pairs['dst'].iat[k]]}"
+        elif lvl in ("client", "server"):
+            label = str(hosts[k])
+        elif lvl == "subnet_pair":
+            sk = int(fp.sp_keys[k])
+            label = f"{fp.subnets[sk // S]}>{fp.subnets[sk % S]}"
+        else:
+            label = "*"
+        out[(label, v)] = float(n)
+    return out
+
+
+def test_folded_values_get_a_share_of_other() -> None:
+    rows = []
+    for w in range(2):
+        for port in range(1000, 1010):  # ten ports, top 3 kept
+            rows.append(conn("10.0.0.1", "10.0.1.1", T0 + w * W + port, dport=port))
+    frame = pd.DataFrame(rows)
+    settings = Settings(home=Path("."), top_ports=3)
+    fp = fingerprints.fingerprints_from_connections(frame, windows.window_of(T0 + 2 * W), settings)
+    lh = fp.levels["dport"]["pair"]
+    assert fingerprints.OTHER in list(fp.vocab["dport"])
+    assert lh.other_n[0] == 14  # 20 connections, 3 ports x 2 kept explicitly
+    assert lh.other_m[0] == 7
+    unseen = fp.vocab["dport"].get_indexer(["1009"])[0]
+    got = lh.lookup(np.array([0]), np.array([unseen if unseen >= 0 else -1]))
+    assert got[0] == pytest.approx(2.0)  # 14 connections spread over 7 ports
+
+
+def test_fingerprint_rows_for_neo4j() -> None:
+    fp = fingerprints.fingerprints_from_connections(small_frame(), windows.window_of(T0 + 3 * W))
+    rows = fingerprints.fingerprint_rows(fp)
+    levels = {r["level"] for r in rows}
+    assert levels == set(LEVELS)
+    assert len({r["id"] for r in rows}) == len(rows)
+    pair = next(r for r in rows if r["level"] == "pair" and r["dst"] == "10.0.1.2")
+    assert pair["client"] == "10.0.0.1" and pair["server"] == "10.0.1.2"
+    assert pair["props"]["service_k"] == ["dns"] and pair["props"]["service_n"] == [12]
+    assert pair["props"]["conns"] == 12.0
+    for r in rows:
+        for k, v in r["props"].items():
+            if k.endswith("_n"):
+                assert len({type(x) for x in v}) == 1  # Neo4j lists are homogeneous
+                assert len(v) == len(r["props"][k[:-2] + "_k"])
+    client = [r for r in rows if r["level"] == "client"]
+    assert all(r["server"] is None for r in client)
+    glob = [r for r in rows if r["level"] == "global"]
+    assert len(glob) == 1 and glob[0]["client"] is None
+
+
+def test_injected_pseudo_edges_add_counts_but_not_windows() -> None:
+    frame = small_frame()
+    as_of = windows.window_of(T0 + 3 * W)
+    extra = pd.DataFrame(
+        [conn("10.0.0.1", "10.0.1.1", T0 + 2 * W + 5, conn_state="S0", history="S")]
+    )
+    inj = fingerprints.edge_histograms_from_connections(
+        extra, "week", fold=False, weight=50.0, window=fingerprints.INJECTED
+    )
+    fp = fingerprints.fingerprints_from_connections(frame, as_of, injected=inj)
+    pair = int(
+        fp.pair_codes(fp.host_codes(np.array(["10.0.0.1"])), fp.host_codes(np.array(["10.0.1.1"])))[
+            0
+        ]
+    )
+    assert dict(fp.distribution("conn_state", "pair", pair))["S0"] == 50.0
+    assert fp.pairs["injected"].iat[pair] == 50.0
+    assert fp.windows == sorted(set(fp.windows))  # no pseudo window
+    assert "" not in fp.windows
