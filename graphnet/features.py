@@ -61,6 +61,7 @@ HISTORY_LETTERS: dict[str, str] = {
 }
 
 UNKNOWN = "-"
+_HOURS = np.array([f"{h:02d}" for h in range(24)], dtype=object)
 
 
 def _bins(values: pd.Series) -> pd.Series:
@@ -117,7 +118,7 @@ def components(frame: pd.DataFrame) -> pd.DataFrame:
             "history": hist,
             "orig_act": _map_unique(hist, lambda h: _act(h, True)),
             "resp_act": _map_unique(hist, lambda h: _act(h, False)),
-            "hour": pd.Series(np.char.zfill(ts.hour.to_numpy().astype(str), 2), index=idx),
+            "hour": pd.Series(_HOURS[ts.hour.to_numpy()], index=idx, dtype=object),
             "daytype": pd.Series(
                 np.where(ts.day_of_week.to_numpy() >= 5, "weekend", "weekday"), index=idx
             ),

@@ -196,3 +196,10 @@ def test_host_classifier_configured_cidrs() -> None:
     classify = host_classifier([ipaddress.ip_network("8.8.8.0/24")])
     assert classify("8.8.8.8")["internal"] is True
     assert classify("10.0.0.1")["internal"] is False
+
+
+def test_components_of_an_empty_frame() -> None:
+    from graphnet.features import COMPONENTS, components
+
+    out = components(conns([]))
+    assert list(out.columns) == list(COMPONENTS) and out.empty
