@@ -419,7 +419,8 @@ def reset(
     with errors(), _store() as store:
         store.clear()
     shutil.rmtree(settings.archive_dir, ignore_errors=True)
-    out.print("graph and archive deleted")
+    shutil.rmtree(settings.home / "scores", ignore_errors=True)
+    out.print("graph, connection archive and scores deleted")
 
 
 # --------------------------------------------------------------------------------------------
@@ -482,6 +483,250 @@ def shifts(
     for r in rep.rows:
         out.print(f"{r.rank:>3}. {escape(r.host)}  score {r.score:.2f}")
         out.print(f"     {escape(r.explanation)}")
+
+
+BaselineOpt = Annotated[
+    int, typer.Option("--baseline", help="Earlier windows that make the fingerprints.")
+]
+
+
+@app.command()
+def fingerprint(
+    window: WindowOpt = None,
+    all_windows: Annotated[
+        bool, typer.Option("--all", help="Every window that has earlier windows.")
+    ] = False,
+    baseline: BaselineOpt = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-pair fingerprints (what a conversation usually looks like) from earlier windows."""
+    from graphnet import fingerprints
+
+    if window and all_windows:
+        err.print("error: give --window or --all, not both")
+        raise typer.Exit(2)
+    settings = Settings.from_env()
+    with errors(), _store() as store, err.status("building fingerprints"):
+        results = fingerprints.fingerprint(
+            store, settings, window=window, all_windows=all_windows, baseline=baseline
+        )
+    if as_json:
+        _print_json([r.to_json() for r in results])
+        return
+    for r in results:
+        out.print(
+            f"as of {r.as_of}: {r.pairs:,} pairs from {', '.join(r.windows)} "
+            f"({r.conns:,.0f} connections), {r.stored:,} fingerprints stored, {r.seconds:.1f} s"
+        )
+
+
+@app.command()
+def score(
+    window: WindowOpt = None,
+    threshold: Annotated[
+        float, typer.Option(help="Conversation novelty (0-1) that makes a finding.")
+    ] = 0.5,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="At most this many findings per window.")
+    ] = None,
+    baseline: BaselineOpt = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score every connection of a window against the fingerprints of earlier windows."""
+    from graphnet import scoring
+
+    settings = Settings.from_env()
+    with errors(), _store() as store, err.status("scoring connections"):
+        res = scoring.score_window(
+            store, window, settings, baseline=baseline, threshold=threshold, top_k=top_k
+        )
+    if as_json:
+        _print_json(res.to_json())
+        return
+    data = res.to_json(limit=20)
+    out.print(
+        f"{data['window']}: {data['connections']:,} connections in {data['pairs']:,} pairs "
+        f"scored against {', '.join(data['baseline_windows'])}; "
+        f"{data['findings_total']} novel conversations"
+    )
+    for f in data["findings"]:
+        out.print(f"{f['score']:.2f}  {escape(f['explanation'])}")
+
+
+@app.command()
+def paths(
+    window: WindowOpt = None,
+    max_gap: Annotated[
+        float, typer.Option("--max-gap", help="Seconds between one hop and the next.")
+    ] = 3600.0,
+    max_hops: Annotated[int, typer.Option("--max-hops", help="Longest path.")] = 4,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deviating paths: chains of connections each novel for its pair (lateral movement)."""
+    from graphnet import paths as paths_mod
+
+    settings = Settings.from_env()
+    with errors(), _store() as store, err.status("chaining novel hops"):
+        found = paths_mod.find_paths(store, window, settings, max_gap=max_gap, max_hops=max_hops)
+    if as_json:
+        _print_json([p.to_json() for p in found])
+        return
+    if not found:
+        out.print("no deviating paths")
+    for p in found:
+        data = p.to_json()
+        out.print(f"{data['score']:.2f}  {escape(' → '.join(data['hosts']))}")
+        out.print(f"      {escape(data['explanation'])}")
+
+
+@app.command("findings")
+def findings_cmd(
+    window: WindowOpt = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="centrality_shift, novel_connection, deviating_path, suspicious_connect or "
+            "volume_anomaly.",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Findings stored in Neo4j, highest score first."""
+    from graphnet import findings as findings_mod
+
+    if kind is not None and kind not in findings_mod.KINDS:
+        err.print(f"error: unknown kind {escape(kind)!r}")
+        err.print(f"hint: use one of {', '.join(findings_mod.KINDS)}")
+        raise typer.Exit(2)
+    with errors(), _store() as store:
+        found = findings_mod.load(store, window=window, kind=kind, limit=limit)
+    if as_json:
+        _print_json([f.to_json() for f in found])
+        return
+    if not found:
+        out.print("no findings (run the analyses: graphnet demo, or snapshot/shifts/score/paths)")
+    for f in found:
+        out.print(
+            f"{f.score:7.2f}  {f.kind:<18} {f.window}  {escape(' → '.join(f.hosts))}  "
+            f"[{f.status}] {f.id}"
+        )
+        out.print(f"         {escape(f.explanation)}")
+
+
+feedback_app = typer.Typer(
+    help="Analyst verdicts: benign behaviour is learned as normal, reversibly.",
+    no_args_is_help=True,
+)
+app.add_typer(feedback_app, name="feedback")
+
+
+def _feedback(
+    verdict: str,
+    finding: str | None,
+    src: str | None,
+    dst: str | None,
+    port: int | None,
+    service: str | None,
+    scope: str | None,
+    window: str | None,
+    why: str,
+    as_json: bool,
+) -> None:
+    from graphnet import feedback as feedback_mod
+
+    with errors(), _store() as store:
+        fb = feedback_mod.add_feedback(
+            store,
+            verdict,
+            finding=finding,
+            src=src,
+            dst=dst,
+            port=port,
+            service=service,
+            scope=scope,
+            why=why,
+            window=window,
+            settings=Settings.from_env(),
+        )
+    if as_json:
+        _print_json(fb.to_json())
+    else:
+        out.print(f"recorded {fb.id}: {escape(fb.describe())}")
+
+
+FindingOpt = Annotated[str | None, typer.Option("--finding", help="Finding id.")]
+SrcOpt = Annotated[str | None, typer.Option("--src", help="Source host.")]
+DstOpt = Annotated[str | None, typer.Option("--dst", help="Destination host.")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Destination port.")]
+ServiceOpt = Annotated[str | None, typer.Option("--service", help="Service, e.g. ssh.")]
+ScopeOpt = Annotated[
+    str | None, typer.Option("--scope", help="pair, src, dst_service or subnet_pair.")
+]
+WhyOpt = Annotated[str, typer.Option("--why", help="Reason, kept with the verdict.")]
+
+
+@feedback_app.command("benign")
+def feedback_benign(
+    finding: FindingOpt = None,
+    src: SrcOpt = None,
+    dst: DstOpt = None,
+    port: PortOpt = None,
+    service: ServiceOpt = None,
+    scope: ScopeOpt = None,
+    window: WindowOpt = None,
+    why: WhyOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Mark a finding (or matching behaviour) benign: later windows treat it as normal."""
+    _feedback("benign", finding, src, dst, port, service, scope, window, why, as_json)
+
+
+@feedback_app.command("malicious")
+def feedback_malicious(
+    finding: FindingOpt = None,
+    src: SrcOpt = None,
+    dst: DstOpt = None,
+    port: PortOpt = None,
+    service: ServiceOpt = None,
+    scope: ScopeOpt = None,
+    window: WindowOpt = None,
+    why: WhyOpt = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Confirm a finding (or matching behaviour) as malicious."""
+    _feedback("malicious", finding, src, dst, port, service, scope, window, why, as_json)
+
+
+@feedback_app.command("list")
+def feedback_list(as_json: JsonOpt = False) -> None:
+    """All recorded verdicts, oldest first."""
+    from graphnet import feedback as feedback_mod
+
+    with errors(), _store() as store:
+        items = feedback_mod.list_feedback(store)
+    if as_json:
+        _print_json([f.to_json() for f in items])
+        return
+    if not items:
+        out.print("no feedback recorded")
+    for f in items:
+        out.print(f"{f.id}  {escape(f.describe())}  {escape(f.why)}")
+
+
+@feedback_app.command("remove")
+def feedback_remove(feedback_id: Annotated[str, typer.Argument(help="Feedback id.")]) -> None:
+    """Remove a verdict; scores return to what they were without it."""
+    from graphnet import feedback as feedback_mod
+
+    with errors(), _store() as store:
+        fb = feedback_mod.remove_feedback(store, feedback_id)
+    if fb is None:
+        err.print(f"error: no feedback {escape(feedback_id)}")
+        err.print("hint: graphnet feedback list shows the ids")
+        raise typer.Exit(1)
+    out.print(f"removed {fb.id}: {escape(fb.describe())}")
 
 
 @contextmanager

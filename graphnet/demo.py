@@ -31,6 +31,7 @@ STEPS = (
     "novelty",
     "paths",
     "suspicious_connects",
+    "volume",
     "browser_labels",
 )
 #: which finding kinds are expected to reveal each planted scenario type

@@ -800,6 +800,11 @@ STEPS: tuple[AnalysisStep, ...] = (
         "suspicious_connect findings (topic model of connection words)",
     ),
     AnalysisStep(
+        "volume",
+        (("graphnet.detectors.volume", "volume_window"),),
+        "volume_anomaly findings (per-host traffic against its time baselines)",
+    ),
+    AnalysisStep(
         "browser_labels",
         (("graphnet.browser", "apply_labels"),),
         "Internal/External and PageRank labels for Neo4j Browser's style",
