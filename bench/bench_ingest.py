@@ -40,8 +40,11 @@ def dataset(records: int) -> Path:
     if not (d / "truth.json").exists():
         print(f"generating ~{records:,} records into {d} ...", flush=True)
         res = generate(d, GenerateOptions(weeks=weeks, hosts=2000, seed=11, scale=per_day))
-        print(f"  {res.records:,} records in {res.files} files, {res.seconds:.1f} s "
-              f"({res.records / res.seconds:,.0f} records/s)", flush=True)
+        print(
+            f"  {res.records:,} records in {res.files} files, {res.seconds:.1f} s "
+            f"({res.records / res.seconds:,.0f} records/s)",
+            flush=True,
+        )
     return d
 
 
@@ -67,7 +70,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from graphnet import neo4j_local, sources
-    from graphnet.config import Settings, graphnet_home, neo4j_settings
+    from graphnet.config import graphnet_home, neo4j_settings
     from graphnet.store import open_store
 
     data = dataset(args.records)
@@ -75,16 +78,25 @@ def main() -> None:
     size = sum(p.stat().st_size for p in files)
 
     n, secs = parse_rate(files)
-    print(f"parse:      {n:,} records, {size / 2**20:,.0f} MiB gzip, {secs:.1f} s "
-          f"-> {n / secs:,.0f} records/s", flush=True)
+    print(
+        f"parse:      {n:,} records, {size / 2**20:,.0f} MiB gzip, {secs:.1f} s "
+        f"-> {n / secs:,.0f} records/s",
+        flush=True,
+    )
 
     env = dict(os.environ)
     started = False
     if "NEO4J_URI" not in env:
         home = graphnet_home()
         neo4j_local.install(home)
-        st = neo4j_local.start(home, instance="bench", bolt_port=free_port(),
-                               http_port=free_port(), heap="4g", pagecache="2g")
+        st = neo4j_local.start(
+            home,
+            instance="bench",
+            bolt_port=free_port(),
+            http_port=free_port(),
+            heap="4g",
+            pagecache="2g",
+        )
         started = True
         settings = neo4j_local.connection_for(home, instance="bench")
         env.update(NEO4J_URI=st.bolt_uri, NEO4J_USER=settings.user)
@@ -103,7 +115,10 @@ def main() -> None:
         t0 = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "graphnet.cli", "ingest", "--json", "-q", str(data)],
-            env=env, capture_output=True, text=True, check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         e2e = time.perf_counter() - t0
         if proc.returncode != 0:
@@ -111,9 +126,12 @@ def main() -> None:
             raise SystemExit(proc.returncode)
         result = json.loads(proc.stdout)
         rss = child_peak_rss_mib()
-        print(f"end-to-end: {result['accepted']:,} records in {e2e:.1f} s "
-              f"-> {result['accepted'] / e2e:,.0f} records/s (ingest's own clock "
-              f"{result['seconds']:.1f} s); peak RSS {rss:,.0f} MiB", flush=True)
+        print(
+            f"end-to-end: {result['accepted']:,} records in {e2e:.1f} s "
+            f"-> {result['accepted'] / e2e:,.0f} records/s (ingest's own clock "
+            f"{result['seconds']:.1f} s); peak RSS {rss:,.0f} MiB",
+            flush=True,
+        )
 
         # the naive way on a slice: one MERGE per connection, one transaction each
         from graphnet import windows
@@ -129,8 +147,11 @@ def main() -> None:
             naive = time.perf_counter() - t0
         naive_rate = len(rows) / naive
         e2e_rate = result["accepted"] / e2e
-        print(f"naive:      {len(rows):,} records in {naive:.1f} s -> {naive_rate:,.0f} records/s; "
-              f"graphnet is {e2e_rate / naive_rate:,.0f}x faster", flush=True)
+        print(
+            f"naive:      {len(rows):,} records in {naive:.1f} s -> {naive_rate:,.0f} records/s; "
+            f"graphnet is {e2e_rate / naive_rate:,.0f}x faster",
+            flush=True,
+        )
     finally:
         if started:
             neo4j_local.stop(graphnet_home(), "bench")

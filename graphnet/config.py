@@ -109,11 +109,16 @@ class Settings:
             kw["window"] = os.environ["GRAPHNET_WINDOW"]
         if os.environ.get("GRAPHNET_INTERNAL_CIDRS"):
             kw["internal_cidrs"] = parse_cidrs(os.environ["GRAPHNET_INTERNAL_CIDRS"])
-        for env, key in (("GRAPHNET_BATCH_SIZE", "batch_size"), ("GRAPHNET_TOP_PORTS", "top_ports")):
+        for env, key in (
+            ("GRAPHNET_BATCH_SIZE", "batch_size"),
+            ("GRAPHNET_TOP_PORTS", "top_ports"),
+        ):
             if os.environ.get(env):
                 try:
                     kw[key] = int(os.environ[env])
                 except ValueError:
-                    raise ConfigError(f"{env} must be a whole number, not {os.environ[env]!r}") from None
+                    raise ConfigError(
+                        f"{env} must be a whole number, not {os.environ[env]!r}"
+                    ) from None
         kw.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**kw)  # type: ignore[arg-type]
