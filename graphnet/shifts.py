@@ -2,12 +2,15 @@
 
 For a window that has a snapshot, every host's metrics are compared with its earlier snapshots
 (by default the 4 before it): a robust z-score per metric (median and MAD of the host's own
-history; the MAD is floored, and the population's typical window-to-window change is the
-fallback scale, so a flat history never divides by zero), a PageRank percentile jump, the
-out/in balance (client-like vs server-like role) and whether it became a hub. One score per host
-(the mean of its three largest saturated |z|) with its parts, a sentence for the analyst and a
-Cypher query that opens the host in Neo4j Browser. Graph-level change (new and vanished edges,
-hosts that changed community) is reported with it.
+history; the MAD is floored by the population's typical window-to-window change *at the host's
+level* and by a fixed floor, so a flat history never divides by zero), a PageRank percentile
+jump, the out/in balance (client-like vs server-like role) and whether it became a hub. Counts
+and volumes are compared in log space started at the average host's level, and each z is
+weighted by the evidence (connections) it rests on, so that hosts with a handful of connections
+cannot produce 50-sigma shifts. One score per host (the mean of its three largest saturated
+group values) with its parts, a sentence for the analyst and a Cypher query that opens the host
+in Neo4j Browser. Graph-level change (new and vanished edges, hosts that changed community) is
+reported with it.
 
 `CentralityShiftDetector` follows the detector contract (`fit(history)` / `score(observations)`)
 and is pure; `score_window` builds a report from metric tables; `shifts` reads the store, scores
@@ -37,8 +40,11 @@ KIND = "centrality_shift"
 NOT_ENOUGH_HISTORY = "not enough history"
 
 # scored metric -> (transform, offset, floor of the scale in transformed units)
-#   log: log(x + offset)              counts and volumes; the offset damps tiny counts
-#   rel: log(x * hosts + offset)      scores that sum to 1 over the window's hosts
+#   log: log(x + c)                   counts and volumes; c = the average host's value over the
+#                                     history (at least `offset`): changes well below the
+#                                     average host's level are damped, changes above relative
+#   rel: log(x * hosts + offset)      scores that sum to 1 over the window's hosts (x * hosts
+#                                     is 1 for the average host: the offset is its level too)
 #   lin: x                            percentiles and the out/in balance
 SCORED: dict[str, tuple[str, float, float]] = {
     "out_degree": ("log", 4.0, 0.1),
@@ -84,6 +90,31 @@ COUNT_METRICS = (
     "conns_in",
 )
 MAD_TO_SIGMA = 1.4826
+# the connections a metric's change rests on (its evidence): those the host initiated ("out"),
+# those it received ("in"), the smaller of the two ("both": betweenness needs paths into and out
+# of the host) or all of them ("all")
+EVIDENCE: dict[str, str] = {
+    "out_degree": "out",
+    "dports_out": "out",
+    "conns_out": "out",
+    "bytes_out": "out",
+    "hub": "out",
+    "in_degree": "in",
+    "dports_in": "in",
+    "conns_in": "in",
+    "bytes_in": "in",
+    "pagerank": "in",
+    "pagerank_pct": "in",
+    "authority": "in",
+    "betweenness": "both",
+    "peers": "all",
+    "balance": "all",
+}
+# pseudo-count of the out/in balance, (out - in) / (out + in + 2): the posterior mean under a
+# uniform prior on the share of out-edges (Laplace), so one edge cannot make a client or a server
+BALANCE_PRIOR = 2.0
+# fewest host-pairs the population's change at a level is taken from
+MIN_LEVEL_PAIRS = 10
 # weight of each metric's |z| in the score. What a host initiates is its own doing; what it
 # receives is its peers' (and shows in their outgoing metrics), so received-side metrics count
 # half. Volumes have a detector of their own (volume_anomaly) and count half again.
@@ -133,6 +164,14 @@ class ShiftSettings:
     community_stable_share: float = 0.2
     #: hosts absent from the window are scored when present in at least this share of history
     absent_presence: float = 0.5
+    #: hosts must have been present in at least this share of the history windows to be
+    #: scored: a host with no history has no role to shift from (it is counted as a new host
+    #: in the graph-level change; the novelty detectors judge what it does)
+    min_presence: float = 0.5
+    #: the population's typical change at a host's level is taken from this share of the
+    #: host-pairs (consecutive windows; at least MIN_LEVEL_PAIRS) whose earlier value of the
+    #: metric was nearest to the host's
+    level_share: float = 0.05
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,19 +187,19 @@ def derive(frame: pd.DataFrame) -> pd.DataFrame:
     out["peers_pct"] = out["peers"].rank(pct=True, method="min") if n else []
     deg = out["out_degree"].astype("float64") + out["in_degree"].astype("float64")
     out["balance"] = np.where(
-        deg > 0, (out["out_degree"] - out["in_degree"]) / deg.where(deg > 0, 1.0), np.nan
+        deg > 0, (out["out_degree"] - out["in_degree"]) / (deg + BALANCE_PRIOR), np.nan
     )
     for col in ("pagerank", "betweenness", "hub", "authority"):
         out[f"rel_{col}"] = out[col].astype("float64") * n
     return out
 
 
-def _transform(values: np.ndarray, metric: str) -> np.ndarray:
-    kind, offset, _ = SCORED[metric]
+def _transform(values: np.ndarray, metric: str, offset: float | None = None) -> np.ndarray:
+    kind, minimum, _ = SCORED[metric]
     v = np.asarray(values, dtype="float64")
     if kind == "lin":
         return v
-    return np.log(np.maximum(v, 0.0) + offset)
+    return np.log(np.maximum(v, 0.0) + (minimum if offset is None else offset))
 
 
 def _source(metric: str) -> str:
@@ -180,9 +219,11 @@ class CentralityShiftDetector(Detector):
 
     `fit(history)`: long table with columns `window`, `host` and the snapshot metrics (several
     earlier windows). `score(observations)`: one window's metrics indexed by host (the whole
-    window, so that percentiles are right; derived columns are added when missing). Output:
-    `score`, `part_<metric>` (signed robust z), `previous_<metric>` (median of the history),
-    `current_<metric>`, `explanation`, and the flags `role_previous`, `role_current`, `new_hub`.
+    window, so that percentiles and the population's change are right; derived columns are
+    added when missing). Output: `score`, `part_<metric>` (signed robust z, weighted by the
+    evidence behind it), `previous_<metric>` (median of the history), `current_<metric>`,
+    `explanation`, `evidence` (the host's evidence weight), and the flags `role_previous`,
+    `role_current`, `new_hub`.
     """
 
     name = KIND
@@ -192,6 +233,7 @@ class CentralityShiftDetector(Detector):
 
     # -- fit -------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame) -> Self:
+        names = list(SCORED)
         wins = sorted(history["window"].astype(str).unique()) if len(history) else []
         self.windows_: list[str] = wins
         hosts = pd.Index(sorted(history["host"].astype(str).unique()) if wins else [], dtype=object)
@@ -212,33 +254,60 @@ class CentralityShiftDetector(Detector):
             m[~presence] = absent
             return m
 
-        med = np.zeros((n, len(SCORED)))
-        scale = np.zeros((n, len(SCORED)))
-        prev = np.zeros((n, len(SCORED)))
-        pop = np.zeros(len(SCORED))
-        for j, metric in enumerate(SCORED):
+        med = np.zeros((n, len(names)))
+        scale = np.zeros((n, len(names)))
+        prev = np.zeros((n, len(names)))
+        last = np.zeros((n, len(names)))
+        offsets = np.zeros(len(names))
+        self.pairs_: list[tuple[np.ndarray, np.ndarray]] = []
+        for j, metric in enumerate(names):
             absent = _absent_value(metric)
-            t = _transform(matrix(_source(metric), absent), metric)
+            raw = matrix(_source(metric), absent)
+            kind, minimum, _ = SCORED[metric]
+            offsets[j] = minimum
+            if kind == "log" and presence.any():
+                # the average host's value: log(x + c) is ~linear below it (small absolute
+                # changes stay small) and relative above it, as log(x·hosts + 1) for `rel`
+                offsets[j] = max(minimum, float(raw[presence].mean()))
+            t = _transform(raw, metric, offsets[j])
             med[:, j] = _nan_median(t)
             scale[:, j] = np.nan_to_num(
                 _nan_median(np.abs(t - med[:, j : j + 1])) * MAD_TO_SIGMA, nan=0.0
             )
             prev[:, j] = _nan_median(matrix(metric, absent))
-            # typical change of the hosts present in two consecutive earlier windows
-            deltas = [
-                np.abs(
-                    t[presence[:, i] & presence[:, i + 1], i + 1]
-                    - t[presence[:, i] & presence[:, i + 1], i]
+            last[:, j] = t[:, -1] if nw else np.nan
+            # (level before, change) of the hosts present in two consecutive earlier windows
+            levels, changes = [], []
+            for i in range(nw - 1):
+                both = presence[:, i] & presence[:, i + 1]
+                levels.append(t[both, i])
+                changes.append(np.abs(t[both, i + 1] - t[both, i]))
+            self.pairs_.append(
+                (
+                    np.concatenate(levels) if levels else np.zeros(0),
+                    np.concatenate(changes) if changes else np.zeros(0),
                 )
-                for i in range(nw - 1)
-            ]
-            alld = np.concatenate(deltas) if deltas else np.zeros(0)
-            alld = alld[np.isfinite(alld)]
-            pop[j] = float(np.median(alld)) * MAD_TO_SIGMA / math.sqrt(2.0) if len(alld) else 0.0
-        self.median_ = pd.DataFrame(med, index=hosts, columns=list(SCORED))
-        self.scale_ = pd.DataFrame(scale, index=hosts, columns=list(SCORED))
-        self.previous_ = pd.DataFrame(prev, index=hosts, columns=list(SCORED))
-        self.population_scale_ = pd.Series(pop, index=list(SCORED))
+            )
+        self.median_ = pd.DataFrame(med, index=hosts, columns=names)
+        self.scale_ = pd.DataFrame(scale, index=hosts, columns=names)
+        self.previous_ = pd.DataFrame(prev, index=hosts, columns=names)
+        self.offset_ = pd.Series(offsets, index=names)
+        self.last_ = last
+        self.last_present_ = presence[:, -1] if nw else np.zeros(n, dtype=bool)
+        # evidence: the connections each part of a host's picture rests on (history median)
+        # and the average host's, the level at which a change is measured in full
+        flows = _flows(matrix("conns_out", 0.0), matrix("conns_in", 0.0))
+        self.previous_flow_ = pd.DataFrame(
+            {k: np.median(v, axis=1) if nw else np.zeros(n) for k, v in flows.items()},
+            index=hosts,
+        )
+        typical = float(matrix("conns_out", 0.0)[presence].mean()) if presence.any() else 0.0
+        self.typical_flow_: dict[str, float] = {
+            "out": typical,
+            "in": typical,
+            "both": typical,
+            "all": 2.0 * typical,
+        }
         pct = {c: matrix(c, 0.0) for c in ("pagerank_pct", "peers_pct")}
         self.best_pct_ = pd.DataFrame(
             {c: m.max(axis=1) if nw else np.zeros(n) for c, m in pct.items()}, index=hosts
@@ -265,20 +334,51 @@ class CentralityShiftDetector(Detector):
                 out[seen] = table.to_numpy(dtype="float64")[known[seen]]
             return out
 
+        offsets = self.offset_.reindex(names).to_numpy(dtype="float64")
         absent = np.array([_absent_value(m) for m in names])
-        absent_t = np.array([_transform(np.array([_absent_value(m)]), m)[0] for m in names])
+        absent_t = np.array(
+            [_transform(np.array([absent[j]]), m, offsets[j])[0] for j, m in enumerate(names)]
+        )
         med = aligned(self.median_, absent_t)
         own = np.nan_to_num(aligned(self.scale_, np.zeros(len(names))), nan=0.0)
         prev = aligned(self.previous_, absent)
         floors = np.array([SCORED[m][2] for m in names])
-        pop = self.population_scale_.reindex(names).fillna(0.0).to_numpy()
-        scale = np.maximum(np.maximum(own, pop), floors)
         cur_raw = np.column_stack([obs[m].to_numpy(dtype="float64") for m in names])
         cur_t = np.column_stack(
-            [_transform(obs[_source(m)].to_numpy(dtype="float64"), m) for m in names]
+            [
+                _transform(obs[_source(m)].to_numpy(dtype="float64"), m, offsets[j])
+                for j, m in enumerate(names)
+            ]
         )
+        # the population's change: the earlier windows' consecutive pairs plus the change into
+        # this window of the hosts present in it and in the last earlier window
+        moved = seen & (obs["peers"].to_numpy(dtype="float64") > 0)
+        moved[seen] &= self.last_present_[known[seen]]
+        pop = np.zeros_like(med)
+        for j in range(len(names)):
+            levels, changes = self.pairs_[j]
+            before = self.last_[known[moved], j]
+            levels = np.concatenate([levels, before])
+            changes = np.concatenate([changes, np.abs(cur_t[moved, j] - before)])
+            k = max(MIN_LEVEL_PAIRS, round(s.level_share * len(levels)))
+            pop[:, j] = _level_scale(levels, changes, med[:, j], k)
+        pop *= MAD_TO_SIGMA / math.sqrt(2.0)
+        scale = np.maximum(np.maximum(own, pop), floors)
         z = (cur_t - med) / scale
         z = np.where(np.isfinite(z), z, 0.0)  # balance of an absent host, or without history
+        # evidence: a part resting on fewer connections than the average host's is shrunk by
+        # sqrt(n / typical) (its sampling error grows as 1/sqrt(n)), and so is the whole host
+        cur_flow = _flows(
+            obs["conns_out"].to_numpy(dtype="float64"), obs["conns_in"].to_numpy(dtype="float64")
+        )
+        weight: dict[str, np.ndarray] = {}
+        for side, typical in self.typical_flow_.items():
+            before_flow = np.zeros(len(hosts))
+            before_flow[seen] = self.previous_flow_[side].to_numpy()[known[seen]]
+            flow = np.maximum(cur_flow[side], before_flow)
+            weight[side] = np.sqrt(np.minimum(1.0, flow / max(typical, 1.0)))
+        for j, m in enumerate(names):
+            z[:, j] *= weight[EVIDENCE[m]] * weight["all"]
         weights = np.array([s.weights.get(m, 1.0) for m in names])
         weighted = np.abs(z) * weights
         groups = np.column_stack(
@@ -296,6 +396,7 @@ class CentralityShiftDetector(Detector):
             cols[f"previous_{m}"] = prev[:, j]
             cols[f"current_{m}"] = cur_raw[:, j]
         out = pd.concat([out, pd.DataFrame(cols, index=hosts)], axis=1)
+        out["evidence"] = weight["all"]
         best = self.best_pct_.reindex(hosts).fillna(0.0)
         top_share = 1.0 - s.hub_top
         is_hub = (obs["pagerank_pct"] >= top_share) | (obs["peers_pct"] >= top_share)
@@ -368,6 +469,39 @@ class CentralityShiftDetector(Detector):
             text = "; ".join(phrases)
             texts.append(text[0].upper() + text[1:])
         return texts
+
+
+def _level_scale(level: np.ndarray, change: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
+    """Median of `change` over the `k` pairs whose `level` is nearest to each value of `at`
+    (all the pairs of a tie block when it holds more than `k`); 0 without pairs."""
+    ok = np.isfinite(level) & np.isfinite(change)
+    lv, ch = level[ok], change[ok]
+    out = np.zeros(len(at))
+    if not len(lv):
+        return out
+    order = np.argsort(lv, kind="stable")
+    lv, ch = lv[order], ch[order]
+    n = len(lv)
+    kk = max(1, min(k, n))
+    roll = pd.Series(ch).rolling(kk).median().to_numpy()
+    a = np.where(np.isfinite(at), at, lv[0])
+    lo = np.searchsorted(lv, a, side="left")
+    hi = np.searchsorted(lv, a, side="right")
+    start = np.clip((lo + hi) // 2 - kk // 2, 0, n - kk)
+    out = roll[start + kk - 1]
+    big = (hi - lo) > kk
+    if big.any():
+        # a tie block (same level) larger than k: all of it; a block is named by its start
+        starts, where = np.unique(lo[big], return_inverse=True)
+        ends = np.searchsorted(lv, lv[starts], side="right")
+        blocks = np.array([np.median(ch[s:e]) for s, e in zip(starts, ends, strict=True)])
+        out[big] = blocks[where]
+    return out
+
+
+def _flows(out: np.ndarray, inn: np.ndarray) -> dict[str, np.ndarray]:
+    """Connections by side (see EVIDENCE) from connections initiated and received."""
+    return {"out": out, "in": inn, "both": np.minimum(out, inn), "all": out + inn}
 
 
 def _nan_median(m: np.ndarray) -> np.ndarray:
@@ -651,6 +785,8 @@ def score_window(
         absent = pd.DataFrame(0.0, index=gone, columns=obs.columns)
         absent["balance"] = np.nan
         obs = pd.concat([obs, absent])
+    known = det.presence_[det.presence_ >= s.min_presence].index
+    obs = obs[obs.index.isin(known)]
     scores = det.score(obs)
     scores = scores.sort_values(["score"], ascending=False, kind="stable")
     scores["rank"] = np.arange(1, len(scores) + 1)
