@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +22,6 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def dataset(records: int) -> Path:
@@ -69,8 +62,7 @@ def main() -> None:
     ap.add_argument("--naive-rows", type=int, default=20_000)
     args = ap.parse_args()
 
-    from graphnet import neo4j_local, sources
-    from graphnet.config import graphnet_home, neo4j_settings
+    from graphnet import sources
     from graphnet.store import open_store
 
     data = dataset(args.records)
@@ -84,30 +76,13 @@ def main() -> None:
         flush=True,
     )
 
-    env = dict(os.environ)
-    started = False
-    if "NEO4J_URI" not in env:
-        home = graphnet_home()
-        neo4j_local.install(home)
-        st = neo4j_local.start(
-            home,
-            instance="bench",
-            bolt_port=free_port(),
-            http_port=free_port(),
-            heap="4g",
-            pagecache="2g",
-        )
-        started = True
-        settings = neo4j_local.connection_for(home, instance="bench")
-        env.update(NEO4J_URI=st.bolt_uri, NEO4J_USER=settings.user)
-        env["NEO4J_PASSWORD_FILE"] = str(neo4j_local.reveal_password_path(home, "bench"))
-    bench_home = OUT / "home"
-    env["GRAPHNET_HOME"] = str(bench_home)
-    try:
-        os.environ.update({k: env[k] for k in ("NEO4J_URI", "NEO4J_USER") if k in env})
-        if "NEO4J_PASSWORD_FILE" in env:
-            os.environ["NEO4J_PASSWORD_FILE"] = env["NEO4J_PASSWORD_FILE"]
-        with open_store(neo4j_settings()) as store:
+    from _scratch import scratch_neo4j
+
+    with scratch_neo4j("bench", heap="4g", pagecache="2g") as settings:
+        env = dict(os.environ)
+        bench_home = OUT / "home"
+        env["GRAPHNET_HOME"] = str(bench_home)
+        with open_store(settings) as store:
             store.clear()
         import shutil
 
@@ -134,12 +109,21 @@ def main() -> None:
         )
 
         # the naive way on a slice: one MERGE per connection, one transaction each
+        import pandas as pd
+
         from graphnet import windows
 
-        frame = next(iter(sources.read(files[len(files) // 2]))).frame.head(args.naive_rows)
+        parts, have = [], 0
+        for p in files[len(files) // 2 :]:
+            for chunk in sources.read(p):
+                parts.append(chunk.frame)
+                have += len(chunk.frame)
+            if have >= args.naive_rows:
+                break
+        frame = pd.concat(parts, ignore_index=True).head(args.naive_rows)
         win = windows.window_ids(frame["ts"].to_numpy(), "week").to_numpy()
         rows = frame[["src", "dst", "src_bytes"]].fillna(0).to_dict("records")
-        with open_store(neo4j_settings()) as store:
+        with open_store(settings) as store:
             store.clear()
             t0 = time.perf_counter()
             for row, w in zip(rows, win, strict=True):
@@ -152,9 +136,6 @@ def main() -> None:
             f"graphnet is {e2e_rate / naive_rate:,.0f}x faster",
             flush=True,
         )
-    finally:
-        if started:
-            neo4j_local.stop(graphnet_home(), "bench")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ class Store:
 
     def clear(self) -> None:
         """Delete every node and relationship, in bounded transactions (tests, `graphnet reset`)."""
-        while self.write("delete_some", limit=20000)[0]["deleted"]:
+        while self.write("delete_some", limit=10000)[0]["deleted"]:
             pass
 
 
