@@ -507,7 +507,7 @@ def score_connections(
         "bits": total,
         "conn_bits": conn_bits,
         "who_bits": who_bits,
-        "p_value": window_p_values(conn_bits),
+        "p_value": window_p_values(conn_bits, conns["src"].to_numpy()),
         "info_bits": info,
         "uniqueness": uniq,
         "top_component": text(top_comp),
@@ -533,25 +533,41 @@ def _factorize_ints(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]
     return codes, np.asarray(uniq, dtype=np.int64)
 
 
-def window_p_values(bits: np.ndarray) -> np.ndarray:
+def window_p_values(
+    bits: np.ndarray, groups: np.ndarray | None = None, per_group: int = 100
+) -> np.ndarray:
     """p-value of each connection: the larger of its empirical p-value within the window (the
     fraction of the window's connections at least as novel) and 2^-bits. The empirical part
     calibrates the tail, whatever the absolute size of the component bits, so conversations
     of different pairs and windows compare; the 2^-bits part keeps connections with hardly any
-    excess bits at p ~ 1."""
+    excess bits at p ~ 1.
+
+    With `groups` (the source host of each connection), one group's connections count at most
+    `per_group` times in the empirical part: a scan of thousands of novel connections from one
+    host must not push a small, equally novel conversation elsewhere (lateral movement) out of
+    the tail."""
     n = len(bits)
     out = np.ones(n)
     pos = np.flatnonzero(bits > 0)  # bits of 0 are at least as novel as nothing: p = 1
-    if len(pos):
-        b = bits[pos]
-        order = np.argsort(b, kind="stable")
-        sb = b[order]
-        # index of the first element of each run of equal values, carried forward
-        first = np.where(np.concatenate([[True], sb[1:] != sb[:-1]]), np.arange(len(sb)), 0)
-        first = np.maximum.accumulate(first)
-        ecdf = np.empty(len(b))
-        ecdf[order] = (len(b) - first) / n
-        out[pos] = np.maximum(ecdf, np.exp2(-b))
+    if not len(pos):
+        return out
+    b = bits[pos]
+    order = np.argsort(-b, kind="stable")  # most novel first
+    sb = b[order]
+    if groups is None:
+        w = np.ones(len(b))
+    else:
+        g = pd.factorize(np.asarray(groups, dtype=object)[pos][order])[0]
+        within = pd.Series(g).groupby(g).cumcount().to_numpy()
+        w = (within < per_group).astype("float64")
+    counted = np.cumsum(w)
+    # ties: every member of a run of equal values counts the whole run
+    ends = np.concatenate([sb[1:] != sb[:-1], [True]])
+    last = np.where(ends, np.arange(len(sb)), len(sb))
+    last = np.minimum.accumulate(last[::-1])[::-1]
+    ecdf = np.empty(len(b))
+    ecdf[order] = np.maximum(counted[last], 1.0) / n
+    out[pos] = np.maximum(ecdf, np.exp2(-b))
     return out
 
 

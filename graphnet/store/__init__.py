@@ -164,7 +164,12 @@ class Store:
         try:
             with self._session() as s:
                 for stmt in statements("schema"):
-                    s.run(stmt).consume()
+                    try:
+                        s.run(stmt).consume()
+                    except Neo4jError as exc:
+                        # another process created the same rule at the same moment
+                        if "AlreadyExists" not in (exc.code or ""):
+                            raise
                 s.run("CALL db.awaitIndexes(300)").consume()
         except BaseException:
             self._schema_ready = False
