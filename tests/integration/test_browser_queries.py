@@ -146,8 +146,8 @@ def test_style_sheet_parses_and_uses_our_labels() -> None:
         "node",
         "relationship",
         "node.Host",
-        "node.Host.Internal",
-        "node.Host.External",
+        "node.Internal",
+        "node.External",
         "node.Finding",
         "relationship.TALKED",
     } <= selectors
@@ -162,10 +162,10 @@ def test_style_sheet_parses_and_uses_our_labels() -> None:
         if "color" in props:
             assert re.fullmatch(r"#[0-9A-Fa-f]{6}", props["color"]), sel
     sizes = [
-        int(rules[f"node.Host.{lbl}"]["diameter"][:-2]) for lbl in reversed(browser.RANK_LABELS)
+        int(rules[f"node.{lbl}"]["diameter"][:-2]) for lbl in reversed(browser.RANK_LABELS)
     ]
     assert sizes == sorted(sizes) and sizes[0] > int(rules["node.Host"]["diameter"][:-2])
-    assert rules["node.Host.Internal"]["color"] != rules["node.Host.External"]["color"]
+    assert rules["node.Internal"]["color"] != rules["node.External"]["color"]
     assert rules["node.Host"]["caption"] == "{id}"
 
 
