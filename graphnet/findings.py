@@ -24,6 +24,25 @@ KINDS = (
 STATUSES = ("new", "confirmed", "benign")
 
 
+_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"'}
+
+
+def cypher_literal(text: str) -> str:
+    """A Cypher string literal holding exactly `text`, for the queries graphnet shows to people
+    (findings' `cypher`, reports, the CLI) and never executes itself: host ids come from logs
+    and are attacker-controlled, so quotes, backslashes and control or line-separator
+    characters are escaped."""
+    out = []
+    for ch in str(text):
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
 def finding_id(kind: str, window: str, hosts: Sequence[str], discriminator: str = "") -> str:
     text = "\x1f".join([kind, window, *hosts, discriminator])
     return f"{kind[:2]}-{hashlib.sha1(text.encode()).hexdigest()[:14]}"

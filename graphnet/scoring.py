@@ -34,7 +34,7 @@ from graphnet.detectors.novelty import (
     summarise,
 )
 from graphnet.errors import InputError, NotEnoughHistory
-from graphnet.findings import Finding
+from graphnet.findings import Finding, cypher_literal
 from graphnet.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,22 +48,6 @@ MAX_EXAMPLES = 5
 # --------------------------------------------------------------------------------------------
 # Cypher text for Neo4j Browser (never executed by graphnet)
 # --------------------------------------------------------------------------------------------
-def cypher_literal(text: str) -> str:
-    """A Cypher string literal for `text`, safe for any content: host ids come from logs and are
-    attacker-controlled. Quotes and backslashes are escaped, control and line/paragraph
-    separator characters become \\uXXXX escapes."""
-    out = ["'"]
-    for ch in str(text):
-        if ch in ("\\", "'", '"'):
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ch in ("\x7f", "\u2028", "\u2029", "\x85"):
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append("'")
-    return "".join(out)
-
-
 def pair_cypher(src: str, dst: str, window: str) -> str:
     """Browser query: the pair's edge in the window and the fingerprint it was scored against."""
     a, b, w = cypher_literal(src), cypher_literal(dst), cypher_literal(window)

@@ -32,6 +32,7 @@ import pandas as pd
 from graphnet import findings, snapshots, windows
 from graphnet.detectors.base import Detector
 from graphnet.errors import NotEnoughHistory
+from graphnet.findings import cypher_literal
 from graphnet.store import Store
 
 log = logging.getLogger(__name__)
@@ -562,31 +563,6 @@ def _fmt(metric: str, value: float) -> str:
 # --------------------------------------------------------------------------------------------
 # Cypher for Neo4j Browser
 # --------------------------------------------------------------------------------------------
-_ESCAPES = {
-    "\\": "\\\\",
-    "'": "\\'",
-    '"': '\\"',
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\b": "\\b",
-    "\f": "\\f",
-}
-
-
-def cypher_literal(text: str) -> str:
-    """A Cypher string literal holding exactly `text` (single quotes, backslashes and control
-    characters escaped), safe to paste into a query: host ids come from logs and are
-    attacker-controlled."""
-    out = []
-    for ch in str(text):
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "'" + "".join(out) + "'"
 
 
 def browser_query(host: str, window: str, limit: int = 200) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 from graphnet import features, windows
 from graphnet.config import Settings
+from graphnet.findings import cypher_literal
 
 log = logging.getLogger(__name__)
 
@@ -255,30 +256,7 @@ class Report:
 # ============================================================================================
 # Cypher for Neo4j Browser
 # ============================================================================================
-_ESCAPES = {
-    "\\": "\\\\",
-    "'": "\\'",
-    '"': '\\"',
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\b": "\\b",
-    "\f": "\\f",
-}
-
-
-def cypher_string(text: str) -> str:
-    """A Cypher string literal holding exactly `text` (quotes, backslashes and control
-    characters escaped): host ids come from logs and may hold anything."""
-    out = []
-    for ch in str(text):
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "'" + "".join(out) + "'"
+cypher_string = cypher_literal
 
 
 def _list_literal(values: Iterable[str]) -> str:

@@ -320,7 +320,7 @@ def test_write_report_refuses_a_malformed_window(tmp_path: Path) -> None:
 
 
 def test_cypher_literals_and_links() -> None:
-    assert cypher_string("a'b\\c\n") == "'a\\'b\\\\c\\n'"
+    assert cypher_string("a'b\\c\n") == "'a\\'b\\\\c\\u000a'"
     assert cypher_string("x\x00") == "'x\\u0000'"
     q = edge_query("it's", "b", ["2024-W11"])
     assert "{id: 'it\\'s'}" in q
