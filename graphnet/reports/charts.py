@@ -446,3 +446,50 @@ def fingerprint_tree(tree: FingerprintTree) -> Chart | None:
         tree.describe() + (f"; new: {', '.join(novel)}" if novel else ""),
         _png(fig),
     )
+
+
+def volume_band(host: str, series: DataFrame, key: str = "volume") -> Chart | None:
+    """A host's (or edge's) flows per bucket over the window as a line, the expected band
+    (`band_lo`..`band_hi`) shaded and the out-of-band buckets (`flagged`, else outside the
+    band) marked; `series` as `graphnet.detectors.volume.series` returns it."""
+    import numpy as np
+
+    if series is None or len(series) == 0:
+        return None
+    flows = series["flows"].to_numpy(dtype="float64")
+    lo = series["band_lo"].to_numpy(dtype="float64")
+    hi = series["band_hi"].to_numpy(dtype="float64")
+    if "flagged" in series.columns:
+        out = series["flagged"].fillna(False).to_numpy(dtype=bool)
+    else:
+        out = (flows < lo) | (flows > hi)
+    xs: Any = (
+        series["time"].dt.tz_localize(None) if "time" in series.columns else np.arange(len(flows))
+    )
+    xs = np.asarray(xs)
+    fig = _figure(10, 2.8)
+    ax = fig.subplots()
+    ax.fill_between(
+        xs, lo, hi, color=BASELINE, alpha=0.7, linewidth=0, step="mid", label="expected band"
+    )
+    ax.plot(xs, flows, color=CURRENT, linewidth=1.0, label="flows per bucket")
+    if out.any():
+        ax.scatter(xs[out], flows[out], s=14, color=NOVEL, zorder=3, label="out of band")
+    top = float(np.nanmax(np.concatenate([flows, hi[np.isfinite(hi)]]))) if len(flows) else 1.0
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    ax.yaxis.set_major_formatter(lambda v, _pos: compact(v))
+    ax.set_ylabel("flows per bucket", fontsize=9)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.set_title(
+        f"{text(host, 60)}: flows per bucket and expected band ({int(out.sum()):,} out of band)",
+        fontsize=10,
+        loc="left",
+    )
+    _clean_axes(ax)
+    return Chart(
+        key,
+        f"{host}: flows per bucket with the expected band",
+        f"Flows per bucket of {host} over {len(flows):,} buckets, {int(out.sum()):,} out of the "
+        f"expected band; highest {compact(float(np.nanmax(flows)))}",
+        _png(fig),
+    )

@@ -36,6 +36,7 @@ KIND_TITLES = {
 # components drawn in a fingerprint tree (plus any other component a finding names as novel)
 TREE_COMPONENTS = ("proto", "service", "dport", "conn_state", "history")
 TREE_LEAVES = 5
+VOLUME_TOP = 5  # volume_anomaly findings drawn as a time chart with their band
 
 
 # ============================================================================================
@@ -180,6 +181,67 @@ class FingerprintTree:
 
 
 @dataclass
+class VolumeItem:
+    """A top `volume_anomaly` finding with its entity's flows per bucket over the window and
+    the expected band (`series`: `graphnet.detectors.volume.series` output, kept out of the
+    JSON; None with a `note` when it could not be computed)."""
+
+    host: str  # a host id, or `src->dst` for an edge
+    finding_id: str
+    explanation: str
+    score: float = 0.0
+    buckets: int = 0
+    buckets_out: int = 0  # buckets out of band (flagged by the detector)
+    max_flows: float | None = None
+    max_time: str = ""
+    band_lo: float | None = None  # the band at the bucket with `max_flows`
+    band_hi: float | None = None
+    note: str = ""
+    series: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
+    chart: Chart | None = None
+
+    def summary(self) -> str:
+        """One line with the numbers (empty when there is no series)."""
+        if self.max_flows is None:
+            return ""
+        band = (
+            f"expected {self.band_lo:.0f}–{self.band_hi:.0f}"
+            if self.band_lo is not None and self.band_hi is not None
+            else "no band"
+        )
+        return (
+            f"{self.buckets_out:,} of {self.buckets:,} buckets out of band; max "
+            f"{self.max_flows:.0f} flows at {self.max_time} ({band})"
+        )
+
+
+def volume_numbers(frame: Any) -> dict[str, Any]:
+    """Buckets, buckets out of band, the highest bucket and the band there, of a
+    `graphnet.detectors.volume.series` frame."""
+    import numpy as np
+
+    flows = frame["flows"].to_numpy(dtype="float64")
+    lo = frame["band_lo"].to_numpy(dtype="float64")
+    hi = frame["band_hi"].to_numpy(dtype="float64")
+    if "flagged" in frame.columns:
+        out = frame["flagged"].fillna(False).to_numpy(dtype=bool)
+    else:
+        out = (flows < lo) | (flows > hi)
+    if not len(flows):
+        return {"buckets": 0, "buckets_out": 0}
+    i = int(np.nanargmax(flows)) if np.isfinite(flows).any() else 0
+    when: Any = frame["time"].iloc[i] if "time" in frame.columns else None
+    return {
+        "buckets": len(flows),
+        "buckets_out": int(out.sum()),
+        "max_flows": float(flows[i]),
+        "max_time": when.strftime("%Y-%m-%d %H:%M UTC") if hasattr(when, "strftime") else "",
+        "band_lo": float(lo[i]) if math.isfinite(lo[i]) else None,
+        "band_hi": float(hi[i]) if math.isfinite(hi[i]) else None,
+    }
+
+
+@dataclass
 class Report:
     window: str
     generated: str
@@ -204,6 +266,7 @@ class Report:
     shifts_total: int = 0
     deviations: list[HostGroup] = field(default_factory=list)
     deviations_total: int = 0
+    volume: list[VolumeItem] = field(default_factory=list)
     findings_by_kind: dict[str, int] = field(default_factory=dict)
     novelty_chart: Chart | None = None
     novelty_note: str = ""
@@ -218,6 +281,7 @@ class Report:
         """Every chart of the report, in reading order."""
         out = list(self.charts)
         out += [s.chart for s in self.shifts if s.chart is not None]
+        out += [v.chart for v in self.volume if v.chart is not None]
         if self.novelty_chart is not None:
             out.append(self.novelty_chart)
         out += [t.chart for t in self.trees if t.chart is not None]
@@ -243,7 +307,11 @@ class Report:
             if isinstance(obj, dict):
                 return {str(k): conv(v) for k, v in obj.items()}
             if hasattr(obj, "__dataclass_fields__"):
-                return {k: conv(getattr(obj, k)) for k in obj.__dataclass_fields__}
+                return {
+                    k: conv(getattr(obj, k))
+                    for k, f in obj.__dataclass_fields__.items()
+                    if f.metadata.get("json", True)
+                }
             if isinstance(obj, float) and not math.isfinite(obj):
                 return None
             return obj
@@ -909,6 +977,12 @@ def build_report(
         g.max_score = max(g.max_score, float(f.score))
     report.deviations = sorted(groups.values(), key=lambda g: (-g.max_score, g.host))
 
+    volume_top = sorted(
+        (f for f in found if f.kind == "volume_anomaly"), key=lambda f: -float(f.score)
+    )[:VOLUME_TOP]
+    if volume_top:
+        report.volume = _volume_items(settings, window, volume_top, charts)
+
     # -- novelty and fingerprints ----------------------------------------------------------
     novel = [f for f in found if f.kind == "novel_connection"]
     scores = novelty_scores(settings, window)
@@ -956,6 +1030,55 @@ def build_report(
                     key=f"shift-{len(report.all_charts())}",
                 )
     return report
+
+
+def _volume_items(
+    settings: Settings, window: str, found: Sequence[Any], charts: bool
+) -> list[VolumeItem]:
+    """Time charts of the top `volume_anomaly` findings: the baselines are fitted once on the
+    archive (as `graphnet.detectors.volume.volume_series` does), then each finding's host (or
+    edge) gets its series. Anything that fails leaves a note on the item, never the report."""
+    from graphnet.reports import charts as charts_mod
+
+    items = []
+    for f in found:
+        hosts = [str(h) for h in f.hosts]
+        edge = (f.evidence or {}).get("entity") == "edge" and len(hosts) >= 2
+        entity = f"{hosts[0]}->{hosts[1]}" if edge else (hosts[0] if hosts else "")
+        items.append(VolumeItem(entity, f.id, f.explanation or "", float(f.score)))
+    try:
+        from graphnet.detectors import volume as volume_mod
+
+        det, _, _, conns = volume_mod.fit_window(settings, window, volume_mod.VolumeSettings())
+        start, end = windows.bounds(window)
+    except Exception as exc:  # no archive, not enough history, ...: the report goes on
+        log.warning("no volume time charts for %s: %s", window, exc)
+        for item in items:
+            item.note = f"no time chart: the volume baselines could not be fitted ({exc})"
+        return items
+    for item in items:
+        if not item.host:
+            item.note = "no time chart: the finding names no host"
+            continue
+        try:
+            frame = volume_mod.series(det, conns, item.host, start.timestamp(), end.timestamp())
+            nums = volume_numbers(frame)
+        except Exception as exc:
+            log.warning("no volume time chart for %s in %s: %s", item.host, window, exc)
+            item.note = f"no time chart: {exc}"
+            continue
+        item.series = frame
+        for k, v in nums.items():
+            setattr(item, k, v)
+        if charts:
+            try:
+                item.chart = charts_mod.volume_band(
+                    item.host, frame, key=f"volume-{item.finding_id}"
+                )
+            except Exception as exc:  # pragma: no cover - a drawing problem is not fatal
+                log.warning("volume chart of %s failed: %s", item.host, exc)
+                item.note = f"no time chart: {exc}"
+    return items
 
 
 def legend_for(report: Report) -> list[tuple[str, str, str]]:

@@ -27,6 +27,7 @@ from graphnet.reports.model import (
     HostGroup,
     Report,
     Totals,
+    VolumeItem,
 )
 
 
@@ -257,6 +258,9 @@ $details
 $cypher
 </div>""")
 
+VOLUME = Template("""<h3>$host <span class="muted">score $score · $id</span></h3>
+<p class="expl">$expl</p>""")
+
 
 def _img(chart: Chart | None, width: int = 1100) -> Html:
     if chart is None or not chart.png:
@@ -425,6 +429,23 @@ def _group(g: HostGroup) -> Html:
     return head + join(_finding(f) for f in g.findings)
 
 
+def _volume(v: VolumeItem) -> Html:
+    head = fill(
+        VOLUME,
+        host=_host(v.host),
+        score=f"{v.score:.2f}",
+        id=v.finding_id,
+        expl=v.explanation or "(no explanation)",
+    )
+    parts = [head]
+    if v.summary():
+        parts.append(fill(Template("<p>$s</p>"), s=v.summary()))
+    if v.note:
+        parts.append(fill(Template('<p class="note">$n</p>'), n=v.note))
+    parts.append(_img(v.chart, width=1000))
+    return join(parts)
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
     r = report
@@ -542,6 +563,16 @@ def render_html(report: Report) -> str:
             body=join(dev_parts),
         )
     )
+
+    if r.volume:
+        body.append(
+            fill(
+                SECTION,
+                id="volume",
+                title="Volume anomalies: flows per bucket against the expected band",
+                body=join(_volume(v) for v in r.volume),
+            )
+        )
 
     nov = (
         [_img(r.novelty_chart, width=800)]
@@ -821,6 +852,21 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
         ]
         for f in g.findings:
             out += _md_finding(f)
+
+    if r.volume:
+        out += ["## Volume anomalies: flows per bucket against the expected band", ""]
+        for v in r.volume:
+            out += [
+                f"### {md(v.host)} (score {v.score:.2f}, {md(v.finding_id)})",
+                "",
+                md(v.explanation or "(no explanation)"),
+                "",
+            ]
+            if v.summary():
+                out += [md(v.summary()), ""]
+            if v.note:
+                out += [f"> {md(v.note)}", ""]
+            out += img(v.chart)
 
     out += ["## Novelty of the window's connections", ""]
     if r.novelty_chart is not None:

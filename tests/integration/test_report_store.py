@@ -398,3 +398,65 @@ def test_html_renders_in_headless_chromium(store, graph, tmp_path: Path) -> None
     assert (rgb.mean(axis=2) < 0.5).mean() > 0.01  # there is dark text
     colours = {tuple(p) for p in (rgb[::7, ::7].reshape(-1, 3) * 255).astype(int).tolist()}
     assert len(colours) > 50  # text, tables and charts, not a flat error page
+
+
+def test_volume_anomalies_get_a_time_chart(store, graph, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings.from_env()
+    fs = [
+        Finding(
+            kind="volume_anomaly",
+            window="2024-W11",
+            score=9.0,
+            hosts=["10.0.0.1"],
+            explanation="10.0.0.1 had 20 connections",
+            evidence={"entity": "host", "direction": "high"},
+            discriminator="host:1",
+            detector="volume",
+        ),
+        Finding(
+            kind="volume_anomaly",
+            window="2024-W11",
+            score=8.0,
+            hosts=[XSS],
+            explanation=f"{XSS} had 8 connections",
+            evidence={"entity": "host", "direction": "high"},
+            discriminator="host:2",
+            detector="volume",
+        ),
+    ]
+    findings.save(store, fs)
+    r = build_report(store, "2024-W11", settings, baseline_windows=2)
+    assert [v.host for v in r.volume] == ["10.0.0.1", XSS]
+    first = r.volume[0]
+    assert first.series is not None and first.buckets == 7 * 24 * 12  # a week of 5 minutes
+    assert first.max_flows is not None and first.max_flows >= 1
+    assert first.chart is not None and first.chart.png.startswith(b"\x89PNG")
+    paths = write_report(r, tmp_path)
+    page = paths["html"].read_text()
+    assert "Volume anomalies" in page and XSS not in page
+    data = json.loads(paths["json"].read_text())
+    assert data["volume"][0]["buckets"] == first.buckets and "series" not in data["volume"][0]
+
+
+def test_volume_anomaly_without_archive_leaves_a_note(store, graph, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from graphnet.detectors import volume
+
+    def fail(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise ValueError("no archive windows")
+
+    monkeypatch.setattr(volume, "fit_window", fail)
+    findings.save(
+        store,
+        [
+            Finding(
+                kind="volume_anomaly",
+                window="2024-W11",
+                score=9.0,
+                hosts=["10.0.0.1"],
+                explanation="spike",
+                detector="volume",
+            )
+        ],
+    )
+    r = build_report(store, "2024-W11", Settings.from_env(), baseline_windows=2)
+    assert r.volume[0].chart is None and "no archive windows" in r.volume[0].note

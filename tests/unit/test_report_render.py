@@ -7,6 +7,8 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from graphnet.reports import (
@@ -29,6 +31,7 @@ from graphnet.reports import (
 )
 from graphnet.reports import charts as charts_mod
 from graphnet.reports.model import (
+    VolumeItem,
     browser_link,
     cypher_string,
     describe_evidence,
@@ -36,6 +39,7 @@ from graphnet.reports.model import (
     edge_query,
     meaning,
     normalise_browser_url,
+    volume_numbers,
 )
 from graphnet.reports.render import esc, fence, md
 
@@ -367,3 +371,70 @@ def test_escape_helpers() -> None:
     assert esc(XSS) == "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert esc(esc("<b>")) == "&lt;b&gt;"  # Html passes unchanged, no double escaping
     assert esc("<a>") + "<b>" == "&lt;a&gt;&lt;b&gt;"  # adding to Html escapes
+
+
+def volume_frame(n: int = 48, spike: int = 30) -> pd.DataFrame:
+    """A hand-made `graphnet.detectors.volume.series` frame: steady flows, one spike."""
+    flows = np.full(n, 5.0)
+    flows[spike] = 120.0
+    flagged = np.zeros(n, dtype=bool)
+    flagged[spike] = True
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-03-11", periods=n, freq="5min", tz="UTC"),
+            "bucket": np.arange(n),
+            "flows": flows,
+            "expected": np.full(n, 5.0),
+            "band_lo": np.full(n, 0.0),
+            "band_hi": np.full(n, 12.0),
+            "flagged": flagged,
+        }
+    )
+
+
+def test_volume_chart_from_a_series() -> None:
+    frame = volume_frame()
+    chart = charts_mod.volume_band("$HOST$ " + XSS, frame, key="volume-x")
+    assert isinstance(chart, Chart) and chart.png.startswith(b"\x89PNG")
+    assert "1 out of the expected band" in chart.alt
+    assert charts_mod.volume_band("h", frame.iloc[:0]) is None
+    nums = volume_numbers(frame)
+    assert nums["buckets"] == 48 and nums["buckets_out"] == 1
+    assert nums["max_flows"] == 120.0 and (nums["band_lo"], nums["band_hi"]) == (0.0, 12.0)
+    assert nums["max_time"] == "2024-03-11 02:30 UTC"
+
+
+def test_volume_items_render_escaped(tmp_path: Path) -> None:
+    frame = volume_frame()
+    item = VolumeItem(
+        host=XSS,
+        finding_id="vo-1",
+        explanation=f"{XSS} had 120 connections {STAR}",
+        score=9.5,
+        series=frame,
+        chart=charts_mod.volume_band(XSS, frame, key="volume-vo-1"),
+        **volume_numbers(frame),
+    )
+    missing = VolumeItem(IMG, "vo-2", "low", 4.0, note=f"no time chart: {XSS}")
+    r = hostile_report()
+    r.volume = [item, missing]
+    page = render_html(r)
+    assert XSS not in page and "<img src=x" not in page
+    tags = parse(page)
+    assert "script" not in {t for t, _ in tags.tags}
+    shown = "".join(tags.text)
+    assert "Volume anomalies" in shown and XSS in shown and IMG in shown
+    assert "1 of 48 buckets out of band; max 120 flows at 2024-03-11 02:30 UTC" in shown
+    assert "expected 0–12" in shown and "no time chart" in shown
+    imgs = [a for t, a in tags.tags if t == "img"]
+    assert len(imgs) == 1 and (imgs[0].get("src") or "").startswith("data:image/png;base64,")
+    text = render_markdown(r)
+    assert XSS not in re.sub(r"(?ms)^(`{3,})cypher\n.*?\n\1$", "", text)
+    assert "1 of 48 buckets out of band" in text and "\\*bold\\*" in text
+    data = json.loads(render_json(r))
+    v = data["volume"][0]
+    assert v["host"] == XSS and v["buckets_out"] == 1 and v["max_flows"] == 120.0
+    assert "series" not in v and data["volume"][1]["note"].endswith(XSS)
+    paths = write_report(r, tmp_path)
+    assert (tmp_path / "2024-W11" / "charts" / "volume-vo-1.png").is_file()
+    assert "(charts/volume-vo-1.png)" in paths["markdown"].read_text()
