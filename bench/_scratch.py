@@ -40,6 +40,9 @@ def scratch_neo4j(
     )
     try:
         yield settings
+    except BaseException:
+        print(neo4j_local.logs(home, instance, 30))
+        raise
     finally:
         for k, v in saved.items():
             if v is None:

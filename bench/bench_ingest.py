@@ -28,7 +28,7 @@ def dataset(records: int) -> Path:
     from graphnet.generate import GenerateOptions, generate
 
     weeks = 2
-    per_day = records // (7 * weeks)
+    per_day = int(records / (5.6 * weeks))  # scale is per working day; weekends are quieter
     d = OUT / f"zeek-{records}"
     if not (d / "truth.json").exists():
         print(f"generating ~{records:,} records into {d} ...", flush=True)

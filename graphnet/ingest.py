@@ -690,12 +690,13 @@ def ingest(
     window: str | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
-    group_bytes: int = 256 << 20,
+    group_bytes: int = 96 << 20,
 ) -> IngestResult:
     """Ingest every log file under `paths`, each exactly once.
 
-    Files are parsed one by one and loaded in groups (up to `group_bytes` of input each), so
-    hourly rotated logs of one week become one set of edge writes. A file that cannot be read
+    Files are parsed one by one and loaded in groups (up to about `group_bytes` of log text
+    each; gzip files count five times their size), so hourly rotated logs become few sets of
+    edge writes while memory stays bounded. A file that cannot be read
     is reported as failed and leaves the graph untouched; the others go on. An interrupted
     group (killed process, lost server) is completed by the next run over the same files.
     """
@@ -816,7 +817,7 @@ def ingest(
     size = 0
     for item in fresh:
         batch.append(item)
-        size += item[0].stat().st_size
+        size += item[0].stat().st_size * (5 if item[0].suffix == ".gz" else 1)
         if size >= group_bytes:
             load(parse(batch))
             batch, size = [], 0
