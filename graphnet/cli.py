@@ -411,15 +411,14 @@ def reset(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete everything graphnet stored in Neo4j and the connection archive."""
-    import shutil
 
     settings = Settings.from_env()
     if not yes and not typer.confirm("Delete the whole graph and the connection archive?"):
         raise typer.Exit(1)
+    from graphnet import ingest as ingest_mod
+
     with errors(), _store() as store:
-        store.clear()
-    shutil.rmtree(settings.archive_dir, ignore_errors=True)
-    shutil.rmtree(settings.home / "scores", ignore_errors=True)
+        ingest_mod.reset(store, settings)
     out.print("graph, connection archive and scores deleted")
 
 

@@ -176,10 +176,7 @@ def run_demo(
 
     if held["connections"]:
         say("replacing the graph of an earlier demo run")
-        store.clear()
-        import shutil
-
-        shutil.rmtree(settings.archive_dir, ignore_errors=True)
+        ingest_mod.reset(store, settings)
     store.write("demo_mark")
     t0 = time.perf_counter()
     say("ingesting")

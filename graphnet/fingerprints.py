@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +53,6 @@ DEFAULT_BASELINE = 4
 JOINT: tuple[str, ...] = ("proto", "service", "dport", "conn_state")
 INJECTED = ""  # window id of feedback pseudo-edges
 DENSE_MAX = 1 << 21  # largest (keys x values) float32 table (8 MiB) kept for O(1) lookups
-_ARCHIVE_FILE = re.compile(r"^[0-9a-f]{16}\.parquet$")
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,29 +679,14 @@ def read_edges(store: Store, windows_: Sequence[str]) -> EdgeHistograms:
 
 
 def archive_files(settings: Settings, window: str) -> list[Path]:
-    d = settings.archive_dir / window
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.iterdir() if _ARCHIVE_FILE.match(p.name))
+    return ingest.archive_files(settings, window)
 
 
 def read_archive(
     settings: Settings, window: str, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """The archived normalised connections of a window (label columns are never read)."""
-    files = archive_files(settings, window)
-    tables = []
-    for f in files:
-        schema = pq.read_schema(f)
-        cols = [
-            c
-            for c in (columns or schema.names)
-            if c in schema.names and c not in ingest.LABEL_COLUMNS
-        ]
-        tables.append(pq.read_table(f, columns=cols))
-    if not tables:
-        return pd.DataFrame()
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    return ingest.read_archive(settings, [window], columns)
 
 
 def scores_dir(settings: Settings, window: str) -> Path:

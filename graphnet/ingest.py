@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -420,6 +421,64 @@ class _ArchiveWriter:
         for w, writer in self.writers.items():
             writer.close()
             self.paths[w].with_suffix(".parquet.tmp").unlink(missing_ok=True)
+
+
+ARCHIVE_FILE = re.compile(r"^[0-9a-f]{16}\.parquet$")
+
+
+def archive_files(settings: Settings, window: str) -> list[Path]:
+    """The archive files of a window (one per ingested file content), in name order."""
+    d = settings.archive_dir / window
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if ARCHIVE_FILE.match(p.name))
+
+
+def archive_windows(settings: Settings) -> list[str]:
+    """Windows present in the connection archive, oldest first."""
+    root = settings.archive_dir
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        try:
+            windows.kind_of(d.name)
+        except ValueError:
+            continue
+        if archive_files(settings, d.name):
+            out.append(d.name)
+    return sorted(out)
+
+
+def read_archive(
+    settings: Settings,
+    wins: Sequence[str],
+    columns: Sequence[str] | None = None,
+    labels: bool = False,
+) -> pd.DataFrame:
+    """The archived connections of the given windows: `columns` (default all) that exist, and
+    the ground-truth label columns only with `labels` (evaluation; detectors never read them)."""
+    tables = []
+    for w in wins:
+        for f in archive_files(settings, w):
+            names = pq.read_schema(f).names
+            want = list(columns or names) + (list(LABEL_COLUMNS) if labels else [])
+            cols = [
+                c for c in dict.fromkeys(want) if c in names and (labels or c not in LABEL_COLUMNS)
+            ]
+            tables.append(pq.read_table(f, columns=cols))
+    if not tables:
+        return pd.DataFrame()
+    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+
+
+def reset(store: Store, settings: Settings) -> None:
+    """Delete the graph, the connection archive and stored scores."""
+    import shutil
+
+    store.clear()
+    shutil.rmtree(settings.archive_dir, ignore_errors=True)
+    shutil.rmtree(settings.home / "scores", ignore_errors=True)
 
 
 def _write_rejects(path: Path, rejects: Iterable[sources.Reject], fh_holder: dict[str, Any]) -> int:

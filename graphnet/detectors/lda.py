@@ -42,11 +42,10 @@ from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from scipy import sparse
 from sklearn.decomposition import LatentDirichletAllocation
 
-from graphnet import windows
+from graphnet import ingest, windows
 from graphnet.config import Settings
 from graphnet.detectors.base import Detector
 from graphnet.findings import Finding
@@ -70,7 +69,7 @@ CONN_COLUMNS = (
     "src_pkts",
     "dst_pkts",
 )
-LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
+LABEL_COLUMNS = ingest.LABEL_COLUMNS
 
 LOW_TO_LOW = 111111
 HIGH_TO_HIGH = 333333
@@ -84,18 +83,7 @@ Variant = Literal["spot", "graphnet"]
 # --------------------------------------------------------------------------------------------
 def archive_windows(settings: Settings) -> list[str]:
     """Windows present in the connection archive, oldest first."""
-    root = settings.archive_dir
-    if not root.is_dir():
-        return []
-    out = []
-    for d in root.iterdir():
-        if d.is_dir() and any(d.glob("*.parquet")):
-            try:
-                windows.kind_of(d.name)
-            except ValueError:
-                continue
-            out.append(d.name)
-    return sorted(out)
+    return ingest.archive_windows(settings)
 
 
 def latest_window(settings: Settings) -> str | None:
@@ -131,16 +119,10 @@ def read_archive(
     Only `columns` are read; with `labels` the ground-truth columns that exist are added (for
     evaluation only: detectors never see them)."""
     want = list(columns) + (list(LABEL_COLUMNS) if labels else [])
-    parts = []
-    for w in wins:
-        d = settings.archive_dir / w
-        for path in sorted(d.glob("*.parquet")):
-            names = pq.read_schema(path).names
-            cols = [c for c in want if c in names]
-            parts.append(pq.read_table(path, columns=cols).to_pandas())
-    if not parts:
+    frame = ingest.read_archive(settings, wins, columns, labels=labels)
+    if frame.empty:
         return _empty_conns(want)
-    frame = pd.concat(parts, ignore_index=True)
+
     for c in columns:
         if c not in frame.columns:
             frame[c] = np.nan if c.endswith(("bytes", "pkts")) else "-"
