@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graphnet import features, sources, windows
+from graphnet import accumulate, sources, windows
 from graphnet.config import Settings
 from graphnet.errors import ConfigError, InputError, StoreError
 from graphnet.store import Store, Tx
@@ -41,6 +41,8 @@ NUMERIC = ("src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "duration")
 TOPN_COMPONENTS = ("dport", "history")
 #: rows transformed at once (amortises per-call overhead over small files; bounds memory)
 TRANSFORM_ROWS = 500_000
+#: a group of files is loaded once its aggregate holds about this many histogram rows
+GROUP_ROWS = 8_000_000
 LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
 OTHER = "other"
 EDGE_KEY = ["src", "dst", "window"]
@@ -68,44 +70,16 @@ def transform(frame: pd.DataFrame, window_kind: str) -> Aggregate:
     """Normalised connections -> per (src, dst, window) sums and categorical histograms."""
     if frame.empty:
         return Aggregate.empty()
-    ts = frame["ts"].to_numpy(dtype="float64")
-    win = windows.window_ids(ts, window_kind).to_numpy()
-    keys = pd.DataFrame(
-        {"src": frame["src"].to_numpy(), "dst": frame["dst"].to_numpy(), "window": win}
-    )
-    codes = keys.groupby(EDGE_KEY, sort=False).ngroup().to_numpy()
-    n_edges = int(codes.max()) + 1
-    _, first_row = np.unique(codes, return_index=True)
-    edge_keys = keys.iloc[first_row].reset_index(drop=True)
-
-    sums = {"conns": np.bincount(codes, minlength=n_edges).astype(np.int64)}
-    for col in NUMERIC:
-        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype="float64")
-        sums[col] = np.bincount(codes, weights=np.nan_to_num(v, nan=0.0), minlength=n_edges)
-    first = np.full(n_edges, np.inf)
-    last = np.full(n_edges, -np.inf)
-    np.minimum.at(first, codes, ts)
-    np.maximum.at(last, codes, ts)
-    edges = edge_keys.assign(**sums, first=first, last=last)
-
-    comps = features.components(frame)
-    for col in LABEL_COLUMNS[:1]:  # the label histogram is kept for evaluation only
-        if col in frame.columns:
-            comps["label"] = frame[col].fillna(features.UNKNOWN).astype(str).to_numpy()
+    chunk = accumulate.chunk_codes(frame, window_kind)
+    edge_keys = chunk.edges[EDGE_KEY]
     parts = []
-    for comp in comps.columns:
-        vcodes, uniques = pd.factorize(comps[comp].to_numpy(), sort=False)
-        k = len(uniques)
-        combo = codes.astype(np.int64) * k + vcodes
-        u, n = np.unique(combo, return_counts=True)
-        e = u // k
+    for comp, (e, v, n, vocab) in chunk.hist.items():
         part = edge_keys.iloc[e].reset_index(drop=True)
         part["comp"] = comp
-        part["value"] = np.asarray(uniques, dtype=object)[u % k]
-        part["n"] = n.astype(np.int64)
+        part["value"] = vocab[v]
+        part["n"] = n
         parts.append(part)
-    hist = pd.concat(parts, ignore_index=True)
-    return Aggregate(edges, hist)
+    return Aggregate(chunk.edges, pd.concat(parts, ignore_index=True))
 
 
 def combine(aggs: Sequence[Aggregate]) -> Aggregate:
@@ -363,6 +337,7 @@ def plan_of(settings: Settings, window_kind: str) -> str:
             "top_ports": settings.top_ports,
             "top_history": settings.top_history,
             "batch": settings.batch_size,
+            "rows": 2,  # how batches are cut from a group (graphnet.accumulate.EdgeRows)
         },
         sort_keys=True,
     )
@@ -503,16 +478,16 @@ def _parse_file(
     window_kind: str,
     result: FileResult,
     progress: Progress,
-) -> tuple[list[Aggregate], list[pd.DataFrame]]:
+) -> tuple[accumulate.EdgeAccumulator | None, list[pd.DataFrame]]:
     """Read the whole file (into the archive too); raise InputError if unreadable.
 
-    Returns aggregates of what was transformed already and the frames not transformed yet:
-    small files' rows are transformed together with other files' (per-call overhead), large
-    files are transformed every TRANSFORM_ROWS rows (bounded memory)."""
+    Returns the aggregate of what was transformed already (None if nothing) and the frames not
+    transformed yet: small files' rows are transformed together with other files' (per-call
+    overhead), large files every TRANSFORM_ROWS rows (bounded memory)."""
     archive = _ArchiveWriter(settings.archive_dir, sha)
     rejects_path = settings.rejects_dir / f"{path.name}.{sha[:12]}.rejects.tsv"
     holder: dict[str, Any] = {}
-    aggs: list[Aggregate] = []
+    acc: accumulate.EdgeAccumulator | None = None
     pending: list[pd.DataFrame] = []
     pending_rows = 0
     windows_seen: set[str] = set()
@@ -531,10 +506,9 @@ def _parse_file(
             pending.append(frame)
             pending_rows += len(frame)
             if pending_rows >= TRANSFORM_ROWS:
-                aggs.append(transform(_concat(pending), window_kind))
+                acc = acc or accumulate.EdgeAccumulator()
+                acc.add_frame(_concat(pending), window_kind)
                 pending, pending_rows = [], 0
-                if len(aggs) >= 8:
-                    aggs = [combine(aggs)]
             progress.rows(len(frame), 0)
     except BaseException:
         archive.abort()
@@ -549,50 +523,34 @@ def _parse_file(
     else:
         rejects_path.unlink(missing_ok=True)
     result.windows = sorted(windows_seen)
-    return aggs, pending
+    return acc, pending
 
 
 def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
-def host_rows(
-    rows: Sequence[dict[str, Any]], classify: Callable[[str], dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One row per host of a group: classification plus first/last seen over its edges."""
-    seen: dict[str, list[int]] = {}
-    for r in rows:
-        for h in (r["src"], r["dst"]):
-            span = seen.get(h)
-            if span is None:
-                seen[h] = [r["first_ms"], r["last_ms"]]
-            else:
-                span[0] = min(span[0], r["first_ms"])
-                span[1] = max(span[1], r["last_ms"])
-    return [
-        {"id": h, "props": classify(h), "first_ms": span[0], "last_ms": span[1]}
-        for h, span in sorted(seen.items())
-    ]
-
-
 def _load_batches(
     store: Store,
     group: str,
-    rows: list[dict[str, Any]],
+    rows: accumulate.EdgeRows,
     start: int,
     settings: Settings,
     top: dict[str, int],
 ) -> None:
     size = settings.batch_size
     for i in range(start, (len(rows) + size - 1) // size):
-        batch = rows[i * size : (i + 1) * size]
+        batch = rows.slice(i * size, (i + 1) * size)
 
         def work(tx: Tx, i: int = i, batch: list[dict[str, Any]] = batch) -> None:
             if not tx.run("ingest_group_claim_batch", id=group, batch=i):
                 return  # committed by an earlier run
             tx.run("graph_lock")
             existing = {
-                e["key"]: e for e in tx.run("edges_existing", keys=[r["key"] for r in batch])
+                key: (first_ms, last_ms, props)
+                for key, first_ms, last_ms, props in tx.values(
+                    "edges_existing", keys=[r["key"] for r in batch]
+                )
             }
             created, updated = [], []
             for r in batch:
@@ -601,9 +559,9 @@ def _load_batches(
                     created.append(r)
                     continue
                 merged = dict(r)
-                merged["props"] = merge_props(old["props"], r["props"], top)
-                merged["first_ms"] = min(r["first_ms"], old["first_ms"])
-                merged["last_ms"] = max(r["last_ms"], old["last_ms"])
+                merged["props"] = merge_props(old[2], r["props"], top)
+                merged["first_ms"] = min(r["first_ms"], old[0])
+                merged["last_ms"] = max(r["last_ms"], old[1])
                 updated.append(merged)
             if created:
                 tx.run("edges_create", rows=created)
@@ -622,6 +580,42 @@ class _Member:
     result: FileResult
 
 
+class _Group:
+    """Files parsed into one running aggregate, to be loaded together."""
+
+    def __init__(self) -> None:
+        self.members: list[_Member] = []
+        self.acc = accumulate.EdgeAccumulator()
+        self.pending: list[pd.DataFrame] = []
+        self.pending_rows = 0
+
+    def add(
+        self,
+        member: _Member,
+        acc: accumulate.EdgeAccumulator | None,
+        pending: Sequence[pd.DataFrame],
+        window_kind: str,
+    ) -> None:
+        self.members.append(member)
+        if acc is not None:
+            self.acc.absorb(acc)
+        self.pending.extend(pending)
+        self.pending_rows += sum(len(f) for f in pending)
+        if self.pending_rows >= TRANSFORM_ROWS:
+            self.close(window_kind)
+
+    @property
+    def held_rows(self) -> int:
+        """Upper bound of the histogram rows held (pending rows not yet summed included)."""
+        return self.acc.held_rows
+
+    def close(self, window_kind: str) -> accumulate.EdgeAccumulator:
+        if self.pending:
+            self.acc.add_frame(_concat(self.pending), window_kind)
+            self.pending, self.pending_rows = [], 0
+        return self.acc
+
+
 def _group_id(shas: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(shas)).encode()).hexdigest()
 
@@ -629,7 +623,7 @@ def _group_id(shas: Iterable[str]) -> str:
 def _load_group(
     store: Store,
     members: Sequence[_Member],
-    agg: Aggregate,
+    acc: accumulate.EdgeAccumulator,
     settings: Settings,
     window_kind: str,
     group: str | None = None,
@@ -644,9 +638,7 @@ def _load_group(
     group = group or _group_id(m.sha for m in members)
     plan = plan_of(settings, window_kind)
     top = {"dport": settings.top_ports, "history": settings.top_history}
-    rows = edge_rows(agg, top)
-    for r in rows:
-        r["key"] = edge_key(r["src"], r["dst"], r["window"])
+    rows = acc.rows(top)
     batches = (len(rows) + settings.batch_size - 1) // settings.batch_size
     files = [
         {
@@ -676,7 +668,10 @@ def _load_group(
         )
     start = int(began["batches_done"] or 0)
     classify = host_classifier(settings.internal_cidrs)
-    hosts = host_rows(rows, classify)
+    hosts = [
+        {"id": h, "props": classify(h), "first_ms": span[0], "last_ms": span[1]}
+        for h, span in rows.hosts().items()
+    ]
     for i in range(0, len(hosts), settings.batch_size):
         store.write("hosts_upsert", rows=hosts[i : i + settings.batch_size])
     _load_batches(store, group, rows, start, settings, top)
@@ -701,13 +696,13 @@ def _parse_member(
     settings: Settings,
     window_kind: str,
     progress: Progress,
-) -> tuple[_Member, list[Aggregate], list[pd.DataFrame]]:
+) -> tuple[_Member, accumulate.EdgeAccumulator | None, list[pd.DataFrame]]:
     detected_fmt = fmt or sources.detect(path).format
     result = FileResult(path=str(path), format=detected_fmt, sha256=sha)
-    aggs, pending = _parse_file(
+    acc, pending = _parse_file(
         path, detected_fmt or "", sha, settings, window_kind, result, progress
     )
-    return _Member(path, sha, result), aggs, pending
+    return _Member(path, sha, result), acc, pending
 
 
 def ingest_frame(
@@ -738,7 +733,10 @@ def ingest_frame(
         windows.window_ids(frame["ts"].to_numpy(dtype="float64"), kind).unique()
     )
     member = _Member(Path(name), digest, result)
-    _load_group(store, [member], transform(frame, kind), settings, kind)
+    acc = accumulate.EdgeAccumulator()
+    for i in range(0, len(frame), TRANSFORM_ROWS):
+        acc.add_frame(frame.iloc[i : i + TRANSFORM_ROWS], kind)
+    _load_group(store, [member], acc, settings, kind)
     return result
 
 
@@ -749,13 +747,14 @@ def ingest(
     window: str | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
-    group_bytes: int = 96 << 20,
+    group_rows: int = GROUP_ROWS,
 ) -> IngestResult:
     """Ingest every log file under `paths`, each exactly once.
 
-    Files are parsed one by one and loaded in groups (up to about `group_bytes` of log text
-    each; gzip files count five times their size), so hourly rotated logs become few sets of
-    edge writes while memory stays bounded. A file that cannot be read
+    Files are parsed one by one into a running aggregate and loaded in groups: a group closes
+    when its aggregate holds about `group_rows` histogram rows (compact numbers, ~24 bytes
+    each), so hourly rotated logs of a whole week usually become one set of edge writes (each
+    edge written once) while memory stays bounded. A file that cannot be read
     is reported as failed and leaves the graph untouched; the others go on. An interrupted
     group (killed process, lost server) is completed by the next run over the same files.
     """
@@ -818,35 +817,26 @@ def ingest(
         else:
             fresh.append((path, sha))
 
-    def parse(items: Sequence[tuple[Path, str]]) -> tuple[list[_Member], Aggregate]:
-        members: list[_Member] = []
-        aggs: list[Aggregate] = []
-        pending: list[pd.DataFrame] = []
-        pending_rows = 0
-        for path, sha in items:
-            progress.file_started(path, path.stat().st_size)
-            try:
-                member, done, rest = _parse_member(path, sha, fmt, settings, kind, progress)
-            except InputError as exc:
-                results[path].status, results[path].message = "failed", str(exc)
-                log.error("%s", exc)
-                progress.file_done(results[path])
-                continue
-            members.append(member)
-            aggs.extend(done)
-            pending.extend(rest)
-            pending_rows += sum(len(f) for f in rest)
-            if pending_rows >= TRANSFORM_ROWS:
-                aggs = [combine([*aggs, transform(_concat(pending), kind)])]
-                pending, pending_rows = [], 0
-        if pending:
-            aggs.append(transform(_concat(pending), kind))
-        return members, combine(aggs)
+    def parse_into(group: _Group, path: Path, sha: str) -> None:
+        progress.file_started(path, path.stat().st_size)
+        try:
+            member, acc, pending = _parse_member(path, sha, fmt, settings, kind, progress)
+        except InputError as exc:
+            results[path].status, results[path].message = "failed", str(exc)
+            log.error("%s", exc)
+            progress.file_done(results[path])
+            return
+        group.add(member, acc, pending, kind)
 
-    def load(parsed: tuple[list[_Member], Aggregate], group: str | None = None) -> None:
-        members, agg = parsed
-        _load_group(store, members, agg, settings, kind, group)
-        for m in members:
+    def parse(items: Sequence[tuple[Path, str]]) -> _Group:
+        group = _Group()
+        for path, sha in items:
+            parse_into(group, path, sha)
+        return group
+
+    def load(group: _Group, gid: str | None = None) -> None:
+        _load_group(store, group.members, group.close(kind), settings, kind, gid)
+        for m in group.members:
             results[m.path] = m.result
             progress.file_done(m.result)
 
@@ -872,16 +862,14 @@ def ingest(
             continue
         load(parse(items), gid)
 
-    batch: list[tuple[Path, str]] = []
-    size = 0
-    for item in fresh:
-        batch.append(item)
-        size += item[0].stat().st_size * (5 if item[0].suffix == ".gz" else 1)
-        if size >= group_bytes:
-            load(parse(batch))
-            batch, size = [], 0
-    if batch:
-        load(parse(batch))
+    group = _Group()
+    for path, sha in fresh:
+        parse_into(group, path, sha)
+        if group.held_rows >= group_rows:
+            load(group)
+            group = _Group()
+    if group.members:
+        load(group)
     ordered = [results[p] for p in files]
     for res in ordered:
         log.info(
