@@ -40,6 +40,7 @@ DATETIME_RE = (
     r"(?P<tz>Z|[+-][0-9]{2}:?[0-9]{2})?$"
 )
 _VALUE_LIMIT = 60
+_THREADED_ROWS = 200_000
 
 # siphash key for derived uids (any fixed 16 characters; changing it changes every uid)
 _UID_KEY = "graphnet-uid-k01"
@@ -572,8 +573,10 @@ def finish(tables: list[pa.Table], rejects: list[Reject], skipped: int) -> Chunk
     if not tables and not rejects and not skipped:
         return None
     labels = tuple(c for c in LABEL_COLUMNS if any(c in t.column_names for t in tables))
+    ts: np.ndarray
     if not tables:
         frame = empty_frame(labels)
+        ts = frame["ts"].to_numpy()
     else:
         unified = []
         for t in tables:
@@ -585,8 +588,9 @@ def finish(tables: list[pa.Table], rejects: list[Reject], skipped: int) -> Chunk
         table = unified[0] if len(unified) == 1 else pa.concat_tables(unified)
         if len(unified) > 1:
             table = table.sort_by("line")
-        frame = table.to_pandas()
-    ts = frame["ts"].to_numpy()
+        ts = table.column("ts").to_numpy()
+        # threads pay off only on big chunks (fixed cost per call otherwise)
+        frame = table.to_pandas(use_threads=table.num_rows >= _THREADED_ROWS)
     relative = bool(len(ts)) and float(np.nanmax(ts)) < RELATIVE_TS_LIMIT
     rejects.sort(key=lambda r: r.line)
     return Chunk(frame=frame, rejects=rejects, relative_ts=relative, skipped=skipped)

@@ -295,7 +295,7 @@ class ZeekTsvReader:
             table = pcsv.read_csv(
                 pa.BufferReader(data),
                 read_options=pcsv.ReadOptions(column_names=names,
-                                              block_size=block),
+                                              block_size=block, use_threads=len(data) > block),
                 parse_options=pcsv.ParseOptions(
                     delimiter=hdr.separator.decode("latin-1"), quote_char=False,
                     double_quote=False, escape_char=False, newlines_in_values=False,
@@ -316,7 +316,7 @@ class ZeekTsvReader:
     def _normalise(self, batch: cv.Batch, raw: pa.Table, typed: bool) -> dict[str, Any]:
         hdr = self.header
         unset = (hdr.unset, hdr.empty)
-        cat_unset = (hdr.unset, hdr.empty, "", "-")
+        cat_unset = tuple(dict.fromkeys((hdr.unset, hdr.empty, "", "-")))  # no repeats
         n = batch.n
         have = set(raw.column_names)
 
