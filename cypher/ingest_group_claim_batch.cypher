@@ -1,6 +1,10 @@
-// Within a batch's transaction: advance the group ledger from $batch to $batch + 1.
-// Returns no row when that batch was already committed.
+// At the end of a batch's transaction: record batch $batch of the group as committed.
+// The first SET takes the group's write lock, so `done` is read after any concurrent claim;
+// no row comes back when another run committed this batch already (the caller rolls back).
 MATCH (g:IngestGroup {id: $id})
-WHERE g.batches_done = $batch
-SET g.batches_done = $batch + 1
+SET g.claimed_at = datetime()
+WITH g
+WHERE NOT $batch IN g.done
+SET g.done = g.done + $batch
+SET g.batches_done = size(g.done)
 RETURN g.batches_done AS batches_done

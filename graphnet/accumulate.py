@@ -10,6 +10,7 @@ that are written to Neo4j, top-N folded (`other`) the same way `graphnet.ingest.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -200,10 +201,13 @@ class EdgeAccumulator:
         return ChunkCodes(edges, hist)
 
     # -- output -------------------------------------------------------------------------------
-    def rows(self, top: dict[str, int]) -> EdgeRows:
-        """The edges, sorted by (src, dst, window), ready to be written in slices."""
+    def rows(self, top: dict[str, int], parts: int = 1) -> EdgeRows:
+        """The edges, sorted by (partition, src, dst, window), ready to be written in slices.
+
+        An edge's partition is a fixed hash of its key modulo `parts`: writers working on
+        different partitions never touch the same edge."""
         self._compact()
-        return EdgeRows(self, top)
+        return EdgeRows(self, top, parts)
 
 
 def _cat(parts: Sequence[np.ndarray]) -> np.ndarray:
@@ -217,14 +221,21 @@ class EdgeRows:
     in `top` keep their N most frequent values per edge and fold the rest into `other`, and each
     edge gets `<comp>_distinct`, the number of distinct values before folding."""
 
-    def __init__(self, acc: EdgeAccumulator, top: dict[str, int]) -> None:
+    def __init__(self, acc: EdgeAccumulator, top: dict[str, int], parts: int = 1) -> None:
         src, dst, win = _cat(acc._src), _cat(acc._dst), _cat(acc._win)
         n = len(src)
+        keys = acc._index.to_numpy(dtype=object)
+        part = (
+            pd.util.hash_array(keys, categorize=False) % np.uint64(parts)
+            if n
+            else np.zeros(0, dtype=np.uint64)
+        ).astype(np.int64)
         order = (
-            pd.DataFrame({"s": src, "d": dst, "w": win})
-            .sort_values(["s", "d", "w"], kind="stable")
+            pd.DataFrame({"p": part, "s": src, "d": dst, "w": win})
+            .sort_values(["p", "s", "d", "w"], kind="stable")
             .index.to_numpy()
         )
+        self.part = part[order]
         rank = np.empty(n, dtype=np.int64)
         rank[order] = np.arange(n)
         self.src, self.dst, self.win = src[order], dst[order], win[order]
@@ -289,6 +300,16 @@ class EdgeRows:
 
     def __len__(self) -> int:
         return self.n
+
+    def batches(self, size: int) -> list[tuple[int, int, int]]:
+        """(partition, lo, hi) of every batch: at most `size` edges, never two partitions."""
+        out = []
+        bounds = np.r_[0, np.flatnonzero(np.diff(self.part)) + 1, self.n].tolist()
+        for a, b in itertools.pairwise(bounds):
+            if b > a:
+                p = int(self.part[a])
+                out += [(p, lo, min(lo + size, b)) for lo in range(a, b, size)]
+        return out
 
     def slice(self, lo: int, hi: int) -> list[dict[str, Any]]:
         hi = min(hi, self.n)

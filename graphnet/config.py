@@ -92,6 +92,8 @@ class Settings:
     top_ports: int = 32
     top_history: int = 24
     batch_size: int = 5000
+    # concurrent write transactions of one ingest (Neo4j gives each a core)
+    writers: int = 2
 
     @property
     def archive_dir(self) -> Path:
@@ -112,6 +114,7 @@ class Settings:
         for env, key in (
             ("GRAPHNET_BATCH_SIZE", "batch_size"),
             ("GRAPHNET_TOP_PORTS", "top_ports"),
+            ("GRAPHNET_WRITERS", "writers"),
         ):
             if os.environ.get(env):
                 try:

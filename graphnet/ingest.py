@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -43,6 +44,8 @@ TOPN_COMPONENTS = ("dport", "history")
 TRANSFORM_ROWS = 500_000
 #: a group of files is loaded once its aggregate holds about this many histogram rows
 GROUP_ROWS = 8_000_000
+#: edges are split into this many partitions by key hash; one lock per partition
+PARTITIONS = 8
 LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
 OTHER = "other"
 EDGE_KEY = ["src", "dst", "window"]
@@ -338,6 +341,7 @@ def plan_of(settings: Settings, window_kind: str) -> str:
             "top_history": settings.top_history,
             "batch": settings.batch_size,
             "rows": 2,  # how batches are cut from a group (graphnet.accumulate.EdgeRows)
+            "parts": PARTITIONS,
         },
         sort_keys=True,
     )
@@ -530,22 +534,31 @@ def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+class _CommittedElsewhere(Exception):
+    """Another run committed this batch while this transaction wrote it: roll it back."""
+
+
 def _load_batches(
     store: Store,
     group: str,
     rows: accumulate.EdgeRows,
-    start: int,
+    done: set[int],
     settings: Settings,
     top: dict[str, int],
+    writers: int,
 ) -> None:
-    size = settings.batch_size
-    for i in range(start, (len(rows) + size - 1) // size):
-        batch = rows.slice(i * size, (i + 1) * size)
+    """Write the group's batches not yet committed, `writers` transactions at a time.
 
-        def work(tx: Tx, i: int = i, batch: list[dict[str, Any]] = batch) -> None:
-            if not tx.run("ingest_group_claim_batch", id=group, batch=i):
-                return  # committed by an earlier run
-            tx.run("graph_lock")
+    A writer takes its batches from its own partitions (edge key hash), and each transaction
+    holds the lock of its partition: concurrent ingests never interleave the read-merge-write
+    of one edge, and this run's writers never wait for each other."""
+    batches = rows.batches(settings.batch_size)
+
+    def write(i: int, part: int, lo: int, hi: int) -> None:
+        batch = rows.slice(lo, hi)
+
+        def work(tx: Tx) -> None:
+            tx.run("graph_lock_part", key=f"lock/{part}")
             existing = {
                 key: (first_ms, last_ms, props)
                 for key, first_ms, last_ms, props in tx.values(
@@ -567,8 +580,27 @@ def _load_batches(
                 tx.run("edges_create", rows=created)
             if updated:
                 tx.run("edges_update", rows=updated)
+            if not tx.run("ingest_group_claim_batch", id=group, batch=i):
+                raise _CommittedElsewhere(i)
 
-        store.transaction(work)
+        try:
+            store.transaction(work)
+        except _CommittedElsewhere:
+            log.info("batch %d of group %s was committed by another run", i, group[:12])
+
+    def writer(w: int) -> None:
+        for i, (part, lo, hi) in enumerate(batches):
+            if part % writers == w and i not in done:
+                write(i, part, lo, hi)
+
+    if writers <= 1:
+        writers = 1
+        writer(0)
+        return
+    with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="graphnet-writer") as pool:
+        futures = [pool.submit(writer, w) for w in range(writers)]
+        for f in futures:
+            f.result()
 
 
 @dataclass
@@ -638,8 +670,8 @@ def _load_group(
     group = group or _group_id(m.sha for m in members)
     plan = plan_of(settings, window_kind)
     top = {"dport": settings.top_ports, "history": settings.top_history}
-    rows = acc.rows(top)
-    batches = (len(rows) + settings.batch_size - 1) // settings.batch_size
+    rows = acc.rows(top, PARTITIONS)
+    batches = len(rows.batches(settings.batch_size))
     files = [
         {
             "sha256": m.sha,
@@ -666,7 +698,8 @@ def _load_group(
             f"({began['plan']})",
             hint="re-run with the same --window and settings to finish it",
         )
-    start = int(began["batches_done"] or 0)
+    done = {int(i) for i in began["done"] or []}
+    start = len(done)
     classify = host_classifier(settings.internal_cidrs)
     hosts = [
         {"id": h, "props": classify(h), "first_ms": span[0], "last_ms": span[1]}
@@ -674,7 +707,7 @@ def _load_group(
     ]
     for i in range(0, len(hosts), settings.batch_size):
         store.write("hosts_upsert", rows=hosts[i : i + settings.batch_size])
-    _load_batches(store, group, rows, start, settings, top)
+    _load_batches(store, group, rows, done, settings, top, settings.writers)
     store.write("ingest_group_finish", id=group)
     for m in members:
         m.result.status = "resumed" if start else "ingested"
@@ -862,14 +895,25 @@ def ingest(
             continue
         load(parse(items), gid)
 
-    group = _Group()
-    for path, sha in fresh:
-        parse_into(group, path, sha)
-        if group.held_rows >= group_rows:
-            load(group)
-            group = _Group()
-    if group.members:
-        load(group)
+    # a full group is written in the background while the next one is parsed
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphnet-load") as loader:
+        loading: Future[None] | None = None
+
+        def submit(group: _Group) -> Future[None]:
+            if loading is not None:
+                loading.result()
+            return loader.submit(load, group)
+
+        group = _Group()
+        for path, sha in fresh:
+            parse_into(group, path, sha)
+            if group.held_rows >= group_rows:
+                loading = submit(group)
+                group = _Group()
+        if group.members:
+            loading = submit(group)
+        if loading is not None:
+            loading.result()
     ordered = [results[p] for p in files]
     for res in ordered:
         log.info(

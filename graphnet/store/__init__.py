@@ -8,6 +8,7 @@ transient errors and lost connections.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -168,12 +169,18 @@ class Store:
         try:
             with self._session() as s:
                 for stmt in statements("schema"):
-                    try:
-                        s.run(stmt).consume()
-                    except Neo4jError as exc:
-                        # another process created the same rule at the same moment
-                        if "AlreadyExists" not in (exc.code or ""):
-                            raise
+                    for attempt in range(1, 6):
+                        try:
+                            s.run(stmt).consume()
+                            break
+                        except Neo4jError as exc:
+                            # another process created the same rule at the same moment
+                            if "AlreadyExists" in (exc.code or ""):
+                                break
+                            # or its schema statements deadlocked with these: try again
+                            if not exc.is_retryable() or attempt == 5:
+                                raise
+                            time.sleep(0.2 * attempt)
                 s.run("CALL db.awaitIndexes(300)").consume()
         except BaseException:
             self._schema_ready = False

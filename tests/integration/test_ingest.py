@@ -320,3 +320,50 @@ def test_other_files_in_a_folder_are_skipped_not_failed(store, tmp_path: Path) -
     statuses = {Path(f["path"]).name: f["status"] for f in json.loads(result.stdout)["files"]}
     assert statuses == {"conn.log": "ingested", "truth.json": "skipped"}
     assert stats(store)["connections"] == 4
+
+
+def test_small_groups_and_one_writer_give_the_same_graph(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # many files, each group closed after every file: later groups merge into earlier edges
+    for k in range(6):
+        write_log(
+            tmp_path / f"conn.{k:02d}.log",
+            [
+                zeek_line(
+                    1000 * k + i,
+                    src=f"10.1.0.{i % 4}",
+                    dst=f"10.2.0.{(i + k) % 5}",
+                    dport=[22, 80, 443][i % 3],
+                )
+                for i in range(120)
+            ],
+        )
+    res = ingest.ingest(store, [tmp_path], Settings.from_env(batch_size=3, writers=2), group_rows=1)
+    assert [f.status for f in res.files] == ["ingested"] * 6
+    keys = [f"10.1.0.{a}|10.2.0.{b}|2024-W10" for a in range(4) for b in range(5)]
+    split = {r["key"]: r["props"] for r in store.read("edges_existing", keys=keys)}
+    s = stats(store)
+    store.clear()
+    ingest.ingest(store, [tmp_path], Settings.from_env(batch_size=1000, writers=1))
+    whole = {r["key"]: r["props"] for r in store.read("edges_existing", keys=keys)}
+    assert stats(store) == s
+    assert s["connections"] == 720
+    assert split == whole
+
+
+def test_a_stale_writer_adds_nothing(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a run that believes batches are still to do, when another run committed them meanwhile,
+    # rolls each batch back instead of counting it twice
+    path = write_log(tmp_path / "a.log", [zeek_line(i, dst=f"10.0.1.{i % 9}") for i in range(90)])
+    settings = Settings.from_env(batch_size=2)
+    ingest.ingest(store, [path], settings)
+    before = stats(store)
+    acc = ingest.accumulate.EdgeAccumulator()
+    frame = ingest.read_archive(settings, ["2024-W10"])
+    acc.add_frame(frame, "week")
+    rows = acc.rows(
+        {"dport": settings.top_ports, "history": settings.top_history}, ingest.PARTITIONS
+    )
+    group = store.read("ingest_get", sha256=ingest.sha256_of(path))[0]["group"]
+    top = {"dport": settings.top_ports, "history": settings.top_history}
+    ingest._load_batches(store, group, rows, set(), settings, top, writers=2)
+    assert stats(store) == before

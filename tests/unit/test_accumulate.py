@@ -131,3 +131,28 @@ def test_hosts_span_their_edges() -> None:
         "10.0.0.2": (first, first + 7_200_000),
         "192.168.1.7": (first + 7_200_000, first + 7_200_000),
     }
+
+
+def test_batches_cover_every_edge_once_and_never_mix_partitions() -> None:
+    frame = frame_of(
+        [(600.0 * i, i % 5, (i * 3 + 1) % 5, i % 6, i % 4, i % 5, i) for i in range(300)]
+    )
+    acc = EdgeAccumulator()
+    acc.add_frame(frame, "week")
+    rows = acc.rows({"dport": 3, "history": 3}, parts=4)
+    batches = rows.batches(3)
+    assert all(hi - lo <= 3 for _, lo, hi in batches)
+    seen = [r["key"] for _, lo, hi in batches for r in rows.slice(lo, hi)]
+    assert sorted(seen) == sorted(r["key"] for r in expected(frame, {"dport": 3, "history": 3}))
+    assert len(set(seen)) == len(seen)
+    for part, lo, hi in batches:
+        assert set(rows.part[lo:hi].tolist()) == {part}
+    # the cut depends on the keys only: the same edges give the same batches
+    again = EdgeAccumulator()
+    for i in range(0, len(frame), 41):
+        again.add_frame(frame.iloc[i : i + 41], "week")
+    other = again.rows({"dport": 3, "history": 3}, parts=4)
+    assert other.batches(3) == batches
+    assert [r["key"] for r in other.slice(0, len(other))] == [
+        r["key"] for r in rows.slice(0, len(rows))
+    ]
