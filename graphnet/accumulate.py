@@ -10,8 +10,10 @@ that are written to Neo4j, top-N folded (`other`) the same way `graphnet.ingest.
 
 from __future__ import annotations
 
+import gc
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -210,6 +212,18 @@ class EdgeAccumulator:
         return EdgeRows(self, top, parts)
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic objects."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _cat(parts: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=object)
 
@@ -312,6 +326,12 @@ class EdgeRows:
         return out
 
     def slice(self, lo: int, hi: int) -> list[dict[str, Any]]:
+        # millions of small lists and dicts, none in a cycle: the cyclic garbage collector
+        # would scan them again and again (5x slower)
+        with gc_paused():
+            return self._slice(lo, hi)
+
+    def _slice(self, lo: int, hi: int) -> list[dict[str, Any]]:
         hi = min(hi, self.n)
         m = hi - lo
         a, b = np.searchsorted(self.h_edge, [lo, hi])

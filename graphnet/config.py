@@ -92,8 +92,9 @@ class Settings:
     top_ports: int = 32
     top_history: int = 24
     batch_size: int = 5000
-    # concurrent write transactions of one ingest (Neo4j gives each a core)
-    writers: int = 2
+    # concurrent write transactions of one ingest (Neo4j gives each a core; on a 2-core
+    # machine running graphnet and Neo4j, one is as fast as two)
+    writers: int = 1
 
     @property
     def archive_dir(self) -> Path:

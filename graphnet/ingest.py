@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -584,7 +584,8 @@ def _load_batches(
                 raise _CommittedElsewhere(i)
 
         try:
-            store.transaction(work)
+            with accumulate.gc_paused():  # rows in and out of the driver: many small objects
+                store.transaction(work)
         except _CommittedElsewhere:
             log.info("batch %d of group %s was committed by another run", i, group[:12])
 
@@ -617,6 +618,7 @@ class _Group:
 
     def __init__(self) -> None:
         self.members: list[_Member] = []
+        self.windows: set[str] = set()
         self.acc = accumulate.EdgeAccumulator()
         self.pending: list[pd.DataFrame] = []
         self.pending_rows = 0
@@ -629,6 +631,7 @@ class _Group:
         window_kind: str,
     ) -> None:
         self.members.append(member)
+        self.windows.update(member.result.windows)
         if acc is not None:
             self.acc.absorb(acc)
         self.pending.extend(pending)
@@ -670,6 +673,7 @@ def _load_group(
     group = group or _group_id(m.sha for m in members)
     plan = plan_of(settings, window_kind)
     top = {"dport": settings.top_ports, "history": settings.top_history}
+    t0 = time.perf_counter()
     rows = acc.rows(top, PARTITIONS)
     batches = len(rows.batches(settings.batch_size))
     files = [
@@ -707,8 +711,17 @@ def _load_group(
     ]
     for i in range(0, len(hosts), settings.batch_size):
         store.write("hosts_upsert", rows=hosts[i : i + settings.batch_size])
+    t1 = time.perf_counter()
     _load_batches(store, group, rows, done, settings, top, settings.writers)
     store.write("ingest_group_finish", id=group)
+    log.info(
+        "group of %d files: %d edges, %d hosts; prepared in %.1f s, written in %.1f s",
+        len(members),
+        len(rows),
+        len(hosts),
+        t1 - t0,
+        time.perf_counter() - t1,
+    )
     for m in members:
         m.result.status = "resumed" if start else "ingested"
         if m.result.relative_ts:
@@ -850,21 +863,23 @@ def ingest(
         else:
             fresh.append((path, sha))
 
-    def parse_into(group: _Group, path: Path, sha: str) -> None:
+    Parsed = tuple[_Member, accumulate.EdgeAccumulator | None, list[pd.DataFrame]]
+
+    def parse_one(path: Path, sha: str) -> Parsed | None:
         progress.file_started(path, path.stat().st_size)
         try:
-            member, acc, pending = _parse_member(path, sha, fmt, settings, kind, progress)
+            return _parse_member(path, sha, fmt, settings, kind, progress)
         except InputError as exc:
             results[path].status, results[path].message = "failed", str(exc)
             log.error("%s", exc)
             progress.file_done(results[path])
-            return
-        group.add(member, acc, pending, kind)
+            return None
 
     def parse(items: Sequence[tuple[Path, str]]) -> _Group:
         group = _Group()
         for path, sha in items:
-            parse_into(group, path, sha)
+            if parsed := parse_one(path, sha):
+                group.add(*parsed, kind)
         return group
 
     def load(group: _Group, gid: str | None = None) -> None:
@@ -895,25 +910,26 @@ def ingest(
             continue
         load(parse(items), gid)
 
-    # a full group is written in the background while the next one is parsed
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graphnet-load") as loader:
-        loading: Future[None] | None = None
-
-        def submit(group: _Group) -> Future[None]:
-            if loading is not None:
-                loading.result()
-            return loader.submit(load, group)
-
-        group = _Group()
-        for path, sha in fresh:
-            parse_into(group, path, sha)
-            if group.held_rows >= group_rows:
-                loading = submit(group)
-                group = _Group()
-        if group.members:
-            loading = submit(group)
-        if loading is not None:
-            loading.result()
+    # (writing a group in the background while parsing the next was tried: on a 2-core
+    # machine parsing and Neo4j then compete for the cores, and two groups double the memory)
+    group = _Group()
+    for path, sha in fresh:
+        parsed = parse_one(path, sha)
+        if parsed is None:
+            continue
+        # a file that starts new windows closes a group of a fair size: a window's edges are
+        # then written once, not once per group
+        if group.held_rows >= group_rows // 16 and not group.windows & set(
+            parsed[0].result.windows
+        ):
+            load(group)
+            group = _Group()
+        group.add(*parsed, kind)
+        if group.held_rows >= group_rows:
+            load(group)
+            group = _Group()
+    if group.members:
+        load(group)
     ordered = [results[p] for p in files]
     for res in ordered:
         log.info(
