@@ -1,20 +1,31 @@
 """Combined host risk: which hosts of a window deserve a look first, according to every detector.
 
 Each detector scores hosts on its own scale (LDA: -log10 P of its connections, volume: -log10
-of tail probabilities of its buckets, novelty: bits, shifts: robust z ...). Scales are not
-comparable, ranks are. For every detector d and every host h of the window (N hosts):
+of tail probabilities of its buckets, novelty: bits, shifts: robust z, behaviour: bits ...).
+Scales are not comparable, ranks are. For every detector d and every host h of the window (N
+hosts):
 
-    p_d(h) = average rank of h by d's score (1 = highest) / (N + 1)
+    p_d(h) = average rank of h by d's score (1 = highest) / (N + 1)   when d scored h
+    p_d(h) = 1                                                         when it did not
 
-hosts a detector did not score share the bottom ranks. The ranks are fused with Fisher's method
-(default)
+A detector that did not score a host (paths, shifts and behaviour score only the hosts they
+have something to say about) gives **no evidence** about it, not evidence that it is normal.
 
-    risk(h) = sum_d  w_d * (-2 ln p_d(h))          p(h) = chi2.sf(risk, 2 * #detectors)
+The default fusion is the **truncated product** (`method="tpm"`, Zaykin et al. 2002): only the
+detectors that put the host among their top `tau` share (default 5 %; at least their first
+`min_top` = 10 hosts in a small window: tau' = max(tau, 10 / (N + 1))) count,
 
-or with a weighted sum of normalised ranks (`method="rank_sum"`: sum_d w_d * (1 - p_d)). Fisher
-rewards a host that several detectors put near the top, and still lets one detector's very top
-host stand out. `p(h)` treats the detectors' ranks as independent uniform p-values: it orders
-hosts and sets an alert level (`alpha`), it is not a calibrated probability.
+    risk(h) = sum_{d: p_d(h) <= tau} w_d * (-2 ln p_d(h))
+    p(h)    = P(W <= exp(-risk/2)) for L independent uniform p-values, W = product of those <= tau
+
+(closed form; exact for unit weights). A host at the very top of one detector is not dragged
+down by the others' silence or their ordinary ranks, several detectors that agree add up, and
+`p(h)` is corrected for the number of detectors L (a host that only one of five detectors put
+at 1/(N+1) gets about 5/(N+1)). `method="fisher"` is the previous fusion over every detector
+(silent detectors put the host at the bottom ranks; p = chi2.sf(risk, 2L)) and
+`method="rank_sum"` a weighted sum of normalised ranks (sum_d w_d * (1 - p_d)). `p(h)` treats
+the detectors' ranks as independent uniform p-values: it orders hosts and sets an alert level
+(`alpha`), it is not a calibrated probability.
 
 Host scores come either from the stored findings of the window (`risk_window`, default: the
 analyst's view, findings marked benign are left out; a host's score per detector is its highest
@@ -25,6 +36,7 @@ finding score, ties broken by the sum of its finding scores), or from detectors 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,17 +62,28 @@ DETECTOR_OF_KIND: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RiskSettings:
-    method: Literal["fisher", "rank_sum"] = "fisher"
+    method: Literal["tpm", "fisher", "rank_sum"] = "tpm"
     weights: Mapping[str, float] | None = None  # detector -> weight (default 1)
+    tau: float = 0.05  # tpm: a detector counts for a host when its rank p-value is <= tau
+    min_top: int = 10  # tpm: ... or when it is among the detector's min_top first (small N)
+    ties: Literal["average", "max"] = "average"  # tpm: "max": tied hosts get the last rank
     alpha: float = 0.001  # combined p below this: a risky host (an alert)
     internal_only: bool = False  # rank internal hosts only (when the store knows them)
     top: int = 20  # rows explained in reports
 
 
-def rank_pvalues(scores: pd.DataFrame | pd.Series, universe: pd.Index) -> pd.Series:
+def rank_pvalues(
+    scores: pd.DataFrame | pd.Series,
+    universe: pd.Index,
+    unscored: float | None = None,
+    ties: Literal["average", "max"] = "average",
+) -> pd.Series:
     """Empirical p-value of every host of `universe` from one detector's scores: average rank
-    (1 = highest; a second column, if any, breaks ties of the first) over (N + 1). Hosts the
-    detector did not score share the bottom ranks."""
+    (1 = highest; a second column, if any, breaks ties of the first) over (N + 1); with
+    `ties="max"` the last rank of the tie group (the number of hosts scoring at least as high:
+    a block of hosts tied on a modest score is not evidence for each of them). Hosts the
+    detector did not score share the bottom ranks, or get `unscored` when given (1.0: no
+    evidence)."""
     n = len(universe)
     if n == 0:
         return pd.Series(dtype="float64")
@@ -72,8 +95,35 @@ def rank_pvalues(scores: pd.DataFrame | pd.Series, universe: pd.Index) -> pd.Ser
     order = frame.sort_values(cols, ascending=False, kind="stable")
     pos = pd.Series(np.arange(1, n + 1, dtype="float64"), index=order.index)
     tie = order.groupby(cols, sort=False).ngroup().to_numpy()
-    avg = pos.groupby(tie).transform("mean")
-    return (avg / (n + 1)).reindex(universe)
+    avg = pos.groupby(tie).transform("mean" if ties == "average" else "max")
+    out = (avg / (n + 1)).reindex(universe)
+    if unscored is not None:
+        out[~universe.isin(scores.index)] = unscored
+    return out
+
+
+def truncated_product_p(w: np.ndarray, n: int, tau: float) -> np.ndarray:
+    """P(W <= w) where W is the product of those of `n` independent uniform p-values that are
+    at most `tau` (W = 1 when none is): the truncated product method (Zaykin, Zhivotovsky,
+    Westfall & Weir 2002), closed form. `tau = 1` is Fisher's method."""
+    w = np.asarray(w, dtype="float64")
+    out = np.zeros(w.shape)
+    if n <= 0:
+        return np.ones(w.shape)
+    lw = np.log(np.clip(w, 1e-300, 1.0))
+    lt = math.log(tau)
+    for k in range(1, n + 1):
+        c = math.comb(n, k) * (1.0 - tau) ** (n - k)
+        below = lw <= k * lt
+        x = np.maximum(k * lt - lw, 0.0)
+        series = np.zeros(w.shape)
+        term = np.ones(w.shape)
+        for s_ in range(k):
+            if s_:
+                term = term * x / s_
+            series += term
+        out += c * np.where(below, np.exp(lw) * series, tau**k)
+    return np.where(w >= 1.0, 1.0, np.clip(out, 0.0, 1.0))
 
 
 @dataclass
@@ -112,20 +162,30 @@ def combine(
         )
     w = {d: float((st.weights or {}).get(d, 1.0)) for d in names}
     risk = np.zeros(len(uni))
+    tpm = st.method == "tpm"
+    tau = min(1.0, max(st.tau, st.min_top / (len(uni) + 1)))
     for d in names:
         sc = host_scores[d]
         sc.index = sc.index.map(str)
-        p = rank_pvalues(sc, uni)
+        p = rank_pvalues(sc, uni, unscored=1.0, ties=st.ties) if tpm else rank_pvalues(sc, uni)
         first = sc if isinstance(sc, pd.Series) else sc.iloc[:, 0]
         first = first[~first.index.duplicated(keep="first")]
         out[f"score_{d}"] = first.reindex(uni).to_numpy()
         out[f"p_{d}"] = p.to_numpy()
         out[f"rank_{d}"] = p.to_numpy() * (len(uni) + 1)
-        c = -2.0 * np.log(p.to_numpy()) if st.method == "fisher" else 1.0 - p.to_numpy()
+        pv = p.to_numpy()
+        if tpm:
+            c = np.where(pv <= tau, -2.0 * np.log(pv), 0.0)
+        elif st.method == "fisher":
+            c = -2.0 * np.log(pv)
+        else:
+            c = 1.0 - pv
         out[f"contribution_{d}"] = w[d] * c
         risk += w[d] * c
     out["risk"] = risk
-    if st.method == "fisher" and names:
+    if tpm and names:
+        out["p"] = truncated_product_p(np.exp(-risk / 2.0), len(names), tau)
+    elif st.method == "fisher" and names:
         out["p"] = stats.chi2.sf(risk, 2 * len(names))
     else:
         out["p"] = np.nan

@@ -1,0 +1,115 @@
+"""First-time behaviour of originating hosts (graphnet.detectors.behaviour)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graphnet.detectors.behaviour import BehaviourSettings, FirstBehaviour, answered
+from graphnet.evaluate import SMALL_SCENARIOS, synthetic_connections
+from graphnet.windows import window_ids
+
+T0 = 1_710_115_200.0  # Monday 2024-03-11 00:00 UTC
+
+
+def conns(rows: list[tuple[float, str, str, int, str, str]]) -> pd.DataFrame:
+    ts, src, dst, port, proto, state = zip(*rows, strict=True)
+    ok = np.array([s == "SF" for s in state])
+    return pd.DataFrame(
+        {
+            "ts": np.array(ts, dtype="float64"),
+            "src": list(src),
+            "dst": list(dst),
+            "dport": np.array(port, dtype="int32"),
+            "proto": list(proto),
+            "conn_state": list(state),
+            "dst_pkts": np.where(ok, 3.0, 0.0),
+            "dst_bytes": np.where(ok, 500.0, 0.0),
+        }
+    )
+
+
+def history() -> pd.DataFrame:
+    rows = []
+    for d in range(7):
+        for i in range(20):
+            t = T0 + d * 86400 + 9 * 3600 + i * 60
+            rows += [
+                (t, "10.0.0.1", "10.0.9.1", 443, "tcp", "SF"),  # web
+                (t, "10.0.0.2", "10.0.9.1", 443, "tcp", "SF"),
+                (t, "10.0.0.3", "10.0.9.2", 445, "tcp", "SF"),  # file server
+                (t, "10.0.0.4", "10.0.9.3", 8443, "tcp", "S0"),  # never answers
+                (t, "10.0.0.5", "198.51.100.1", 443, "tcp", "SF"),
+            ]
+    return conns(rows)
+
+
+def test_answered_states() -> None:
+    c = conns([(0, "a", "b", 1, "tcp", s) for s in ("SF", "S0", "REJ", "RSTO", "-", "SH", "S1")])
+    assert answered(c).tolist() == [True, False, False, True, True, False, True]
+
+
+def test_each_kind_of_first_time_and_silence_for_the_ordinary() -> None:
+    det = FirstBehaviour().fit(history())
+    w = T0 + 7 * 86400 + 9 * 3600
+    rows = []
+    for i in range(20):  # the same habits again: nothing to say
+        rows += [
+            (w + i * 60, "10.0.0.1", "10.0.9.1", 443, "tcp", "SF"),
+            (w + i * 60, "10.0.0.3", "10.0.9.2", 445, "tcp", "SF"),
+        ]
+    # a new internal host talking to three servers
+    rows += [
+        (w + k, "10.0.0.77", d, 443, "tcp", "SF")
+        for k, d in enumerate(("10.0.9.1", "10.0.9.2", "10.0.9.3"))
+    ]
+    # lateral: 10.0.0.2 -> 10.0.0.1 over rdp, then 10.0.0.1 -> 10.0.9.2 over ssh 10 min later
+    rows += [(w + 100, "10.0.0.2", "10.0.0.1", 3389, "tcp", "SF")]
+    rows += [(w + 700, "10.0.0.1", "10.0.9.2", 22, "tcp", "SF")]
+    # a new service between known internal hosts: 10.0.0.3 -> file server over snmp
+    rows += [(w + 50, "10.0.0.3", "10.0.9.2", 161, "udp", "SF")]
+    # the pair that never got an answer now does
+    rows += [(w + 60 * k, "10.0.0.4", "10.0.9.3", 8443, "tcp", "SF") for k in range(3)]
+    # beaconing: every 300 s (+-5 %) to an external host nobody contacted
+    rng = np.random.default_rng(0)
+    beacon = w + np.arange(60) * 300.0 + rng.normal(0, 15, 60)
+    rows += [(t, "10.0.0.5", "203.0.113.9", 443, "tcp", "SF") for t in beacon]
+    # irregular connections to another new external host: not periodic
+    rows += [
+        (w + t, "10.0.0.2", "203.0.113.10", 443, "tcp", "SF")
+        for t in np.cumsum(rng.exponential(300, 40) ** 1.5)
+    ]
+    hf = det.host_frame(conns(rows))
+    parts = {
+        h: [p for p in hf.columns if p.startswith("part_") and hf.loc[h, p] > 0] for h in hf.index
+    }
+    assert parts["10.0.0.77"] == ["part_new_host"]
+    assert "part_new_admin" in parts["10.0.0.2"] and "part_new_admin" in parts["10.0.0.1"]
+    assert "which then opened one of its own" in hf.loc["10.0.0.2", "explanation"]
+    assert parts["10.0.0.3"] == ["part_new_service"]
+    assert parts["10.0.0.4"] == ["part_failed_to_answered"]
+    assert parts["10.0.0.5"] == ["part_new_periodic"]
+    assert "60 regular connections (every 30" in hf.loc["10.0.0.5", "explanation"]
+    assert "10.0.0.2" in hf.index and "203.0.113.10" not in hf.loc["10.0.0.2", "explanation"]
+    assert "10.0.9.1" not in hf.index and "10.0.9.2" not in hf.index  # responders: not scored
+    assert hf["score"].is_monotonic_decreasing
+    # the chain counts: the first hop's host outranks the second's
+    assert hf.loc["10.0.0.2", "part_new_admin"] > hf.loc["10.0.0.1", "part_new_admin"]
+    sc = det.score(conns(rows))
+    assert set(sc.columns) >= {"score", "explanation"} and (sc["score"] >= 0).all()
+
+
+def test_weights_are_learned_from_the_last_history_window() -> None:
+    frame, truth = synthetic_connections(3, weeks=4, clients=20, small=SMALL_SCENARIOS)
+    win = window_ids(frame["ts"].to_numpy()).to_numpy()
+    ws = sorted(set(win))
+    det = FirstBehaviour(BehaviourSettings()).fit(frame[win != ws[-1]])
+    assert det.rates and all(v > 0 for v in det.rates.values())
+    hf = det.host_frame(frame[win == ws[-1]])
+    attackers = {s["type"]: s["hosts"]["attacker"] for s in truth["scenarios"]}
+    top = list(hf.index[:8])
+    for kind in SMALL_SCENARIOS:
+        assert attackers[kind] in top, (kind, hf.head(8)["explanation"].tolist())
+    with pytest.raises(ValueError, match="fit"):
+        FirstBehaviour().host_frame(frame)
