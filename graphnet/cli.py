@@ -585,8 +585,8 @@ def findings_cmd(
         str | None,
         typer.Option(
             "--kind",
-            help="centrality_shift, novel_connection, deviating_path, suspicious_connect or "
-            "volume_anomaly.",
+            help="centrality_shift, novel_connection, deviating_path, suspicious_connect, "
+            "volume_anomaly or first_behaviour.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
@@ -772,6 +772,26 @@ def volume(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = False)
     out.print(
         f"{res.window}: {len(res.findings)} volume anomalies "
         f"({res.alerts_per_day:.1f} per day), baselines fitted on {escape(res.fit_on)}"
+    )
+    for f in res.findings[:top]:
+        out.print(f"{f.score:6.2f}  {escape(f.explanation)}")
+
+
+@app.command()
+def behaviour(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = False) -> None:
+    """First-time behaviour: hosts that did something in the window they never did before."""
+    from graphnet.detectors import behaviour as behaviour_mod
+
+    settings = Settings.from_env()
+    with errors(), _archive_errors(), _store() as store, err.status("learning the history"):
+        res = behaviour_mod.behaviour_window(store, window, settings)
+    if as_json:
+        _print_json([f.to_json() for f in res.findings[:top]])
+        return
+    out.print(
+        f"{res.window}: {len(res.findings)} hosts did something for the first time "
+        f"({res.alerts} scoring {res.alert_score:g} or more), learned from "
+        f"{len(res.history)} earlier windows"
     )
     for f in res.findings[:top]:
         out.print(f"{f.score:6.2f}  {escape(f.explanation)}")

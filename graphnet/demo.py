@@ -32,16 +32,17 @@ STEPS = (
     "paths",
     "suspicious_connects",
     "volume",
+    "behaviour",
     "browser_labels",
 )
 #: which finding kinds are expected to reveal each planted scenario type
 EXPECTED: dict[str, tuple[str, ...]] = {
     "attack_server": ("centrality_shift", "suspicious_connect", "novel_connection"),
-    "lateral_movement": ("deviating_path", "novel_connection"),
-    "beaconing": ("novel_connection", "suspicious_connect", "volume_anomaly"),
+    "lateral_movement": ("deviating_path", "novel_connection", "first_behaviour"),
+    "beaconing": ("novel_connection", "suspicious_connect", "volume_anomaly", "first_behaviour"),
     "handshake_anomaly": ("novel_connection",),
     "new_protocol": ("novel_connection",),
-    "new_host": ("novel_connection", "centrality_shift"),
+    "new_host": ("novel_connection", "centrality_shift", "first_behaviour"),
 }
 
 

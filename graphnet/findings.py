@@ -20,6 +20,7 @@ KINDS = (
     "deviating_path",
     "suspicious_connect",
     "volume_anomaly",
+    "first_behaviour",
 )
 STATUSES = ("new", "confirmed", "benign")
 

@@ -57,6 +57,7 @@ DETECTOR_OF_KIND: dict[str, str] = {
     "novel_connection": "novelty",
     "deviating_path": "paths",
     "centrality_shift": "shifts",
+    "first_behaviour": "behaviour",
 }
 
 

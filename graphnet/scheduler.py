@@ -805,6 +805,11 @@ STEPS: tuple[AnalysisStep, ...] = (
         "volume_anomaly findings (per-host traffic against its time baselines)",
     ),
     AnalysisStep(
+        "behaviour",
+        (("graphnet.detectors.behaviour", "behaviour_window"),),
+        "first_behaviour findings (hosts doing something for the first time)",
+    ),
+    AnalysisStep(
         "browser_labels",
         (("graphnet.browser", "apply_labels"),),
         "Internal/External and PageRank labels for Neo4j Browser's style",

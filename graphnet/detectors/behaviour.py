@@ -37,11 +37,17 @@ Each part scores `weight · log2(1 + n)`; `new_periodic` scores
 score is the sum of its parts. Only originators are scored: the host that does something new,
 not the server it does it to. Nothing here reads labels; a host without any first time is not scored
 (no evidence, see `graphnet.risk`).
+
+`behaviour_window(store, window, settings)` (the scheduler's `behaviour` step, `graphnet
+behaviour`) saves one `first_behaviour` finding per originating host with a first time (the
+`max_findings` highest), which `graphnet risk` fuses as the detector `behaviour`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -52,7 +58,10 @@ import pandas as pd
 from graphnet import ingest, windows
 from graphnet.config import Settings
 from graphnet.detectors.base import Detector
-from graphnet.detectors.lda import history_windows, read_archive
+from graphnet.detectors.lda import history_windows, latest_window, read_archive
+from graphnet.errors import NotEnoughHistory
+from graphnet.findings import Finding, cypher_literal
+from graphnet.findings import save as save_findings
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +93,7 @@ class BehaviourSettings:
     internal_cidrs: tuple[Any, ...] = ()
     window_kind: str = "week"  # how the history is cut to learn the parts' rates
     holdout: float = 0.3  # with one history window: its last 30 % of time gives the rates
+    max_findings: int = 100  # first_behaviour findings saved per window, highest scores first
 
     def weight(self, part: str) -> float:
         return dict(self.weights).get(part, 1.0)
@@ -106,6 +116,18 @@ def _keys(*cols: Any) -> pd.Index:
 def _texts(g: Any, fn: Callable[[pd.DataFrame], str]) -> pd.Series:
     """One sentence per group of a DataFrameGroupBy."""
     return pd.Series({key: fn(part) for key, part in g}, dtype=object)
+
+
+def _pairs(g: Any) -> pd.Series:
+    """Per group of a DataFrameGroupBy with columns `d`, `port`: its distinct (peer, port)
+    pairs, in order of appearance (the services of a first time, for the finding's evidence)."""
+    return pd.Series(
+        {
+            key: list(dict.fromkeys(zip(part["d"], part["port"].astype(int), strict=True)))
+            for key, part in g
+        },
+        dtype=object,
+    )
 
 
 def _regularity(ts: np.ndarray, max_jitter: float) -> float:
@@ -229,6 +251,7 @@ class FirstBehaviour(Detector):
             out["new_host"] = pd.DataFrame(
                 {
                     "n": g["d"].nunique(),
+                    "keys": _pairs(g),
                     "text": _texts(
                         g,
                         lambda x: (
@@ -262,6 +285,7 @@ class FirstBehaviour(Detector):
                 {
                     "n": g["d"].nunique(),
                     "chain": g["chain"].any(),
+                    "keys": _pairs(g),
                     "text": _texts(
                         g,
                         lambda x: (
@@ -289,6 +313,7 @@ class FirstBehaviour(Detector):
             out["new_service"] = pd.DataFrame(
                 {
                     "n": g.size(),
+                    "keys": _pairs(g),
                     "text": _texts(
                         g,
                         lambda x: (
@@ -309,18 +334,23 @@ class FirstBehaviour(Detector):
         rows = []
         for sd, n in cand.items():
             s, d = str(sd[0]), str(sd[1])  # type: ignore[index]
-            t = ext["ts"][(ext["s"] == s) & (ext["d"] == d)].to_numpy()
+            sel = ((ext["s"] == s) & (ext["d"] == d)).to_numpy()
+            t = ext["ts"].to_numpy()[sel]
             reg = _regularity(t, st.max_jitter)
             if reg > 0:
                 gaps = np.diff(np.sort(t))
-                rows.append((s, d, int(n), reg, float(np.median(gaps[gaps > 0]))))
+                ports = sorted({int(x) for x in ext["port"].to_numpy()[sel]})
+                keys = [(d, x) for x in ports]
+                rows.append((s, d, int(n), reg, float(np.median(gaps[gaps > 0])), keys))
         if rows:
-            per = pd.DataFrame(rows, columns=["s", "d", "n", "reg", "period"])
+            per = pd.DataFrame(rows, columns=["s", "d", "n", "reg", "period", "keys"])
             per = per.sort_values("reg", ascending=False).drop_duplicates("s").set_index("s")
             out["new_periodic"] = pd.DataFrame(
                 {
                     "n": per["n"],
                     "reg": per["reg"],
+                    "period": per["period"],
+                    "keys": per["keys"],
                     "text": [
                         f"{n} regular connections (every {p:.0f} s) to {d}, a host nobody "
                         f"contacted before"
@@ -338,6 +368,7 @@ class FirstBehaviour(Detector):
                 out["failed_to_answered"] = pd.DataFrame(
                     {
                         "n": g.size(),
+                        "keys": _pairs(g),
                         "text": _texts(
                             g,
                             lambda x: (
@@ -352,12 +383,23 @@ class FirstBehaviour(Detector):
                 )
         return out
 
-    def host_frame(self, observations: pd.DataFrame) -> pd.DataFrame:
-        """Per originating host with a first time: `score`, `part_<name>`, `explanation`,
-        sorted by score (hosts without any first time are absent)."""
+    def parts(self, observations: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Per part that some host showed: a frame indexed by originating host with `n`, `text`,
+        `keys` (its (peer, port) services) and, per part, `chain` / `reg`, `period`."""
         if not self.fitted:
             raise ValueError("fit the detector first")
-        parts = self._parts(observations)
+        return self._parts(observations)
+
+    def host_frame(
+        self, observations: pd.DataFrame, parts: dict[str, pd.DataFrame] | None = None
+    ) -> pd.DataFrame:
+        """Per originating host with a first time: `score`, `part_<name>`, `explanation`,
+        sorted by score (hosts without any first time are absent). `parts`: the result of
+        `parts(observations)` when already computed."""
+        if not self.fitted:
+            raise ValueError("fit the detector first")
+        if parts is None:
+            parts = self._parts(observations)
         hosts = sorted({h for p in parts.values() for h in p.index})
         out = pd.DataFrame(index=pd.Index(hosts, dtype=object))
         zone = self.internal(out.index.to_numpy())
@@ -420,3 +462,199 @@ def fit_window(
     current = conns if conns is not None else read_archive(settings, [window], COLUMNS)
     det = FirstBehaviour(st).fit(read_archive(settings, hist_w, COLUMNS))
     return det, hist_w, current
+
+
+# --------------------------------------------------------------------------------------------
+# findings and the library entry point
+# --------------------------------------------------------------------------------------------
+BROWSER_QUERY = "browser/first_behaviour"  # cypher/browser/first_behaviour.cypher
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+
+
+def browser_query(host: str, window: str) -> str:
+    """The saved Browser query `cypher/browser/first_behaviour.cypher` with its `$host` and
+    `$window` rendered as Cypher string literals (`graphnet.findings.cypher_literal`): host ids
+    come from logs and are attacker-controlled. Shown to people, never executed by graphnet."""
+    from graphnet.store import cypher as cypher_text
+
+    params = {"host": host, "window": window}
+    return _PARAM.sub(lambda m: cypher_literal(params[m.group(1)]), cypher_text(BROWSER_QUERY))
+
+
+def _example_uids(
+    conns: pd.DataFrame, keys: dict[str, list[tuple[str, int]]], limit: int = 10
+) -> dict[str, dict[str, Any]]:
+    """Per host: up to `limit` uids (earliest first), the count and the first/last time of its
+    answered connections to the (peer, port) services of its first times."""
+    rows = [(h, d, int(port)) for h, ks in keys.items() for d, port in ks]
+    if not rows or "uid" not in conns or conns.empty:
+        return {}
+    want = pd.DataFrame(rows, columns=["s", "d", "port"]).drop_duplicates()
+    c = pd.DataFrame(
+        {
+            "s": conns["src"].astype(str).to_numpy(dtype=object),
+            "d": conns["dst"].astype(str).to_numpy(dtype=object),
+            "port": conns["dport"].to_numpy(dtype="int64"),
+            "ts": conns["ts"].to_numpy(dtype="float64"),
+            "uid": conns["uid"].astype(str).to_numpy(dtype=object),
+        }
+    )[answered(conns)]
+    hit = c.merge(want, on=["s", "d", "port"]).sort_values(["s", "ts"], kind="stable")
+    out: dict[str, dict[str, Any]] = {}
+    for h, g in hit.groupby("s", sort=False):
+        out[str(h)] = {
+            "uids": [str(u) for u in g["uid"].head(limit)],
+            "connections": len(g),
+            "first": float(g["ts"].min()),
+            "last": float(g["ts"].max()),
+        }
+    return out
+
+
+def findings_from_hosts(
+    hosts: pd.DataFrame,
+    parts: dict[str, pd.DataFrame],
+    conns: pd.DataFrame,
+    window: str,
+    settings: BehaviourSettings,
+    history: Sequence[str] = (),
+) -> list[Finding]:
+    """One `first_behaviour` finding per originating host of `hosts` (`FirstBehaviour.
+    host_frame`, highest score first; at most `max_findings`): its score, the part scores
+    that contributed (`parts`), the explanation naming each first time, and as evidence per
+    part its count, the (peer, port) services and the details (hop chain, period), example
+    uids of those connections and the history windows. Only the originator is a host of
+    the finding (its peers did nothing new themselves)."""
+    top = hosts[hosts["score"] > 0].head(settings.max_findings)
+    keys: dict[str, list[tuple[str, int]]] = {}
+    detail: dict[str, dict[str, dict[str, Any]]] = {}
+    for h, row in zip(top.index, top.to_dict("records"), strict=True):
+        h = str(h)
+        for name in PARTS:
+            score = float(row.get(f"part_{name}", 0.0))
+            if score <= 0 or name not in parts or h not in parts[name].index:
+                continue
+            p: dict[Any, Any] = parts[name].loc[h].to_dict()
+            services = [(str(d), int(port)) for d, port in p["keys"]]
+            keys.setdefault(h, []).extend(services)
+            item: dict[str, Any] = {
+                "score": score,
+                "n": int(p["n"]),
+                "what": str(p["text"]),
+                "services": [f"{d}:{port}" for d, port in services[:10]],
+            }
+            if name == "new_admin":
+                item["chain"] = bool(p["chain"])
+            if name == "new_periodic":
+                item["regularity"] = float(p["reg"])
+                item["period_seconds"] = float(p["period"])
+            detail.setdefault(h, {})[name] = item
+    examples = _example_uids(conns, keys)
+    out = []
+    for h, row in zip(top.index, top.to_dict("records"), strict=True):
+        h = str(h)
+        score = float(row["score"])
+        ex = examples.get(h, {})
+        out.append(
+            Finding(
+                kind="first_behaviour",
+                window=window,
+                score=score,
+                hosts=[h],
+                explanation=str(row["explanation"]),
+                parts={
+                    n: float(row[f"part_{n}"])
+                    for n in PARTS
+                    if float(row.get(f"part_{n}", 0.0)) > 0
+                },
+                evidence={
+                    "first_times": detail.get(h, {}),
+                    "uids": ex.get("uids", []),
+                    "connections": ex.get("connections", 0),
+                    "first": ex.get("first"),
+                    "last": ex.get("last"),
+                    "alert": score >= settings.alert_score,
+                    "history": list(history),
+                },
+                cypher=browser_query(h, window),
+                detector="behaviour",
+            )
+        )
+    return out
+
+
+@dataclass
+class BehaviourResult:
+    """What `behaviour_window` found: the saved findings and every scored host."""
+
+    window: str
+    history: list[str]
+    findings: list[Finding]
+    hosts: pd.DataFrame  # FirstBehaviour.host_frame of the window
+    bits: dict[str, float]  # learned weight per part and originator zone (empty: defaults)
+    alert_score: float
+    seconds: float
+
+    @property
+    def alerts(self) -> int:
+        return int((self.hosts["score"] >= self.alert_score).sum()) if len(self.hosts) else 0
+
+    def to_json(self, top: int = 20) -> dict[str, Any]:
+        """A summary (what the scheduler logs); `graphnet behaviour --json` prints the
+        findings themselves, `[f.to_json() for f in findings[:top]]`."""
+        return {
+            "window": self.window,
+            "history": len(self.history),
+            "hosts": len(self.hosts),
+            "alerts": self.alerts,
+            "findings": len(self.findings),
+            "seconds": round(self.seconds, 3),
+            "top": [f.to_json() for f in self.findings[:top]],
+        }
+
+
+def behaviour_window(
+    store: Any,
+    window: str | None,
+    settings: Settings,
+    behaviour: BehaviourSettings | None = None,
+    save: bool = True,
+) -> BehaviourResult:
+    """Fit the detector on the archive windows before `window` (default: the latest archived
+    window), score the hosts that originated connections in it and save one `first_behaviour`
+    finding per host that did something for the first time (the `max_findings` highest,
+    replacing the window's earlier ones that are still `new`).
+
+    `behaviour=None`: the defaults with graphnet's `internal_cidrs` and window kind. Raises
+    ValueError when the archive is empty and NotEnoughHistory without an earlier window
+    (everything would be a first time)."""
+    t0 = time.perf_counter()
+    st = behaviour or BehaviourSettings(
+        internal_cidrs=tuple(settings.internal_cidrs), window_kind=settings.window
+    )
+    window = window or latest_window(settings)
+    if window is None:
+        raise ValueError("the connection archive is empty: ingest logs first")
+    hist_w = history_windows(settings, window, st.history_days)
+    if not hist_w:
+        raise NotEnoughHistory(
+            f"no archive window before {window} within {st.history_days:g} days: "
+            "without history everything would be a first time",
+            hint="ingest the logs of an earlier window first",
+        )
+    conns = read_archive(settings, [window], (*COLUMNS, "uid"))
+    det, hist_w, conns = fit_window(settings, window, st, conns=conns, history=hist_w)
+    parts = det.parts(conns)
+    hosts = det.host_frame(conns, parts=parts)
+    found = findings_from_hosts(hosts, parts, conns, window, st, hist_w)
+    if save and store is not None:
+        save_findings(store, found, replace_kind="first_behaviour", window=window)
+    return BehaviourResult(
+        window=window,
+        history=hist_w,
+        findings=found,
+        hosts=hosts,
+        bits=dict(det.rates),
+        alert_score=st.alert_score,
+        seconds=time.perf_counter() - t0,
+    )

@@ -25,13 +25,20 @@ from graphnet.findings import cypher_literal
 log = logging.getLogger(__name__)
 
 HISTORY_WINDOWS = 12  # windows shown in trend and metric-history charts
-DEVIATION_KINDS = ("novel_connection", "deviating_path", "suspicious_connect", "volume_anomaly")
+DEVIATION_KINDS = (
+    "novel_connection",
+    "deviating_path",
+    "suspicious_connect",
+    "volume_anomaly",
+    "first_behaviour",
+)
 KIND_TITLES = {
     "centrality_shift": "centrality shift",
     "novel_connection": "novel connection",
     "deviating_path": "deviating path",
     "suspicious_connect": "suspicious connect",
     "volume_anomaly": "volume anomaly",
+    "first_behaviour": "first-time behaviour",
 }
 # components drawn in a fingerprint tree (plus any other component a finding names as novel)
 TREE_COMPONENTS = ("proto", "service", "dport", "conn_state", "history")

@@ -211,7 +211,8 @@ background:#e7f5ff;color:#1864ab;margin-right:6px}
 .b-centrality_shift{background:#fff4e6;color:#d9480f}.b-novel_connection{background:#fff5f5;
 color:#c92a2a}.b-deviating_path{background:#f3f0ff;color:#5f3dc4}
 .b-suspicious_connect{background:#fff0f6;color:#a61e4d}.b-volume_anomaly{background:#ebfbee;
-color:#2b8a3e}.card{border:1px solid #dee2e6;border-radius:6px;padding:10px 14px;margin:10px 0}
+color:#2b8a3e}.b-first_behaviour{background:#e6fcf5;color:#087f5b}
+.card{border:1px solid #dee2e6;border-radius:6px;padding:10px 14px;margin:10px 0}
 .score{font-weight:600}.expl{margin:6px 0}.internal{color:#2b8a3e}.external{color:#c92a2a}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
 details.cypher summary{cursor:pointer;color:#1864ab;font-size:12px}

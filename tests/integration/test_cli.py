@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 from typer.testing import CliRunner
 
+from graphnet import ingest
 from graphnet.cli import app
+from graphnet.config import Settings
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
@@ -56,6 +60,46 @@ def test_shifts_without_snapshots(store) -> None:  # type: ignore[no-untyped-def
     res = run("shifts")
     assert res.exit_code == 7, res.output
     assert res.stderr.startswith("error: ")
+
+
+def test_behaviour_without_archive_or_history(store) -> None:  # type: ignore[no-untyped-def]
+    res = run("behaviour")
+    assert res.exit_code == 2, res.output
+    assert res.stderr.splitlines() == [
+        "error: the connection archive is empty: ingest logs first",
+        "hint: ingest logs first (graphnet ingest PATH); detectors read their archive",
+    ]
+    n = 30
+    frame = pd.DataFrame(
+        {
+            "ts": 1709510400.0 + 3600 + 60 * np.arange(n),  # 2024-W10
+            "uid": [f"C{i:06d}" for i in range(n)],
+            "src": "10.0.0.1",
+            "dst": "10.0.0.2",
+            "sport": np.int32(40000),
+            "dport": np.int32(443),
+            "proto": "tcp",
+            "service": "ssl",
+            "duration": 1.0,
+            "src_bytes": 100.0,
+            "dst_bytes": 200.0,
+            "src_pkts": 2.0,
+            "dst_pkts": 2.0,
+            "conn_state": "SF",
+            "history": "ShADadFf",
+            "line": np.arange(1, n + 1),
+        }
+    )
+    ingest.ingest_frame(store, frame, Settings.from_env(), name="w10")
+    for args in (("behaviour",), ("behaviour", "--json"), ("behaviour", "--window", "2024-W10")):
+        res = run(*args)
+        assert res.exit_code == 7, res.output
+        assert res.stdout == ""
+        assert res.stderr.splitlines() == [
+            "error: no archive window before 2024-W10 within 28 days: without history everything "
+            "would be a first time",
+            "hint: ingest the logs of an earlier window first",
+        ]
 
 
 def test_unreachable_server_says_what_to_do(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -11,8 +11,10 @@ import pytest
 
 from graphnet import findings, ingest
 from graphnet.config import Settings
+from graphnet.detectors.behaviour import behaviour_window
 from graphnet.detectors.lda import LdaSettings, fit_window, lda_report, lda_window, load_feedback
 from graphnet.detectors.volume import volume_series, volume_window
+from graphnet.errors import NotEnoughHistory
 from graphnet.evaluate import evaluate, merge_hourly_logs
 from graphnet.risk import risk_window
 
@@ -131,3 +133,51 @@ def test_labelled_real_logs(store, shared_data: Path) -> None:  # type: ignore[n
     for w in windows:
         assert w["detectors"]["lda"]["available"] and w["detectors"]["volume"]["available"]
         assert "192.168.1.107" in w["detectors"]["lda"]["host_ranks"]
+
+
+def test_behaviour_findings_in_the_store_and_the_risk(store, generated) -> None:  # type: ignore[no-untyped-def]
+    from graphnet.scheduler import run_steps
+
+    logs, files = generated[11]
+    settings = Settings.from_env()
+    ingest.ingest(store, files, settings)
+    wins = sorted({r["window"] for r in store.read("windows_list")})
+    with pytest.raises(NotEnoughHistory, match=f"no archive window before {wins[0]}"):
+        behaviour_window(store, wins[0], settings)
+    truth = json.loads((logs / "truth.json").read_text())
+    planted = [s for s in truth["scenarios"] if s["window"] != wins[0]]
+    window = max((s["window"] for s in planted), default=wins[-1])
+    attackers = {
+        s["hosts"]["attacker"]
+        for s in planted
+        if s["window"] == window and isinstance(s["hosts"].get("attacker"), str)
+    }
+
+    res = behaviour_window(store, window, settings)
+    assert res.window == window and res.history and res.findings
+    saved = findings.load(store, window=window, kind="first_behaviour")
+    assert {f.id for f in saved} == {f.id for f in res.findings}
+    for f in saved:
+        assert len(f.hosts) == 1 and f.detector == "behaviour" and f.status == "new"
+        assert f.explanation.startswith(f"{f.hosts[0]}: ") and f.parts and f.evidence["uids"]
+        assert findings.cypher_literal(f.hosts[0]) in f.cypher and "$" not in f.cypher
+    # the finding's Browser query runs and shows the host's conversations
+    rows = store.read("browser/first_behaviour", host=saved[0].hosts[0], window=window)
+    assert rows and any(r["f"] is not None for r in rows)
+    top_hosts = {f.hosts[0] for f in res.findings[:10]}
+    assert attackers & top_hosts, ([f.explanation for f in res.findings[:10]], attackers)
+    # re-running replaces, never duplicates; the scheduler step is the same call
+    again = behaviour_window(store, window, settings)
+    assert [f.id for f in again.findings] == [f.id for f in res.findings]
+    [outcome] = run_steps(store, window, settings, ["behaviour"])
+    assert outcome.status == "ok", outcome
+    assert len(findings.load(store, window=window, kind="first_behaviour")) == len(saved)
+    [skipped] = run_steps(store, wins[0], settings, ["behaviour"])
+    assert skipped.status == "skipped" and "not enough history" in skipped.message
+
+    # the combined ranking from stored findings includes the detector
+    risk = risk_window(store, window, settings)
+    assert "behaviour" in risk.detectors
+    best = res.findings[0].hosts[0]
+    assert "by behaviour" in str(risk.table.loc[best, "explanation"])
+    assert risk.table.loc[best, "score_behaviour"] == pytest.approx(res.findings[0].score)

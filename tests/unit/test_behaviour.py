@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet.detectors.behaviour import BehaviourSettings, FirstBehaviour, answered
+from graphnet import findings as findings_mod
+from graphnet.detectors.behaviour import (
+    BehaviourSettings,
+    FirstBehaviour,
+    answered,
+    browser_query,
+    findings_from_hosts,
+)
 from graphnet.evaluate import SMALL_SCENARIOS, synthetic_connections
 from graphnet.windows import window_ids
 
@@ -113,3 +120,88 @@ def test_weights_are_learned_from_the_last_history_window() -> None:
         assert attackers[kind] in top, (kind, hf.head(8)["explanation"].tolist())
     with pytest.raises(ValueError, match="fit"):
         FirstBehaviour().host_frame(frame)
+
+
+EVIL = "10.0.0.66'}) DETACH DELETE h //\u2028\\"  # a host id as an attacker could log it
+
+
+def window_rows() -> list[tuple[float, str, str, int, str, str]]:
+    w = T0 + 7 * 86400 + 9 * 3600
+    rows = [(w + i * 60, "10.0.0.1", "10.0.9.1", 443, "tcp", "SF") for i in range(20)]
+    rows += [(w + k, EVIL, d, 443, "tcp", "SF") for k, d in enumerate(("10.0.9.1", "10.0.9.2"))]
+    rows += [(w + 100, "10.0.0.2", "10.0.0.1", 3389, "tcp", "SF")]
+    rows += [(w + 700, "10.0.0.1", "10.0.9.2", 22, "tcp", "SF")]
+    rows += [(w + 800, "10.0.0.1", "10.0.9.2", 22, "tcp", "S0")]  # unanswered: no evidence
+    return rows
+
+
+def build(settings: BehaviourSettings | None = None) -> tuple[pd.DataFrame, list]:  # type: ignore[type-arg]
+    st = settings or BehaviourSettings()
+    det = FirstBehaviour(st).fit(history())
+    c = conns(window_rows())
+    c["uid"] = [f"C{i:04d}" for i in range(len(c))]
+    parts = det.parts(c)
+    hosts = det.host_frame(c, parts=parts)
+    return hosts, findings_from_hosts(hosts, parts, c, "2024-W12", st, ["2024-W11"])
+
+
+def test_one_finding_per_originator_with_what_it_did_first() -> None:
+    hosts, found = build()
+    assert [f.hosts for f in found] == [[h] for h in hosts.index]  # originators only
+    by = {f.hosts[0]: f for f in found}
+    assert set(by) == {"10.0.0.2", EVIL, "10.0.0.1"}  # responders and habits: no finding
+    for f in found:
+        assert f.kind == "first_behaviour" and f.detector == "behaviour" and f.window == "2024-W12"
+        assert f.score == pytest.approx(float(hosts.loc[f.hosts[0], "score"]))
+        assert sum(f.parts.values()) == pytest.approx(f.score) and all(
+            v > 0 for v in f.parts.values()
+        )
+        assert f.evidence["history"] == ["2024-W11"]
+        assert f.explanation == hosts.loc[f.hosts[0], "explanation"]
+    hop = by["10.0.0.2"]
+    assert list(hop.parts) == ["new_admin"]
+    assert hop.explanation == (
+        "10.0.0.2: first remote-admin service with 10.0.0.1:3389 (which then opened one of its own)"
+    )
+    first = hop.evidence["first_times"]["new_admin"]
+    assert first["services"] == ["10.0.0.1:3389"] and first["chain"] is True and first["n"] == 1
+    assert hop.evidence["uids"] == ["C0022"] and hop.evidence["connections"] == 1
+    second = by["10.0.0.1"]
+    assert second.evidence["first_times"]["new_admin"]["chain"] is False
+    assert second.evidence["uids"] == ["C0023"]  # the answered one, not the S0 probe
+    new = by[EVIL]
+    assert list(new.parts) == ["new_host"]
+    assert "never seen before, talks to 2 internal services" in new.explanation
+    assert new.evidence["first_times"]["new_host"]["services"] == ["10.0.9.1:443", "10.0.9.2:443"]
+    assert new.evidence["uids"] == ["C0020", "C0021"]
+    assert [f.evidence["alert"] for f in found] == [
+        f.score >= BehaviourSettings().alert_score for f in found
+    ]
+
+
+def test_finding_ids_are_deterministic_and_capped() -> None:
+    _, a = build()
+    _, b = build()
+    assert [f.id for f in a] == [f.id for f in b] and len({f.id for f in a}) == len(a)
+    assert a[0].id == findings_mod.finding_id("first_behaviour", "2024-W12", a[0].hosts)
+    _, capped = build(BehaviourSettings(max_findings=1))
+    assert [f.id for f in capped] == [a[0].id]
+    det = FirstBehaviour().fit(history())
+    same = conns(window_rows()[:20])  # the habits again
+    assert (
+        findings_from_hosts(
+            det.host_frame(same), det.parts(same), same, "2024-W12", BehaviourSettings()
+        )
+        == []
+    )
+
+
+def test_browser_query_quotes_the_host_and_has_no_parameters_left() -> None:
+    q = browser_query(EVIL, "2024-W12")
+    assert not q.lstrip().startswith("//") and "$" not in q
+    assert findings_mod.cypher_literal(EVIL) in q and EVIL not in q
+    assert "{id: '10.0.0.66\\'}) DETACH DELETE h //\\u2028\\\\'}" in q
+    assert "'first_behaviour'" in q and "'2024-W12'" in q
+    _, found = build()
+    evil = next(f for f in found if f.hosts == [EVIL])
+    assert evil.cypher == q

@@ -438,3 +438,35 @@ def test_volume_items_render_escaped(tmp_path: Path) -> None:
     paths = write_report(r, tmp_path)
     assert (tmp_path / "2024-W11" / "charts" / "volume-vo-1.png").is_file()
     assert "(charts/volume-vo-1.png)" in paths["markdown"].read_text()
+
+
+def test_first_behaviour_findings_render_escaped() -> None:
+    from graphnet.detectors.behaviour import browser_query
+    from graphnet.findings import Finding
+    from graphnet.reports.model import KIND_TITLES, _finding_item
+
+    f = Finding(
+        kind="first_behaviour",
+        window="2024-W11",
+        score=7.2,
+        hosts=[XSS],
+        explanation=f"{XSS}: first remote-admin service with {IMG}:3389",
+        parts={"new_admin": 7.2},
+        evidence={"first_times": {"new_admin": {"services": [f"{IMG}:3389"]}}, "uids": [TICK]},
+        cypher=browser_query(XSS, "2024-W11"),
+        detector="behaviour",
+    )
+    item = _finding_item(f, BROWSER)
+    r = hostile_report()
+    r.deviations.append(HostGroup(IMG, True, 7.2, [item]))
+    r.findings_by_kind["first_behaviour"] = 1
+    page = render_html(r)
+    assert XSS not in page and "<img src=x" not in page
+    assert 'class="badge b-first_behaviour"' in page and ".b-first_behaviour{" in page
+    assert KIND_TITLES["first_behaviour"] == "first-time behaviour"
+    assert "first-time behaviour: 1" in "".join(parse(page).text)
+    assert f"{XSS}: first remote-admin service with {IMG}:3389" in "".join(parse(page).text)
+    full = render_markdown(r)
+    text = re.sub(r"(?ms)^(`{3,})cypher\n.*?\n\1$", "", full)
+    assert XSS not in text and "first-time behaviour" in text
+    assert json.loads(render_json(r))
