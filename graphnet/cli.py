@@ -225,6 +225,7 @@ def _rich_ingest_progress(progress: Progress) -> Any:
             self.p = progress
             self.files_task: TaskID | None = None
             self.rows_task = progress.add_task("rows", total=None, rows=0)
+            self.edges_task: TaskID | None = None
             self.total_rows = 0
 
         def files(self, total: int) -> None:
@@ -240,6 +241,11 @@ def _rich_ingest_progress(progress: Progress) -> Any:
         def file_done(self, result: Any) -> None:
             if self.files_task is not None:
                 self.p.update(self.files_task, advance=1, rows=self.total_rows)
+
+        def edges(self, written: int, total: int) -> None:
+            if self.edges_task is None:
+                self.edges_task = self.p.add_task("edges written", total=total, rows=0)
+            self.p.update(self.edges_task, completed=written, total=total, rows=self.total_rows)
 
     return RichIngestProgress()
 

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -322,6 +323,8 @@ class Progress:
     def file_started(self, path: Path, size: int) -> None: ...
     def rows(self, n: int, nbytes: int) -> None: ...
     def file_done(self, result: FileResult) -> None: ...
+    def edges(self, written: int, total: int) -> None:
+        """Edges of the group being loaded written so far (its files are done at the end)."""
 
 
 def sha256_of(path: Path) -> str:
@@ -546,6 +549,7 @@ def _load_batches(
     settings: Settings,
     top: dict[str, int],
     writers: int,
+    progress: Progress | None = None,
 ) -> None:
     """Write the group's batches not yet committed, `writers` transactions at a time.
 
@@ -553,6 +557,10 @@ def _load_batches(
     holds the lock of its partition: concurrent ingests never interleave the read-merge-write
     of one edge, and this run's writers never wait for each other."""
     batches = rows.batches(settings.batch_size)
+    progress = progress or Progress()
+    lock = threading.Lock()
+    written = [sum(hi - lo for i, (_, lo, hi) in enumerate(batches) if i in done)]
+    progress.edges(written[0], len(rows))
 
     def write(i: int, part: int, lo: int, hi: int) -> None:
         batch = rows.slice(lo, hi)
@@ -588,6 +596,9 @@ def _load_batches(
                 store.transaction(work)
         except _CommittedElsewhere:
             log.info("batch %d of group %s was committed by another run", i, group[:12])
+        with lock:
+            written[0] += hi - lo
+            progress.edges(written[0], len(rows))
 
     def writer(w: int) -> None:
         for i, (part, lo, hi) in enumerate(batches):
@@ -641,8 +652,8 @@ class _Group:
 
     @property
     def held_rows(self) -> int:
-        """Upper bound of the histogram rows held (pending rows not yet summed included)."""
-        return self.acc.held_rows
+        """Upper bound of the histogram rows held, plus the connections not transformed yet."""
+        return self.acc.held_rows + self.pending_rows
 
     def close(self, window_kind: str) -> accumulate.EdgeAccumulator:
         if self.pending:
@@ -662,6 +673,7 @@ def _load_group(
     settings: Settings,
     window_kind: str,
     group: str | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """Write the combined aggregate of several parsed files exactly once.
 
@@ -712,7 +724,7 @@ def _load_group(
     for i in range(0, len(hosts), settings.batch_size):
         store.write("hosts_upsert", rows=hosts[i : i + settings.batch_size])
     t1 = time.perf_counter()
-    _load_batches(store, group, rows, done, settings, top, settings.writers)
+    _load_batches(store, group, rows, done, settings, top, settings.writers, progress)
     store.write("ingest_group_finish", id=group)
     log.info(
         "group of %d files: %d edges, %d hosts; prepared in %.1f s, written in %.1f s",
@@ -883,7 +895,7 @@ def ingest(
         return group
 
     def load(group: _Group, gid: str | None = None) -> None:
-        _load_group(store, group.members, group.close(kind), settings, kind, gid)
+        _load_group(store, group.members, group.close(kind), settings, kind, gid, progress)
         for m in group.members:
             results[m.path] = m.result
             progress.file_done(m.result)

@@ -337,8 +337,27 @@ def test_small_groups_and_one_writer_give_the_same_graph(store, tmp_path: Path) 
                 for i in range(120)
             ],
         )
-    res = ingest.ingest(store, [tmp_path], Settings.from_env(batch_size=3, writers=2), group_rows=1)
+
+    class Recorder(ingest.Progress):
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, int]] = []
+
+        def edges(self, written: int, total: int) -> None:
+            self.calls.append((written, total))
+
+    rec = Recorder()
+    res = ingest.ingest(
+        store,
+        [tmp_path],
+        Settings.from_env(batch_size=3, writers=2),
+        group_rows=1,
+        progress=rec,
+    )
     assert [f.status for f in res.files] == ["ingested"] * 6
+    # every group reports from 0 to all of its edges
+    starts = [c for c in rec.calls if c[0] == 0]
+    ends = [c for c in rec.calls if c[0] == c[1]]
+    assert len(starts) == len(ends) == 6
     keys = [f"10.1.0.{a}|10.2.0.{b}|2024-W10" for a in range(4) for b in range(5)]
     split = {r["key"]: r["props"] for r in store.read("edges_existing", keys=keys)}
     s = stats(store)
