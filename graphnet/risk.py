@@ -11,7 +11,7 @@ hosts):
 A detector that did not score a host (paths, shifts and behaviour score only the hosts they
 have something to say about) gives **no evidence** about it, not evidence that it is normal.
 
-The default fusion is the **truncated product** (`method="tpm"`, Zaykin et al. 2002): only the
+The evidence is **truncated** (Zaykin et al. 2002's truncated product, `method="tpm"`): only the
 detectors that put the host among their top `tau` share (default 5 %; at least their first
 `min_top` = 10 hosts in a small window: tau' = max(tau, 10 / (N + 1))) count,
 
@@ -23,7 +23,13 @@ down by the others' silence or their ordinary ranks, several detectors that agre
 `p(h)` is corrected for the number of detectors L (a host that only one of five detectors put
 at 1/(N+1) gets about 5/(N+1)). `method="fisher"` is the previous fusion over every detector
 (silent detectors put the host at the bottom ranks; p = chi2.sf(risk, 2L)) and
-`method="rank_sum"` a weighted sum of normalised ranks (sum_d w_d * (1 - p_d)). `p(h)` treats
+`method="rank_sum"` a weighted sum of normalised ranks (sum_d w_d * (1 - p_d)).
+The default, `method="brown"`, keeps the truncated contributions but does not count correlated
+detectors as independent (a busy client is near the top of several detectors at once): Brown's /
+Kost's moment matching over the detectors that count for the host, with the correlation of the
+detectors' contributions estimated over the window's hosts (see `brown_p`; risk = -2 ln p_S,
+p Sidak-corrected for the effective number of detectors).
+For tpm, `p(h)` treats
 the detectors' ranks as independent uniform p-values: it orders hosts and sets an alert level
 (`alpha`), it is not a calibrated probability.
 
@@ -63,11 +69,11 @@ DETECTOR_OF_KIND: dict[str, str] = {
 
 @dataclass(frozen=True)
 class RiskSettings:
-    method: Literal["tpm", "fisher", "rank_sum"] = "tpm"
+    method: Literal["tpm", "brown", "fisher", "rank_sum"] = "brown"
     weights: Mapping[str, float] | None = None  # detector -> weight (default 1)
-    tau: float = 0.05  # tpm: a detector counts for a host when its rank p-value is <= tau
-    min_top: int = 10  # tpm: ... or when it is among the detector's min_top first (small N)
-    ties: Literal["average", "max"] = "average"  # tpm: "max": tied hosts get the last rank
+    tau: float = 0.05  # tpm/brown: a detector counts for a host when its rank p-value is <= tau
+    min_top: int = 10  # tpm/brown: ... or when it is among the detector's min_top first
+    ties: Literal["average", "max"] = "average"  # tpm/brown: "max": tied hosts get the last rank
     alpha: float = 0.001  # combined p below this: a risky host (an alert)
     internal_only: bool = False  # rank internal hosts only (when the store knows them)
     top: int = 20  # rows explained in reports
@@ -127,6 +133,48 @@ def truncated_product_p(w: np.ndarray, n: int, tau: float) -> np.ndarray:
     return np.where(w >= 1.0, 1.0, np.clip(out, 0.0, 1.0))
 
 
+def contribution_correlation(contrib: np.ndarray) -> np.ndarray:
+    """Pearson correlation over the window's hosts of the detectors' contributions (columns of
+    `contrib`, hosts x detectors), negative correlations set to 0 (no credit for
+    disagreement), detectors with constant contributions uncorrelated with the others."""
+    n_det = contrib.shape[1] if contrib.ndim == 2 else 0
+    r = np.eye(n_det)
+    if n_det < 2 or contrib.shape[0] < 3:
+        return r
+    ok = contrib.std(axis=0) > 0
+    if ok.sum() > 1:
+        r[np.ix_(ok, ok)] = np.corrcoef(contrib[:, ok], rowvar=False)
+    r = np.clip(np.nan_to_num(r, nan=0.0), 0.0, 1.0)
+    np.fill_diagonal(r, 1.0)
+    return r
+
+
+def brown_p(
+    contrib: np.ndarray, weights: np.ndarray, corr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brown's (1975) / Kost & McDermott's (2002) moment-matching approximation, per host over
+    the detectors that count for it (contributions > 0): X = sum_S w_d c_d with
+    E = 2 sum_S w_d and Var = 4 sum_{i,j in S} w_i w_j r_ij is approximated by c * chi2(f),
+    c = Var / (2E), f = 2 E^2 / Var (independent unit-weight detectors: c = 1, f = 2|S|, Fisher).
+    Returns (-ln p_S, p_S) per host; hosts no detector counts for get (0, 1)."""
+    sel = (contrib > 0).astype("float64") * weights
+    x = (contrib * weights).sum(axis=1)
+    mean = 2.0 * sel.sum(axis=1)
+    var = 4.0 * np.einsum("hi,ij,hj->h", sel, corr, sel)
+    some = (mean > 0) & (var > 0) & (x > 0)
+    c = np.where(some, var / np.where(some, 2.0 * mean, 1.0), 1.0)
+    f = np.where(some, 2.0 * mean**2 / np.where(some, var, 1.0), 2.0)
+    nlp = np.where(some, -stats.chi2.logsf(x / c, f), 0.0)
+    return nlp, np.exp(-nlp)
+
+
+def effective_tests(corr: np.ndarray, weights: np.ndarray) -> float:
+    """Brown's effective number of independent detectors of the whole set: f / 2 of
+    `brown_p` with every detector counting, (sum w)^2 / sum_ij w_i w_j r_ij."""
+    den = float(weights @ corr @ weights)
+    return float(weights.sum()) ** 2 / den if den > 0 else 1.0
+
+
 @dataclass
 class Contribution:
     detector: str
@@ -163,7 +211,8 @@ def combine(
         )
     w = {d: float((st.weights or {}).get(d, 1.0)) for d in names}
     risk = np.zeros(len(uni))
-    tpm = st.method == "tpm"
+    tpm = st.method in ("tpm", "brown")
+    contribs: list[np.ndarray] = []
     tau = min(1.0, max(st.tau, st.min_top / (len(uni) + 1)))
     for d in names:
         sc = host_scores[d]
@@ -183,8 +232,19 @@ def combine(
             c = 1.0 - pv
         out[f"contribution_{d}"] = w[d] * c
         risk += w[d] * c
+        contribs.append(c)
     out["risk"] = risk
-    if tpm and names:
+    if st.method == "brown" and names:
+        cm = np.column_stack(contribs)
+        wv = np.array([w[d] for d in names])
+        corr = contribution_correlation(cm)
+        nlp, p_s = brown_p(cm, wv, corr)
+        m_eff = max(1.0, effective_tests(corr, wv))
+        out["risk"] = 2.0 * nlp  # Fisher's scale: -2 ln of the host's Brown p-value
+        # Sidak over the effective number of detectors (a host's best of m_eff looks)
+        p_c = -np.expm1(m_eff * np.log1p(-np.minimum(p_s, 1.0 - 1e-16)))
+        out["p"] = np.where(p_s >= 1.0, 1.0, p_c)
+    elif tpm and names:
         out["p"] = truncated_product_p(np.exp(-risk / 2.0), len(names), tau)
     elif st.method == "fisher" and names:
         out["p"] = stats.chi2.sf(risk, 2 * len(names))

@@ -21,7 +21,10 @@ from graphnet.evaluate import SMALL_SCENARIOS, WindowTruth, synthetic_connection
 from graphnet.findings import Finding
 from graphnet.risk import (
     RiskSettings,
+    brown_p,
     combine,
+    contribution_correlation,
+    effective_tests,
     host_scores_from_findings,
     rank_pvalues,
     risk_window,
@@ -48,7 +51,7 @@ def test_fisher_rewards_agreement_and_explains() -> None:
     t = combine(
         {"lda": lda, "volume": vol, "novelty": nov},
         uni,
-        RiskSettings(),
+        RiskSettings(method="tpm"),
         {"lda": {"h1": "word '22_tcp_3_0_1' never seen"}},
     )
     assert list(t.index[:2]) == ["h1", "h2"]
@@ -58,7 +61,7 @@ def test_fisher_rewards_agreement_and_explains() -> None:
     assert e.startswith("h1 is #1 of 50 hosts") and "by lda" in e and "never seen" in e
     assert t.loc["h30", "explanation"] == "" or "no detector" in t.loc["h30", "explanation"]
     # weights: only volume counts -> its top host first
-    w = combine({"lda": lda, "volume": vol}, uni, RiskSettings(weights={"lda": 0.0}))
+    w = combine({"lda": lda, "volume": vol}, uni, RiskSettings(method="tpm", weights={"lda": 0.0}))
     assert w.index[0] == "h4"
     rs = combine({"lda": lda, "volume": vol}, uni, RiskSettings(method="rank_sum"))
     assert rs.index[0] == "h1" and rs["p"].isna().all()
@@ -160,8 +163,9 @@ def test_a_silent_detector_is_no_evidence() -> None:
     vol["h1"], vol["h2"] = 10.0, 5.0
     paths = pd.Series({"h2": 3.0, "h3": 2.0})
     scores = {"lda": lda, "volume": vol, "paths": paths}
-    t = combine(scores, uni)
-    two = combine({"lda": lda, "volume": vol}, uni)
+    tpm = RiskSettings(method="tpm")
+    t = combine(scores, uni, tpm)
+    two = combine({"lda": lda, "volume": vol}, uni, tpm)
     assert t.loc["h1", "risk"] == pytest.approx(two.loc["h1", "risk"])
     assert t.loc["h1", "contribution_paths"] == 0.0 and t.loc["h2", "contribution_paths"] > 0
     assert list(t.index[:2]) == ["h2", "h1"] and t.loc["h1", "p"] < 1e-3
@@ -171,7 +175,7 @@ def test_a_silent_detector_is_no_evidence() -> None:
     assert old.loc["h1", "contribution_paths"] > 0  # the bottom-rank term of the old fusion
     assert old.loc["h1", "rank_paths"] > 100
     # p is corrected for the number of detectors: one top rank out of 3 is not 1/(N+1)
-    one = combine({"a": pd.Series({"x": 1.0}), "b": lda, "c": vol}, uni)
+    one = combine({"a": pd.Series({"x": 1.0}), "b": lda, "c": vol}, uni, tpm)
     n = len(one) + 1
     assert 3 / n < one.loc["x", "p"] < 5 / n
 
@@ -194,7 +198,7 @@ def test_every_planted_attacker_has_at_most_2_unplanted_hosts_above_it(seed: int
         "volume": volume_hosts(vol, vol.cells(cur)),
         "behaviour": FirstBehaviour().fit(hist).host_frame(cur)["score"],
     }
-    table = combine(scores, sorted(set(cur["src"]) | set(cur["dst"])))
+    universe = sorted(set(cur["src"]) | set(cur["dst"]))
     roles: dict[str, str] = {}
     for s in truth["scenarios"]:
         for v in s["hosts"]["victims"]:
@@ -204,12 +208,14 @@ def test_every_planted_attacker_has_at_most_2_unplanted_hosts_above_it(seed: int
     wt = WindowTruth(
         ws[-1], "truth", pd.Series(dtype="boolean"), pd.Series(dtype=object), roles, set(), []
     )
-    above = unplanted_above(table["risk"], wt)
     types = {s["type"] for s in truth["scenarios"]}
-    assert set(SMALL_SCENARIOS) <= types and len(above) == 1 + len(SMALL_SCENARIOS)
-    assert max(above.values()) <= 2, (above, table.head(12)["explanation"].tolist())
-    # the loud attacker is first, as before
-    assert table.index[0] == truth["scenarios"][0]["hosts"]["attacker"]
+    for method in ("tpm", "brown"):
+        table = combine(dict(scores), universe, RiskSettings(method=method))
+        above = unplanted_above(table["risk"], wt)
+        assert set(SMALL_SCENARIOS) <= types and len(above) == 1 + len(SMALL_SCENARIOS)
+        assert max(above.values()) <= 2, (method, above, table.head(12)["explanation"].tolist())
+        # the loud attacker is first, as before
+        assert table.index[0] == truth["scenarios"][0]["hosts"]["attacker"], method
 
 
 def test_unplanted_above_counts_only_hosts_outside_the_scenarios() -> None:
@@ -236,3 +242,51 @@ def test_small_windows_count_each_detectors_first_ten() -> None:
     assert (t["risk"] > 0).sum() >= 10 and t["risk"].nunique() >= 10
     strict = combine({"a": a, "b": b}, uni, RiskSettings(min_top=0))
     assert (strict["risk"] > 0).sum() <= 3
+
+
+def test_brown_is_fisher_for_independent_detectors_and_counts_a_duplicate_once() -> None:
+    rng = np.random.default_rng(3)
+    c = np.where(rng.random((6, 3)) < 0.5, -2 * np.log(rng.random((6, 3)) * 0.05), 0.0)
+    nlp, p = brown_p(c, np.ones(3), np.eye(3))
+    k = (c > 0).sum(axis=1)
+    fisher = np.where(k > 0, stats.chi2.sf(c.sum(axis=1), 2 * np.maximum(k, 1)), 1.0)
+    assert np.allclose(p, fisher, rtol=1e-9) and np.allclose(nlp, -np.log(fisher))
+    # a perfectly correlated copy of a detector adds nothing: the p-value of one of them
+    dup = np.array([[-2 * np.log(1e-3), -2 * np.log(1e-3)]])
+    _, p2 = brown_p(dup, np.ones(2), np.ones((2, 2)))
+    assert p2[0] == pytest.approx(1e-3)
+    assert effective_tests(np.ones((3, 3)), np.ones(3)) == pytest.approx(1.0)
+    assert effective_tests(np.eye(4), np.ones(4)) == pytest.approx(4.0)
+    r = contribution_correlation(np.column_stack([c[:, 0], c[:, 0], np.zeros(6)]))
+    assert np.allclose(r, [[1, 1, 0], [1, 1, 0], [0, 0, 1]])
+
+
+def test_brown_does_not_count_correlated_detectors_as_independent() -> None:
+    """Three detectors see the same busy hosts (b0..b119 near the top of all three, "busy" 6th
+    of each); a fourth, independent one puts "new" first. The truncated product adds
+    the three correlated ranks up as if independent and puts busy hosts first; Brown's method counts
+    them as about one detector and puts "new" first."""
+    uni = [f"h{i}" for i in range(3000)]
+    rng = np.random.default_rng(4)
+    busy = [f"b{i}" for i in range(120)]
+    uni += [*busy, "busy", "new"]
+    base = pd.Series(rng.random(len(uni)), index=uni)
+    act = pd.Series(rng.random(len(busy)) + 2.0, index=busy)
+    scores: dict[str, pd.Series | pd.DataFrame] = {}
+    for i, d in enumerate(("lda", "volume", "novelty")):
+        s = base.sample(frac=1.0, random_state=i).set_axis(uni)
+        s[busy] = act.to_numpy() + rng.normal(0, 0.3, len(busy))
+        s["busy"] = np.sort(s[busy].to_numpy())[-5] - 1e-3
+        s["new"] = 0.0
+        scores[d] = s
+    scores["behaviour"] = pd.Series({"new": 9.0, "h7": 5.0, "h8": 4.0})
+    tpm = combine(dict(scores), uni, RiskSettings(method="tpm"))
+    brown = combine(dict(scores), uni, RiskSettings(method="brown"))
+    assert brown.equals(combine(dict(scores), uni))  # the default
+    assert tpm.index[0] in [*busy, "busy"] and tpm.loc["new", "rank"] > 3
+    assert brown.index[0] == "new"
+    assert brown["p"].between(0, 1).all() and brown.loc["new", "p"] < brown.loc["busy", "p"]
+    # "new" has one detector's #1 of N: p corrected for the effective number of detectors
+    n = len(uni) + 1
+    assert 1.5 / n < brown.loc["new", "p"] < 4 / n
+    assert "#1 by behaviour" in brown.loc["new", "explanation"]
