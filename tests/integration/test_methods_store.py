@@ -85,7 +85,7 @@ def test_generated_network_end_to_end(store, generated, seed: int) -> None:  # t
     assert ev["detectors"]["volume"]["by_type"]["attack_server/dos"]["auc"] >= 0.9
     assert ev["combined"]["host_ranks"][attacker] <= 3
     # issue 7: every planted attacker of the window has at most 2 unplanted hosts above it
-    assert ev["combined"]["method"] == "tpm" and ev["detectors"]["behaviour"]["available"]
+    assert ev["combined"]["method"] == "brown" and ev["detectors"]["behaviour"]["available"]
     above = ev["combined"]["unplanted_above"]
     assert set(above) == {a for s in ev["scenarios"] for a in s["attackers"]}
     assert max(above.values()) <= 2, (above, [t["explanation"] for t in ev["combined"]["top"]])
