@@ -136,71 +136,26 @@ def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.
 
 
 def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
-    """Aggregate -> one dict per edge (sorted by window, src, dst) ready for loading."""
+    """Aggregate -> one dict per edge (sorted by src, dst, window) ready for loading: the rows
+    `graphnet.accumulate.EdgeRows` gives (the one implementation, used by ingest itself)."""
     if agg.edges.empty:
         return []
-    hist, distinct = fold_top(agg.hist, top)
-    hist = hist.sort_values([*EDGE_KEY, "comp", "n", "value"], ascending=[True] * 4 + [False, True])
-    table = pa.Table.from_pandas(hist[[*EDGE_KEY, "comp", "value", "n"]], preserve_index=False)
-    grouped = table.group_by([*EDGE_KEY, "comp"], use_threads=False).aggregate(
-        [("value", "list"), ("n", "list")]
+    pos = pd.MultiIndex.from_frame(agg.edges[EDGE_KEY]).get_indexer(
+        pd.MultiIndex.from_frame(agg.hist[EDGE_KEY])
     )
-    edges = (
-        agg.edges.merge(distinct, on=EDGE_KEY, how="left")
-        .sort_values(EDGE_KEY)
-        .reset_index(drop=True)
-    )
-    n = len(edges)
-    keys = list(
-        zip(edges["src"].tolist(), edges["dst"].tolist(), edges["window"].tolist(), strict=True)
-    )
-    pos = {k: i for i, k in enumerate(keys)}
-    columns: dict[str, list[Any]] = {}
-    comps = grouped.column("comp").to_pylist()
-    where = [
-        pos[k]
-        for k in zip(
-            grouped.column("src").to_pylist(),
-            grouped.column("dst").to_pylist(),
-            grouped.column("window").to_pylist(),
-            strict=True,
+    hist = {}
+    for comp, h in agg.hist.assign(e=pos).groupby("comp", sort=False):
+        codes, vocab = pd.factorize(h["value"].to_numpy(), sort=False)
+        hist[str(comp)] = (
+            h["e"].to_numpy(dtype=np.int64),
+            codes.astype(np.int64),
+            h["n"].to_numpy(dtype=np.int64),
+            np.asarray(vocab, dtype=object),
         )
-    ]
-    for comp, i, vals, counts in zip(
-        comps,
-        where,
-        grouped.column("value_list").to_pylist(),
-        grouped.column("n_list").to_pylist(),
-        strict=True,
-    ):
-        if f"{comp}_k" not in columns:
-            columns[f"{comp}_k"] = [None] * n
-            columns[f"{comp}_n"] = [None] * n
-        columns[f"{comp}_k"][i] = vals
-        columns[f"{comp}_n"][i] = counts
-    columns["conns"] = edges["conns"].astype("int64").tolist()
-    for c in NUMERIC:
-        columns[c] = edges[c].astype("float64").tolist()
-    for c in (c for c in edges.columns if c.endswith("_distinct")):
-        columns[c] = edges[c].fillna(0).astype("int64").tolist()
-    first = np.floor(edges["first"].to_numpy(dtype="float64") * 1000).astype(np.int64).tolist()
-    last = np.floor(edges["last"].to_numpy(dtype="float64") * 1000).astype(np.int64).tolist()
-    names = list(columns)
-    values = [columns[c] for c in names]
-    rows = []
-    for i, key in enumerate(keys):
-        props = {c: v[i] for c, v in zip(names, values, strict=True) if v[i] is not None}
-        rows.append(
-            {
-                "src": key[0],
-                "dst": key[1],
-                "window": key[2],
-                "first_ms": first[i],
-                "last_ms": last[i],
-                "props": props,
-            }
-        )
-    return rows
+    acc = accumulate.EdgeAccumulator()
+    acc.add(accumulate.ChunkCodes(agg.edges, hist))
+    rows = acc.rows(top)
+    return rows.slice(0, len(rows))
 
 
 def edge_key(src: str, dst: str, window: str) -> str:
