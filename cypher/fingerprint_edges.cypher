@@ -2,6 +2,7 @@
 // Lists the components explicitly: the evaluation-only label histogram is never read.
 MATCH (a:Host)-[r:TALKED {window: $window}]->(b:Host)
 RETURN a.id AS src, b.id AS dst, r.window AS window, r.conns AS conns,
+       r.first_seen.epochMillis AS first_ms, r.last_seen.epochMillis AS last_ms,
        a.subnet AS src_subnet, b.subnet AS dst_subnet,
        a.internal AS src_internal, b.internal AS dst_internal,
        r.dport_distinct AS dport_distinct, r.history_distinct AS history_distinct,

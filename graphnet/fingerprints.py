@@ -120,6 +120,10 @@ def edge_histograms_from_table(table: pa.Table) -> EdgeHistograms:
             "conns": pc.fill_null(table.column("conns"), 0).to_numpy().astype("float64"),
         }
     )
+    for name, ms in (("first", "first_ms"), ("last", "last_ms")):
+        c = col(ms)
+        if c is not None:  # epoch ms (null on edges written without them) -> epoch seconds
+            edges[name] = c.cast(pa.float64()).to_numpy(zero_copy_only=False) / 1000.0
     for side in ("src_subnet", "dst_subnet", "src_internal", "dst_internal"):
         c = col(side)
         edges[side] = c.to_numpy(zero_copy_only=False).astype(object) if c is not None else None
@@ -175,7 +179,7 @@ def edge_histograms_from_connections(
         hist, distinct = ingest.fold_top(
             hist, {"dport": settings.top_ports, "history": settings.top_history}
         )
-    edges = agg.edges[[*ingest.EDGE_KEY, "conns"]].copy()
+    edges = agg.edges[[*ingest.EDGE_KEY, "conns", "first", "last"]].copy()
     edges["conns"] = edges["conns"].astype("float64")
     eidx = pd.MultiIndex.from_frame(edges[ingest.EDGE_KEY])
     w = np.broadcast_to(np.asarray(weight, dtype="float64"), (len(edges),))
@@ -406,6 +410,11 @@ def _aggregate(
     return LevelHist(V, uniq, counts, total, entropy, other_n, other_m)
 
 
+#: with a single baseline window, its last share of time in which new pairs and hosts are
+#: counted against the earlier rest (see _who_stats)
+WHO_HOLDOUT = 0.3
+
+
 def _who_stats(
     win_idx: np.ndarray,
     src: np.ndarray,
@@ -415,6 +424,8 @@ def _who_stats(
     host_subnet: np.ndarray,
     pair_sp: np.ndarray,
     sizes: tuple[int, int, int, int],
+    first_ts: np.ndarray | None = None,
+    last_ts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray | float]:
     """How often new pairs, new clients and new servers appeared within the baseline itself.
 
@@ -428,13 +439,34 @@ def _who_stats(
         new client: subnet of src <- zone of src <- global   (new server likewise)
 
     The zone split keeps the churn of external addresses from making a new internal host or
-    a new internal pair look ordinary."""
+    a new internal pair look ordinary.
+
+    With a single baseline window and the edges' first / last connection times (`first_ts`,
+    `last_ts`), the window's last `WHO_HOLDOUT` share of time plays the later window: an edge
+    active then is an opportunity, and a new pair when its first connection falls in it (a
+    host likewise, by its first and last connection in that role). Without either, every rate
+    is its prior (one bit for a new pair)."""
     n_hosts, n_pairs, n_sub, n_sp = sizes
     big = np.iinfo(np.int64).max
-    first_pair = np.full(n_pairs, big, dtype=np.int64)
-    np.minimum.at(first_pair, pair, win_idx)
-    later = win_idx >= 1
-    new = later & (first_pair[pair] == win_idx)
+    nw = int(win_idx.max(initial=0)) + 1
+    split = (
+        nw == 1
+        and first_ts is not None
+        and last_ts is not None
+        and len(first_ts) > 0
+        and bool(np.isfinite(first_ts).all() and np.isfinite(last_ts).all())
+    )
+    if split:
+        assert first_ts is not None and last_ts is not None
+        lo, hi = float(first_ts.min()), float(last_ts.max())
+        cut = lo + (1.0 - WHO_HOLDOUT) * (hi - lo)
+        later = (last_ts >= cut) & (hi > lo)
+        new = later & (first_ts >= cut)  # one edge per pair in a single window
+    else:
+        first_pair = np.full(n_pairs, big, dtype=np.int64)
+        np.minimum.at(first_pair, pair, win_idx)
+        later = win_idx >= 1
+        new = later & (first_pair[pair] == win_idx)
     zs, zd = zone[src], zone[dst]
 
     def count(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -452,19 +484,27 @@ def _who_stats(
     ):
         out[f"{name}_new"], out[f"{name}_opp"] = count(key, size)
     out["g_new"], out["g_opp"] = float(new.sum()), float(later.sum())
-    nw = int(win_idx.max(initial=0)) + 1
     for side, h in (("src", src), ("dst", dst)):
         first = np.full(n_hosts, big, dtype=np.int64)
         np.minimum.at(first, h, win_idx)
-        appear = np.unique(h[later] * nw + win_idx[later])
-        hh, ww = appear // nw, appear % nw
-        is_new = first[hh] == ww
+        if split:
+            assert first_ts is not None and last_ts is not None
+            t_first = np.full(n_hosts, np.inf)
+            t_last = np.full(n_hosts, -np.inf)
+            np.minimum.at(t_first, h, first_ts)
+            np.maximum.at(t_last, h, last_ts)
+            hh = np.flatnonzero(np.isfinite(t_first) & (t_last >= cut) & (hi > lo))
+            is_new = t_first[hh] >= cut
+        else:
+            appear = np.unique(h[later] * nw + win_idx[later])
+            hh, ww = appear // nw, appear % nw
+            is_new = first[hh] == ww
         p = "hc" if side == "src" else "hs"
         out[f"{p}_sub_new"] = np.bincount(host_subnet[hh][is_new], minlength=n_sub).astype(float)
         out[f"{p}_sub_opp"] = np.bincount(host_subnet[hh], minlength=n_sub).astype(float)
         out[f"{p}_zone_new"] = np.bincount(zone[hh][is_new], minlength=2).astype(float)
         out[f"{p}_zone_opp"] = np.bincount(zone[hh], minlength=2).astype(float)
-        out[f"{p}_g_new"], out[f"{p}_g_opp"] = float(is_new.sum()), float(len(appear))
+        out[f"{p}_g_new"], out[f"{p}_g_opp"] = float(is_new.sum()), float(len(hh))
         out[f"is_{side}"] = first < big  # host seen in this role in the baseline
     return out
 
@@ -611,6 +651,11 @@ def build(
         host_subnet,
         pair_sp,
         (H, P, len(subnet_labels), len(sp_keys)),
+        *(
+            (real.edges[c].to_numpy(dtype="float64") for c in ("first", "last"))
+            if {"first", "last"} <= set(real.edges.columns)
+            else ()
+        ),
     )
     fp = Fingerprints(
         as_of=as_of,

@@ -10,6 +10,7 @@ import pytest
 
 from graphnet import fingerprints, ingest, scoring, windows
 from graphnet.config import Settings
+from graphnet.detectors.novelty import score_connections
 from graphnet.fingerprints import COMPONENTS, LEVELS
 
 
@@ -101,6 +102,37 @@ def test_who_statistics_count_new_pairs_and_new_clients() -> None:
     assert not is_src[fp.host_codes(np.array(["10.0.1.1"]))[0]]
 
 
+def test_a_single_baseline_window_learns_who_rates_from_its_last_share_of_time() -> None:
+    """One baseline window: pairs and clients first seen in its last 30 % of time are the new
+    ones, every edge active then an opportunity (not the Beta(1,1) prior of no information)."""
+    rows = []
+    day = 86400.0
+    for i in range(6):  # six clients of one server, all week long
+        for d in range(7):
+            rows.append(conn(f"10.0.0.{i + 1}", "10.0.1.1", T0 + d * day + 3600 * (9 + i)))
+    rows.append(conn("10.0.0.1", "10.0.1.2", T0 + 10.0))  # early and only early: no opportunity
+    rows.append(conn("10.0.0.2", "10.0.1.3", T0 + 5.5 * day))  # a late new pair
+    rows.append(conn("10.0.0.9", "10.0.1.1", T0 + 6 * day))  # a late new client (new pair too)
+    frame = pd.DataFrame(rows)
+    fp = fingerprints.fingerprints_from_connections(frame, windows.window_of(T0 + W))
+    who = fp.who
+    assert fp.windows == [windows.window_of(T0)]
+    # the week spans T0 + 9 h .. T0 + 6 d 14 h; the cut lies at about day 4.6
+    assert who["g_opp"] == 8 and who["g_new"] == 2  # six habits and two late pairs
+    assert who["hc_g_opp"] == 7 and who["hc_g_new"] == 1
+    assert who["hs_g_opp"] == 2 and who["hs_g_new"] == 1  # 10.0.1.3 first serves late
+    # a client's first session with a host that served one client early on: rarer than the
+    # prior's single bit says
+    new = pd.DataFrame([conn("10.0.0.3", "10.0.1.2", T0 + W + 3600)])
+    bits = score_connections(fp, new).frame["part_new_pair"].to_numpy()
+    assert bits[0] > 2.0
+    # without first / last times (edges from elsewhere), the priors remain
+    hist = fingerprints.edge_histograms_from_connections(frame, "week")
+    hist.edges = hist.edges.drop(columns=["first", "last"])
+    bare = fingerprints.build(windows.window_of(T0 + W), hist)
+    assert bare.who["g_opp"] == 0 and bare.who["g_new"] == 0
+
+
 def test_records_from_neo4j_and_from_connections_agree() -> None:
     """The store path (edge rows with _k/_n lists) builds the same fingerprint as ingest's
     aggregation of the same connections."""
@@ -114,6 +146,7 @@ def test_records_from_neo4j_and_from_connections_agree() -> None:
     records = []
     for r in rows:
         rec = {"src": r["src"], "dst": r["dst"], "window": r["window"], **r["props"]}
+        rec["first_ms"], rec["last_ms"] = r["first_ms"], r["last_ms"]
         rec["src_subnet"] = classify(r["src"])["subnet"]
         rec["dst_subnet"] = classify(r["dst"])["subnet"]
         records.append(rec)
