@@ -33,8 +33,14 @@ about 7. With a single history window, its last 30 % of time (`holdout`) is scor
 first 70 % instead; without history, the default weights above hold.
 
 Each part scores `weight · log2(1 + n)`; `new_periodic` scores
-`weight · regularity · log2(1 + n / 10)` (regularity = 1 - jitter / max_jitter). The host's
-score is the sum of its parts. Only originators are scored: the host that does something new,
+`weight · regularity · log2(1 + n / 10)` (regularity = 1 - jitter / max_jitter). In
+`new_admin` and `new_service`, n is the sum of the services' **rarity** instead of their count:
+how unusual it is for an internal client to use that (peer, proto, port), the surprise
+-log2((k + 0.5) / (m + 1)) of a service k of the history's m internal clients used, over that
+of a service nobody used (so in (0, 1]). A client's first smb session with the domain
+controller most clients use adds little; a first WinRM session with a workstation that never
+served anyone counts in full (lateral movement goes where nobody goes). The host's score is the
+sum of its parts. Only originators are scored: the host that does something new,
 not the server it does it to. Nothing here reads labels; a host without any first time is not scored
 (no evidence, see `graphnet.risk`).
 
@@ -70,6 +76,7 @@ ADMIN_PORTS: frozenset[int] = frozenset({22, 23, 135, 139, 445, 3389, 5985, 5986
 #: Zeek states where the responder answered
 ANSWERED_STATES: frozenset[str] = frozenset({"SF", "S1", "S2", "S3", "RSTO", "RSTR", "-"})
 COLUMNS = ("ts", "src", "dst", "dport", "proto", "conn_state", "dst_pkts", "dst_bytes")
+CHAIN_TEXT = ", and the peer then opened one of its own"
 PARTS = ("new_host", "new_admin", "new_service", "new_periodic", "failed_to_answered")
 
 
@@ -214,6 +221,15 @@ class FirstBehaviour(Detector):
         self.server_services = _keys(dst[ok], proto[ok], port[ok]).unique()
         self.client_services = _keys(src, proto, port).unique()
         self.client_conns = pd.Series(src).value_counts()
+        # how many internal clients each internal (dst, proto, port) answered
+        zone = pd.Series(self.internal(self.hosts.to_numpy()), index=self.hosts, dtype=bool)
+        si = zone.reindex(src).to_numpy(dtype=bool)
+        inner = ok & si & zone.reindex(dst).to_numpy(dtype=bool)
+        users = pd.DataFrame(
+            {"d": dst[inner], "p": proto[inner], "port": port[inner], "s": src[inner]}
+        )
+        self.service_users = users.groupby(["d", "p", "port"])["s"].nunique()
+        self.internal_clients = int(pd.unique(src[si]).size) if len(src) else 0
         seen = pd.DataFrame({"s": src, "d": dst, "p": proto, "port": port, "ok": ok})
         agg = seen.groupby(["s", "d", "p", "port"], sort=False)["ok"].agg(["sum", "size"])
         failed = agg[(agg["sum"] == 0) & (agg["size"] >= self.settings.min_failed)]
@@ -223,6 +239,23 @@ class FirstBehaviour(Detector):
         self.bits = {}
         self.rates = {}
         return self
+
+    def rarity(self, d: pd.Series, p: pd.Series, port: pd.Series) -> np.ndarray:
+        """Per internal service (d, p, port): how unusual it is for an internal client to use
+        it, in (0, 1]: the surprise -log2((k + 0.5) / (m + 1)) of a service that k of the m
+        internal clients of the history used, over that of one nobody used (1). A first
+        conversation with the domain controller's smb that most clients use weighs little; one
+        with a workstation's WinRM, which nobody ever used, weighs 1."""
+        m = self.internal_clients
+        k = self.service_users.reindex(_keys(d, p, port)).fillna(0).to_numpy(dtype="float64")
+        k = np.minimum(k, m)
+        return np.asarray(np.log2((m + 1) / (k + 0.5)) / np.log2((m + 1) / 0.5), dtype="float64")
+
+    def users_note(self, d: str, p: str, port: int) -> str:
+        k = int(self.service_users.get((d, p, port), 0))
+        if k == 0:
+            return "no internal client used it before"
+        return f"{k} of {self.internal_clients} internal clients used it"
 
     # ---- the five parts, each a frame (host, n, text)
     def _parts(self, c: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -270,7 +303,12 @@ class FirstBehaviour(Detector):
             & ~_keys(a["s"], a["d"], a["p"], a["port"]).isin(self.pair_services)
         ]
         if len(adm):
-            first = adm.groupby(["s", "d", "port"], as_index=False)["ts"].min()
+            first = adm.groupby(["s", "d", "p", "port"], as_index=False)["ts"].min()
+            first["rare"] = self.rarity(first["d"], first["p"], first["port"])
+            first["svc"] = [
+                f"{d}:{port} ({self.users_note(d, p, port)})"
+                for d, p, port in zip(first["d"], first["p"], first["port"], strict=True)
+            ]
             starts = first.groupby("s")["ts"].apply(np.sort)
             chained = []
             for r in first.itertuples(index=False):
@@ -284,14 +322,15 @@ class FirstBehaviour(Detector):
             out["new_admin"] = pd.DataFrame(
                 {
                     "n": g["d"].nunique(),
+                    "rare": g["rare"].sum(),
                     "chain": g["chain"].any(),
                     "keys": _pairs(g),
                     "text": _texts(
                         g,
                         lambda x: (
                             "first remote-admin service with "
-                            + ", ".join(list(x["d"] + ":" + x["port"].astype(str))[:3])
-                            + (" (which then opened one of its own)" if x["chain"].any() else "")
+                            + ", ".join(list(x.sort_values("rare", ascending=False)["svc"])[:3])
+                            + (CHAIN_TEXT if x["chain"].any() else "")
                         ),
                     ),
                 }
@@ -307,12 +346,14 @@ class FirstBehaviour(Detector):
                 & (self.client_conns.reindex(ns["s"]).fillna(0).to_numpy() >= st.min_client)
             )
         ]
-        ns = ns.drop_duplicates(["s", "d", "p", "port"])
+        ns = ns.drop_duplicates(["s", "d", "p", "port"]).copy()
         if len(ns):
+            ns["rare"] = self.rarity(ns["d"], ns["p"], ns["port"])
             g = ns.groupby("s")
             out["new_service"] = pd.DataFrame(
                 {
                     "n": g.size(),
+                    "rare": g["rare"].sum(),
                     "keys": _pairs(g),
                     "text": _texts(
                         g,
@@ -320,9 +361,9 @@ class FirstBehaviour(Detector):
                             "a new service with an internal peer it knows (new for the "
                             "peer or for itself): "
                             + ", ".join(
-                                f"{p}/{port} to {d}"
+                                f"{p}/{port} to {d} ({self.users_note(d, p, port)})"
                                 for d, p, port in zip(x["d"], x["p"], x["port"], strict=True)
-                            )[:160]
+                            )[:200]
                         ),
                     ),
                 }
@@ -415,6 +456,9 @@ class FirstBehaviour(Detector):
                     w = np.where(zone, self.bits[(name, True)], self.bits[(name, False)])
                 if name == "new_periodic":
                     col = w * p["reg"].fillna(0).to_numpy() * np.log2(1 + n / 10.0)
+                elif name in ("new_admin", "new_service"):
+                    # each service counts by how unusual it is for a client (rarity)
+                    col = w * np.log2(1 + p["rare"].fillna(0).to_numpy(dtype="float64"))
                 else:
                     col = w * np.log2(1 + n)
                 if name == "new_admin":
@@ -543,6 +587,8 @@ def findings_from_hosts(
                 "what": str(p["text"]),
                 "services": [f"{d}:{port}" for d, port in services[:10]],
             }
+            if name in ("new_admin", "new_service"):
+                item["rarity"] = round(float(p["rare"]), 4)
             if name == "new_admin":
                 item["chain"] = bool(p["chain"])
             if name == "new_periodic":

@@ -93,7 +93,7 @@ def test_each_kind_of_first_time_and_silence_for_the_ordinary() -> None:
     }
     assert parts["10.0.0.77"] == ["part_new_host"]
     assert "part_new_admin" in parts["10.0.0.2"] and "part_new_admin" in parts["10.0.0.1"]
-    assert "which then opened one of its own" in hf.loc["10.0.0.2", "explanation"]
+    assert "the peer then opened one of its own" in hf.loc["10.0.0.2", "explanation"]
     assert parts["10.0.0.3"] == ["part_new_service"]
     assert parts["10.0.0.4"] == ["part_failed_to_answered"]
     assert parts["10.0.0.5"] == ["part_new_periodic"]
@@ -161,7 +161,8 @@ def test_one_finding_per_originator_with_what_it_did_first() -> None:
     hop = by["10.0.0.2"]
     assert list(hop.parts) == ["new_admin"]
     assert hop.explanation == (
-        "10.0.0.2: first remote-admin service with 10.0.0.1:3389 (which then opened one of its own)"
+        "10.0.0.2: first remote-admin service with 10.0.0.1:3389 (no internal client used it "
+        "before), and the peer then opened one of its own"
     )
     first = hop.evidence["first_times"]["new_admin"]
     assert first["services"] == ["10.0.0.1:3389"] and first["chain"] is True and first["n"] == 1
@@ -205,3 +206,31 @@ def test_browser_query_quotes_the_host_and_has_no_parameters_left() -> None:
     _, found = build()
     evil = next(f for f in found if f.hosts == [EVIL])
     assert evil.cypher == q
+
+
+def test_a_first_admin_session_counts_by_how_unusual_the_service_is_for_clients() -> None:
+    """A client's first smb session with the server every client uses weighs little; one with a
+    workstation that never served anyone counts in full."""
+    rows = []
+    for d in range(7):
+        for i in range(1, 9):  # eight clients use the domain controller's smb every day
+            t = T0 + d * 86400 + 9 * 3600 + i * 60
+            rows.append((t, f"10.0.0.{i}", "10.0.9.1", 445, "tcp", "SF"))
+        rows.append((T0 + d * 86400 + 10 * 3600, "10.0.0.20", "10.0.9.2", 443, "tcp", "SF"))
+        rows.append((T0 + d * 86400 + 11 * 3600, "10.0.0.21", "10.0.9.2", 443, "tcp", "SF"))
+    det = FirstBehaviour().fit(conns(rows))
+    w = T0 + 7 * 86400 + 9 * 3600
+    window = [
+        (w, "10.0.0.20", "10.0.9.1", 445, "tcp", "SF"),  # first time, to the popular server
+        (w + 60, "10.0.0.21", "10.0.0.5", 445, "tcp", "SF"),  # first time, to a workstation
+    ]
+    parts = det.parts(conns(window))
+    rare = parts["new_admin"]["rare"]
+    assert rare["10.0.0.21"] == pytest.approx(1.0)
+    # 8 of the 10 internal clients used it: log2(11 / 8.5) / log2(11 / 0.5)
+    assert rare["10.0.0.20"] == pytest.approx(np.log2(11 / 8.5) / np.log2(22.0))
+    hf = det.host_frame(conns(window), parts=parts)
+    assert list(hf.index) == ["10.0.0.21", "10.0.0.20"]
+    assert hf.loc["10.0.0.21", "part_new_admin"] > 5 * hf.loc["10.0.0.20", "part_new_admin"]
+    assert "(8 of 10 internal clients used it)" in hf.loc["10.0.0.20", "explanation"]
+    assert "(no internal client used it before)" in hf.loc["10.0.0.21", "explanation"]
