@@ -11,13 +11,14 @@ answered, failed probes never do):
 - `new_host` (weight 2): the host was never seen in the history (as either end) and talks to
   internal hosts; n = distinct internal peers that answered.
 - `new_admin` (2): it uses a remote-administration service (ssh, telnet, rpc, smb, rdp, winrm,
-  vnc: `admin_ports`) of an internal host, a (peer, port) it never used before; n = distinct
-  peers. The same weight again when, within `chain_seconds` after, that peer itself opens a
-  first admin conversation with a third host (a hop after a hop).
+  vnc: `admin_ports`) of an internal host, a (peer, port) it never used before; n = the
+  services' summed rarity (below; the evidence's `n` counts the distinct peers). The same
+  weight again when, within `chain_seconds` after, that peer itself opens a first admin
+  conversation with a third host (a hop after a hop).
 - `new_service` (1.5): it talks to an internal peer it already talked to, over a (proto, port)
   the pair never used and that either the peer never answered on (for anyone) or the host, a
   client with at least `min_client` history connections, never used with anyone (external
-  peers' services churn: not counted); n = distinct (peer, proto, port).
+  peers' services churn: not counted); n = summed rarity of the (peer, proto, port).
 - `new_periodic` (2): it repeats answered connections to an external host nobody contacted in
   the history, at regular intervals (robust spread of the gaps, MAD / median, below
   `max_jitter`; gaps over 4 x the median are pauses); n = its connections to that host.
