@@ -832,14 +832,17 @@ def _mean(values: Sequence[Any]) -> float | None:
 
 def _pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Means over windows of each detector's metrics; alerts per day over all days."""
-    days = sum(r["days"] for r in results)
     names = sorted({d for r in results for d in r["detectors"]})
     out: dict[str, Any] = {"detectors": {}, "combined": {}}
     for name in [*names, None]:
-        blocks = [r["combined"] if name is None else r["detectors"].get(name, {}) for r in results]
-        blocks = [b for b in blocks if b.get("available")]
-        if not blocks:
+        # (window result, its block) for the windows where the detector was available
+        pairs = [
+            (r, r["combined"] if name is None else r["detectors"].get(name, {})) for r in results
+        ]
+        pairs = [(r, b) for r, b in pairs if b.get("available")]
+        if not pairs:
             continue
+        blocks = [b for _, b in pairs]
         agg: dict[str, Any] = {
             "available": True,
             "windows": len(blocks),
@@ -848,25 +851,28 @@ def _pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for key in ("auc", "ap", "precision_at_k"):
             agg[key] = _mean([b.get(key) for b in blocks])
         agg["k"] = blocks[0].get("k")
-        alerts = [b.get("alerts_per_day") for b in blocks]
+        days = sum(r["days"] for r, _ in pairs)  # the days this detector saw
         agg["alerts_per_day"] = (
-            sum(a * r["days"] for a, r in zip(alerts, results, strict=False) if a is not None)
+            sum(
+                b["alerts_per_day"] * r["days"]
+                for r, b in pairs
+                if b.get("alerts_per_day") is not None
+            )
             / days
             if days
             else None
         )
         agg["host_ranks"] = {
             f"{h}@{r['window']}": rk
-            for r, b in zip(results, blocks, strict=False)
+            for r, b in pairs
             for h, rk in (b.get("host_ranks") or {}).items()
         }
         if name is None:
             agg["unplanted_above"] = {
                 f"{h}@{r['window']}": n
-                for r, b in zip(results, blocks, strict=False)
+                for r, b in pairs
                 for h, n in (b.get("unplanted_above") or {}).items()
             }
-        if name is None:
             out["combined"] = agg
         else:
             out["detectors"][name] = agg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -224,3 +225,28 @@ def test_evaluate_labelled_logs(tmp_path: Path) -> None:
     assert truth["scenarios"][0]["hosts"]["attacker"] in d["host_ranks"]
     with pytest.raises(ValueError, match="no window"):
         evaluate(None, None, None, Settings(home=tmp_path / "empty"))
+
+
+def test_pooled_windows_keep_each_block_with_its_own_window() -> None:
+    """A detector unavailable in the first window (behaviour has no history there): its ranks
+    and alerts belong to the windows where it ran."""
+    from graphnet.evaluate import _pooled
+
+    def window(w: str, days: float, beh: dict[str, Any]) -> dict[str, Any]:
+        combined = {
+            "available": True,
+            "alerts_per_day": 1.0,
+            "host_ranks": {"a": 1.0},
+            "unplanted_above": {"a": 0},
+        }
+        return {"window": w, "days": days, "detectors": {"behaviour": beh}, "combined": combined}
+
+    results = [
+        window("W1", 7.0, {"available": False, "reason": "no history"}),
+        window("W2", 1.0, {"available": True, "alerts_per_day": 10.0, "host_ranks": {"b": 2.0}}),
+    ]
+    out = _pooled(results)
+    beh = out["detectors"]["behaviour"]
+    assert beh["windows"] == 1 and beh["host_ranks"] == {"b@W2": 2.0}
+    assert beh["alerts_per_day"] == pytest.approx(10.0)  # over the one day it ran
+    assert out["combined"]["unplanted_above"] == {"a@W1": 0, "a@W2": 0}
