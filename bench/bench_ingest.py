@@ -125,12 +125,8 @@ def main() -> None:
                     acc.add_frame(chunk.frame, "week")
             gs = Settings.from_env()
             erows = acc.rows({"dport": gs.top_ports, "history": gs.top_history})
-            batches = [erows.slice(lo, lo + gs.batch_size) for lo in range(0, len(erows), 5000)]
-            classify = ingest.host_classifier()
-            hosts = [
-                {"id": h, "props": classify(h), "first_ms": f, "last_ms": la}
-                for h, (f, la) in erows.hosts().items()
-            ]
+            batches = [erows.slice(lo, hi) for _, lo, hi in erows.batches(gs.batch_size)]
+            hosts = ingest.host_rows(erows, ingest.host_classifier(gs.internal_cidrs))
 
             def create_all(batches: list[list[dict]]) -> float:
                 store.clear()

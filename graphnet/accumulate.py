@@ -4,8 +4,8 @@
 categorical histograms, with the histograms as integer codes; `EdgeAccumulator` sums any number
 of such chunks while holding only numbers (an edge id, a (component, value) id and a count per
 histogram row), so a group of files as large as a week of logs fits in a bounded amount of
-memory; `EdgeAccumulator.rows` then gives the edges, sorted by (src, dst, window), as the rows
-that are written to Neo4j, top-N folded into `other`.
+memory; `EdgeAccumulator.rows` then gives the edges, sorted by (partition, src, dst, window),
+as the rows that are written to Neo4j, top-N folded into `other`.
 """
 
 from __future__ import annotations

@@ -163,8 +163,9 @@ def edge_histograms_from_connections(
     weight: float | np.ndarray = 1.0,
     window: str | None = None,
 ) -> EdgeHistograms:
-    """Normalised connections -> the edge histograms ingest would store (same `ingest.transform`
-    and top-N folding), in code form. Used by tests, benchmarks and feedback injection.
+    """Normalised connections -> the edge histograms ingest would store (`ingest.transform`,
+    top-N folded by `ingest.fold_top` to the same result as ingest's own folding), in code
+    form. Used by tests, benchmarks and feedback injection.
 
     `weight` multiplies the counts (a scalar, or one weight per resulting edge in edge order);
     `window` overrides the window id of every edge (feedback pseudo-edges use INJECTED)."""
@@ -642,6 +643,7 @@ def build(
                 m = np.zeros(level_size[lvl])
                 np.maximum.at(m, level_key[lvl], m_pair)
             levels[comp][lvl] = _aggregate(key, ce.value, ce.n, level_size[lvl], V, other_code, m)
+    timed = {"first", "last"} <= set(real.edges.columns)
     who = _who_stats(
         real_win,
         src[:n_real],
@@ -651,11 +653,8 @@ def build(
         host_subnet,
         pair_sp,
         (H, P, len(subnet_labels), len(sp_keys)),
-        *(
-            (real.edges[c].to_numpy(dtype="float64") for c in ("first", "last"))
-            if {"first", "last"} <= set(real.edges.columns)
-            else ()
-        ),
+        first_ts=real.edges["first"].to_numpy(dtype="float64") if timed else None,
+        last_ts=real.edges["last"].to_numpy(dtype="float64") if timed else None,
     )
     fp = Fingerprints(
         as_of=as_of,

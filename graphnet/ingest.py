@@ -1,14 +1,16 @@
 """Ingest: log files -> aggregated host graph in Neo4j.
 
 get (graphnet.sources.read, streamed chunks) -> transform (pure: chunk -> per-edge sums and
-categorical histograms) -> combine (all chunks of one file) -> load (batched UNWIND in managed
-transactions).
+categorical histograms in code form, graphnet.accumulate) -> a running aggregate per **group**
+of files -> load (batched UNWIND in managed transactions).
 
 Exactly-once per file: a file is identified by the SHA-256 of its content and recorded in an
-`(:Ingest)` ledger node. Its aggregated edges are cut into deterministic batches; each batch's
-transaction advances the ledger's `batches_done` counter together with the edge writes, so a run
-killed at any moment resumes where the last committed batch ended and the counts end up exactly
-as after one clean run. A file that fails to parse (unknown format, truncated gzip) writes nothing.
+`(:Ingest)` ledger node. A group's edges are cut into deterministic batches (by partition of the
+edge key); each batch's transaction takes its partition's lock, merges its edges and records its
+index in `(:IngestGroup).done`, rolling back when another run already committed it. A run
+killed at any moment resumes the group's missing batches, and the counts end up exactly as
+after one clean run. A file that fails to parse (unknown format, truncated gzip) writes
+nothing. Details: docs/architecture.md, "Ingest: exactly once, crash-safe".
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from graphnet.store import Store, Tx
 
 log = logging.getLogger(__name__)
 
-NUMERIC = ("src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "duration")
+NUMERIC = accumulate.NUMERIC
 TOPN_COMPONENTS = ("dport", "history")
 #: rows transformed at once (amortises per-call overhead over small files; bounds memory)
 TRANSFORM_ROWS = 500_000
@@ -48,8 +50,8 @@ GROUP_ROWS = 8_000_000
 #: edges are split into this many partitions by key hash; one lock per partition
 PARTITIONS = 8
 LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
-OTHER = "other"
-EDGE_KEY = ["src", "dst", "window"]
+OTHER = accumulate.OTHER  # one folding value and one edge key for ingest and accumulate
+EDGE_KEY = accumulate.EDGE_KEY
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,6 +135,16 @@ def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.
             h.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum()  # type: ignore[arg-type]
         )
     return pd.concat(out, ignore_index=True), distinct
+
+
+def host_rows(
+    rows: accumulate.EdgeRows, classify: Callable[[str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """`hosts_upsert` rows for every host of the edges: its classification and time span."""
+    return [
+        {"id": h, "props": classify(h), "first_ms": span[0], "last_ms": span[1]}
+        for h, span in rows.hosts().items()
+    ]
 
 
 def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
@@ -671,13 +683,8 @@ def _load_group(
         )
     done = {int(i) for i in began["done"] or []}
     start = len(done)
-    classify = host_classifier(settings.internal_cidrs)
-    hosts = [
-        {"id": h, "props": classify(h), "first_ms": span[0], "last_ms": span[1]}
-        for h, span in rows.hosts().items()
-    ]
-    for i in range(0, len(hosts), settings.batch_size):
-        store.write("hosts_upsert", rows=hosts[i : i + settings.batch_size])
+    hosts = host_rows(rows, host_classifier(settings.internal_cidrs))
+    store.write_batches("hosts_upsert", hosts, settings.batch_size)
     t1 = time.perf_counter()
     _load_batches(store, group, rows, done, settings, top, settings.writers, progress)
     store.write("ingest_group_finish", id=group)

@@ -1,4 +1,6 @@
-"""The compact running aggregate of an ingest group gives the rows `edge_rows` gives."""
+"""The compact running aggregate of an ingest group: chunked accumulation gives the rows one
+pass gives (`edge_rows` builds its rows with the accumulator too), and its top-N folding agrees
+with the independent DataFrame folding `ingest.fold_top`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graphnet.accumulate import EdgeAccumulator
-from graphnet.ingest import edge_key, edge_rows, transform
+from graphnet.ingest import edge_key, edge_rows, fold_top, transform
 
 from .test_ingest_transform import MON, conns
 
@@ -25,6 +27,24 @@ def expected(frame: pd.DataFrame, top: dict[str, int]) -> list[dict]:
     for r in rows:
         r["key"] = edge_key(r["src"], r["dst"], r["window"])
     return rows
+
+
+def folded(rows: list[dict], top: dict[str, int]) -> dict[tuple[str, str], dict[str, int]]:
+    """(edge key, component) -> {value: count} of the rows' top-N components."""
+    return {
+        (r["key"], c): dict(zip(r["props"][f"{c}_k"], r["props"][f"{c}_n"], strict=True))
+        for r in rows
+        for c in top
+    }
+
+
+def folded_by_pandas(frame: pd.DataFrame, top: dict[str, int]) -> dict:
+    hist, _ = fold_top(transform(frame, "week").hist, top)
+    hist = hist[hist["comp"].isin(list(top))]
+    out: dict[tuple[str, str], dict[str, int]] = {}
+    for r in hist.itertuples(index=False):
+        out.setdefault((edge_key(r.src, r.dst, r.window), r.comp), {})[str(r.value)] = int(r.n)
+    return out
 
 
 def same(a: list[dict], b: list[dict]) -> bool:
@@ -87,6 +107,7 @@ def test_chunked_accumulation_equals_one_pass(rows: list[tuple], step: int, ntop
         acc.add_frame(frame.iloc[i : i + step], "week")
     got = acc.rows(top)
     assert same(got.slice(0, len(got)), expected(frame, top))
+    assert folded(got.slice(0, len(got)), top) == folded_by_pandas(frame, top)
     # batches cut from the sorted edges give the same rows as one slice
     pieces = [r for i in range(0, len(got), 3) for r in got.slice(i, i + 3)]
     assert same(pieces, expected(frame, top))
