@@ -5,8 +5,8 @@ intrusion step is a handful of connections that look ordinary one by one. What g
 that the *originator* does something for the first time. Learned from the archive windows
 before the scored one (`history_days`, default 28), every connection the host originated in
 the window is checked for five kinds of first time (an **answered** connection: its responder
-replied — Zeek states SF, S1-S3, RSTO, RSTR, or a reply packet; unknown states count as
-answered, failed probes never do):
+replied — Zeek states SF, S1-S3, RSTO, RSTR, the unknown state `-` of flow records, or a
+reply packet; failed probes (S0, REJ, RSTOS0, SH) never do):
 
 - `new_host` (weight 2): the host was never seen in the history (as either end) and talks to
   internal hosts; n = distinct internal peers that answered.
@@ -65,7 +65,7 @@ import pandas as pd
 from graphnet import ingest, windows
 from graphnet.config import Settings
 from graphnet.detectors.base import Detector
-from graphnet.detectors.lda import history_windows, latest_window, read_archive
+from graphnet.detectors.lda import archived_window, history_windows, read_archive
 from graphnet.errors import NotEnoughHistory
 from graphnet.findings import Finding, cypher_literal
 from graphnet.findings import save as save_findings
@@ -217,7 +217,7 @@ class FirstBehaviour(Detector):
         proto = h["proto"].astype(str).to_numpy(dtype=object)
         ok = answered(h) if len(h) else np.zeros(0, dtype=bool)
         self.hosts = pd.Index(np.unique(np.concatenate([src, dst])))
-        self.pairs = pd.Index(np.unique(np.concatenate([src + "|" + dst, dst + "|" + src])))
+        self.pairs = _keys(np.concatenate([src, dst]), np.concatenate([dst, src])).unique()
         self.pair_services = _keys(src, dst, proto, port).unique()
         self.server_services = _keys(dst[ok], proto[ok], port[ok]).unique()
         self.client_services = _keys(src, proto, port).unique()
@@ -337,7 +337,7 @@ class FirstBehaviour(Detector):
                 }
             )
         # a new service on a known pair, new for the client too
-        known_pair = (a["s"] + "|" + a["d"]).isin(self.pairs).to_numpy()
+        known_pair = _keys(a["s"], a["d"]).isin(self.pairs)
         ns = a[known_pair & a["di"].to_numpy()]
         ns = ns[~_keys(ns["s"], ns["d"], ns["p"], ns["port"]).isin(self.pair_services)]
         ns = ns[
@@ -374,16 +374,14 @@ class FirstBehaviour(Detector):
         counts = ext.groupby(["s", "d"]).size()
         cand = counts[counts >= st.min_periodic]
         rows = []
-        for sd, n in cand.items():
-            s, d = str(sd[0]), str(sd[1])  # type: ignore[index]
-            sel = ((ext["s"] == s) & (ext["d"] == d)).to_numpy()
-            t = ext["ts"].to_numpy()[sel]
+        ext = ext[_keys(ext["s"], ext["d"]).isin(cand.index)]  # one pass over the candidates
+        for (s, d), pair in ext.groupby(["s", "d"]):
+            t = pair["ts"].to_numpy()
             reg = _regularity(t, st.max_jitter)
             if reg > 0:
                 gaps = np.diff(np.sort(t))
-                ports = sorted({int(x) for x in ext["port"].to_numpy()[sel]})
-                keys = [(d, x) for x in ports]
-                rows.append((s, d, int(n), reg, float(np.median(gaps[gaps > 0])), keys))
+                keys = [(str(d), int(x)) for x in sorted(set(pair["port"].tolist()))]
+                rows.append((s, d, len(pair), reg, float(np.median(gaps[gaps > 0])), keys))
         if rows:
             per = pd.DataFrame(rows, columns=["s", "d", "n", "reg", "period", "keys"])
             per = per.sort_values("reg", ascending=False).drop_duplicates("s").set_index("s")
@@ -492,19 +490,23 @@ def fit_window(
     window: str,
     behaviour: BehaviourSettings | None = None,
     conns: pd.DataFrame | None = None,
-    history: Sequence[str] | None = None,
+    columns: Sequence[str] = COLUMNS,
 ) -> tuple[FirstBehaviour, list[str], pd.DataFrame]:
-    """The detector fitted on the archive windows before `window`, and the window's connections.
-    Raises ValueError without any earlier window (everything would be a first time)."""
+    """The detector fitted on the archive windows before `window` (`behaviour=None`: the
+    defaults with graphnet's `internal_cidrs` and window kind), the history windows, and the
+    window's connections (`conns`, else its archive `columns`). Raises NotEnoughHistory
+    without an earlier window within `history_days` (everything would be a first time)."""
     st = behaviour or BehaviourSettings(
         internal_cidrs=tuple(settings.internal_cidrs), window_kind=settings.window
     )
-    hist_w = (
-        list(history) if history is not None else history_windows(settings, window, st.history_days)
-    )
+    hist_w = history_windows(settings, window, st.history_days)
     if not hist_w:
-        raise ValueError(f"no archive window before {window}: no history to call anything new")
-    current = conns if conns is not None else read_archive(settings, [window], COLUMNS)
+        raise NotEnoughHistory(
+            f"no archive window before {window} within {st.history_days:g} days: "
+            "without history everything would be a first time",
+            hint="ingest the logs of an earlier window first",
+        )
+    current = conns if conns is not None else read_archive(settings, [window], columns)
     det = FirstBehaviour(st).fit(read_archive(settings, hist_w, COLUMNS))
     return det, hist_w, current
 
@@ -676,21 +678,9 @@ def behaviour_window(
     ValueError when the archive is empty and NotEnoughHistory without an earlier window
     (everything would be a first time)."""
     t0 = time.perf_counter()
-    st = behaviour or BehaviourSettings(
-        internal_cidrs=tuple(settings.internal_cidrs), window_kind=settings.window
-    )
-    window = window or latest_window(settings)
-    if window is None:
-        raise ValueError("the connection archive is empty: ingest logs first")
-    hist_w = history_windows(settings, window, st.history_days)
-    if not hist_w:
-        raise NotEnoughHistory(
-            f"no archive window before {window} within {st.history_days:g} days: "
-            "without history everything would be a first time",
-            hint="ingest the logs of an earlier window first",
-        )
-    conns = read_archive(settings, [window], (*COLUMNS, "uid"))
-    det, hist_w, conns = fit_window(settings, window, st, conns=conns, history=hist_w)
+    window = archived_window(settings, window)
+    det, hist_w, conns = fit_window(settings, window, behaviour, columns=(*COLUMNS, "uid"))
+    st = det.settings
     parts = det.parts(conns)
     hosts = det.host_frame(conns, parts=parts)
     found = findings_from_hosts(hosts, parts, conns, window, st, hist_w)

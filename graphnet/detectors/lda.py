@@ -91,6 +91,24 @@ def latest_window(settings: Settings) -> str | None:
     return ws[-1] if ws else None
 
 
+def archived_window(settings: Settings, window: str | None) -> str:
+    """The window a detector command scores: `window`, else the latest archived one. Raises
+    ValueError for a malformed id, an empty archive, or a window the archive does not hold
+    (scoring it would report nothing, as if the window were quiet)."""
+    if window is not None:
+        windows.bounds(window)  # "not a window id ..."
+    ws = archive_windows(settings)
+    if not ws:
+        raise ValueError("the connection archive is empty: ingest logs first")
+    if window is None:
+        return ws[-1]
+    if window not in ws:
+        raise ValueError(
+            f"no connections archived for {window} (the archive holds {ws[0]} to {ws[-1]})"
+        )
+    return window
+
+
 def history_windows(settings: Settings, window: str, days: float) -> list[str]:
     """Archive windows that end at or before `window` starts and start within `days` before it."""
     start, _ = windows.bounds(window)
@@ -901,9 +919,7 @@ def lda_window(
     sorted by score (highest first). `frame.attrs` holds `window`, `run` (what it learned from)
     and `findings` (their JSON)."""
     lda = lda or LdaSettings()
-    window = window or latest_window(settings)
-    if window is None:
-        raise ValueError("the connection archive is empty: ingest logs first")
+    window = archived_window(settings, window)
     feedback = load_feedback(store) if store is not None else []
     det, run, conns = fit_window(settings, window, lda, feedback)
     t0 = time.perf_counter()

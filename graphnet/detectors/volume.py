@@ -44,8 +44,8 @@ from graphnet import windows
 from graphnet.config import Settings
 from graphnet.detectors.base import Detector
 from graphnet.detectors.lda import (
+    archived_window,
     history_windows,
-    latest_window,
     read_archive,
     window_span_days,
 )
@@ -1202,9 +1202,7 @@ def volume_window(
     window's earlier ones) and return everything a report needs."""
     t0 = time.perf_counter()
     volume = volume or VolumeSettings()
-    window = window or latest_window(settings)
-    if window is None:
-        raise ValueError("the connection archive is empty: ingest logs first")
+    window = archived_window(settings, window)
     det, hist_w, fit_on, conns = fit_window(settings, window, volume)
     c = det.cells(conns)
     c = c.assign(entity_id=np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()])
@@ -1271,9 +1269,7 @@ def volume_series(
 ) -> pd.DataFrame:
     """`series` for one host (or `src->dst`) over a window, fitted from the archive."""
     volume = volume or VolumeSettings()
-    window = window or latest_window(settings)
-    if window is None:
-        raise ValueError("the connection archive is empty: ingest logs first")
+    window = archived_window(settings, window)
     det, _, _, conns = fit_window(settings, window, volume)
     start, end = windows.bounds(window)
     return series(det, conns, host, start.timestamp(), end.timestamp())

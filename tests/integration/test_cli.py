@@ -91,6 +91,14 @@ def test_behaviour_without_archive_or_history(store) -> None:  # type: ignore[no
         }
     )
     ingest.ingest_frame(store, frame, Settings.from_env(), name="w10")
+    for cmd in ("behaviour", "volume", "lda"):  # a window the archive does not hold
+        res = run(cmd, "--window", "2024-W11")
+        assert res.exit_code == 2, res.output
+        assert res.stdout == ""
+        assert res.stderr.splitlines() == [
+            "error: no connections archived for 2024-W11 (the archive holds 2024-W10 to 2024-W10)",
+            "hint: ingest logs first (graphnet ingest PATH); detectors read their archive",
+        ]
     for args in (("behaviour",), ("behaviour", "--json"), ("behaviour", "--window", "2024-W10")):
         res = run(*args)
         assert res.exit_code == 7, res.output
