@@ -11,27 +11,26 @@ hosts):
 A detector that did not score a host (paths, shifts and behaviour score only the hosts they
 have something to say about) gives **no evidence** about it, not evidence that it is normal.
 
-The evidence is **truncated** (Zaykin et al. 2002's truncated product, `method="tpm"`): only the
-detectors that put the host among their top `tau` share (default 5 %; at least their first
-`min_top` = 10 hosts in a small window: tau' = max(tau, 10 / (N + 1))) count,
+The evidence is **truncated**: only the detectors that put the host among their top `tau`
+share (default 5 %; at least their first `min_top` = 10 hosts in a small window: tau' =
+max(tau, 10 / (N + 1))) count. A host at the very top of one detector is not dragged down by
+the others' silence or their ordinary ranks, and several detectors that agree add up.
 
-    risk(h) = sum_{d: p_d(h) <= tau} w_d * (-2 ln p_d(h))
-    p(h)    = P(W <= exp(-risk/2)) for L independent uniform p-values, W = product of those <= tau
+- `method="brown"` (default): Brown's / Kost's moment matching over the detectors that count
+  for the host, with the correlation of the detectors' contributions estimated over the
+  window's hosts (a busy client is near the top of several detectors at once: correlated
+  evidence is not counted as independent; see `brown_p`). risk = -2 ln p_S, and p is
+  Sidak-corrected for the effective number of detectors.
+- `method="tpm"`: Zaykin et al. 2002's truncated product, treating the detectors as
+  independent: risk(h) = sum_{d: p_d(h) <= tau} w_d * (-2 ln p_d(h)), p(h) = P(W <= exp(-risk/2))
+  for L independent uniform p-values, W the product of those <= tau (closed form; exact for
+  unit weights; a host that only one of five detectors put at 1/(N+1) gets about 5/(N+1)).
+- `method="fisher"`: the earlier fusion over every detector (silent detectors put the host at
+  the bottom ranks; p = chi2.sf(risk, 2L)); `method="rank_sum"`: a weighted sum of normalised
+  ranks (sum_d w_d * (1 - p_d)).
 
-(closed form; exact for unit weights). A host at the very top of one detector is not dragged
-down by the others' silence or their ordinary ranks, several detectors that agree add up, and
-`p(h)` is corrected for the number of detectors L (a host that only one of five detectors put
-at 1/(N+1) gets about 5/(N+1)). `method="fisher"` is the previous fusion over every detector
-(silent detectors put the host at the bottom ranks; p = chi2.sf(risk, 2L)) and
-`method="rank_sum"` a weighted sum of normalised ranks (sum_d w_d * (1 - p_d)).
-The default, `method="brown"`, keeps the truncated contributions but does not count correlated
-detectors as independent (a busy client is near the top of several detectors at once): Brown's /
-Kost's moment matching over the detectors that count for the host, with the correlation of the
-detectors' contributions estimated over the window's hosts (see `brown_p`; risk = -2 ln p_S,
-p Sidak-corrected for the effective number of detectors).
-For tpm, `p(h)` treats
-the detectors' ranks as independent uniform p-values: it orders hosts and sets an alert level
-(`alpha`), it is not a calibrated probability.
+`p(h)` orders hosts and sets an alert level (`alpha`); it treats ranks as p-values and is not a
+calibrated probability.
 
 Host scores come either from the stored findings of the window (`risk_window`, default: the
 analyst's view, findings marked benign are left out; a host's score per detector is its highest
@@ -353,8 +352,8 @@ def risk_window(
     """Rank the hosts of `window` (default: the latest archived window) by combined risk.
 
     By default from the window's stored findings of every kind (run the detectors first);
-    with `fresh`, from detectors run now on the archive (LDA, volume, and novelty / shifts
-    when their results exist), without saving findings."""
+    with `fresh`, from every detector of `graphnet.evaluate`'s registry run now (novelty and
+    shifts reuse their stored scores and snapshots when present), without saving findings."""
     from graphnet.detectors.lda import latest_window
 
     st = risk or RiskSettings()

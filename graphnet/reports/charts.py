@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from graphnet.reports.model import Chart, FingerprintTree, Totals
+from graphnet.reports.model import Chart, FingerprintTree, Totals, band_arrays
 
 if TYPE_CHECKING:
     from pandas import DataFrame
@@ -450,23 +450,14 @@ def fingerprint_tree(tree: FingerprintTree) -> Chart | None:
 
 def volume_band(host: str, series: DataFrame, key: str = "volume") -> Chart | None:
     """A host's (or edge's) flows per bucket over the window as a line, the expected band
-    (`band_lo`..`band_hi`) shaded and the out-of-band buckets (`flagged`, else outside the
-    band) marked; `series` as `graphnet.detectors.volume.series` returns it."""
+    (`band_lo`..`band_hi`) shaded and the out-of-band buckets (`flagged`) marked; `series` as
+    `graphnet.detectors.volume.series` returns it."""
     import numpy as np
 
     if series is None or len(series) == 0:
         return None
-    flows = series["flows"].to_numpy(dtype="float64")
-    lo = series["band_lo"].to_numpy(dtype="float64")
-    hi = series["band_hi"].to_numpy(dtype="float64")
-    if "flagged" in series.columns:
-        out = series["flagged"].fillna(False).to_numpy(dtype=bool)
-    else:
-        out = (flows < lo) | (flows > hi)
-    xs: Any = (
-        series["time"].dt.tz_localize(None) if "time" in series.columns else np.arange(len(flows))
-    )
-    xs = np.asarray(xs)
+    flows, lo, hi, out = band_arrays(series)
+    xs = np.asarray(series["time"].dt.tz_localize(None))
     fig = _figure(10, 2.8)
     ax = fig.subplots()
     ax.fill_between(
@@ -475,7 +466,7 @@ def volume_band(host: str, series: DataFrame, key: str = "volume") -> Chart | No
     ax.plot(xs, flows, color=CURRENT, linewidth=1.0, label="flows per bucket")
     if out.any():
         ax.scatter(xs[out], flows[out], s=14, color=NOVEL, zorder=3, label="out of band")
-    top = float(np.nanmax(np.concatenate([flows, hi[np.isfinite(hi)]]))) if len(flows) else 1.0
+    top = float(np.nanmax(np.concatenate([flows, hi[np.isfinite(hi)]])))
     ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
     ax.yaxis.set_major_formatter(lambda v, _pos: compact(v))
     ax.set_ylabel("flows per bucket", fontsize=9)

@@ -222,22 +222,26 @@ class VolumeItem:
         )
 
 
+def band_arrays(frame: Any) -> tuple[Any, Any, Any, Any]:
+    """(flows, band_lo, band_hi, flagged) of a `graphnet.detectors.volume.series` frame."""
+    return (
+        frame["flows"].to_numpy(dtype="float64"),
+        frame["band_lo"].to_numpy(dtype="float64"),
+        frame["band_hi"].to_numpy(dtype="float64"),
+        frame["flagged"].fillna(False).to_numpy(dtype=bool),
+    )
+
+
 def volume_numbers(frame: Any) -> dict[str, Any]:
     """Buckets, buckets out of band, the highest bucket and the band there, of a
     `graphnet.detectors.volume.series` frame."""
     import numpy as np
 
-    flows = frame["flows"].to_numpy(dtype="float64")
-    lo = frame["band_lo"].to_numpy(dtype="float64")
-    hi = frame["band_hi"].to_numpy(dtype="float64")
-    if "flagged" in frame.columns:
-        out = frame["flagged"].fillna(False).to_numpy(dtype=bool)
-    else:
-        out = (flows < lo) | (flows > hi)
+    flows, lo, hi, out = band_arrays(frame)
     if not len(flows):
         return {"buckets": 0, "buckets_out": 0}
     i = int(np.nanargmax(flows)) if np.isfinite(flows).any() else 0
-    when: Any = frame["time"].iloc[i] if "time" in frame.columns else None
+    when: Any = frame["time"].iloc[i]
     return {
         "buckets": len(flows),
         "buckets_out": int(out.sum()),
@@ -984,9 +988,8 @@ def build_report(
         g.max_score = max(g.max_score, float(f.score))
     report.deviations = sorted(groups.values(), key=lambda g: (-g.max_score, g.host))
 
-    volume_top = sorted(
-        (f for f in found if f.kind == "volume_anomaly"), key=lambda f: -float(f.score)
-    )[:VOLUME_TOP]
+    # findings come highest score first (findings.load)
+    volume_top = [f for f in found if f.kind == "volume_anomaly"][:VOLUME_TOP]
     if volume_top:
         report.volume = _volume_items(settings, window, volume_top, charts)
 
