@@ -602,6 +602,15 @@ def _host_block(
     }, ranks
 
 
+#: the criterion: at most this many unplanted hosts ranked above a planted attacker ("top 3")
+MAX_UNPLANTED_ABOVE = 2
+
+
+def criterion_met(n_above: int | None) -> bool:
+    """Is an attacker with `n_above` unplanted hosts above it within the criterion?"""
+    return n_above is not None and n_above <= MAX_UNPLANTED_ABOVE
+
+
 def unplanted_above(risk: pd.Series, truth: WindowTruth) -> dict[str, int]:
     """Per attacker of the window: how many hosts that no planted scenario involves (neither
     attacker nor victim) have a strictly higher combined risk. The detection-quality criterion
@@ -1101,11 +1110,11 @@ def _rank_table(w: dict[str, Any]) -> list[str]:
         cells.append(_f((w.get("combined", {}).get("host_ranks") or {}).get(a), 1))
         n_above = above.get(a)
         cells.append(_f(n_above))
-        cells.append("–" if n_above is None else ("yes" if n_above <= 2 else "**no**"))
+        cells.append("–" if n_above is None else ("yes" if criterion_met(n_above) else "**no**"))
         rows.append(f"| {a} ({t}) | " + " | ".join(cells) + " |")
     return [
         f"Rank of each attacker among the window's {w['hosts']:,} hosts (combined: "
-        "unplanted hosts ranked above it; met: at most 2):",
+        f"unplanted hosts ranked above it; met: at most {MAX_UNPLANTED_ABOVE}):",
         "",
         *rows,
         "",
@@ -1127,7 +1136,7 @@ def _criterion_table(generated: Sequence[dict[str, Any]]) -> list[str]:
             for s in w.get("scenarios", []):
                 for a in s.get("attackers", []):
                     n = above.get(a)
-                    ok = n is not None and n <= 2
+                    ok = criterion_met(n)
                     met += ok
                     total += 1
                     rank = _f((comb.get("host_ranks") or {}).get(a), 1)
@@ -1138,8 +1147,8 @@ def _criterion_table(generated: Sequence[dict[str, Any]]) -> list[str]:
     if not total:
         return []
     return [
-        f"#### Criterion: at most 2 unplanted hosts above each planted attacker "
-        f"(met for {met} of {total})",
+        f"#### Criterion: at most {MAX_UNPLANTED_ABOVE} unplanted hosts above each planted "
+        f"attacker (met for {met} of {total})",
         "",
         *rows,
         "",
