@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from graphnet import neo4j_local
-from graphnet.config import Neo4jSettings, graphnet_home, neo4j_settings
+from graphnet.config import Neo4jSettings, graphnet_home
+from graphnet.connection import neo4j_settings
 
 
 @contextmanager

@@ -3,7 +3,7 @@
 Scoring: a synthetic enterprise (clients with 3-6 habitual servers each, per-pair habits, 3%
 odd connection states, some new pairs and new hosts in the scored window) with a baseline of
 four weekly windows; the scored window's connections are scored by the vectorised scorer
-(`detectors.novelty.score_connections`, components precomputed), then the whole window step
+(`detectors.novelty.model.score_connections`, components precomputed), then the whole window step
 (`scoring.score_frame`: scores + conversations + findings with explanations), and a
 straightforward per-row Python scorer (`ReferenceScorer`, same formulas with dictionaries) on a
 slice of the same data; both are reported in connections per second, with their ratio and the
@@ -32,13 +32,16 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphnet import features, fingerprints, scoring, windows
-from graphnet.detectors.novelty import ReferenceScorer, score_connections
-from graphnet.fingerprints import COMPONENTS
+from graphnet import features, windows
+from graphnet.detectors.novelty import baseline, fingerprints, scoring
+from graphnet.detectors.novelty.fingerprints import COMPONENTS
+from graphnet.detectors.novelty.model import score_connections
+from graphnet.detectors.novelty.reference import ReferenceScorer
+from graphnet.generate import novelty_frames
 
 WEEK = 7 * 86400.0
-SERVICES = list(scoring._SERVICES.items())
-ODD = scoring._ODD_STATES
+SERVICES = list(novelty_frames.SERVICES.items())
+ODD = novelty_frames.ODD_STATES
 
 
 def peak_rss_mib() -> float:
@@ -120,7 +123,7 @@ class Network:
 def bench_scoring(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     net = Network(args.seed)
-    start = scoring.EPOCH
+    start = novelty_frames.EPOCH
     base = pd.concat(
         [net.window(start + i * WEEK, args.baseline_conns) for i in range(4)], ignore_index=True
     )
@@ -253,7 +256,7 @@ def bench_fingerprints(args: argparse.Namespace) -> None:
         f"(~{t_rec * table.num_rows / 100_000:.0f}s per {table.num_rows:,})"
     )
     t = time.perf_counter()
-    rows = fingerprints.fingerprint_rows(fp)
+    rows = baseline.fingerprint_rows(fp)
     print(
         f"Neo4j rows for the stored fingerprints: {len(rows):,} in {time.perf_counter() - t:.1f}s"
     )

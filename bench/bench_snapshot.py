@@ -2,8 +2,8 @@
 
 Builds a random power-law-ish directed host graph in memory (heavy-tailed out- and in-activity,
 Pareto weights; connection counts geometric; 1-3 destination ports per edge as the edge
-histograms hold them), times `graphnet.snapshots.compute` with the fast engine, then plain
-networkx on the same graph: PageRank, HITS and Louvain in full, and exact betweenness
+histograms hold them), times `graphnet.detectors.snapshots.compute` with the fast engine, then
+plain networkx on the same graph: PageRank, HITS and Louvain in full, and exact betweenness
 extrapolated from a few BFS sources (an exact run would take about a day). Peak RSS is read from
 `resource.getrusage`. No Neo4j round trip.
 
@@ -24,7 +24,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graphnet.snapshots import SnapshotSettings, compute
+from graphnet.detectors.snapshots import SnapshotSettings, compute
 
 
 def peak_rss_mib() -> float:

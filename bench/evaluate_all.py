@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/evaluate_all.py [--seeds 1 2 3] [--weeks 4] [--hosts 60]
 
-Runs graphnet.evaluate.evaluate_all on a scratch Neo4j instance (its graph is wiped for every
+Runs graphnet.evaluation.sets.evaluate_all on a scratch Neo4j instance (its graph is wiped for every
 data set): generated networks with planted scenarios, then the labelled real logs found under
 ../shared/data (or $GRAPHNET_SHARED_DATA), and rewrites the figures block of
 docs/evaluation.md.
@@ -29,7 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     shared = Path(os.environ.get("GRAPHNET_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-    from graphnet.evaluate import evaluate_all
+    from graphnet.evaluation.sets import evaluate_all
     from graphnet.store import open_store
 
     with tempfile.TemporaryDirectory() as work, scratch_neo4j("evaluation") as settings:

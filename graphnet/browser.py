@@ -3,8 +3,8 @@
 `browser_info(settings)` gathers what `graphnet browser` prints (`browser_text`): the Browser
 address, the user and *where* the password is (never the password itself), the saved queries of
 `cypher/browser/` with their descriptions and parameters, and the style sheet
-`cypher/style.grass`. `apply_labels` gives hosts the labels that style draws (Internal /
-External, PageRankTop1/5/20); the scheduler runs it after each window's snapshot.
+`cypher/style.grass`. The labels that style draws (Internal / External, PageRankTop1/5/20)
+are given by the analysis step `browser_labels` (`graphnet.detectors.labels`).
 """
 
 from __future__ import annotations
@@ -222,37 +222,3 @@ def browser_text(info: dict[str, Any]) -> str:
     for label, what in info.get("labels", {}).items():
         lines.append(f"  {label}: {what}")
     return "\n".join(lines)
-
-
-def apply_labels(store: Any, window: str | None = None) -> dict[str, int]:
-    """Give every Host the Internal or External label and the hosts at the top of the PageRank
-    ranking of `window`'s snapshot (default: the latest complete snapshot) a PageRankTop1,
-    PageRankTop5 or PageRankTop20 label, which `cypher/style.grass` colours and sizes.
-
-    Idempotent; returns counts (hosts relabelled, hosts ranked)."""
-    roles = store.write("scheduler_host_labels")
-    out = {"internal": 0, "external": 0, "ranked": 0}
-    if roles:
-        out["internal"] = int(roles[0]["internal"])
-        out["external"] = int(roles[0]["external"])
-    if window is None:
-        done = (
-            [str(r["window"]) for r in store.read("snapshot_list")] if _has_snapshots(store) else []
-        )
-        window = done[-1] if done else None
-    if window is not None:
-        rows = store.write("scheduler_rank_labels", window=window)
-        if rows:
-            out["ranked"] = int(rows[0]["labelled"] or 0)
-    log.info("browser labels: %s", out)
-    return out
-
-
-def _has_snapshots(store: Any) -> bool:
-    try:
-        from graphnet.store import cypher
-
-        cypher("snapshot_list")
-    except KeyError:
-        return False
-    return True

@@ -37,34 +37,32 @@ class Neo4jSettings:
         return f"Neo4jSettings(uri={self.uri!r}, user={self.user!r}, origin={self.origin!r})"
 
 
-def neo4j_settings(home: Path | None = None) -> Neo4jSettings:
-    """The server every command talks to.
+def neo4j_settings_from_env() -> Neo4jSettings | None:
+    """The server `NEO4J_URI` (+ `NEO4J_USER`, `NEO4J_PASSWORD` or `NEO4J_PASSWORD_FILE`)
+    selects, or None when `NEO4J_URI` is not set.
 
-    `NEO4J_URI` (+ `NEO4J_USER`, `NEO4J_PASSWORD` or `NEO4J_PASSWORD_FILE`) selects an existing
-    server; otherwise graphnet's local server under `$GRAPHNET_HOME` is used.
+    `graphnet.connection.neo4j_settings` falls back to graphnet's local server on None.
     """
     uri = os.environ.get("NEO4J_URI")
-    if uri:
-        user = os.environ.get("NEO4J_USER", "neo4j")
-        password = os.environ.get("NEO4J_PASSWORD")
-        pw_file = os.environ.get("NEO4J_PASSWORD_FILE")
-        if password is None and pw_file:
-            try:
-                password = Path(pw_file).read_text().strip()
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot read NEO4J_PASSWORD_FILE {pw_file}: {exc.strerror}",
-                    hint="point NEO4J_PASSWORD_FILE at a readable file holding only the password",
-                ) from exc
-        if password is None:
+    if not uri:
+        return None
+    user = os.environ.get("NEO4J_USER", "neo4j")
+    password = os.environ.get("NEO4J_PASSWORD")
+    pw_file = os.environ.get("NEO4J_PASSWORD_FILE")
+    if password is None and pw_file:
+        try:
+            password = Path(pw_file).read_text().strip()
+        except OSError as exc:
             raise ConfigError(
-                "NEO4J_URI is set but no password was given",
-                hint="set NEO4J_PASSWORD or NEO4J_PASSWORD_FILE",
-            )
-        return Neo4jSettings(uri=uri, user=user, password=password, origin="env")
-    from graphnet.neo4j_local import connection_for
-
-    return connection_for(home or graphnet_home())
+                f"cannot read NEO4J_PASSWORD_FILE {pw_file}: {exc.strerror}",
+                hint="point NEO4J_PASSWORD_FILE at a readable file holding only the password",
+            ) from exc
+    if password is None:
+        raise ConfigError(
+            "NEO4J_URI is set but no password was given",
+            hint="set NEO4J_PASSWORD or NEO4J_PASSWORD_FILE",
+        )
+    return Neo4jSettings(uri=uri, user=user, password=password, origin="env")
 
 
 def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

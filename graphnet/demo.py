@@ -17,24 +17,13 @@ from typing import Any
 
 from graphnet import findings as findings_mod
 from graphnet import ingest as ingest_mod
+from graphnet import pipeline
 from graphnet.config import Settings
 from graphnet.errors import ConfigError
 from graphnet.store import Store
 
 log = logging.getLogger(__name__)
 
-#: analyses run for every window, in order (the scheduler's window_close steps)
-STEPS = (
-    "snapshot",
-    "shifts",
-    "fingerprints",
-    "novelty",
-    "paths",
-    "suspicious_connects",
-    "volume",
-    "behaviour",
-    "browser_labels",
-)
 #: which finding kinds are expected to reveal each planted scenario type
 EXPECTED: dict[str, tuple[str, ...]] = {
     "attack_server": ("centrality_shift", "suspicious_connect", "novel_connection"),
@@ -149,7 +138,6 @@ def run_demo(
     """Generate, ingest, analyse every window, and match the findings with the truth."""
     from graphnet import browser
     from graphnet.generate import GenerateOptions, generate
-    from graphnet.scheduler import run_steps
 
     say = progress or (lambda msg: log.info("%s", msg))
     meta = store.read("demo_meta")
@@ -190,8 +178,8 @@ def run_demo(
     steps: dict[str, list[dict[str, Any]]] = {}
     for w in windows:
         say(f"analysing {w}")
-        outcomes = run_steps(store, w, settings, STEPS)
-        steps[w] = [o.to_json() for o in outcomes]
+        analysis = pipeline.analyse_window(store, settings, w, mark=True)
+        steps[w] = [o.to_json() for o in analysis.outcomes]
     analysed = time.perf_counter() - t0
 
     by_window = {w: findings_mod.load(store, window=w) for w in windows}

@@ -12,7 +12,8 @@ and a reference window (the finding's window, or the latest window). It is store
 `(:Feedback {id, verdict, scope, src, dst, port, service, why, created, window, weight, ...})`,
 linked `(:Feedback)-[:ON]->(:Finding)` when given for a finding.
 
-Benign feedback changes future scores, it does not hide anything: the *approved observations*
+Benign feedback changes future scores, it does not hide anything (the novelty detector's
+`graphnet.detectors.novelty.injection` does the re-injection): the *approved observations*
 - the connections of the reference window that match the scope and were novel there (all
 matching connections when that window was not scored) - are re-injected into the fingerprint
 counts of every later window, as pseudo-edges of their own pairs (so the client, server,
@@ -38,11 +39,10 @@ import numpy as np
 import pandas as pd
 
 from graphnet import findings as findings_mod
-from graphnet import fingerprints, ingest, scoring, windows
+from graphnet import ingest, windows
 from graphnet.config import Settings
-from graphnet.errors import ConfigError
-from graphnet.fingerprints import INJECTED, EdgeHistograms
-from graphnet.store import Store
+from graphnet.errors import ConfigError, NotEnoughHistory
+from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Feedback:
 
 
 # --------------------------------------------------------------------------------------------
-# matching and injection (pure)
+# matching (pure)
 # --------------------------------------------------------------------------------------------
 def matches(
     fb: Feedback,
@@ -163,106 +163,14 @@ def _default_subnet(host: str) -> str | None:
     return ingest.host_classifier(())(host)["subnet"]
 
 
-def approved(
-    fb: Feedback,
-    conns: pd.DataFrame,
-    subnet_of: Callable[[str], str | None] | None = None,
-) -> pd.DataFrame:
-    """The feedback's approved observations among the reference window's connections: those
-    in scope that were novel (the `novel` column of the window's scores), or all in scope when
-    the window was not scored (no `novel` column)."""
-    m = matches(fb, conns, subnet_of)
-    if "novel" in conns.columns:
-        m &= conns["novel"].to_numpy(dtype=bool)
-    return conns[m]
-
-
-def injection_from_frames(
-    feedbacks: Sequence[Feedback],
-    frames: Mapping[str, pd.DataFrame],
-    baseline_pairs: pd.DataFrame | None,
-    settings: Settings | None = None,
-    subnet_of: Callable[[str], str | None] | None = None,
-) -> EdgeHistograms | None:
-    """Pseudo-edges of the approved observations of benign feedbacks (pure).
-
-    `frames[window]` holds the reference window's connections (with a `novel` column when it
-    was scored); `baseline_pairs` (src, dst, conns) the baseline size of each pair."""
-    parts = []
-    base = (
-        baseline_pairs.groupby(["src", "dst"])["conns"].sum()
-        if baseline_pairs is not None and len(baseline_pairs)
-        else pd.Series(dtype="float64")
-    )
-    for fb in feedbacks:
-        if fb.verdict != "benign" or not fb.window or fb.window not in frames:
-            continue
-        obs = approved(fb, frames[fb.window], subnet_of)
-        if obs.empty:
-            log.info("feedback %s approves no connection of %s", fb.id, fb.window)
-            continue
-        cols = [c for c in obs.columns if c in _CONN_COLUMNS]
-        hist = fingerprints.edge_histograms_from_connections(
-            obs[cols], windows.kind_of(fb.window), settings, fold=False, window=INJECTED
-        )
-        e = hist.edges
-        matched = e["conns"].to_numpy(dtype="float64")
-        key = pd.MultiIndex.from_frame(e[["src", "dst"]])
-        before = base.reindex(key).fillna(0.0).to_numpy() if len(base) else np.zeros(len(e))
-        w = np.maximum(fb.weight, before / np.maximum(matched, 1.0))
-        parts.append(_scale(hist, w))
-    if not parts:
-        return None
-    return fingerprints.concat_histograms(parts)
-
-
-_CONN_COLUMNS = (
-    "ts", "uid", "src", "dst", "sport", "dport", "proto", "service", "duration",
-    "src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "conn_state", "history", "line",
-)  # fmt: skip
-
-
-def _scale(hist: EdgeHistograms, w: np.ndarray) -> EdgeHistograms:
-    edges = hist.edges.copy()
-    edges["conns"] = edges["conns"].to_numpy(dtype="float64") * w
-    comps = {
-        c: fingerprints.CompEdges(ce.edge, ce.value, ce.n * w[ce.edge], ce.vocab, ce.distinct)
-        for c, ce in hist.comps.items()
-    }
-    return EdgeHistograms(edges, comps)
+def subnet_lookup(settings: Settings) -> Callable[[str], str | None]:
+    classify = ingest.host_classifier(settings.internal_cidrs)
+    return lambda h: classify(h)["subnet"]
 
 
 # --------------------------------------------------------------------------------------------
 # the store path
 # --------------------------------------------------------------------------------------------
-def _window_frame(settings: Settings, window: str) -> pd.DataFrame:
-    """A window's archived connections with the `novel` flags of its scores (if scored)."""
-    conns = fingerprints.read_archive(settings, window)
-    ws = scoring.load_scores(settings, window)
-    if ws is None or conns.empty:
-        return conns
-    flags = ws.connections[["uid", "ts", "novel"]].drop_duplicates(["uid", "ts"])
-    merged = conns.merge(flags, on=["uid", "ts"], how="left")
-    merged["novel"] = merged["novel"].fillna(False).astype(bool)
-    return merged
-
-
-def injection(
-    feedbacks: Sequence[Feedback], settings: Settings, hist: EdgeHistograms
-) -> EdgeHistograms | None:
-    """Pseudo-edges for the benign feedbacks, from their windows' archived connections."""
-    wins = sorted({fb.window for fb in feedbacks if fb.window})
-    frames = {w: _window_frame(settings, w) for w in wins}
-    base = hist.edges[["src", "dst", "conns"]] if len(hist.edges) else None
-    subnet_of = _subnet_lookup(settings)
-    return injection_from_frames(feedbacks, frames, base, settings, subnet_of)
-
-
-def _subnet_lookup(settings: Settings) -> Callable[[str], str | None]:
-    classify = ingest.host_classifier(settings.internal_cidrs)
-    return lambda h: classify(h)["subnet"]
-
-
 def _from_row(row: Mapping[str, Any]) -> Feedback:
     r = dict(row.get("props", row))
     created = r.get("created")
@@ -285,12 +193,12 @@ def _from_row(row: Mapping[str, Any]) -> Feedback:
     )
 
 
-def list_feedback(store: Store) -> list[Feedback]:
+def list_feedback(store: GraphStore) -> list[Feedback]:
     """All feedback, oldest first."""
     return [_from_row(r) for r in store.read("feedback_list")]
 
 
-def active_benign(store: Store, before: str) -> list[Feedback]:
+def active_benign(store: GraphStore, before: str) -> list[Feedback]:
     """Benign feedback that applies to fingerprints as of `before` (reference window earlier)."""
     return [
         f for f in list_feedback(store) if f.verdict == "benign" and f.window and f.window < before
@@ -298,7 +206,7 @@ def active_benign(store: Store, before: str) -> list[Feedback]:
 
 
 def add_feedback(
-    store: Store,
+    store: GraphStore,
     verdict: str,
     *,
     finding: str | None = None,
@@ -354,11 +262,14 @@ def add_feedback(
                     hint="e.g. graphnet feedback benign --src 10.0.0.5 --dst 10.0.0.9 --port 445",
                 )
         if window is None:
-            window = scoring.latest_window(store)
+            present = [str(r["window"]) for r in store.read("windows_list")]
+            if not present:
+                raise NotEnoughHistory("the graph holds no windows", hint="ingest logs first")
+            window = present[-1]
     _check_scope(scope, src, dst, port, service)
     assert scope is not None
     if scope == "subnet_pair":
-        lookup = _subnet_lookup(settings or Settings.from_env())
+        lookup = subnet_lookup(settings or Settings.from_env())
         src = _as_subnet(store, str(src), lookup)
         dst = _as_subnet(store, str(dst), lookup)
     if window is not None:
@@ -400,7 +311,7 @@ def _check_scope(
         raise ConfigError(f"scope {scope} needs {what}")
 
 
-def _as_subnet(store: Store, value: str, lookup: Callable[[str], str | None]) -> str:
+def _as_subnet(store: GraphStore, value: str, lookup: Callable[[str], str | None]) -> str:
     """A host id -> its Host.subnet (or classified subnet, or itself); a CIDR stays as is."""
     if "/" in value:
         return value
@@ -415,7 +326,7 @@ def _params(fb: Feedback) -> dict[str, Any]:
     return d
 
 
-def remove_feedback(store: Store, feedback_id: str) -> Feedback | None:
+def remove_feedback(store: GraphStore, feedback_id: str) -> Feedback | None:
     """Delete a feedback; its effect on scores goes with it. A finding it had marked gets its
     status back (`new`) unless other feedback of the same verdict still covers it."""
     rows = store.read("feedback_get", id=feedback_id)
@@ -438,10 +349,8 @@ __all__: Sequence[str] = (
     "Feedback",
     "active_benign",
     "add_feedback",
-    "approved",
-    "injection",
-    "injection_from_frames",
     "list_feedback",
     "matches",
     "remove_feedback",
+    "subnet_lookup",
 )

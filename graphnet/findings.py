@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from graphnet.store import Store
+from graphnet.store.protocol import GraphStore
 
 KINDS = (
     "centrality_shift",
@@ -78,7 +78,7 @@ class Finding:
 
 
 def save(
-    store: Store,
+    store: GraphStore,
     findings: Sequence[Finding],
     *,
     replace_kind: str | None = None,
@@ -112,7 +112,7 @@ def save(
 
 
 def load(
-    store: Store, window: str | None = None, kind: str | None = None, limit: int | None = None
+    store: GraphStore, window: str | None = None, kind: str | None = None, limit: int | None = None
 ) -> list[Finding]:
     rows = store.read("findings_list", window=window, kind=kind, limit=limit)
     out = []
@@ -135,7 +135,7 @@ def load(
     return out
 
 
-def set_status(store: Store, finding: str, status: str) -> bool:
+def set_status(store: GraphStore, finding: str, status: str) -> bool:
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}")
     return bool(store.write("finding_set_status", id=finding, status=status))

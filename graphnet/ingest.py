@@ -19,7 +19,6 @@ import hashlib
 import ipaddress
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,10 +30,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from graphnet import accumulate, sources, windows
+from graphnet import accumulate, archive, sources, windows
+from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.errors import ConfigError, InputError, StoreError
 from graphnet.store import Store, Tx
@@ -49,7 +47,7 @@ TRANSFORM_ROWS = 500_000
 GROUP_ROWS = 8_000_000
 #: edges are split into this many partitions by key hash; one lock per partition
 PARTITIONS = 8
-LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
+LABEL_COLUMNS = archive.LABEL_COLUMNS
 OTHER = accumulate.OTHER  # one folding value and one edge key for ingest and accumulate
 EDGE_KEY = accumulate.EDGE_KEY
 
@@ -336,98 +334,10 @@ def graph_window_kind(store: Store, requested: str | None, default: str) -> str:
     return str(recorded)
 
 
-class _ArchiveWriter:
-    """Connection archive: one Parquet file per (window, source file), written atomically."""
-
-    def __init__(self, root: Path, sha: str) -> None:
-        self.root = root
-        self.sha = sha[:16]
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        self.paths: dict[str, Path] = {}
-
-    def write(self, frame: pd.DataFrame, win: np.ndarray) -> None:
-        for w in pd.unique(win):
-            part = frame[win == w]
-            table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
-            writer = self.writers.get(w)
-            if writer is None:
-                path = self.root / str(w) / f"{self.sha}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".parquet.tmp")
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-                self.writers[w], self.paths[w] = writer, path
-            elif not table.schema.equals(writer.schema):
-                table = table.cast(writer.schema)
-            writer.write_table(table)
-
-    def commit(self) -> None:
-        for w, writer in self.writers.items():
-            writer.close()
-            path = self.paths[w]
-            path.with_suffix(".parquet.tmp").replace(path)
-
-    def abort(self) -> None:
-        for w, writer in self.writers.items():
-            writer.close()
-            self.paths[w].with_suffix(".parquet.tmp").unlink(missing_ok=True)
-
-
-ARCHIVE_FILE = re.compile(r"^[0-9a-f]{16}\.parquet$")
-
-
-def archive_files(settings: Settings, window: str) -> list[Path]:
-    """The archive files of a window (one per ingested file content), in name order."""
-    d = settings.archive_dir / window
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.iterdir() if ARCHIVE_FILE.match(p.name))
-
-
-def archive_windows(settings: Settings) -> list[str]:
-    """Windows present in the connection archive, oldest first."""
-    root = settings.archive_dir
-    if not root.is_dir():
-        return []
-    out = []
-    for d in root.iterdir():
-        try:
-            windows.kind_of(d.name)
-        except ValueError:
-            continue
-        if archive_files(settings, d.name):
-            out.append(d.name)
-    return sorted(out)
-
-
-def read_archive(
-    settings: Settings,
-    wins: Sequence[str],
-    columns: Sequence[str] | None = None,
-    labels: bool = False,
-) -> pd.DataFrame:
-    """The archived connections of the given windows: `columns` (default all) that exist, and
-    the ground-truth label columns only with `labels` (evaluation; detectors never read them)."""
-    tables = []
-    for w in wins:
-        for f in archive_files(settings, w):
-            names = pq.read_schema(f).names
-            want = list(columns or names) + (list(LABEL_COLUMNS) if labels else [])
-            cols = [
-                c for c in dict.fromkeys(want) if c in names and (labels or c not in LABEL_COLUMNS)
-            ]
-            tables.append(pq.read_table(f, columns=cols))
-    if not tables:
-        return pd.DataFrame()
-    return pa.concat_tables(tables, promote_options="permissive").to_pandas()
-
-
 def reset(store: Store, settings: Settings) -> None:
-    """Delete the graph, the connection archive and stored scores."""
-    import shutil
-
+    """Delete the graph, the connection archive and stored results."""
     store.clear()
-    shutil.rmtree(settings.archive_dir, ignore_errors=True)
-    shutil.rmtree(settings.home / "scores", ignore_errors=True)
+    Archive(settings).reset()
 
 
 def _write_rejects(path: Path, rejects: Iterable[sources.Reject], fh_holder: dict[str, Any]) -> int:
@@ -458,7 +368,7 @@ def _parse_file(
     Returns the aggregate of what was transformed already (None if nothing) and the frames not
     transformed yet: small files' rows are transformed together with other files' (per-call
     overhead), large files every TRANSFORM_ROWS rows (bounded memory)."""
-    archive = _ArchiveWriter(settings.archive_dir, sha)
+    archive = Archive(settings).writer(sha)
     rejects_path = settings.rejects_dir / f"{path.name}.{sha[:12]}.rejects.tsv"
     holder: dict[str, Any] = {}
     acc: accumulate.EdgeAccumulator | None = None
@@ -745,7 +655,7 @@ def ingest_frame(
         result.accepted = 0
         return result
     if not frame.empty:
-        archive = _ArchiveWriter(settings.archive_dir, digest)
+        archive = Archive(settings).writer(digest)
         ts = frame["ts"].to_numpy(dtype="float64")
         archive.write(frame, windows.window_ids(ts, kind).to_numpy())
         archive.commit()

@@ -34,8 +34,8 @@ calibrated probability.
 
 Host scores come either from the stored findings of the window (`risk_window`, default: the
 analyst's view, findings marked benign are left out; a host's score per detector is its highest
-finding score, ties broken by the sum of its finding scores), or from detectors run afresh
-(`graphnet.evaluate`'s registry).
+finding score, ties broken by the sum of its finding scores), or from the registry's detectors
+run afresh through the pipeline (`fresh`).
 """
 
 from __future__ import annotations
@@ -51,19 +51,13 @@ import pandas as pd
 from scipy import stats
 
 from graphnet import findings as findings_mod
+from graphnet.archive import Archive
 from graphnet.config import Settings
+from graphnet.detectors.registry import detector_of_kind
+from graphnet.pipeline import analyse_window, latest_window
+from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
-
-#: detector name of each finding kind
-DETECTOR_OF_KIND: dict[str, str] = {
-    "suspicious_connect": "lda",
-    "volume_anomaly": "volume",
-    "novel_connection": "novelty",
-    "deviating_path": "paths",
-    "centrality_shift": "shifts",
-    "first_behaviour": "behaviour",
-}
 
 
 @dataclass(frozen=True)
@@ -275,8 +269,9 @@ def host_scores_from_findings(
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
     """Per detector, each host's (max, sum) of the scores of the findings about it, and the
     explanation of its best finding."""
+    of_kind = detector_of_kind()
     rows = [
-        (DETECTOR_OF_KIND.get(f.kind, f.detector or f.kind), str(h), float(f.score), f.explanation)
+        (of_kind.get(f.kind, f.detector or f.kind), str(h), float(f.score), f.explanation)
         for f in found
         if include_benign or f.status != "benign"
         for h in f.hosts
@@ -297,7 +292,7 @@ def host_scores_from_findings(
     return scores, evidence
 
 
-def window_hosts(store: Any, window: str, internal_only: bool = False) -> list[str]:
+def window_hosts(store: GraphStore, window: str, internal_only: bool = False) -> list[str]:
     """Hosts with at least one edge in the window (`cypher/risk_window_hosts.cypher`)."""
     rows = store.read("risk_window_hosts", window=window)
     return [str(r["host"]) for r in rows if not internal_only or r.get("internal")]
@@ -343,38 +338,35 @@ class RiskResult:
 
 
 def risk_window(
-    store: Any,
+    store: GraphStore | None,
     window: str | None,
     settings: Settings,
     risk: RiskSettings | None = None,
     fresh: bool = False,
 ) -> RiskResult:
-    """Rank the hosts of `window` (default: the latest archived window) by combined risk.
+    """Rank the hosts of `window` (default: the latest window) by combined risk.
 
-    By default from the window's stored findings of every kind (run the detectors first);
-    with `fresh`, from every detector of `graphnet.evaluate`'s registry run now (novelty and
-    shifts reuse their stored scores and snapshots when present), without saving findings."""
-    from graphnet.detectors.lda import latest_window
-
+    By default from the window's stored findings of every kind (`graphnet analyse` first);
+    with `fresh`, from every detector of the registry run now through the pipeline, without
+    saving anything (shifts reads the stored snapshots, computing missing ones)."""
     st = risk or RiskSettings()
-    window = window or latest_window(settings)
-    if window is None:
-        raise ValueError("no window to rank: the connection archive is empty")
+    window = window or latest_window(store, settings)
     universe = window_hosts(store, window, st.internal_only) if store is not None else []
+    scores: dict[str, pd.Series | pd.DataFrame] = {}
+    ev: dict[str, dict[str, str]] = {}
     if fresh:
-        from graphnet import evaluate
-
-        ctx = evaluate.EvalContext(store=store, settings=settings, window=window)
-        scores: dict[str, pd.Series | pd.DataFrame] = {}
-        ev: dict[str, dict[str, str]] = {}
-        for name, fn in evaluate.REGISTRY.items():
-            got = evaluate.run_detector(name, fn, ctx)
-            if got is not None and got.host is not None:
-                scores[name] = got.host
-                ev[name] = got.evidence
-        universe = universe or sorted(ctx.hosts)
+        Archive(settings).require(window)
+        done = analyse_window(store, settings, window, save=False)
+        for name, run in done.runs.items():
+            if run.host_scores is not None and not run.skipped:
+                scores[name] = run.host_scores
+                ev[name] = run.evidence
+        if not universe:
+            conns = Archive(settings).connections([window], ("src", "dst"))
+            if len(conns):
+                universe = sorted(set(conns["src"].astype(str)) | set(conns["dst"].astype(str)))
     else:
-        found = findings_mod.load(store, window=window)
+        found = findings_mod.load(store, window=window) if store is not None else []
         fs, ev = host_scores_from_findings(found)
         scores = dict(fs)
     if st.internal_only and universe:

@@ -74,3 +74,14 @@ def previous(window: str, n: int = 1) -> list[str]:
     for i in range(n, 0, -1):
         out.append(window_of((start - i * step).timestamp(), kind))
     return out
+
+
+def span_days(frame: pd.DataFrame, window: str) -> float:
+    """Days of data in a window: the observed span (at least an hour), at most the window."""
+    start, end = bounds(window)
+    full = (end - start).total_seconds() / 86400.0
+    if frame.empty:
+        return full
+    ts = frame["ts"].to_numpy(dtype="float64")
+    span = (float(np.nanmax(ts)) - float(np.nanmin(ts))) / 86400.0
+    return float(min(full, max(span, 1.0 / 24.0)))

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: installs what it needs, lints, type-checks, and runs every test (unit and
-# integration against a real local Neo4j that the test session starts, or NEO4J_URI).
+# The test suite: installs what it needs, lints, type-checks, checks the allowed import
+# directions, and runs every test (unit and integration against a real local Neo4j that the
+# test session starts, or NEO4J_URI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -18,5 +19,7 @@ echo "== ruff" >&2
 .venv/bin/ruff check .
 echo "== mypy" >&2
 .venv/bin/mypy
+echo "== import contracts (allowed import directions, no cycles)" >&2
+.venv/bin/lint-imports --no-cache
 echo "== pytest" >&2
 exec .venv/bin/python -m pytest -ra "$@"

@@ -63,12 +63,10 @@ import numpy as np
 import pandas as pd
 
 from graphnet import ingest, windows
-from graphnet.config import Settings
-from graphnet.detectors.base import Detector
-from graphnet.detectors.lda import archived_window, history_windows, read_archive
+from graphnet.archive import Archive
+from graphnet.detectors.contract import Context, DetectorRun, Model
 from graphnet.errors import NotEnoughHistory
 from graphnet.findings import Finding, cypher_literal
-from graphnet.findings import save as save_findings
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +152,7 @@ def _regularity(ts: np.ndarray, max_jitter: float) -> float:
     return float(max(0.0, 1.0 - jitter / max_jitter))
 
 
-class FirstBehaviour(Detector):
+class FirstBehaviour(Model):
     """Host-level first-time behaviour (the module docstring); `fit(history)` on earlier
     windows' connections, `host_scores(window)` per originating host."""
 
@@ -474,7 +472,7 @@ class FirstBehaviour(Detector):
         return out.sort_values("score", ascending=False, kind="stable")
 
     def score(self, observations: pd.DataFrame) -> pd.DataFrame:
-        """Per connection (the Detector contract): its originator's host score."""
+        """Per connection (the Model contract): its originator's host score."""
         hf = self.host_frame(observations)
         src = observations["src"].astype(str)
         out = pd.DataFrame(index=observations.index)
@@ -486,28 +484,28 @@ class FirstBehaviour(Detector):
 
 
 def fit_window(
-    settings: Settings,
+    archive: Archive,
     window: str,
     behaviour: BehaviourSettings | None = None,
-    conns: pd.DataFrame | None = None,
     columns: Sequence[str] = COLUMNS,
 ) -> tuple[FirstBehaviour, list[str], pd.DataFrame]:
     """The detector fitted on the archive windows before `window` (`behaviour=None`: the
     defaults with graphnet's `internal_cidrs` and window kind), the history windows, and the
-    window's connections (`conns`, else its archive `columns`). Raises NotEnoughHistory
+    window's connections (its archive `columns`). Raises NotEnoughHistory
     without an earlier window within `history_days` (everything would be a first time)."""
+    settings = archive.settings
     st = behaviour or BehaviourSettings(
         internal_cidrs=tuple(settings.internal_cidrs), window_kind=settings.window
     )
-    hist_w = history_windows(settings, window, st.history_days)
+    hist_w = archive.history(window, st.history_days)
     if not hist_w:
         raise NotEnoughHistory(
             f"no archive window before {window} within {st.history_days:g} days: "
             "without history everything would be a first time",
             hint="ingest the logs of an earlier window first",
         )
-    current = conns if conns is not None else read_archive(settings, [window], columns)
-    det = FirstBehaviour(st).fit(read_archive(settings, hist_w, COLUMNS))
+    current = archive.connections([window], columns, complete=True)
+    det = FirstBehaviour(st).fit(archive.connections(hist_w, COLUMNS, complete=True))
     return det, hist_w, current
 
 
@@ -662,31 +660,24 @@ class BehaviourResult:
         }
 
 
-def behaviour_window(
-    store: Any,
-    window: str | None,
-    settings: Settings,
-    behaviour: BehaviourSettings | None = None,
-    save: bool = True,
-) -> BehaviourResult:
-    """Fit the detector on the archive windows before `window` (default: the latest archived
-    window), score the hosts that originated connections in it and save one `first_behaviour`
-    finding per host that did something for the first time (the `max_findings` highest,
-    replacing the window's earlier ones that are still `new`).
+def run(ctx: Context) -> DetectorRun:
+    """Fit the detector on the archive windows before the window, score the hosts that
+    originated connections in it, and return one `first_behaviour` finding per host that did
+    something for the first time (the `max_findings` highest).
 
-    `behaviour=None`: the defaults with graphnet's `internal_cidrs` and window kind. Raises
-    ValueError when the archive is empty and NotEnoughHistory without an earlier window
-    (everything would be a first time)."""
+    Options: a `BehaviourSettings` (default: the defaults with graphnet's `internal_cidrs` and
+    window kind). Raises ValueError when the archive does not hold the window and
+    NotEnoughHistory without an earlier window (everything would be a first time)."""
     t0 = time.perf_counter()
-    window = archived_window(settings, window)
-    det, hist_w, conns = fit_window(settings, window, behaviour, columns=(*COLUMNS, "uid"))
+    window = ctx.archive.require(ctx.window)
+    det, hist_w, conns = fit_window(
+        ctx.archive, window, ctx.option(BehaviourSettings), columns=(*COLUMNS, "uid")
+    )
     st = det.settings
     parts = det.parts(conns)
     hosts = det.host_frame(conns, parts=parts)
     found = findings_from_hosts(hosts, parts, conns, window, st, hist_w)
-    if save and store is not None:
-        save_findings(store, found, replace_kind="first_behaviour", window=window)
-    return BehaviourResult(
+    result = BehaviourResult(
         window=window,
         history=hist_w,
         findings=found,
@@ -694,4 +685,16 @@ def behaviour_window(
         bits=dict(det.rates),
         alert_score=st.alert_score,
         seconds=time.perf_counter() - t0,
+    )
+    return DetectorRun(
+        step="behaviour",
+        window=window,
+        summary=f"{len(found)} hosts did something for the first time ({result.alerts} "
+        f"scoring {st.alert_score:g} or more), learned from {len(hist_w)} earlier windows",
+        host_scores=hosts["score"],
+        findings=found,
+        alerts=float(result.alerts),
+        evidence={str(h): str(e)[:240] for h, e in hosts["explanation"].head(50).items()},
+        info={"history": hist_w, "bits": det.rates, "hosts": len(hosts)},
+        detail=result,
     )

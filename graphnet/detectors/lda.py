@@ -45,11 +45,10 @@ import pandas as pd
 from scipy import sparse
 from sklearn.decomposition import LatentDirichletAllocation
 
-from graphnet import ingest, windows
-from graphnet.config import Settings
-from graphnet.detectors.base import Detector
+from graphnet import windows
+from graphnet.archive import Archive
+from graphnet.detectors.contract import Context, DetectorRun, Model
 from graphnet.findings import Finding
-from graphnet.findings import save as save_findings
 
 log = logging.getLogger(__name__)
 
@@ -69,99 +68,12 @@ CONN_COLUMNS = (
     "src_pkts",
     "dst_pkts",
 )
-LABEL_COLUMNS = ingest.LABEL_COLUMNS
 
 LOW_TO_LOW = 111111
 HIGH_TO_HIGH = 333333
 P_FLOOR = 1e-30  # probabilities are clipped here before -log10: scores are at most 30
 
 Variant = Literal["spot", "graphnet"]
-
-
-# --------------------------------------------------------------------------------------------
-# the connection archive (written by graphnet.ingest): archive_dir/<window>/<sha16>.parquet
-# --------------------------------------------------------------------------------------------
-def archive_windows(settings: Settings) -> list[str]:
-    """Windows present in the connection archive, oldest first."""
-    return ingest.archive_windows(settings)
-
-
-def latest_window(settings: Settings) -> str | None:
-    ws = archive_windows(settings)
-    return ws[-1] if ws else None
-
-
-def archived_window(settings: Settings, window: str | None) -> str:
-    """The window a detector command scores: `window`, else the latest archived one. Raises
-    ValueError for a malformed id, an empty archive, or a window the archive does not hold
-    (scoring it would report nothing, as if the window were quiet)."""
-    if window is not None:
-        windows.bounds(window)  # "not a window id ..."
-    ws = archive_windows(settings)
-    if not ws:
-        raise ValueError("the connection archive is empty: ingest logs first")
-    if window is None:
-        return ws[-1]
-    if window not in ws:
-        raise ValueError(
-            f"no connections archived for {window} (the archive holds {ws[0]} to {ws[-1]})"
-        )
-    return window
-
-
-def history_windows(settings: Settings, window: str, days: float) -> list[str]:
-    """Archive windows that end at or before `window` starts and start within `days` before it."""
-    start, _ = windows.bounds(window)
-    lo = start.timestamp() - days * 86400.0
-    out = []
-    for w in archive_windows(settings):
-        if w >= window:
-            continue
-        try:
-            ws, we = windows.bounds(w)
-        except ValueError:
-            continue
-        if we.timestamp() <= start.timestamp() and ws.timestamp() >= lo - 1e-6:
-            out.append(w)
-    return out
-
-
-def read_archive(
-    settings: Settings,
-    wins: Sequence[str],
-    columns: Sequence[str] = CONN_COLUMNS,
-    labels: bool = False,
-) -> pd.DataFrame:
-    """Connections of the given windows from the archive (duplicate uids dropped).
-
-    Only `columns` are read; with `labels` the ground-truth columns that exist are added (for
-    evaluation only: detectors never see them)."""
-    want = list(columns) + (list(LABEL_COLUMNS) if labels else [])
-    frame = ingest.read_archive(settings, wins, columns, labels=labels)
-    if frame.empty:
-        return _empty_conns(want)
-
-    for c in columns:
-        if c not in frame.columns:
-            frame[c] = np.nan if c.endswith(("bytes", "pkts")) else "-"
-    if "uid" in frame.columns:
-        frame = frame.drop_duplicates("uid", keep="first", ignore_index=True)
-    return frame
-
-
-def _empty_conns(columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="float64" if c == "ts" else object) for c in columns})
-
-
-def window_span_days(frame: pd.DataFrame, window: str) -> float:
-    """Days of data in a window: the observed span (at least an hour), at most the window."""
-    start, end = windows.bounds(window)
-    full = (end - start).total_seconds() / 86400.0
-    if frame.empty:
-        return full
-    ts = frame["ts"].to_numpy(dtype="float64")
-    span = (float(np.nanmax(ts)) - float(np.nanmin(ts))) / 86400.0
-    return float(min(full, max(span, 1.0 / 24.0)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -340,7 +252,7 @@ class LdaModel:
     seconds: float
 
 
-class SuspiciousConnects(Detector):
+class SuspiciousConnects(Model):
     """Spot-style LDA suspicious connects. `fit(history)` takes normalised connections (an
     optional `weight` column repeats a flow, e.g. benign feedback x DUPFACTOR); `score(obs)`
     returns per connection `score` = -log10 P, `part_p` (the raw probability), `part_p_src`,
@@ -836,7 +748,7 @@ class LdaRun:
 
 
 def _feedback_training(
-    settings: Settings,
+    archive: Archive,
     window: str,
     history: pd.DataFrame,
     feedback: Sequence[dict[str, Any]],
@@ -853,7 +765,7 @@ def _feedback_training(
             continue  # feedback changes the windows after the one it was given for
         by_window.setdefault(ref, []).append(f)
     for ref, fbs in sorted(by_window.items()):
-        pool = history if not ref else read_archive(settings, [ref])
+        pool = history if not ref else archive.connections([ref], CONN_COLUMNS, complete=True)
         got = feedback_flows(pool, fbs, dupfactor)
         if len(got):
             parts.append(got)
@@ -863,18 +775,19 @@ def _feedback_training(
 
 
 def fit_window(
-    settings: Settings,
+    archive: Archive,
     window: str,
     lda: LdaSettings,
     feedback: Sequence[dict[str, Any]] = (),
-    conns: pd.DataFrame | None = None,
 ) -> tuple[SuspiciousConnects, LdaRun, pd.DataFrame]:
     """Fit the detector on the archive windows before `window` (+ feedback re-injection) and
     return it with the window's connections. Without history, fit on the window itself when
     `lda.fallback_self` (Spot's own practice), else raise ValueError."""
-    hist_w = history_windows(settings, window, lda.history_days)
-    current = conns if conns is not None else read_archive(settings, [window])
-    history = read_archive(settings, hist_w) if hist_w else current.iloc[:0]
+    hist_w = archive.history(window, lda.history_days)
+    current = archive.connections([window], CONN_COLUMNS, complete=True)
+    history = (
+        archive.connections(hist_w, CONN_COLUMNS, complete=True) if hist_w else current.iloc[:0]
+    )
     fit_on = "history"
     if history.empty:
         if not lda.fallback_self:
@@ -887,7 +800,7 @@ def fit_window(
     # benign feedback (Spot's re-injection): the connections of each verdict's reference
     # window that fall in its scope, x DUPFACTOR; verdicts apply to the windows after their
     # reference window; a verdict without a window applies to the training history itself
-    fb = _feedback_training(settings, window, history, feedback, lda.dupfactor)
+    fb = _feedback_training(archive, window, history, feedback, lda.dupfactor)
     train = pd.concat([history.assign(weight=1.0), fb], ignore_index=True) if len(fb) else history
     det = SuspiciousConnects(lda).fit(train)
     assert det.model is not None
@@ -903,74 +816,108 @@ def fit_window(
     return det, run, current
 
 
-def lda_window(
-    store: Any,
-    window: str | None,
-    settings: Settings,
-    lda: LdaSettings | None = None,
-    save: bool = True,
-) -> pd.DataFrame:
-    """Score every connection of `window` (default: the latest archived window) with a model
-    fitted on the earlier windows, save the top suspicious pairs as `suspicious_connect`
-    findings (replacing the window's earlier ones) and return the per-connection scores.
+@dataclass
+class LdaResult:
+    """The window's scored connections (highest first) and how the model was fitted: what
+    `graphnet lda` prints."""
 
-    The frame has the connection columns (`uid`, `ts`, `src`, `dst`, `sport`, `dport`, `proto`)
-    and `score`, `part_p`, `part_p_src`, `part_p_dst`, `src_word`, `dst_word`, `explanation`,
-    sorted by score (highest first). `frame.attrs` holds `window`, `run` (what it learned from)
-    and `findings` (their JSON)."""
-    lda = lda or LdaSettings()
-    window = archived_window(settings, window)
-    feedback = load_feedback(store) if store is not None else []
-    det, run, conns = fit_window(settings, window, lda, feedback)
+    window: str
+    scored: pd.DataFrame  # connection columns + score, part_*, words, explanation
+    run: LdaRun
+    findings: int
+    suspicious: int
+    alerts_per_day: float
+
+    def to_json(self, top: int = 20) -> dict[str, Any]:
+        """JSON for `graphnet lda --json`."""
+        cols = [
+            "uid",
+            "ts",
+            "src",
+            "dst",
+            "dport",
+            "proto",
+            "score",
+            "part_p",
+            "src_word",
+            "dst_word",
+            "explanation",
+        ]
+        head = self.scored[[c for c in cols if c in self.scored.columns]].head(top)
+        return {
+            "window": self.window,
+            "connections": len(self.scored),
+            "suspicious": self.suspicious,
+            "alerts_per_day": self.alerts_per_day,
+            "run": asdict(self.run),
+            "top": json.loads(head.to_json(orient="records")),
+            "findings": self.findings,
+        }
+
+
+def _best_explanations(
+    scored: pd.DataFrame, conns: pd.DataFrame, hosts: Sequence[str]
+) -> dict[str, str]:
+    """Per host (as either endpoint): the explanation of its highest-scoring connection."""
+    n = len(conns)
+    frame = pd.DataFrame(
+        {
+            "host": np.concatenate(
+                [
+                    conns["src"].astype(str).to_numpy(object),
+                    conns["dst"].astype(str).to_numpy(object),
+                ]
+            ),
+            "v": np.tile(scored["score"].to_numpy(), 2),
+            "row": np.tile(np.arange(n), 2),
+        }
+    )
+    frame = frame[frame["host"].isin(set(hosts))].sort_values("v", ascending=False, kind="stable")
+    best = frame.drop_duplicates("host")
+    ex = scored["explanation"].to_numpy(dtype=object)
+    return {str(h): str(ex[r]) for h, r in zip(best["host"], best["row"], strict=True)}
+
+
+def run(ctx: Context) -> DetectorRun:
+    """Score every connection of the window with a model fitted on the earlier windows (with
+    the analysts' benign feedback re-injected): per-connection and per-host scores, and the
+    top suspicious pairs as `suspicious_connect` findings."""
+    lda = ctx.option(LdaSettings) or LdaSettings()
+    window = ctx.archive.require(ctx.window)
+    feedback = load_feedback(ctx.store) if ctx.store is not None else []
+    det, fitted, conns = fit_window(ctx.archive, window, lda, feedback)
     t0 = time.perf_counter()
     scored = det.score(conns)
-    run.extra["seconds_score"] = time.perf_counter() - t0
+    fitted.extra["seconds_score"] = time.perf_counter() - t0
     found = findings_from_scores(scored, conns, window, lda)
-    if save and store is not None:
-        save_findings(store, found, replace_kind="suspicious_connect", window=window)
+    hs = host_scores(scored, conns, lda.host_top, lda.threshold)
+    low = scored["part_p"].to_numpy() < lda.threshold
+    pairs = pd.DataFrame({"s": conns["src"].to_numpy()[low], "d": conns["dst"].to_numpy()[low]})
+    alerts = len(pairs.drop_duplicates())
     cols = ("uid", "ts", "src", "dst", "sport", "dport", "proto", "service")
     keep = [c for c in cols if c in conns]
     out = pd.concat([conns[keep].reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
     out = out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-    out.attrs["window"] = window
-    out.attrs["run"] = asdict(run)
-    out.attrs["findings"] = [f.to_json() for f in found]
-    out.attrs["suspicious"] = int((scored["part_p"] < lda.threshold).sum())
-    out.attrs["alerts_per_day"] = _alerts_per_day(scored, conns, window, lda.threshold)
-    return out
-
-
-def _alerts_per_day(scored: pd.DataFrame, conns: pd.DataFrame, window: str, thr: float) -> float:
-    """Suspicious (src, dst) pairs per day of data."""
-    m = scored["part_p"].to_numpy() < thr
-    pairs = pd.DataFrame({"s": conns["src"].to_numpy()[m], "d": conns["dst"].to_numpy()[m]})
-    n = len(pairs.drop_duplicates())
-    return n / window_span_days(conns, window)
-
-
-def lda_report(scored: pd.DataFrame, top: int = 20) -> dict[str, Any]:
-    """JSON for `graphnet lda --json`."""
-    cols = [
-        "uid",
-        "ts",
-        "src",
-        "dst",
-        "dport",
-        "proto",
-        "score",
-        "part_p",
-        "src_word",
-        "dst_word",
-        "explanation",
-    ]
-    head = scored[[c for c in cols if c in scored.columns]].head(top)
-    rows = json.loads(head.to_json(orient="records"))
-    return {
-        "window": scored.attrs.get("window"),
-        "connections": len(scored),
-        "suspicious": scored.attrs.get("suspicious"),
-        "alerts_per_day": scored.attrs.get("alerts_per_day"),
-        "run": scored.attrs.get("run"),
-        "top": rows,
-        "findings": len(scored.attrs.get("findings", [])),
-    }
+    per_day = alerts / windows.span_days(conns, window)
+    result = LdaResult(window, out, fitted, len(found), int(low.sum()), per_day)
+    return DetectorRun(
+        step="lda",
+        window=window,
+        summary=f"{len(conns):,} connections scored, {int(low.sum()):,} suspicious, "
+        f"{len(found)} findings (fitted on {fitted.fit_on})",
+        host_scores=hs,
+        conn_scores=pd.Series(
+            scored["score"].to_numpy(), index=conns["uid"].astype(str).to_numpy()
+        ),
+        findings=found,
+        alerts=float(alerts),
+        evidence=_best_explanations(scored, conns, list(hs.index[:50])),
+        info={
+            "fit_on": fitted.fit_on,
+            "history": fitted.history,
+            "train_flows": fitted.train_flows,
+            "feedback_flows": fitted.feedback_flows,
+            "threshold": lda.threshold,
+        },
+        detail=result,
+    )

@@ -1,6 +1,6 @@
 """graphnet's own Neo4j 5.26 Community server, provisioned from Maven Central (no Docker).
 
-Public API (used by `graphnet neo4j ...` and by `graphnet.config.neo4j_settings`):
+Public API (used by `graphnet neo4j ...` and by `graphnet.connection.neo4j_settings`):
 
 - `install(home)` -> Installation: download the jars once into `$GRAPHNET_HOME/neo4j/dist/<version>`
 - `start(home, instance, bolt_port, http_port, heap, pagecache, timeout)` -> Neo4jStatus

@@ -1,6 +1,8 @@
-"""Weekly change reports: what changed in a window, for a network engineer.
+"""Weekly change reports: who to look at in a window and what changed, for a network engineer.
 
-`build_report(store, window, settings)` collects the content from the store (`model`), and
+`build_report(store, window, settings)` collects the content from the graph and the stored
+results (`model`: the combined risk ranking of the window's stored findings first; no detector
+runs, nothing is refitted), and
 `write_report(report, out_dir)` writes it as a self-contained HTML page (inline CSS, charts
 embedded as data: URIs), Markdown (charts as PNG files next to it) and JSON, in
 `<out_dir>/<window>/`.
@@ -18,6 +20,14 @@ from graphnet import windows
 from graphnet.config import Settings
 from graphnet.errors import ConfigError
 from graphnet.reports.model import (
+    RANKING_TOP,
+    browser_link,
+    build_report,
+    default_window,
+    resolve_browser_url,
+)
+from graphnet.reports.render import render_html, render_json, render_markdown
+from graphnet.reports.types import (
     Chart,
     Count,
     EdgeItem,
@@ -25,17 +35,16 @@ from graphnet.reports.model import (
     FingerprintTree,
     HostGroup,
     HostItem,
+    RankedHost,
+    Ranking,
+    Reason,
     Report,
     ShiftItem,
     Totals,
     TreeBranch,
     TreeLeaf,
-    browser_link,
-    build_report,
-    default_window,
-    resolve_browser_url,
+    VolumeItem,
 )
-from graphnet.reports.render import render_html, render_json, render_markdown
 
 REPORT_FILES = {"html": "report.html", "markdown": "report.md", "json": "report.json"}
 
@@ -101,12 +110,19 @@ def generate_report(
     baseline_windows: int = 4,
     top: int = 20,
     browser_url: str | None = None,
+    ranking_top: int = RANKING_TOP,
 ) -> dict[str, Path]:
     """`graphnet report [--window W] [--out DIR]`: build the report of `window` (default: the
     latest window that has ended) and write it under `out_dir` (default
     `$GRAPHNET_HOME/reports`). Returns the paths as `write_report` does."""
     report = build_report(
-        store, window, settings, baseline_windows=baseline_windows, top=top, browser_url=browser_url
+        store,
+        window,
+        settings,
+        baseline_windows=baseline_windows,
+        top=top,
+        browser_url=browser_url,
+        ranking_top=ranking_top,
     )
     return write_report(report, out_dir or settings.home / "reports")
 
@@ -119,11 +135,15 @@ __all__ = [
     "FingerprintTree",
     "HostGroup",
     "HostItem",
+    "RankedHost",
+    "Ranking",
+    "Reason",
     "Report",
     "ShiftItem",
     "Totals",
     "TreeBranch",
     "TreeLeaf",
+    "VolumeItem",
     "browser_link",
     "build_report",
     "default_window",

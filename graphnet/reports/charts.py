@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from graphnet.reports.model import Chart, FingerprintTree, Totals, band_arrays
+from graphnet.reports.types import Chart, FingerprintTree, Totals, band_arrays
 
 if TYPE_CHECKING:
     from pandas import DataFrame

@@ -1,8 +1,8 @@
 """What a change report says, collected from the store (`build_report`).
 
-The `Report` dataclasses hold plain data (strings as logged, numbers, PNG bytes of the charts);
-`graphnet.reports.render` turns them into HTML, Markdown and JSON and escapes every string that
-comes from logs at the point where it is inserted.
+The `Report` dataclasses (`graphnet.reports.types`) hold plain data (strings as logged, numbers,
+PNG bytes of the charts); `graphnet.reports.render` turns them into HTML, Markdown and JSON and
+escapes every string that comes from logs at the point where it is inserted.
 """
 
 from __future__ import annotations
@@ -14,13 +14,29 @@ import math
 import os
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from graphnet import features, windows
 from graphnet.config import Settings
 from graphnet.findings import cypher_literal
+from graphnet.reports.types import (
+    Count,
+    EdgeItem,
+    FindingItem,
+    FingerprintTree,
+    HostGroup,
+    HostItem,
+    RankedHost,
+    Ranking,
+    Reason,
+    Report,
+    ShiftItem,
+    Totals,
+    TreeBranch,
+    TreeLeaf,
+    VolumeItem,
+    volume_numbers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,292 +60,10 @@ KIND_TITLES = {
 TREE_COMPONENTS = ("proto", "service", "dport", "conn_state", "history")
 TREE_LEAVES = 5
 VOLUME_TOP = 5  # volume_anomaly findings drawn as a time chart with their band
-
-
-# ============================================================================================
-# the report content
-# ============================================================================================
-@dataclass
-class Count:
-    """A histogram entry: a value as logged, how often, and what it means (may be empty)."""
-
-    value: str
-    n: int
-    meaning: str = ""
-
-
-@dataclass
-class Totals:
-    window: str
-    hosts: float = 0
-    edges: float = 0
-    connections: float = 0
-    bytes: float = 0.0
-    internal_hosts: float = 0
-
-
-@dataclass
-class HostItem:
-    host: str
-    internal: bool | None
-    peers: int
-    conns: int
-    bytes: float
-    cypher: str = ""
-    link: str | None = None
-
-
-@dataclass
-class EdgeItem:
-    src: str
-    dst: str
-    conns: int
-    bytes: float
-    src_internal: bool | None = None
-    dst_internal: bool | None = None
-    services: list[Count] = field(default_factory=list)
-    ports: list[Count] = field(default_factory=list)
-    states: list[Count] = field(default_factory=list)
-    histories: list[Count] = field(default_factory=list)
-    new_services: list[str] = field(default_factory=list)
-    new_ports: list[str] = field(default_factory=list)
-    #: vanished edges: in how many baseline windows the pair talked
-    seen_in: int | None = None
-    cypher: str = ""
-    link: str | None = None
-
-
-@dataclass
-class Chart:
-    """A PNG image (bytes) with a title and a text alternative."""
-
-    key: str
-    title: str
-    alt: str
-    png: bytes = field(repr=False, default=b"")
-
-
-@dataclass
-class FindingItem:
-    id: str
-    kind: str
-    score: float
-    hosts: list[str]
-    explanation: str
-    status: str = "new"
-    detector: str = ""
-    #: (name, text) pairs: the named sub-scores, most important first
-    parts: list[tuple[str, str]] = field(default_factory=list)
-    #: (name, text) pairs: evidence, with conn_state / TCP history meanings spelled out
-    evidence: list[tuple[str, str]] = field(default_factory=list)
-    cypher: str = ""
-    link: str | None = None
-
-
-@dataclass
-class ShiftItem:
-    finding: FindingItem
-    metric: str | None = None
-    #: (window, value) of `metric` in the snapshots up to the window
-    history: list[tuple[str, float]] = field(default_factory=list)
-    chart: Chart | None = None
-
-
-@dataclass
-class HostGroup:
-    host: str
-    internal: bool | None
-    max_score: float
-    findings: list[FindingItem] = field(default_factory=list)
-
-
-@dataclass
-class TreeLeaf:
-    value: str
-    meaning: str
-    baseline: int  # connections with this value in the baseline windows
-    current: int | None = None  # ... and in the window (None: unknown)
-    novel: bool = False
-
-
-@dataclass
-class TreeBranch:
-    component: str
-    description: str
-    leaves: list[TreeLeaf] = field(default_factory=list)
-    more: int = 0  # further values not drawn
-    novel: bool = False
-
-
-@dataclass
-class FingerprintTree:
-    finding_id: str
-    src: str
-    dst: str
-    baseline_windows: list[str]
-    baseline_connections: int
-    branches: list[TreeBranch] = field(default_factory=list)
-    chart: Chart | None = None
-    #: whose habits the baseline counts are: "pair" (src -> dst), "server" (everything dst
-    #: received: the pair is new) or "client" (everything src sent: dst is new as well)
-    level: str = "pair"
-
-    def describe(self) -> str:
-        k = len(self.baseline_windows)
-        span = f"{self.baseline_connections:,} connections in {k} baseline window" + (
-            "s" if k != 1 else ""
-        )
-        new = f"{self.src} → {self.dst} is a new pair"
-        if self.level == "server":
-            return f"{new}; what {self.dst} usually receives: {span}"
-        if self.level == "client":
-            return f"{new}; what {self.src} usually sends: {span}"
-        return f"what {self.src} → {self.dst} usually does: {span}"
-
-
-@dataclass
-class VolumeItem:
-    """A top `volume_anomaly` finding with its entity's flows per bucket over the window and
-    the expected band (`series`: `graphnet.detectors.volume.series` output, kept out of the
-    JSON; None with a `note` when it could not be computed)."""
-
-    host: str  # a host id, or `src->dst` for an edge
-    finding_id: str
-    explanation: str
-    score: float = 0.0
-    buckets: int = 0
-    buckets_out: int = 0  # buckets out of band (flagged by the detector)
-    max_flows: float | None = None
-    max_time: str = ""
-    band_lo: float | None = None  # the band at the bucket with `max_flows`
-    band_hi: float | None = None
-    note: str = ""
-    series: Any = field(default=None, repr=False, compare=False, metadata={"json": False})
-    chart: Chart | None = None
-
-    def summary(self) -> str:
-        """One line with the numbers (empty when there is no series)."""
-        if self.max_flows is None:
-            return ""
-        band = (
-            f"expected {self.band_lo:.0f}–{self.band_hi:.0f}"
-            if self.band_lo is not None and self.band_hi is not None
-            else "no band"
-        )
-        return (
-            f"{self.buckets_out:,} of {self.buckets:,} buckets out of band; max "
-            f"{self.max_flows:.0f} flows at {self.max_time} ({band})"
-        )
-
-
-def band_arrays(frame: Any) -> tuple[Any, Any, Any, Any]:
-    """(flows, band_lo, band_hi, flagged) of a `graphnet.detectors.volume.series` frame."""
-    return (
-        frame["flows"].to_numpy(dtype="float64"),
-        frame["band_lo"].to_numpy(dtype="float64"),
-        frame["band_hi"].to_numpy(dtype="float64"),
-        frame["flagged"].fillna(False).to_numpy(dtype=bool),
-    )
-
-
-def volume_numbers(frame: Any) -> dict[str, Any]:
-    """Buckets, buckets out of band, the highest bucket and the band there, of a
-    `graphnet.detectors.volume.series` frame."""
-    import numpy as np
-
-    flows, lo, hi, out = band_arrays(frame)
-    if not len(flows):
-        return {"buckets": 0, "buckets_out": 0}
-    i = int(np.nanargmax(flows)) if np.isfinite(flows).any() else 0
-    when: Any = frame["time"].iloc[i]
-    return {
-        "buckets": len(flows),
-        "buckets_out": int(out.sum()),
-        "max_flows": float(flows[i]),
-        "max_time": when.strftime("%Y-%m-%d %H:%M UTC") if hasattr(when, "strftime") else "",
-        "band_lo": float(lo[i]) if math.isfinite(lo[i]) else None,
-        "band_hi": float(hi[i]) if math.isfinite(hi[i]) else None,
-    }
-
-
-@dataclass
-class Report:
-    window: str
-    generated: str
-    start: str = ""
-    end: str = ""
-    previous: str | None = None
-    baseline: list[str] = field(default_factory=list)
-    browser_url: str | None = None
-    current: Totals | None = None
-    previous_totals: Totals | None = None
-    baseline_mean: Totals | None = None
-    history: list[Totals] = field(default_factory=list)
-    new_hosts: list[HostItem] = field(default_factory=list)
-    new_hosts_total: int = 0
-    new_edges: list[EdgeItem] = field(default_factory=list)
-    new_edges_total: int = 0
-    new_services: list[EdgeItem] = field(default_factory=list)
-    new_services_total: int = 0
-    vanished_edges: list[EdgeItem] = field(default_factory=list)
-    vanished_edges_total: int = 0
-    shifts: list[ShiftItem] = field(default_factory=list)
-    shifts_total: int = 0
-    deviations: list[HostGroup] = field(default_factory=list)
-    deviations_total: int = 0
-    volume: list[VolumeItem] = field(default_factory=list)
-    findings_by_kind: dict[str, int] = field(default_factory=dict)
-    novelty_chart: Chart | None = None
-    novelty_note: str = ""
-    trees: list[FingerprintTree] = field(default_factory=list)
-    charts: list[Chart] = field(default_factory=list)
-    analysis: list[dict[str, Any]] = field(default_factory=list)
-    legend: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, code, meaning)
-    notes: list[str] = field(default_factory=list)
-    top: int = 20
-
-    def all_charts(self) -> list[Chart]:
-        """Every chart of the report, in reading order."""
-        out = list(self.charts)
-        out += [s.chart for s in self.shifts if s.chart is not None]
-        out += [v.chart for v in self.volume if v.chart is not None]
-        if self.novelty_chart is not None:
-            out.append(self.novelty_chart)
-        out += [t.chart for t in self.trees if t.chart is not None]
-        return out
-
-    def to_json(self, chart_files: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """The report as JSON-ready data; a chart is its key, title, alt text and (when given)
-        the file it was written to."""
-        files = chart_files or {}
-
-        def conv(obj: Any) -> Any:
-            if isinstance(obj, Chart):
-                return {
-                    "key": obj.key,
-                    "title": obj.title,
-                    "alt": obj.alt,
-                    "file": files.get(obj.key),
-                }
-            if isinstance(obj, list):
-                return [conv(x) for x in obj]
-            if isinstance(obj, tuple):
-                return [conv(x) for x in obj]
-            if isinstance(obj, dict):
-                return {str(k): conv(v) for k, v in obj.items()}
-            if hasattr(obj, "__dataclass_fields__"):
-                return {
-                    k: conv(getattr(obj, k))
-                    for k, f in obj.__dataclass_fields__.items()
-                    if f.metadata.get("json", True)
-                }
-            if isinstance(obj, float) and not math.isfinite(obj):
-                return None
-            return obj
-
-        data = conv(self)
-        data["format"] = "graphnet-report/1"
-        return data
+RANKING_TOP = 10  # hosts listed in "Who to look at"
+REASON_CHARS = 240  # a reason is one sentence: longer explanations are cut
+NOVELTY_RESULT = "novelty"  # the novelty step's stored per-connection scores
+NOVELTY_COLUMNS = ("src", "dst", "score", "uniqueness", "uid")
 
 
 # ============================================================================================
@@ -674,29 +408,22 @@ def resolve_browser_url(settings: Settings, browser_url: str | None = None) -> s
 
 
 def novelty_scores(settings: Settings, window: str) -> Any:
-    """The per-connection novelty scores of a window, if the novelty scorer stored them (a
-    Parquet file with `score` and `uniqueness` columns under the window's scores folder), else
-    None."""
-    import pyarrow.parquet as pq
+    """The per-connection novelty scores the novelty step stored for a window (the archive's
+    `novelty` result: `score`, `uniqueness` and, when stored, `src`, `dst`, `uid`), or None
+    when the window was not scored."""
+    from graphnet.archive import Archive
 
-    candidates: list[Path] = []
-    for d in (settings.home / "scores" / window, settings.archive_dir / window / "scores"):
-        if d.is_dir():
-            candidates += sorted(d.glob("*.parquet"))
-    frames = []
-    for p in candidates:
-        try:
-            names = pq.read_schema(p).names
-        except Exception:
-            continue
-        if {"score", "uniqueness"} <= set(names):
-            cols = [c for c in ("src", "dst", "score", "uniqueness", "uid") if c in names]
-            frames.append(pq.read_table(p, columns=cols).to_pandas())
-    if not frames:
+    archive = Archive(settings)
+    try:
+        got = archive.read_result(window, NOVELTY_RESULT, columns=NOVELTY_COLUMNS)
+    except (ValueError, KeyError):  # a table without some of the columns: read it whole
+        got = archive.read_result(window, NOVELTY_RESULT)
+    if got is None:
         return None
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True)
+    frame = got.frame
+    if not {"score", "uniqueness"} <= set(frame.columns):
+        return None
+    return frame[[c for c in NOVELTY_COLUMNS if c in frame.columns]]
 
 
 def _histograms(
@@ -825,6 +552,152 @@ def _novel_values(f: Any) -> dict[str, str]:
     return out
 
 
+# ============================================================================================
+# who to look at: the combined risk ranking
+# ============================================================================================
+def _finite(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _sentence(text: str | None) -> str:
+    """A finding's explanation as one line of at most `REASON_CHARS` characters."""
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= REASON_CHARS else s[: REASON_CHARS - 1].rstrip() + "…"
+
+
+def best_findings(found: Iterable[Any], of_kind: Mapping[str, str]) -> dict[tuple[str, str], Any]:
+    """(detector, host) -> the detector's highest-scoring finding about the host, of the
+    findings the ranking counts (not marked benign), as `graphnet.risk` attributes them."""
+    best: dict[tuple[str, str], Any] = {}
+    for f in found:
+        if f.status == "benign":
+            continue
+        d = of_kind.get(f.kind, f.detector or f.kind)
+        for h in f.hosts:
+            key = (d, str(h))
+            cur = best.get(key)
+            if cur is None or float(f.score) > float(cur.score):
+                best[key] = f
+    return best
+
+
+def ranking_from(
+    result: Any,
+    found: Sequence[Any],
+    window: str,
+    browser: str | None,
+    of_kind: Mapping[str, str],
+    *,
+    top: int = RANKING_TOP,
+    alpha: float = 0.001,
+) -> Ranking:
+    """The "Who to look at" section from a `graphnet.risk.RiskResult`: its first `top` hosts
+    with any risk, each with the detectors that contribute to it (most first), their rank, and
+    the explanation of their best finding about the host (from `found`, the window's
+    findings)."""
+    table = result.table
+    ranking = Ranking(
+        method=str(result.method),
+        hosts=int(result.hosts),
+        alerts=int(result.alerts),
+        alpha=float(alpha),
+        detectors=[str(d) for d in result.detectors],
+    )
+    risky = table[table["risk"] > 0] if len(table) and "risk" in table.columns else table.iloc[:0]
+    ranking.ranked = len(risky)
+    best = best_findings(found, of_kind)
+    head = risky.head(max(0, top))
+    for host, row in zip(head.index, head.to_dict("records"), strict=True):
+        reasons = []
+        for d in ranking.detectors:
+            contribution = _finite(row.get(f"contribution_{d}"))
+            if contribution is None or contribution <= 0:
+                continue
+            f = best.get((d, str(host)))
+            reasons.append(
+                Reason(
+                    detector=d,
+                    rank=_finite(row.get(f"rank_{d}")) or math.nan,
+                    score=_finite(row.get(f"score_{d}")),
+                    contribution=contribution,
+                    explanation=_sentence(f.explanation) if f is not None else "",
+                    kind=f.kind if f is not None else "",
+                    finding_id=f.id if f is not None else "",
+                )
+            )
+        reasons.sort(key=lambda r: -r.contribution)
+        q = host_query(str(host), window)
+        ranking.top.append(
+            RankedHost(
+                rank=int(row["rank"]),
+                host=str(host),
+                risk=float(row["risk"]),
+                p=_finite(row.get("p")),
+                reasons=reasons,
+                cypher=q,
+                link=browser_link(browser, q),
+            )
+        )
+    if not ranking.ranked:
+        ranking.note = (
+            "no host has any risk: the findings the ranking counts (those not marked benign) "
+            "put no host among a detector's top ranks"
+        )
+    return ranking
+
+
+def collect_ranking(
+    store: Any,
+    window: str,
+    settings: Settings,
+    found: Sequence[Any],
+    browser: str | None,
+    *,
+    top: int = RANKING_TOP,
+    analysed: bool = False,
+) -> Ranking:
+    """The "Who to look at" section: the window's hosts ranked by `graphnet.risk.risk_window`
+    from the stored findings of every detector (it reads them, it never runs a detector).
+    Nothing stored or any failure leaves a note instead of a ranking, never breaks the report."""
+    if not found:
+        if analysed:
+            return Ranking(
+                note=f"The analysis of {window} stored no findings, so no host stands out. "
+                f"Run `graphnet analyse --window {window}` to analyse it again."
+            )
+        return Ranking(
+            note=f"No findings are stored for {window}: it has not been analysed yet. Run "
+            f"`graphnet analyse --window {window}` to rank its hosts."
+        )
+    try:
+        from graphnet.detectors.registry import detector_of_kind
+        from graphnet.risk import RiskSettings, risk_window
+
+        risk = RiskSettings()
+        result = risk_window(store, window, settings, risk)
+        ranking = ranking_from(
+            result, found, window, browser, detector_of_kind(), top=top, alpha=risk.alpha
+        )
+        hosts = [h.host for h in ranking.top]
+        if hosts:
+            internal = {
+                str(r["host"]): r.get("internal") for r in store.read("report_hosts", hosts=hosts)
+            }
+            for h in ranking.top:
+                h.internal = internal.get(h.host)
+    except Exception as exc:  # the ranking is the first section, not a condition of the rest
+        log.warning("no combined ranking for %s: %s", window, exc, exc_info=True)
+        return Ranking(
+            note=f"The combined ranking could not be computed ({type(exc).__name__}: {exc}). "
+            f"The sections below list the findings of {window} by kind."
+        )
+    return ranking
+
+
 def build_report(
     store: Any,
     window: str | None,
@@ -835,16 +708,21 @@ def build_report(
     browser_url: str | None = None,
     charts: bool = True,
     now: dt.datetime | None = None,
+    ranking_top: int = RANKING_TOP,
 ) -> Report:
     """Collect the change report of `window` (default: the latest window that has ended).
 
-    Compares the window with the previous window holding data and with its baseline (the
-    `baseline_windows` windows with data before it): sizes, new hosts, new edges, new services
-    between pairs that already talked, vanished edges; the window's findings (top centrality
-    shifts with their metric history, deviating connections and paths grouped by host), the
-    novelty-versus-uniqueness scatter when per-connection scores exist, and the fingerprint of
-    the pairs of the top novel connections. `browser_url` (default: `resolve_browser_url`)
-    makes every item a link that opens its Cypher in Neo4j Browser.
+    First, who to look at: the `ranking_top` hosts of the combined risk ranking
+    (`graphnet.risk.risk_window`, from the window's stored findings) with the reason each
+    contributing detector gives. Then it compares the window with the previous window holding
+    data and with its baseline (the `baseline_windows` windows with data before it): sizes, new
+    hosts, new edges, new services between pairs that already talked, vanished edges; the
+    window's findings (top centrality shifts with their metric history, deviating connections
+    and paths grouped by host, the stored time charts of the top volume anomalies), the
+    novelty-versus-uniqueness scatter when per-connection scores are stored, and the
+    fingerprint of the pairs of the top novel connections. Everything is read from the graph
+    and the stored results; no detector runs and nothing is refitted. `browser_url` (default:
+    `resolve_browser_url`) makes every item a link that opens its Cypher in Neo4j Browser.
 
     Raises ConfigError for a malformed window and NotEnoughHistory for an empty graph."""
     from graphnet import findings as findings_mod
@@ -940,8 +818,17 @@ def build_report(
             "yet, so new and vanished hosts, edges and services are not listed"
         )
 
-    # -- findings ----------------------------------------------------------------------------
+    # -- analysis steps, findings and who to look at -------------------------------------------
+    rows = store.read("report_analysis", window=window)
+    if rows and rows[0].get("steps"):
+        try:
+            report.analysis = list(json.loads(rows[0]["steps"]))
+        except (TypeError, ValueError):
+            report.analysis = []
     found = findings_mod.load(store, window=window)
+    report.ranking = collect_ranking(
+        store, window, settings, found, browser, top=ranking_top, analysed=bool(rows)
+    )
     for f in found:
         report.findings_by_kind[f.kind] = report.findings_by_kind.get(f.kind, 0) + 1
     shift_findings = [f for f in found if f.kind == "centrality_shift"]
@@ -995,7 +882,12 @@ def build_report(
 
     # -- novelty and fingerprints ----------------------------------------------------------
     novel = [f for f in found if f.kind == "novel_connection"]
-    scores = novelty_scores(settings, window)
+    try:
+        scores = novelty_scores(settings, window)
+    except Exception as exc:  # an unreadable stored result: the report goes on
+        log.warning("novelty scores of %s could not be read: %s", window, exc)
+        scores = None
+        report.notes.append(f"the stored novelty scores of {window} could not be read: {exc}")
     if scores is None or len(scores) == 0:
         report.novelty_note = (
             "no per-connection novelty scores were stored for this window (the novelty scorer "
@@ -1012,13 +904,7 @@ def build_report(
             tree.chart = charts_mod.fingerprint_tree(tree)
         report.trees.append(tree)
 
-    # -- analysis steps and legend ---------------------------------------------------------
-    rows = store.read("report_analysis", window=window)
-    if rows and rows[0].get("steps"):
-        try:
-            report.analysis = list(json.loads(rows[0]["steps"]))
-        except (TypeError, ValueError):
-            report.analysis = []
+    # -- legend ---------------------------------------------------------------------------
     report.legend = legend_for(report)
 
     if charts:
@@ -1045,37 +931,53 @@ def build_report(
 def _volume_items(
     settings: Settings, window: str, found: Sequence[Any], charts: bool
 ) -> list[VolumeItem]:
-    """Time charts of the top `volume_anomaly` findings: the baselines are fitted once on the
-    archive (as `graphnet.detectors.volume.volume_series` does), then each finding's host (or
-    edge) gets its series. Anything that fails leaves a note on the item, never the report."""
+    """Time charts of the top `volume_anomaly` findings, from the series the volume step stored
+    when it ran (`graphnet.detectors.volume.stored_series`: the same fit as the findings; the
+    report never refits). A finding whose entity has no stored rows (the window was analysed
+    before the series were kept, or not at all) gets a note instead of a chart; anything that
+    fails leaves a note on the item, never breaks the report."""
     from graphnet.reports import charts as charts_mod
 
-    items = []
-    for f in found:
-        hosts = [str(h) for h in f.hosts]
-        edge = (f.evidence or {}).get("entity") == "edge" and len(hosts) >= 2
-        entity = f"{hosts[0]}->{hosts[1]}" if edge else (hosts[0] if hosts else "")
-        items.append(VolumeItem(entity, f.id, f.explanation or "", float(f.score)))
+    rerun = f"no time chart stored: run `graphnet analyse --window {window} --only volume`"
     try:
+        from graphnet.archive import Archive
         from graphnet.detectors import volume as volume_mod
 
-        det, _, _, conns = volume_mod.fit_window(settings, window, volume_mod.VolumeSettings())
-        start, end = windows.bounds(window)
-    except Exception as exc:  # no archive, not enough history, ...: the report goes on
+        items = [
+            VolumeItem(volume_mod.finding_entity(f), f.id, f.explanation or "", float(f.score))
+            for f in found
+        ]
+        stored = volume_mod.stored_series(Archive(settings), window)
+    except Exception as exc:  # an unreadable stored result, ...: the report goes on
         log.warning("no volume time charts for %s: %s", window, exc)
-        for item in items:
-            item.note = f"no time chart: the volume baselines could not be fitted ({exc})"
-        return items
+        return [
+            VolumeItem(
+                str(f.hosts[0]) if f.hosts else "",
+                f.id,
+                f.explanation or "",
+                float(f.score),
+                note=f"no time chart: the stored series could not be read ({exc})",
+            )
+            for f in found
+        ]
+    has_entity = stored is not None and "entity" in stored.columns
     for item in items:
         if not item.host:
             item.note = "no time chart: the finding names no host"
             continue
+        rows = stored[stored["entity"] == item.host] if has_entity and stored is not None else None
+        if rows is None or rows.empty:
+            item.note = rerun
+            continue
+        frame = rows.drop(columns=["entity"])
+        if "bucket" in frame.columns:
+            frame = frame.sort_values("bucket", kind="stable")
+        frame = frame.reset_index(drop=True)
         try:
-            frame = volume_mod.series(det, conns, item.host, start.timestamp(), end.timestamp())
             nums = volume_numbers(frame)
-        except Exception as exc:
+        except Exception as exc:  # a stored frame without the expected columns
             log.warning("no volume time chart for %s in %s: %s", item.host, window, exc)
-            item.note = f"no time chart: {exc}"
+            item.note = f"no time chart: the stored series is not readable ({exc})"
             continue
         item.series = frame
         for k, v in nums.items():

@@ -6,6 +6,13 @@ CSS, charts as data: URIs, no script, no external resource, and a Content-Securi
 forbids scripts even if something slipped through. Markdown: every log-derived string goes
 through `md`, which backslash-escapes Markdown syntax and `<`/`>` (so no raw HTML reaches a
 renderer). Cypher goes into code blocks whose fence is longer than any backtick run inside.
+
+Bidirectional text: both `esc` and `md` show the Unicode bidi controls (U+202E RIGHT-TO-LEFT
+OVERRIDE and the like) as their code point, `[U+202E]`, instead of letting them reorder what
+follows; in Cypher they become `\u202e` escapes inside the string literals (the same query).
+Hosts are isolated from the text around them: in HTML each is a `<bdi>` element, in Markdown a
+host holding right-to-left letters is wrapped in U+2068 FIRST STRONG ISOLATE ... U+2069 POP
+DIRECTIONAL ISOLATE (`md_host`).
 """
 
 from __future__ import annotations
@@ -14,26 +21,50 @@ import base64
 import html
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from string import Template
 from typing import Any
 
-from graphnet.reports.model import (
-    KIND_TITLES,
+from graphnet.reports.model import KIND_TITLES
+from graphnet.reports.types import (
     Chart,
     Count,
     EdgeItem,
     FindingItem,
     HostGroup,
+    RankedHost,
+    Ranking,
     Report,
     Totals,
     VolumeItem,
 )
 
-
 # ============================================================================================
 # escaping
 # ============================================================================================
+#: characters that change the direction of the text around them (embeddings, overrides,
+#: isolates, marks): shown by their code point, never obeyed
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_FSI, _PDI = "\u2068", "\u2069"
+
+
+def visible_controls(text: str) -> str:
+    """`text` with every bidi control shown as `[U+XXXX]`."""
+    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+
+
+def cypher_text(query: str) -> str:
+    """A Cypher query with the bidi controls of its string literals written as `\\uXXXX`
+    escapes: the same query, shown as it reads (graphnet puts log text in Cypher only inside
+    string literals)."""
+    return _BIDI_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", query)
+
+
+def _has_rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
+
+
 class Html(str):
     """HTML that is safe to insert as is (built by this module from escaped parts). Adding
     anything to it escapes that first."""
@@ -46,7 +77,7 @@ def esc(value: Any) -> Html:
     """HTML-escape a value (quotes too); `Html` fragments pass unchanged."""
     if isinstance(value, Html):
         return value
-    return Html(html.escape("" if value is None else str(value), quote=True))
+    return Html(html.escape(visible_controls("" if value is None else str(value)), quote=True))
 
 
 def fill(template: Template, **values: Any) -> Html:
@@ -72,7 +103,7 @@ def md(value: Any) -> Md:
     list or heading marker is escaped."""
     if isinstance(value, Md):
         return value
-    s = "" if value is None else str(value)
+    s = visible_controls("" if value is None else str(value))
     s = re.sub(r"[\r\n\u2028\u2029]+", " ", s)
     s = _MD_ESCAPE.sub(r"\\\1", s)
     s = _MD_LEADING.sub(
@@ -82,12 +113,25 @@ def md(value: Any) -> Md:
     return Md(s)
 
 
+def md_host(host: Any) -> Md:
+    """A host id for Markdown: escaped, and isolated from the text around it (between FSI and
+    PDI) when it holds right-to-left letters, so that it cannot reorder its neighbours."""
+    s = md(host)
+    return Md(f"{_FSI}{s}{_PDI}") if _has_rtl(s) else s
+
+
+def md_pair(src: Any, dst: Any) -> Md:
+    return Md(f"{md_host(src)} → {md_host(dst)}")
+
+
 def mdfill(template: Template, **values: Any) -> Md:
     return Md(template.substitute({k: md(v) for k, v in values.items()}))
 
 
 def fence(code: str, lang: str = "cypher") -> Md:
-    """A fenced code block that no backtick run inside `code` can close."""
+    """A fenced code block that no backtick run inside `code` can close (bidi controls of
+    Cypher string literals written as escapes)."""
+    code = cypher_text(code) if lang == "cypher" else visible_controls(code)
     longest = max((len(m) for m in re.findall(r"`+", code)), default=0)
     ticks = "`" * max(3, longest + 1)
     return Md(f"{ticks}{lang}\n{code}\n{ticks}")
@@ -220,6 +264,8 @@ pre{background:#f1f3f5;padding:8px;overflow-x:auto;font-size:12px;white-space:pr
 word-break:break-all}a{color:#1864ab}.note{background:#fff9db;border-left:4px solid #fab005;
 padding:6px 10px;margin:6px 0}.kv td:first-child{width:28%;color:#495057}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+.lead{font-size:15px;font-weight:600;margin:6px 0 10px}ul.why{margin:0;padding-left:16px}
+ul.why li{margin:0 0 3px}
 """)
 
 PAGE = Template("""<!DOCTYPE html>
@@ -293,12 +339,21 @@ def _link(href: str | None, text: str = "open in Neo4j Browser") -> Html:
 def _cypher(query: str, link: str | None) -> Html:
     if not query:
         return Html("")
-    return fill(CYPHER, query=query, open_text=" (paste into Neo4j Browser)" if not link else "")
+    return fill(
+        CYPHER,
+        query=cypher_text(query),
+        open_text=" (paste into Neo4j Browser)" if not link else "",
+    )
+
+
+def _isolated(text: str) -> Html:
+    """Log text in its own `<bdi>`: its direction cannot reorder the text around it."""
+    return Html("<bdi>") + esc(text) + Html("</bdi>")
 
 
 def _host(host: str, internal: bool | None = None) -> Html:
     cls = f" {where(internal)}" if internal is not None else ""
-    return Html(f'<span class="host{cls}">') + esc(host) + Html("</span>")
+    return Html(f'<bdi class="host{cls}">') + esc(host) + Html("</bdi>")
 
 
 def _pair(e: EdgeItem) -> Html:
@@ -407,7 +462,7 @@ def _finding(f: FindingItem) -> Html:
         kind=f.kind,
         kind_title=KIND_TITLES.get(f.kind, f.kind),
         score=f"{f.score:.2f}",
-        hosts=" → ".join(f.hosts) or "–",
+        hosts=join((_isolated(h) for h in f.hosts), " → ") or "–",
         status=f.status,
         id=f.id,
         open=_link(f.link),
@@ -447,6 +502,54 @@ def _volume(v: VolumeItem) -> Html:
     return join(parts)
 
 
+RANKING_HEAD = (
+    "rank",
+    "host",
+    "risk",
+    "p",
+    "detectors (the host's rank by each)",
+    "why: each detector's best finding about the host",
+    "Browser",
+)
+
+
+def _why(h: RankedHost) -> Html:
+    if not h.reasons:
+        return Html('<span class="muted">–</span>')
+    items = [
+        fill(
+            Template("<li><b>$d</b>: $e</li>"),
+            d=r.detector,
+            e=_isolated(r.explanation) if r.explanation else Html("(no finding text)"),
+        )
+        for r in h.reasons
+    ]
+    return Html('<ul class="why">') + join(items) + Html("</ul>")
+
+
+def _ranking(rk: Ranking) -> Html:
+    """The "Who to look at" section: the alerts first, then the top hosts."""
+    parts = [fill(Template('<p class="lead">$t</p>'), t=rk.headline())]
+    if rk.method and rk.note:
+        parts.append(fill(Template('<p class="note">$n</p>'), n=rk.note))
+    if rk.top:
+        rows = [
+            (
+                str(h.rank),
+                _host(h.host, h.internal),
+                f"{h.risk:.1f}",
+                h.p_text(),
+                h.detectors_text(),
+                _why(h),
+                _open_cell(h.cypher, h.link),
+            )
+            for h in rk.top
+        ]
+        parts.append(_table(RANKING_HEAD, rows, numeric=(0, 2, 3)))
+        parts.append(_more(len(rk.top), rk.ranked))
+    return fill(SECTION, id="ranking", title="Who to look at", body=join(parts))
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
     r = report
@@ -461,6 +564,8 @@ def render_html(report: Report) -> str:
             generated=r.generated,
         )
     ]
+    if r.ranking is not None:
+        body.append(_ranking(r.ranking))
     notes = join(fill(Template('<p class="note">$n</p>'), n=n) for n in r.notes)
     kinds = join(
         fill(
@@ -667,7 +772,7 @@ def _md_edges(items: Sequence[EdgeItem], kind: str) -> list[str]:
                 ],
                 [
                     (
-                        f"{e.src} → {e.dst}",
+                        md_pair(e.src, e.dst),
                         f"{e.conns:,}",
                         size(e.bytes),
                         counts_text(e.services),
@@ -690,7 +795,7 @@ def _md_edges(items: Sequence[EdgeItem], kind: str) -> list[str]:
                 ],
                 [
                     (
-                        f"{e.src} → {e.dst}",
+                        md_pair(e.src, e.dst),
                         ", ".join(e.new_services) or "–",
                         ", ".join(e.new_ports) or "–",
                         f"{e.conns:,}",
@@ -711,7 +816,7 @@ def _md_edges(items: Sequence[EdgeItem], kind: str) -> list[str]:
                 ],
                 [
                     (
-                        f"{e.src} → {e.dst}",
+                        md_pair(e.src, e.dst),
                         f"{e.conns:,}",
                         "–" if e.seen_in is None else str(e.seen_in),
                         counts_text(e.services),
@@ -728,7 +833,7 @@ def _md_queries(items: Sequence[EdgeItem]) -> list[str]:
         return []
     out = ["<details><summary>Cypher for each row</summary>", ""]
     for e in items:
-        out.append(f"- {md(e.src)} → {md(e.dst)} {_md_link(e.link)}")
+        out.append(f"- {md_pair(e.src, e.dst)} {_md_link(e.link)}")
         out.append("")
         out.append(fence(e.cypher))
         out.append("")
@@ -737,9 +842,9 @@ def _md_queries(items: Sequence[EdgeItem]) -> list[str]:
 
 
 def _md_finding(f: FindingItem) -> list[str]:
+    hosts = " → ".join(md_host(h) for h in f.hosts) or "–"
     out = [
-        f"#### {md(KIND_TITLES.get(f.kind, f.kind))}: {md(' → '.join(f.hosts) or '–')} "
-        f"(score {f.score:.2f})",
+        f"#### {md(KIND_TITLES.get(f.kind, f.kind))}: {hosts} (score {f.score:.2f})",
         "",
         md(f.explanation or "(no explanation)"),
         "",
@@ -752,6 +857,45 @@ def _md_finding(f: FindingItem) -> list[str]:
         out += [_md_table(["evidence", "value"], f.evidence), ""]
     if f.cypher:
         out += [fence(f.cypher), ""]
+    return out
+
+
+def _md_why(h: RankedHost) -> Md:
+    if not h.reasons:
+        return Md("–")
+    return Md(
+        " · ".join(
+            f"**{md(r.detector)}**: {md(r.explanation or '(no finding text)')}" for r in h.reasons
+        )
+    )
+
+
+def _md_ranking(rk: Ranking) -> list[str]:
+    """The "Who to look at" section: the alerts first, then the top hosts."""
+    out = ["## Who to look at", "", md(rk.headline()), ""]
+    if rk.method and rk.note:
+        out += [f"> {md(rk.note)}", ""]
+    if not rk.top:
+        return out
+    rows = [
+        (
+            Md(str(h.rank)),  # numbers formatted here: nothing to escape
+            md_host(h.host),
+            Md(f"{h.risk:.1f}"),
+            Md(h.p_text()),
+            h.detectors_text(),
+            _md_why(h),
+            Md(_md_link(h.link, "open")),
+        )
+        for h in rk.top
+    ]
+    out += [_md_table(RANKING_HEAD, rows), ""]
+    if rk.ranked > len(rk.top):
+        out += [f"_showing {len(rk.top):,} of {rk.ranked:,} hosts with any risk_", ""]
+    out += ["<details><summary>Cypher for each host</summary>", ""]
+    for h in rk.top:
+        out += [f"- {md_host(h.host)} {_md_link(h.link)}", "", fence(h.cypher), ""]
+    out += ["</details>", ""]
     return out
 
 
@@ -773,9 +917,10 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
         f"{md(r.previous or 'no earlier window')} and the baseline "
         f"{md(', '.join(r.baseline) or '(none yet)')} · generated {md(r.generated)}",
         "",
-        "## At a glance",
-        "",
     ]
+    if r.ranking is not None:
+        out += _md_ranking(r.ranking)
+    out += ["## At a glance", ""]
     for n in r.notes:
         out += [f"> {md(n)}", ""]
     out += [
@@ -800,7 +945,13 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
             _md_table(
                 ["host", "where", "peers", "connections", "bytes"],
                 [
-                    (h.host, where(h.internal), f"{h.peers:,}", f"{h.conns:,}", size(h.bytes))
+                    (
+                        md_host(h.host),
+                        where(h.internal),
+                        f"{h.peers:,}",
+                        f"{h.conns:,}",
+                        size(h.bytes),
+                    )
                     for h in r.new_hosts
                 ],
             ),
@@ -809,7 +960,7 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
         if r.new_hosts:
             out += ["<details><summary>Cypher for each host</summary>", ""]
             for h in r.new_hosts:
-                out += [f"- {md(h.host)} {_md_link(h.link)}", "", fence(h.cypher), ""]
+                out += [f"- {md_host(h.host)} {_md_link(h.link)}", "", fence(h.cypher), ""]
             out += ["</details>", ""]
         for title, items, total, kind in (
             ("New host pairs", r.new_edges, r.new_edges_total, "new"),
@@ -847,7 +998,7 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
         out += ["_no deviating connections or paths for this window_", ""]
     for g in r.deviations:
         out += [
-            f"### {md(g.host)} ({where(g.internal)}, {len(g.findings)} finding(s), highest "
+            f"### {md_host(g.host)} ({where(g.internal)}, {len(g.findings)} finding(s), highest "
             f"score {g.max_score:.2f})",
             "",
         ]
@@ -858,7 +1009,7 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
         out += ["## Volume anomalies: flows per bucket against the expected band", ""]
         for v in r.volume:
             out += [
-                f"### {md(v.host)} (score {v.score:.2f}, {md(v.finding_id)})",
+                f"### {md_host(v.host)} (score {v.score:.2f}, {md(v.finding_id)})",
                 "",
                 md(v.explanation or "(no explanation)"),
                 "",
@@ -875,7 +1026,7 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
     else:
         out += [f"> {md(r.novelty_note or 'no novelty scores')}", ""]
     for t in r.trees:
-        out += [f"### Fingerprint of {md(t.src)} → {md(t.dst)}", "", md(t.describe()), ""]
+        out += [f"### Fingerprint of {md_pair(t.src, t.dst)}", "", md(t.describe()), ""]
         out += img(t.chart)
         rows = []
         for b in t.branches:

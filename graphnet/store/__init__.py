@@ -19,7 +19,8 @@ import neo4j
 import pandas as pd
 from neo4j.exceptions import AuthError, Neo4jError, ServiceUnavailable, SessionExpired
 
-from graphnet.config import Neo4jSettings, neo4j_settings
+from graphnet.config import Neo4jSettings
+from graphnet.connection import neo4j_settings
 from graphnet.errors import Neo4jUnavailable, StoreError
 
 log = logging.getLogger(__name__)

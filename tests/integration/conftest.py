@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from graphnet import neo4j_local
-from graphnet.config import Neo4jSettings, graphnet_home, neo4j_settings
+from graphnet.config import Neo4jSettings, graphnet_home
+from graphnet.connection import neo4j_settings
 from graphnet.errors import GraphnetError
 
 HERE = Path(__file__).resolve().parent

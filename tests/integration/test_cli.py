@@ -6,11 +6,14 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
-from graphnet import ingest
+from graphnet import findings, ingest
 from graphnet.cli import app
 from graphnet.config import Settings
+from graphnet.detectors.registry import default_steps, detector_of_kind
+from graphnet.generate.frames import synthetic_connections
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
@@ -50,8 +53,9 @@ def test_feedback_remove_unknown(store) -> None:  # type: ignore[no-untyped-def]
     ]
 
 
-def test_score_without_history(store) -> None:  # type: ignore[no-untyped-def]
-    res = run("score")
+@pytest.mark.parametrize("command", ["novelty", "score"])  # `score`: the old name, still taken
+def test_novelty_without_history(store, command: str) -> None:  # type: ignore[no-untyped-def]
+    res = run(command)
     assert res.exit_code in (3, 7), res.output
     assert res.stderr.startswith("error: ")
 
@@ -63,7 +67,14 @@ def test_shifts_without_snapshots(store) -> None:  # type: ignore[no-untyped-def
 
 
 def test_behaviour_without_archive_or_history(store) -> None:  # type: ignore[no-untyped-def]
+    # no window given: the latest window of the graph, which holds none
     res = run("behaviour")
+    assert res.exit_code == 7, res.output
+    assert res.stderr.splitlines() == [
+        "error: the graph holds no windows",
+        "hint: ingest logs first",
+    ]
+    res = run("behaviour", "--window", "2024-W10")
     assert res.exit_code == 2, res.output
     assert res.stderr.splitlines() == [
         "error: the connection archive is empty: ingest logs first",
@@ -108,6 +119,69 @@ def test_behaviour_without_archive_or_history(store) -> None:  # type: ignore[no
             "would be a first time",
             "hint: ingest the logs of an earlier window first",
         ]
+
+
+def test_analyse_every_window_then_rank_the_hosts(store) -> None:  # type: ignore[no-untyped-def]
+    frame, truth = synthetic_connections(3, weeks=3, clients=12, rate=10.0, dos_flows=500)
+    got = ingest.ingest_frame(store, frame, Settings.from_env(), name="generated")
+    windows = ["2024-W01", "2024-W02", "2024-W03"]
+    assert got.status == "ingested" and got.windows == windows
+    names = [s.name for s in default_steps()]
+
+    res = run("analyse", "--all", "--json")
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    data = json.loads(res.stdout)
+    assert data["failed"] == 0 and data["message"] == "" and data["seconds"] >= 0
+    assert [w["window"] for w in data["windows"]] == windows
+    for w in data["windows"]:
+        assert w["status"] == "ok" and w["seconds"] >= 0
+        assert [s["name"] for s in w["steps"]] == names
+        for s in w["steps"]:
+            assert s["status"] in ("ok", "skipped") and s["seconds"] >= 0 and s["message"]
+    by = {(w["window"], s["name"]): s for w in data["windows"] for s in w["steps"]}
+    # the first window has nothing to learn from; the last one has history for every detector
+    assert by[("2024-W01", "behaviour")]["status"] == "skipped"
+    for name in ("snapshot", "lda", "volume", "behaviour", "browser_labels"):
+        assert by[("2024-W03", name)]["status"] == "ok", by[("2024-W03", name)]
+    # a detector step that ran says how many findings it saved: they are in the graph
+    kinds = {v: k for k, v in detector_of_kind().items()}
+    for name in ("lda", "volume", "behaviour"):
+        saved = findings.load(store, window="2024-W03", kind=kinds[name])
+        assert by[("2024-W03", name)]["findings"] == len(saved) and saved
+        assert {f.detector for f in saved} == {name}
+
+    res = run("analyse", "--all", "--json")
+    assert res.exit_code == 0, res.stderr
+    again = json.loads(res.stdout)
+    assert again["windows"] == [] and again["message"] == "every window is analysed already"
+    res = run("analyse", "--all")
+    assert res.exit_code == 0 and res.stdout.strip() == "every window is analysed already"
+
+    res = run("analyse", "--window", "1999-W01")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        "error: no window 1999-W01 in the graph (the graph holds 2024-W01 to 2024-W03)",
+        "hint: ingest its logs first (graphnet ingest PATH)",
+    ]
+    res = run("analyse", "--only", "nope")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr.splitlines() == [
+        "error: unknown step 'nope'",
+        f"hint: use one of {', '.join(names)}",
+    ]
+    res = run("analyse", "--window", "2024-W03", "--all")
+    assert res.exit_code == 2
+    assert res.stderr.splitlines() == ["error: give --window or --all, not both"]
+
+    # the combined ranking from the stored findings
+    res = run("risk", "--json")
+    assert res.exit_code == 0, res.stderr
+    ranked = json.loads(res.stdout)
+    assert ranked["window"] == "2024-W03" and ranked["hosts"] > 0
+    assert {"lda", "volume", "behaviour"} <= set(ranked["detectors"])
+    assert [r["rank"] for r in ranked["top"]] == sorted(r["rank"] for r in ranked["top"])
+    attacker = truth["scenarios"][0]["hosts"]["attacker"]
+    assert attacker in [r["host"] for r in ranked["top"][:3]], ranked["top"][:3]
 
 
 def test_unreachable_server_says_what_to_do(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from graphnet.cli import app
+from graphnet.detectors.registry import default_steps
 
 
 def test_demo_small_end_to_end(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +34,10 @@ def test_demo_small_end_to_end(store, tmp_path: Path) -> None:  # type: ignore[n
     stats = store.read("stats")[0]
     assert stats["connections"] == out["records"] > 0
     # every analysis ran for every window (skipped only for lack of history, never failed)
+    assert list(out["steps"]) == out["windows"]
+    names = [s.name for s in default_steps()]
     for window, steps in out["steps"].items():
+        assert [s["name"] for s in steps] == names, window
         failed = [s for s in steps if s["status"] == "failed"]
         assert not failed, (window, failed)
     found = {d["type"]: d for d in out["detections"]}

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from graphnet import ingest
+from graphnet.archive import Archive
 from graphnet.cli import app
 from graphnet.config import Settings
 
@@ -377,7 +378,7 @@ def test_a_stale_writer_adds_nothing(store, tmp_path: Path) -> None:  # type: ig
     ingest.ingest(store, [path], settings)
     before = stats(store)
     acc = ingest.accumulate.EdgeAccumulator()
-    frame = ingest.read_archive(settings, ["2024-W10"])
+    frame = Archive(settings).connections(["2024-W10"])
     acc.add_frame(frame, "week")
     rows = acc.rows(
         {"dport": settings.top_ports, "history": settings.top_history}, ingest.PARTITIONS

@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 
-from graphnet import findings, ingest
+from graphnet import findings, ingest, pipeline
+from graphnet.archive import Archive
 from graphnet.config import Settings
-from graphnet.detectors.behaviour import behaviour_window
-from graphnet.detectors.lda import LdaSettings, fit_window, lda_report, lda_window, load_feedback
-from graphnet.detectors.volume import volume_series, volume_window
+from graphnet.detectors import volume
+from graphnet.detectors.behaviour import BehaviourResult
+from graphnet.detectors.lda import LdaResult, LdaSettings, fit_window, load_feedback
+from graphnet.detectors.volume import VolumeResult
 from graphnet.errors import NotEnoughHistory
-from graphnet.evaluate import evaluate, merge_hourly_logs
+from graphnet.evaluation.harness import evaluate
+from graphnet.evaluation.sets import merge_hourly_logs
 from graphnet.risk import risk_window
 
 generate = pytest.importorskip("graphnet.generate")
@@ -49,18 +52,24 @@ def test_generated_network_end_to_end(store, generated, seed: int) -> None:  # t
     window, attacker = scen["window"], scen["hosts"]["attacker"]
 
     # LDA: per-connection scores, findings saved and listed
-    scored = lda_window(store, window, settings)
-    assert scored.attrs["window"] == window and scored.attrs["run"]["fit_on"] == "history"
+    lda_run = pipeline.run_detector("lda", store, settings, window)
+    result = lda_run.detail
+    assert isinstance(result, LdaResult)
+    scored = result.scored
+    assert result.window == window and result.run.fit_on == "history"
     assert scored["score"].is_monotonic_decreasing and len(scored) > 1000
     saved = findings.load(store, window=window, kind="suspicious_connect")
     assert saved and len(saved) <= LdaSettings().max_findings
+    assert {f.id for f in saved} == {f.id for f in lda_run.findings}
+    assert all(f.detector == "lda" for f in saved)
     assert any(attacker in f.hosts for f in saved[:10])
-    rep = lda_report(scored)
+    rep = result.to_json(20)
     json.dumps(rep)
     assert rep["window"] == window and len(rep["top"]) == 20
 
     # volume: the SYN flood is out of band, one finding per run of buckets
-    vol = volume_window(store, window, settings)
+    vol = pipeline.run_detector("volume", store, settings, window).detail
+    assert isinstance(vol, VolumeResult)
     dos = next(p for p in scen["phases"] if p["attack_type"] == "dos")
     saved_v = findings.load(store, window=window, kind="volume_anomaly")
     assert {f.id for f in saved_v} == {f.id for f in vol.findings}
@@ -68,7 +77,10 @@ def test_generated_network_end_to_end(store, generated, seed: int) -> None:  # t
     assert about, [f.explanation for f in vol.findings[:5]]
     assert vol.report.r2 is not None and vol.report.r2 > 0
     json.dumps(vol.to_json())
-    chart = volume_series(store, attacker, window, settings)
+    # the step stored the time charts of its top findings, the attacker's among them
+    charts = volume.stored_series(Archive(settings), window)
+    assert charts is not None and attacker in set(charts["entity"])
+    chart = charts[charts["entity"] == attacker]
     assert len(chart) == 7 * 24 * 12 and chart["flagged"].any()
 
     # combined risk from the stored findings: the attacker is in the top 3
@@ -100,7 +112,8 @@ def test_lda_feedback_from_the_store(store, generated) -> None:  # type: ignore[
     ingest.ingest(store, files, settings)
     wins = sorted({r["window"] for r in store.read("windows_list")})
     ref, last = wins[-2], wins[-1]
-    conns = fit_window(settings, ref, LdaSettings(max_iter=5, topics=5))[2]
+    archive = Archive(settings)
+    conns = fit_window(archive, ref, LdaSettings(max_iter=5, topics=5))[2]
     pair = conns.groupby(["src", "dst"]).size().sort_values().index[-1]
     fb = feedback.add_feedback(
         store, "benign", src=str(pair[0]), dst=str(pair[1]), window=ref, settings=settings
@@ -110,13 +123,13 @@ def test_lda_feedback_from_the_store(store, generated) -> None:  # type: ignore[
         ("pair", pair[0], pair[1], ref)
     ]
     lda = LdaSettings(max_iter=5, topics=5)
-    _, run, _ = fit_window(settings, last, lda, got)
+    _, run, _ = fit_window(archive, last, lda, got)
     n_pair = int(((conns["src"] == pair[0]) & (conns["dst"] == pair[1])).sum())
     assert run.feedback_flows == n_pair and run.feedback_verdicts == 1
-    _, before_ref, _ = fit_window(settings, ref, lda, got)
+    _, before_ref, _ = fit_window(archive, ref, lda, got)
     assert before_ref.feedback_flows == 0  # a verdict changes the windows after its own
     feedback.remove_feedback(store, fb.id)
-    _, after, _ = fit_window(settings, last, lda, load_feedback(store))
+    _, after, _ = fit_window(archive, last, lda, load_feedback(store))
     assert after.feedback_flows == 0  # reversible
 
 
@@ -136,14 +149,12 @@ def test_labelled_real_logs(store, shared_data: Path) -> None:  # type: ignore[n
 
 
 def test_behaviour_findings_in_the_store_and_the_risk(store, generated) -> None:  # type: ignore[no-untyped-def]
-    from graphnet.scheduler import run_steps
-
     logs, files = generated[11]
     settings = Settings.from_env()
     ingest.ingest(store, files, settings)
     wins = sorted({r["window"] for r in store.read("windows_list")})
     with pytest.raises(NotEnoughHistory, match=f"no archive window before {wins[0]}"):
-        behaviour_window(store, wins[0], settings)
+        pipeline.run_detector("behaviour", store, settings, wins[0])
     truth = json.loads((logs / "truth.json").read_text())
     planted = [s for s in truth["scenarios"] if s["window"] != wins[0]]
     window = max((s["window"] for s in planted), default=wins[-1])
@@ -153,7 +164,8 @@ def test_behaviour_findings_in_the_store_and_the_risk(store, generated) -> None:
         if s["window"] == window and isinstance(s["hosts"].get("attacker"), str)
     }
 
-    res = behaviour_window(store, window, settings)
+    res = pipeline.run_detector("behaviour", store, settings, window).detail
+    assert isinstance(res, BehaviourResult)
     assert res.window == window and res.history and res.findings
     saved = findings.load(store, window=window, kind="first_behaviour")
     assert {f.id for f in saved} == {f.id for f in res.findings}
@@ -166,14 +178,19 @@ def test_behaviour_findings_in_the_store_and_the_risk(store, generated) -> None:
     assert rows and any(r["f"] is not None for r in rows)
     top_hosts = {f.hosts[0] for f in res.findings[:10]}
     assert attackers & top_hosts, ([f.explanation for f in res.findings[:10]], attackers)
-    # re-running replaces, never duplicates; the scheduler step is the same call
-    again = behaviour_window(store, window, settings)
+    # re-running replaces, never duplicates; the pipeline's step (analyse, the scheduler) is
+    # the same call
+    again = pipeline.run_detector("behaviour", store, settings, window).detail
+    assert isinstance(again, BehaviourResult)
     assert [f.id for f in again.findings] == [f.id for f in res.findings]
-    [outcome] = run_steps(store, window, settings, ["behaviour"])
+    only = pipeline.select(["behaviour"])
+    [outcome] = pipeline.analyse_window(store, settings, window, only).outcomes
     assert outcome.status == "ok", outcome
+    assert outcome.findings == len(saved)
     assert len(findings.load(store, window=window, kind="first_behaviour")) == len(saved)
-    [skipped] = run_steps(store, wins[0], settings, ["behaviour"])
-    assert skipped.status == "skipped" and "not enough history" in skipped.message
+    [skipped] = pipeline.analyse_window(store, settings, wins[0], only).outcomes
+    assert skipped.status == "skipped"
+    assert f"no archive window before {wins[0]}" in skipped.message, skipped
 
     # the combined ranking from stored findings includes the detector
     risk = risk_window(store, window, settings)

@@ -11,10 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import feedback, findings, fingerprints, ingest, paths, scoring, windows
+from graphnet import feedback, findings, ingest, pipeline, windows
+from graphnet.archive import Archive
 from graphnet.config import Settings
+from graphnet.detectors.novelty import baseline, fingerprints
+from graphnet.detectors.novelty.fingerprints import COMPONENTS, LEVELS
+from graphnet.detectors.novelty.paths import DeviatingPath, PathsResult
+from graphnet.detectors.novelty.scoring import NoveltyOptions, ScoreResult
+from graphnet.detectors.novelty.stored import load_scores
 from graphnet.errors import ConfigError, NotEnoughHistory
-from graphnet.fingerprints import COMPONENTS, LEVELS
+from graphnet.generate.novelty_frames import synthetic_network
 
 
 def settings() -> Settings:
@@ -27,15 +33,32 @@ def run_raw(store: Any, text: str) -> list[dict[str, Any]]:
         return s.run(text).data()
 
 
+def score_window(store: Any, window: str, st: Settings, **kw: Any) -> ScoreResult:
+    """The novelty step of one window through the pipeline (findings and scores saved)."""
+    run = pipeline.run_detector(
+        "novelty", store, st, window, save=True, options=(NoveltyOptions(**kw),)
+    )
+    assert isinstance(run.detail, ScoreResult)
+    assert run.findings == run.detail.findings
+    return run.detail
+
+
+def find_paths(store: Any, window: str, st: Settings) -> list[DeviatingPath]:
+    """The paths step of one window through the pipeline (findings saved)."""
+    run = pipeline.run_detector("paths", store, st, window, save=True)
+    assert isinstance(run.detail, PathsResult)
+    return run.detail.paths
+
+
 def test_fingerprints_in_neo4j_match_the_in_memory_build(store: Any) -> None:
-    net = scoring.synthetic_network(21, n_windows=4, n_clients=15, n_servers=5)
+    net = synthetic_network(21, n_windows=4, n_clients=15, n_servers=5)
     st = settings()
     ingest.ingest_frame(store, net.frame, st)
     last = net.windows[-1]
     with pytest.raises(NotEnoughHistory):
-        fingerprints.build_fingerprints(store, net.windows[0], st)
+        baseline.build_fingerprints(store, net.windows[0], st)
 
-    fp = fingerprints.build_fingerprints(store, last, st, baseline=2)
+    fp = baseline.build_fingerprints(store, last, st, baseline=2)
     assert fp.windows == net.windows[-3:-1]
     counts = {r["level"]: r["n"] for r in store.read("fingerprint_count", as_of=last)}
     assert counts["pair"] == fp.n_pairs and counts["global"] == 1
@@ -62,20 +85,20 @@ def test_fingerprints_in_neo4j_match_the_in_memory_build(store: Any) -> None:
     assert props["conns"] == pytest.approx(fp.pairs["conns"].iat[code])
 
     # up to date: not rewritten; --all builds every window that has history
-    assert fingerprints.save_fingerprints(store, fp) == 0
-    done = fingerprints.fingerprint(store, st, all_windows=True, baseline=2)
+    assert baseline.save_fingerprints(store, fp) == 0
+    done = baseline.fingerprint(store, st, all_windows=True, baseline=2)
     assert [r.as_of for r in done] == net.windows[1:]
     assert all(r.pairs > 0 for r in done)
     assert json.dumps([r.to_json() for r in done])
 
 
 def test_score_paths_and_feedback_end_to_end(store: Any) -> None:
-    net = scoring.synthetic_network(22, extra_windows=1)
+    net = synthetic_network(22, extra_windows=1)
     st = settings()
     ingest.ingest_frame(store, net.frame, st)
     planted_w, next_w = net.windows[-2], net.windows[-1]
 
-    res = scoring.score_window(store, planted_w, st)
+    res = score_window(store, planted_w, st)
     assert res.baseline_windows == net.windows[-6:-2]
     assert res.connections == len(net.window_frame(planted_w))
     js = res.to_json()
@@ -91,14 +114,14 @@ def test_score_paths_and_feedback_end_to_end(store: Any) -> None:
     # the Browser query opens the pair's edge and its fingerprint
     rows = run_raw(store, f0.cypher)
     assert rows and rows[0]["p"] is not None and rows[0]["q"] is not None
-    loaded = scoring.load_scores(st, planted_w)
+    loaded = load_scores(Archive(st), planted_w)
     assert loaded is not None and len(loaded.connections) == res.connections
     assert loaded.conversations["reported"].sum() == len(res.findings)
 
     # lateral movement: one deviating path, stored as a finding
     lateral = next(p for p in net.plants if p.kind == "lateral_movement")
     chain = [lateral.pairs[0][0], lateral.pairs[0][1], lateral.pairs[1][1]]
-    found = paths.find_paths(store, planted_w, st)
+    found = find_paths(store, planted_w, st)
     assert chain in [p.hosts for p in found]
     stored_paths = findings.load(store, window=planted_w, kind="deviating_path")
     assert chain in [f.hosts for f in stored_paths]
@@ -109,7 +132,7 @@ def test_score_paths_and_feedback_end_to_end(store: Any) -> None:
     pair = next(p for p in net.plants if p.kind == "handshake_anomaly").pairs[0]
 
     def reported_next() -> bool:
-        r = scoring.score_window(store, next_w, st)
+        r = score_window(store, next_w, st)
         return pair in {tuple(f.hosts) for f in r.findings}
 
     assert reported_next()
@@ -132,10 +155,10 @@ def test_score_paths_and_feedback_end_to_end(store: Any) -> None:
 
 
 def test_feedback_scopes_and_malicious(store: Any) -> None:
-    net = scoring.synthetic_network(23, n_windows=3, n_clients=10, n_servers=4)
+    net = synthetic_network(23, n_windows=3, n_clients=10, n_servers=4)
     st = settings()
     ingest.ingest_frame(store, net.frame, st)
-    res = scoring.score_window(store, net.windows[-1], st)
+    res = score_window(store, net.windows[-1], st)
     f = res.findings[0]
     mal = feedback.add_feedback(store, "malicious", finding=f.id)
     assert {x.id: x.status for x in findings.load(store)}[f.id] == "confirmed"
@@ -160,7 +183,7 @@ def test_feedback_scopes_and_malicious(store: Any) -> None:
 
 
 def test_hostile_host_ids_are_quoted_in_browser_queries(store: Any) -> None:
-    net = scoring.synthetic_network(24, n_windows=3, n_clients=8, n_servers=4)
+    net = synthetic_network(24, n_windows=3, n_clients=8, n_servers=4)
     evil_a = "10.9.9.9'}) MATCH (n) DETACH DELETE n //"
     evil_b = 'x\\"}) RETURN 1 //\n\u2028'
     last = net.windows[-1]
@@ -172,7 +195,7 @@ def test_hostile_host_ids_are_quoted_in_browser_queries(store: Any) -> None:
     frame = pd.concat([net.frame, extra], ignore_index=True)
     st = settings()
     ingest.ingest_frame(store, frame, st)
-    res = scoring.score_window(store, last, st, threshold=0.05)  # report every new pair
+    res = score_window(store, last, st, threshold=0.05)  # report every new pair
     count = (
         "MATCH (h:Host) OPTIONAL MATCH (h)-[r:TALKED]->() "
         "RETURN count(DISTINCT h) AS h, count(r) AS r"
@@ -216,7 +239,7 @@ def test_generated_network_precision_at_k(store: Any, tmp_path: Path, seed: int)
     for window, planted in sorted(by_window.items()):
         if truth["weeks"].index(window) < 2:
             continue
-        res = scoring.score_window(store, window, st)
+        res = score_window(store, window, st)
         conv = res.scores.conversations
         k = len(planted)
         top = list(zip(conv["src"][:k], conv["dst"][:k], strict=True))

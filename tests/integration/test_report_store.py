@@ -1,5 +1,6 @@
-"""Change reports against a real Neo4j: content matches the graph, hostile strings stay text,
-and the HTML renders in headless Chromium."""
+"""Change reports against a real Neo4j: content matches the graph, the combined ranking comes
+first and matches `graphnet.risk`, volume charts and novelty scores are the stored results,
+hostile strings stay text, and the HTML renders in headless Chromium."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from graphnet import findings, ingest
+from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.findings import Finding
 from graphnet.reports import build_report, default_window, write_report
@@ -305,14 +307,57 @@ def test_report_content_matches_the_graph(store, graph, tmp_path: Path) -> None:
     assert XSS not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "svc|pipe" in page
+    assert page.index('<section id="ranking">') < page.index('<section id="summary">')
     text = paths["markdown"].read_text()
     assert "\\<script\\>alert\\(1\\)\\</script\\>" in text
+    assert next(ln for ln in text.splitlines() if ln.startswith("## ")) == "## Who to look at"
     data = json.loads(paths["json"].read_text())
     assert data["new_edges_total"] == 2 and data["current"]["connections"] == len(cur)
+    assert r.ranking is not None and r.ranking.top
+    assert data["ranking"]["top"][0]["host"] == r.ranking.top[0].host
+
+
+def test_ranking_comes_from_the_stored_findings(store, graph) -> None:  # type: ignore[no-untyped-def]
+    from graphnet.risk import risk_window
+
+    save_findings(store)
+    findings.set_status(
+        store, findings.load(store, "2024-W11", "suspicious_connect")[0].id, "benign"
+    )
+    settings = Settings.from_env()
+    r = build_report(store, "2024-W11", settings, baseline_windows=2, browser_url=BROWSER)
+    rk = r.ranking
+    assert rk is not None and rk.method == "brown" and not rk.note
+    cur = graph["2024-W11"]
+    assert rk.hosts == len(hosts(cur))
+    # the same ranking as `graphnet risk` (from the stored findings, nothing run)
+    res = risk_window(store, "2024-W11", settings)
+    risky = res.table[res.table["risk"] > 0]
+    assert [h.host for h in rk.top] == list(risky.index[:10])
+    assert rk.ranked == len(risky) and rk.alerts == res.alerts
+    assert sorted(rk.detectors) == ["novelty", "paths", "shifts"]  # lda: only a benign finding
+    assert {h.host for h in rk.top} == {XSS, "10.0.0.1", "10.0.0.2", "10.0.0.6"}
+    for h in rk.top:
+        row = risky.loc[h.host].to_dict()
+        assert h.rank == int(row["rank"]) and h.risk == pytest.approx(float(row["risk"]))
+        assert [x.detector for x in h.reasons] == sorted(
+            (d for d in res.detectors if row[f"contribution_{d}"] > 0),
+            key=lambda d: -row[f"contribution_{d}"],
+        )
+        assert h.link and h.link.startswith(BROWSER + "?cmd=edit&arg=")
+    xss = next(h for h in rk.top if h.host == XSS)
+    why = {x.detector: x.explanation for x in xss.reasons}
+    assert why == {
+        "novelty": f"{XSS}→10.0.0.2 is a new conversation using {PIPE}",
+        "paths": "two novel hops",
+    }
+    assert xss.internal is None or xss.internal is False
+    server = next(h for h in rk.top if h.host == "10.0.0.2")
+    assert {x.detector: x.kind for x in server.reasons}["shifts"] == "centrality_shift"
 
 
 def test_shift_history_and_novelty_scatter(store, graph, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    snapshots = pytest.importorskip("graphnet.snapshots")
+    snapshots = pytest.importorskip("graphnet.detectors.snapshots")
     for w in graph:
         snapshots.snapshot(store, window=w)
     save_findings(store)
@@ -327,9 +372,8 @@ def test_shift_history_and_novelty_scatter(store, graph, tmp_path: Path) -> None
             "uniqueness": np.where(cur["src"] == XSS, 14.0, 2.0),
         }
     )
-    folder = settings.home / "scores" / "2024-W11"
-    folder.mkdir(parents=True)
-    scores.to_parquet(folder / "novelty.parquet")
+    # stored as the novelty step stores them: the archive's "novelty" result of the window
+    Archive(settings).write_result("2024-W11", "novelty", scores, {"window": "2024-W11"})
     r = build_report(store, None, settings, baseline_windows=2)
     assert r.window == "2024-W11"  # the latest window that has ended
     shift = r.shifts[0]
@@ -349,6 +393,9 @@ def test_first_window_has_no_baseline(store, graph) -> None:  # type: ignore[no-
     assert r.baseline == [] and r.previous is None
     assert r.new_edges == [] and r.new_edges_total == 0
     assert any("first window" in n for n in r.notes)
+    # nothing analysed: the ranking says so and how to get it
+    assert r.ranking is not None and not r.ranking.top
+    assert "graphnet analyse --window 2024-W09" in r.ranking.headline()
 
 
 def _chromium() -> str | None:
@@ -400,37 +447,47 @@ def test_html_renders_in_headless_chromium(store, graph, tmp_path: Path) -> None
     assert len(colours) > 50  # text, tables and charts, not a flat error page
 
 
-def test_volume_anomalies_get_a_time_chart(store, graph, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_volume_anomalies_get_their_stored_time_chart(store, graph, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from graphnet import pipeline
+    from graphnet.detectors import volume
+
     settings = Settings.from_env()
-    fs = [
-        Finding(
-            kind="volume_anomaly",
-            window="2024-W11",
-            score=9.0,
-            hosts=["10.0.0.1"],
-            explanation="10.0.0.1 had 20 connections",
-            evidence={"entity": "host", "direction": "high"},
-            discriminator="host:1",
-            detector="volume",
-        ),
-        Finding(
-            kind="volume_anomaly",
-            window="2024-W11",
-            score=8.0,
-            hosts=[XSS],
-            explanation=f"{XSS} had 8 connections",
-            evidence={"entity": "host", "direction": "high"},
-            discriminator="host:2",
-            detector="volume",
-        ),
-    ]
-    findings.save(store, fs)
+    # what `graphnet analyse --window 2024-W11 --only volume` does: the step's findings are
+    # saved and the time charts of its top findings stored
+    done = pipeline.analyse_window(store, settings, "2024-W11", pipeline.select(["volume"]))
+    assert [o.status for o in done.outcomes] == ["ok"], done.outcomes
+    run = done.runs["volume"]
+    assert run.findings, run.summary
+    stored = volume.stored_series(Archive(settings), "2024-W11")
+    assert stored is not None
+    hostile = Finding(
+        kind="volume_anomaly",
+        window="2024-W11",
+        score=0.5,  # below the step's findings: listed after them
+        hosts=[XSS],
+        explanation=f"{XSS} had 8 connections",
+        evidence={"entity": "host", "direction": "high"},
+        discriminator="host:hostile",
+        detector="volume",
+    )
+    findings.save(store, [hostile])
     r = build_report(store, "2024-W11", settings, baseline_windows=2)
-    assert [v.host for v in r.volume] == ["10.0.0.1", XSS]
+    entities = [volume.finding_entity(f) for f in run.findings][: len(r.volume) - 1]
+    assert [v.host for v in r.volume] == [*entities, XSS]
     first = r.volume[0]
-    assert first.series is not None and first.buckets == 7 * 24 * 12  # a week of 5 minutes
-    assert first.max_flows is not None and first.max_flows >= 1
+    rows = stored[stored["entity"] == first.host]
+    # the stored series, not a refit: the same buckets, flows and band
+    assert first.series is not None and first.buckets == len(rows) == 7 * 24 * 12
+    np.testing.assert_array_equal(first.series["flows"].to_numpy(), rows["flows"].to_numpy())
+    np.testing.assert_array_equal(first.series["band_hi"].to_numpy(), rows["band_hi"].to_numpy())
+    assert first.buckets_out == int(rows["flagged"].fillna(False).sum()) >= 1
+    assert first.max_flows == float(rows["flows"].max())
     assert first.chart is not None and first.chart.png.startswith(b"\x89PNG")
+    last = r.volume[-1]  # no time chart stored for it: a note says how to get one
+    assert last.chart is None and last.series is None
+    assert (
+        last.note == "no time chart stored: run `graphnet analyse --window 2024-W11 --only volume`"
+    )
     paths = write_report(r, tmp_path)
     page = paths["html"].read_text()
     assert "Volume anomalies" in page and XSS not in page
@@ -438,13 +495,7 @@ def test_volume_anomalies_get_a_time_chart(store, graph, tmp_path: Path) -> None
     assert data["volume"][0]["buckets"] == first.buckets and "series" not in data["volume"][0]
 
 
-def test_volume_anomaly_without_archive_leaves_a_note(store, graph, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from graphnet.detectors import volume
-
-    def fail(*_a, **_k):  # type: ignore[no-untyped-def]
-        raise ValueError("no archive windows")
-
-    monkeypatch.setattr(volume, "fit_window", fail)
+def test_volume_anomaly_without_stored_series_leaves_a_note(store, graph) -> None:  # type: ignore[no-untyped-def]
     findings.save(
         store,
         [
@@ -452,11 +503,17 @@ def test_volume_anomaly_without_archive_leaves_a_note(store, graph, monkeypatch)
                 kind="volume_anomaly",
                 window="2024-W11",
                 score=9.0,
-                hosts=["10.0.0.1"],
+                hosts=["10.0.0.1", "10.0.0.2"],
                 explanation="spike",
+                evidence={"entity": "edge"},
                 detector="volume",
             )
         ],
     )
     r = build_report(store, "2024-W11", Settings.from_env(), baseline_windows=2)
-    assert r.volume[0].chart is None and "no archive windows" in r.volume[0].note
+    item = r.volume[0]
+    assert item.host == "10.0.0.1->10.0.0.2"
+    assert item.chart is None and item.series is None
+    assert item.note == (
+        "no time chart stored: run `graphnet analyse --window 2024-W11 --only volume`"
+    )

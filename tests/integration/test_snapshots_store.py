@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import findings, ingest, shifts, snapshots
+from graphnet import findings, ingest, pipeline
 from graphnet.config import Settings
+from graphnet.detectors import shifts, snapshots
 from graphnet.errors import NotEnoughHistory
 
 WEEK0 = 1704067200.0  # 2024-01-01T00:00Z, Monday of 2024-W01
@@ -134,11 +135,27 @@ def test_window_that_grew_is_recomputed(store, graphnet_home: Path) -> None:  # 
     assert [r.status for r in results] == ["up to date"] * 4 + ["replaced"]
 
 
+def run_shifts(  # type: ignore[no-untyped-def]
+    store,
+    window: str | None = None,
+    top: int = 20,
+    history: int = 4,
+    settings: shifts.ShiftSettings | None = None,
+) -> shifts.ShiftReport:
+    """The shifts step through the pipeline, as `graphnet shifts` runs it."""
+    options: tuple[object, ...] = (shifts.ShiftOptions(top=top, history=history),)
+    if settings is not None:
+        options += (settings,)
+    run = pipeline.run_detector("shifts", store, Settings.from_env(), window, options=options)
+    assert isinstance(run.detail, shifts.ShiftReport)
+    return run.detail
+
+
 def test_empty_graph_has_nothing_to_snapshot(store) -> None:  # type: ignore[no-untyped-def]
     assert snapshots.snapshot(store, all_windows=True) == []
     assert snapshots.snapshot(store) == []
     with pytest.raises(NotEnoughHistory):
-        shifts.shifts(store)
+        run_shifts(store)
 
 
 def test_shifts_rank_the_scanner_and_save_findings(store, graphnet_home: Path) -> None:  # type: ignore[no-untyped-def]
@@ -146,7 +163,7 @@ def test_shifts_rank_the_scanner_and_save_findings(store, graphnet_home: Path) -
     ingest.ingest_frame(store, frame, settings(graphnet_home))
     snapshots.snapshot(store, all_windows=True)
 
-    report = shifts.shifts(store, window="2024-W04", top=5)
+    report = run_shifts(store, window="2024-W04", top=5)
     assert report.status == "ok" and report.history == WINDOWS[:3]
     assert report.rows[0].host == attacker
     assert report.graph.previous_window == "2024-W03"
@@ -156,17 +173,17 @@ def test_shifts_rank_the_scanner_and_save_findings(store, graphnet_home: Path) -
     assert saved[0].cypher == report.rows[0].cypher
     assert report.findings_saved == len(saved)
 
-    rerun = shifts.shifts(store, window="2024-W04", top=5)
+    rerun = run_shifts(store, window="2024-W04", top=5)
     again = findings.load(store, window="2024-W04", kind="centrality_shift")
     assert sorted(f.id for f in again) == sorted(f.id for f in saved)
     assert rerun.rows[0].host == attacker
 
-    short = shifts.shifts(store, window="2024-W02")
+    short = run_shifts(store, window="2024-W02")
     assert short.status == shifts.NOT_ENOUGH_HISTORY and short.rows == []
     assert not findings.load(store, window="2024-W02", kind="centrality_shift")
-    assert shifts.shifts(store).window == "2024-W05"
+    assert run_shifts(store).window == "2024-W05"
     with pytest.raises(NotEnoughHistory):
-        shifts.shifts(store, window="2023-W01")
+        run_shifts(store, window="2023-W01")
 
 
 def run_text(store, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -236,7 +253,7 @@ def test_generated_attack_server_ranks_first(store, graphnet_home: Path, tmp_pat
         assert week in wins[1:], (seed, week, wins)
         tops: dict[str, shifts.ShiftRow] = {}
         for w in wins[1:]:
-            report = shifts.shifts(store, window=w, top=5, history=3, settings=settings)
+            report = run_shifts(store, window=w, top=5, history=3, settings=settings)
             assert report.status == "ok", report.message
             tops[w] = report.rows[0]
         planted = tops.pop(week)

@@ -14,7 +14,7 @@ from graphnet.detectors.behaviour import (
     browser_query,
     findings_from_hosts,
 )
-from graphnet.evaluate import SMALL_SCENARIOS, synthetic_connections
+from graphnet.generate.frames import SMALL_SCENARIOS, synthetic_connections
 from graphnet.windows import window_ids
 
 T0 = 1_710_115_200.0  # Monday 2024-03-11 00:00 UTC

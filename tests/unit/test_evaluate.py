@@ -13,18 +13,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from graphnet import windows
 from graphnet.config import Settings
-from graphnet.evaluate import (
-    REGISTRY,
-    DetectorScores,
-    EvalContext,
-    evaluate,
-    label_positive,
-    load_truth,
-    ranking_metrics,
-    register,
-    synthetic_connections,
-    window_truth,
-)
+from graphnet.detectors.contract import Context, DetectorRun, Step
+from graphnet.detectors.registry import default_steps
+from graphnet.evaluation.harness import EvalWindow, evaluate, window_truth
+from graphnet.evaluation.metrics import ranking_metrics
+from graphnet.evaluation.truth import label_positive, load_truth
+from graphnet.generate.frames import synthetic_connections
 
 
 def write_archive(home: Path, frame: pd.DataFrame) -> Settings:
@@ -137,14 +131,14 @@ def test_truth_json_of_the_generator(tmp_path: Path) -> None:
             "dst": ["10.0.3.9", "10.0.3.8", "10.0.3.9", "10.0.3.9"],
         }
     )
-    ctx = EvalContext(None, Settings(home=tmp_path), "2024-W11")
+    ctx = EvalWindow(None, Settings(home=tmp_path), "2024-W11")
     ctx.__dict__["conns"] = conns  # as if read from the archive
     wt = window_truth(ctx, [s])
     assert wt.label.tolist() == [True, True, True, False]
     assert wt.kind.tolist() == ["attack_server/portScan", "attack_server/dos", "attack_server", ""]
     assert wt.hosts == {"10.0.0.5": "attacker", "10.0.3.9": "victim", "10.0.3.8": "victim"}
     assert ("10.0.0.5", "10.0.3.8") in wt.pairs
-    other = EvalContext(None, ctx.settings, "2024-W12")
+    other = EvalWindow(None, ctx.settings, "2024-W12")
     other.__dict__["conns"] = conns
     assert not window_truth(other, [s]).label.any()  # the scenario is in another window
 
@@ -187,19 +181,20 @@ def test_registry_is_pluggable_and_failures_are_reported(
     st, path, truth = synthetic_archive
     attacker = truth["scenarios"][0]["hosts"]["attacker"]
 
-    @register("oracle")
-    def oracle(ctx: EvalContext) -> DetectorScores:
-        return DetectorScores(host=pd.Series({attacker: 1.0}), alerts=1.0)
+    def oracle(ctx: Context) -> DetectorRun:
+        return DetectorRun(
+            "oracle", ctx.window, "", host_scores=pd.Series({attacker: 1.0}), alerts=1.0
+        )
 
-    @register("broken")
-    def broken(ctx: EvalContext) -> DetectorScores:
+    def broken(ctx: Context) -> DetectorRun:
         raise RuntimeError("boom")
 
-    try:
-        res = evaluate(None, path, None, st, detectors=["oracle", "broken"])
-    finally:
-        REGISTRY.pop("oracle")
-        REGISTRY.pop("broken")
+    steps = (
+        *default_steps(),
+        Step("oracle", oracle, "knows the truth", kind="novel_connection"),
+        Step("broken", broken, "always fails", kind="novel_connection"),
+    )
+    res = evaluate(None, path, None, st, detectors=["oracle", "broken"], steps=steps)
     o = res["detectors"]["oracle"]
     assert o["level"] == "host" and o["host_ranks"][attacker] == 1.0
     assert o["alerts_per_day"] == pytest.approx(1.0 / 7.0, rel=0.05)
@@ -207,6 +202,7 @@ def test_registry_is_pluggable_and_failures_are_reported(
     assert res["combined"]["host_ranks"][attacker] == 1.0
     with pytest.raises(ValueError, match="unknown detector"):
         evaluate(None, path, None, st, detectors=["nope"])
+    assert [s.name for s in default_steps()][-1] == "browser_labels"  # the registry unchanged
 
 
 def test_evaluate_labelled_logs(tmp_path: Path) -> None:
@@ -230,7 +226,7 @@ def test_evaluate_labelled_logs(tmp_path: Path) -> None:
 def test_pooled_windows_keep_each_block_with_its_own_window() -> None:
     """A detector unavailable in the first window (behaviour has no history there): its ranks
     and alerts belong to the windows where it ran."""
-    from graphnet.evaluate import _pooled
+    from graphnet.evaluation.metrics import pooled
 
     def window(w: str, days: float, beh: dict[str, Any]) -> dict[str, Any]:
         combined = {
@@ -245,7 +241,7 @@ def test_pooled_windows_keep_each_block_with_its_own_window() -> None:
         window("W1", 7.0, {"available": False, "reason": "no history"}),
         window("W2", 1.0, {"available": True, "alerts_per_day": 10.0, "host_ranks": {"b": 2.0}}),
     ]
-    out = _pooled(results)
+    out = pooled(results)
     beh = out["detectors"]["behaviour"]
     assert beh["windows"] == 1 and beh["host_ranks"] == {"b@W2": 2.0}
     assert beh["alerts_per_day"] == pytest.approx(10.0)  # over the one day it ran

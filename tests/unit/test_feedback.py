@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import feedback, fingerprints, scoring, windows
+from graphnet import feedback, windows
+from graphnet.detectors.novelty import fingerprints, injection, scoring
 from graphnet.errors import ConfigError
 from graphnet.feedback import Feedback
+from graphnet.generate.novelty_frames import SyntheticNetwork, synthetic_network
 
 
 def frame() -> pd.DataFrame:
@@ -49,9 +51,9 @@ def test_scopes_match_what_they_say() -> None:
 def test_approved_observations_are_the_novel_ones_in_scope() -> None:
     f = frame().assign(novel=[True, False, True, False, True, False])
     fb = Feedback("benign", "dst_service", dst="10.0.2.9", port=445)
-    assert list(feedback.approved(fb, f)["uid"]) == ["C0", "C4"]
+    assert list(injection.approved(fb, f)["uid"]) == ["C0", "C4"]
     # a window that was not scored: everything in scope
-    assert list(feedback.approved(fb, f.drop(columns="novel"))["uid"]) == ["C0", "C3", "C4"]
+    assert list(injection.approved(fb, f.drop(columns="novel"))["uid"]) == ["C0", "C3", "C4"]
 
 
 def test_feedback_validation() -> None:
@@ -67,7 +69,7 @@ def test_feedback_validation() -> None:
 
 
 def _fp(
-    net: scoring.SyntheticNetwork, wid: np.ndarray, i: int, inj: object = None
+    net: SyntheticNetwork, wid: np.ndarray, i: int, inj: object = None
 ) -> fingerprints.Fingerprints:
     w = net.windows
     base = net.frame[(wid < w[i]) & (wid >= w[max(0, i - 4)])]
@@ -76,7 +78,7 @@ def _fp(
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
 def test_benign_feedback_makes_the_same_behaviour_normal_next_window(seed: int) -> None:
-    net = scoring.synthetic_network(seed, extra_windows=1)
+    net = synthetic_network(seed, extra_windows=1)
     wid = windows.window_ids(net.frame["ts"].to_numpy(), "week").to_numpy()
     w = net.windows
     planted_w, next_w = len(w) - 2, len(w) - 1
@@ -94,7 +96,7 @@ def test_benign_feedback_makes_the_same_behaviour_normal_next_window(seed: int) 
     scored_frame = net.window_frame(w[planted_w]).merge(ws.connections[["uid", "novel"]], on="uid")
     base = net.frame[(wid < w[next_w]) & (wid >= w[next_w - 4])]
     base_pairs = base.groupby(["src", "dst"]).size().rename("conns").reset_index()
-    inj = feedback.injection_from_frames([fb], {w[planted_w]: scored_frame}, base_pairs)
+    inj = injection.injection_from_frames([fb], {w[planted_w]: scored_frame}, base_pairs)
     assert inj is not None
     # approved connections weigh at least as much as the pair's whole baseline
     injected = float(inj.edges["conns"].sum())
@@ -123,7 +125,7 @@ def test_benign_feedback_makes_the_same_behaviour_normal_next_window(seed: int) 
 
 def test_feedback_on_a_window_without_connections_injects_nothing() -> None:
     fb = Feedback("benign", "pair", src="a", dst="b", window="2024-W01")
-    assert feedback.injection_from_frames([fb], {"2024-W01": frame()}, None) is None
-    assert feedback.injection_from_frames([fb], {}, None) is None
+    assert injection.injection_from_frames([fb], {"2024-W01": frame()}, None) is None
+    assert injection.injection_from_frames([fb], {}, None) is None
     mal = Feedback("malicious", "pair", src="10.0.1.5", dst="10.0.2.9", window="2024-W01")
-    assert feedback.injection_from_frames([mal], {"2024-W01": frame()}, None) is None
+    assert injection.injection_from_frames([mal], {"2024-W01": frame()}, None) is None

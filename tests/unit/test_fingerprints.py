@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import fingerprints, ingest, scoring, windows
+from graphnet import ingest, windows
 from graphnet.config import Settings
-from graphnet.detectors.novelty import score_connections
-from graphnet.fingerprints import COMPONENTS, LEVELS
+from graphnet.detectors.novelty import baseline, fingerprints
+from graphnet.detectors.novelty.fingerprints import COMPONENTS, LEVELS
+from graphnet.detectors.novelty.model import score_connections
+from graphnet.generate.novelty_frames import EPOCH, synthetic_network
 
 
 def conn(src: str, dst: str, ts: float, **kw: object) -> dict[str, object]:
@@ -38,7 +40,7 @@ def conn(src: str, dst: str, ts: float, **kw: object) -> dict[str, object]:
 
 
 W = 7 * 86400.0
-T0 = scoring.EPOCH  # a Monday
+T0 = EPOCH  # a Monday
 
 
 def small_frame() -> pd.DataFrame:
@@ -136,7 +138,7 @@ def test_a_single_baseline_window_learns_who_rates_from_its_last_share_of_time()
 def test_records_from_neo4j_and_from_connections_agree() -> None:
     """The store path (edge rows with _k/_n lists) builds the same fingerprint as ingest's
     aggregation of the same connections."""
-    net = scoring.synthetic_network(2, n_windows=3, n_clients=12, n_servers=6, plant=False)
+    net = synthetic_network(2, n_windows=3, n_clients=12, n_servers=6, plant=False)
     settings = Settings(home=Path("."), top_ports=3, top_history=2)  # force 'other' folding
     as_of = windows.window_of(float(net.frame["ts"].max()) + W)
     direct = fingerprints.fingerprints_from_connections(net.frame, as_of, settings)
@@ -198,7 +200,7 @@ def test_folded_values_get_a_share_of_other() -> None:
 
 def test_fingerprint_rows_for_neo4j() -> None:
     fp = fingerprints.fingerprints_from_connections(small_frame(), windows.window_of(T0 + 3 * W))
-    rows = fingerprints.fingerprint_rows(fp)
+    rows = baseline.fingerprint_rows(fp)
     levels = {r["level"] for r in rows}
     assert levels == set(LEVELS)
     assert len({r["id"] for r in rows}) == len(rows)

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from graphnet import windows
+from graphnet.archive import Archive
 from graphnet.config import Settings
-from graphnet.detectors.base import Detector
+from graphnet.detectors.contract import Model
 from graphnet.detectors.lda import (
     LdaSettings,
     SuspiciousConnects,
@@ -25,7 +26,7 @@ from graphnet.detectors.lda import (
     host_scores,
     word_text,
 )
-from graphnet.evaluate import synthetic_connections
+from graphnet.generate.frames import synthetic_connections
 
 MON = 1709510400.0  # 2024-03-04 00:00 UTC, a Monday
 
@@ -212,7 +213,7 @@ def test_unseen_word_is_most_suspicious_and_contract_holds(variant: str) -> None
         ]
     )
     obs.index = pd.Index([17, 4])
-    out = Detector.check_scores(det.score(obs), obs)
+    out = Model.check_scores(det.score(obs), obs)
     assert {"score", "part_p", "part_p_src", "part_p_dst", "explanation"} <= set(out.columns)
     assert out.loc[4, "score"] > out.loc[17, "score"] + 3
     assert out.loc[4, "part_p"] == min(out.loc[4, "part_p_src"], out.loc[4, "part_p_dst"])
@@ -409,7 +410,7 @@ def test_benign_feedback_is_reinjected_scoped_and_reversible(tmp_path: Path) -> 
     lda = LdaSettings(topics=5, max_iter=10)
 
     def backup_score(feedback: list[dict]) -> float:
-        det, _run, conns = fit_window(st, last, lda, feedback)
+        det, _run, conns = fit_window(Archive(st), last, lda, feedback)
         sc = det.score(conns)
         return float(sc.loc[conns["dst"].to_numpy() == "10.0.9.99", "score"].max())
 
@@ -425,7 +426,7 @@ def test_benign_feedback_is_reinjected_scoped_and_reversible(tmp_path: Path) -> 
     }
     after = backup_score([benign])
     assert before > 2.0 and after < before - 2.0 and after < 0.5
-    _det, run, _ = fit_window(st, last, lda, [benign])
+    _det, run, _ = fit_window(Archive(st), last, lda, [benign])
     assert run.feedback_flows == 5  # the reference window's matching connections, once each
     # other scopes and other windows do not apply; removing the verdict restores the score
     assert backup_score([{**benign, "dst": "10.0.9.98"}]) == pytest.approx(before)

@@ -10,26 +10,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphnet import fingerprints, scoring, windows
-from graphnet.detectors.base import Detector
-from graphnet.detectors.novelty import (
-    PARTS,
-    NoveltyDetector,
-    NoveltyParams,
-    ReferenceScorer,
-    conversations,
-    score_connections,
-)
+from graphnet import windows
+from graphnet.detectors.contract import Model
+from graphnet.detectors.novelty import fingerprints, scoring
+from graphnet.detectors.novelty.conversations import conversations
+from graphnet.detectors.novelty.model import NoveltyDetector, score_connections
+from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
+from graphnet.detectors.novelty.reference import ReferenceScorer
+from graphnet.detectors.novelty.stored import WindowScores
+from graphnet.findings import cypher_literal
+from graphnet.generate.novelty_frames import SyntheticNetwork, synthetic_network
 
 SEEDS = (0, 1, 2, 3, 4)
 
 
-def window_of(net: scoring.SyntheticNetwork) -> np.ndarray:
+def window_of(net: SyntheticNetwork) -> np.ndarray:
     return windows.window_ids(net.frame["ts"].to_numpy(), "week").to_numpy()
 
 
 def fingerprint_for(
-    net: scoring.SyntheticNetwork, i: int, baseline: int = 4, **kw: object
+    net: SyntheticNetwork, i: int, baseline: int = 4, **kw: object
 ) -> fingerprints.Fingerprints:
     wid = window_of(net)
     w = net.windows
@@ -37,7 +37,7 @@ def fingerprint_for(
     return fingerprints.fingerprints_from_connections(base, w[i], **kw)  # type: ignore[arg-type]
 
 
-def score_last(net: scoring.SyntheticNetwork, **kw: object) -> scoring.WindowScores:
+def score_last(net: SyntheticNetwork, **kw: object) -> WindowScores:
     i = len(net.windows) - 1
     return scoring.score_frame(
         fingerprint_for(net, i), net.window_frame(net.windows[i]), net.windows[i], **kw
@@ -45,10 +45,10 @@ def score_last(net: scoring.SyntheticNetwork, **kw: object) -> scoring.WindowSco
 
 
 @pytest.fixture(scope="module")
-def scored() -> dict[int, tuple[scoring.SyntheticNetwork, scoring.WindowScores]]:
+def scored() -> dict[int, tuple[SyntheticNetwork, WindowScores]]:
     out = {}
     for seed in SEEDS:
-        net = scoring.synthetic_network(seed)
+        net = synthetic_network(seed)
         out[seed] = (net, score_last(net))
     return out
 
@@ -112,7 +112,7 @@ def test_new_host_and_new_pairs_score_via_backoff(scored: dict, seed: int) -> No
 
 
 def test_vectorised_scores_equal_the_per_row_reference() -> None:
-    net = scoring.synthetic_network(7)
+    net = synthetic_network(7)
     fp = fingerprint_for(net, len(net.windows) - 1)
     obs = net.window_frame(net.windows[-1])
     # a slice with planted rows, new hosts and ordinary traffic
@@ -125,14 +125,14 @@ def test_vectorised_scores_equal_the_per_row_reference() -> None:
 
 
 def test_detector_contract() -> None:
-    net = scoring.synthetic_network(2)
+    net = synthetic_network(2)
     wid = window_of(net)
     last = net.windows[-1]
     det = NoveltyDetector(as_of=last).fit(net.frame[wid < last])
     obs = net.window_frame(last)
     obs.index = obs.index + 1000  # any index is kept
     out = det.score(obs)
-    Detector.check_scores(out, obs)
+    Model.check_scores(out, obs)
     assert {f"part_{p}" for p in PARTS} <= set(out.columns)
     assert out["explanation"].map(lambda s: isinstance(s, str) and len(s) > 0).all()
     top = out.sort_values("score", ascending=False).iloc[0]
@@ -140,14 +140,14 @@ def test_detector_contract() -> None:
 
 
 def test_baseline_never_includes_the_scored_window() -> None:
-    net = scoring.synthetic_network(1)
+    net = synthetic_network(1)
     hist = fingerprints.edge_histograms_from_connections(net.frame, "week")
     with pytest.raises(ValueError, match="not before"):
         fingerprints.build(net.windows[-1], hist)
 
 
 def test_uniqueness_is_high_for_an_unseen_tuple() -> None:
-    net = scoring.synthetic_network(3)
+    net = synthetic_network(3)
     ws = score_last(net)
     frame = ws.connections.join(net.window_frame(net.windows[-1])[["service", "dport"]])
     rdp = frame[frame["service"] == "rdp"]["uniqueness"]
@@ -157,7 +157,7 @@ def test_uniqueness_is_high_for_an_unseen_tuple() -> None:
 
 def test_ranking_does_not_depend_on_names_addresses_or_ports() -> None:
     """Relabel every host and remap every port consistently: same conversation bits."""
-    net = scoring.synthetic_network(4)
+    net = synthetic_network(4)
     ws = score_last(net)
     rs = np.random.RandomState(0)
     hosts = pd.unique(pd.concat([net.frame["src"], net.frame["dst"]]))
@@ -169,7 +169,7 @@ def test_ranking_does_not_depend_on_names_addresses_or_ports() -> None:
     other["src"] = other["src"].map(mapping)
     other["dst"] = other["dst"].map(mapping)
     other["dport"] = other["dport"].map(pmap).astype("int32")
-    twin = scoring.SyntheticNetwork(other, net.windows, net.plants, net.habits)
+    twin = SyntheticNetwork(other, net.windows, net.plants, net.habits)
     ws2 = score_last(twin)
     a = ws.conversations.assign(
         src=lambda d: d["src"].map(mapping), dst=lambda d: d["dst"].map(mapping)
@@ -185,7 +185,7 @@ def test_ranking_does_not_depend_on_names_addresses_or_ports() -> None:
 
 
 def test_params_change_the_weighting_of_groups() -> None:
-    net = scoring.synthetic_network(5)
+    net = synthetic_network(5)
     fp = fingerprint_for(net, len(net.windows) - 1)
     obs = net.window_frame(net.windows[-1])
     base = score_connections(fp, obs, explain_threshold=None)
@@ -203,7 +203,7 @@ def test_params_change_the_weighting_of_groups() -> None:
 
 def test_conversation_score_ignores_a_single_common_oddity() -> None:
     """A big conversation is not reported for the one rare connection it is bound to hold."""
-    net = scoring.synthetic_network(6)
+    net = synthetic_network(6)
     ws = score_last(net)
     conv = ws.conversations
     planted = set(net.planted_pairs)
@@ -215,7 +215,7 @@ def test_conversation_score_ignores_a_single_common_oddity() -> None:
 
 
 def test_empty_window_and_empty_baseline() -> None:
-    net = scoring.synthetic_network(0)
+    net = synthetic_network(0)
     fp = fingerprint_for(net, len(net.windows) - 1)
     empty = net.window_frame(net.windows[-1]).iloc[:0]
     sc = score_connections(fp, empty)
@@ -228,7 +228,7 @@ def test_empty_window_and_empty_baseline() -> None:
 
 
 def test_top_k_limits_findings() -> None:
-    net = scoring.synthetic_network(1)
+    net = synthetic_network(1)
     ws = score_last(net, threshold=None, top_k=3)
     assert len(ws.findings) == 3
     assert [f.score for f in ws.findings] == sorted((f.score for f in ws.findings), reverse=True)
@@ -262,14 +262,14 @@ def _unescape(lit: str) -> str:
 @given(st.text())
 @settings(max_examples=300, deadline=None)
 def test_cypher_literal_round_trips(text: str) -> None:
-    lit = scoring.cypher_literal(text)
+    lit = cypher_literal(text)
     assert _unescape(lit) == text
     assert "\n" not in lit and "\r" not in lit
 
 
 def test_cypher_literal_escapes_injection_attempts() -> None:
     evil = "10.0.0.1'}) DETACH DELETE a //\\"
-    lit = scoring.cypher_literal(evil)
+    lit = cypher_literal(evil)
     assert lit == "'10.0.0.1\\'}) DETACH DELETE a //\\\\'"
     q = scoring.pair_cypher(evil, "x\ny", "2024-W01")
     assert q.count("MATCH") == 2 and "\\u000a" in q

@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import fingerprints, paths, scoring, windows
-from graphnet.detectors.novelty import NoveltyParams
+from graphnet import windows
+from graphnet.detectors.novelty import fingerprints, paths, scoring
+from graphnet.detectors.novelty.parts import NoveltyParams
+from graphnet.detectors.novelty.stored import WindowScores
+from graphnet.generate.novelty_frames import SyntheticNetwork, synthetic_network
 
 
-def score_last(net: scoring.SyntheticNetwork) -> scoring.WindowScores:
+def score_last(net: SyntheticNetwork) -> WindowScores:
     wid = windows.window_ids(net.frame["ts"].to_numpy(), "week").to_numpy()
     last = net.windows[-1]
     fp = fingerprints.fingerprints_from_connections(net.frame[wid < last], last)
@@ -19,7 +22,7 @@ def score_last(net: scoring.SyntheticNetwork) -> scoring.WindowScores:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_lateral_movement_is_one_path(seed: int) -> None:
-    net = scoring.synthetic_network(seed)
+    net = synthetic_network(seed)
     lateral = next(p for p in net.plants if p.kind == "lateral_movement")
     (a, b), (b2, c) = lateral.pairs
     assert b == b2
@@ -44,9 +47,7 @@ def test_lateral_movement_is_one_path(seed: int) -> None:
 # --------------------------------------------------------------------------------------------
 # hand-built scores: timing rules, cycles, maximality
 # --------------------------------------------------------------------------------------------
-def window_scores(
-    hops: list[tuple[str, str, list[float]]], bits: float = 20.0
-) -> scoring.WindowScores:
+def window_scores(hops: list[tuple[str, str, list[float]]], bits: float = 20.0) -> WindowScores:
     conns = []
     conv = []
     for src, dst, times in hops:
@@ -74,7 +75,7 @@ def window_scores(
                 "best": best,
             }
         )
-    return scoring.WindowScores(
+    return WindowScores(
         window="2024-W10",
         baseline_windows=[],
         connections=pd.DataFrame(conns),

@@ -1,11 +1,16 @@
-"""Report rendering from hand-made Report objects: hostile log strings stay text everywhere."""
+"""Report rendering from hand-made Report objects: hostile log strings stay text everywhere;
+the "Who to look at" ranking comes first; volume charts and novelty scores are read from the
+stored results."""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+import types
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +24,9 @@ from graphnet.reports import (
     FingerprintTree,
     HostGroup,
     HostItem,
+    RankedHost,
+    Ranking,
+    Reason,
     Report,
     ShiftItem,
     Totals,
@@ -37,6 +45,7 @@ from graphnet.reports.model import (
     describe_evidence,
     describe_parts,
     edge_query,
+    host_query,
     meaning,
     normalise_browser_url,
     volume_numbers,
@@ -49,6 +58,58 @@ STAR = "*bold*"
 TICK = "`tick`"
 IMG = '"><img src=x onerror=alert(2)>'
 BROWSER = "http://127.0.0.1:7474/browser/"
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "x\u202egpj.exe" shows as "xexe.jpg"
+SPOOF = f"{XSS}{RLO}gpj.exe"
+RTL_HOST = "\u05e9\u05dc\u05d5\u05dd.example"  # Hebrew letters
+MD_HOST = "# 1. |x| [a](b)"
+FSI, PDI = "\u2068", "\u2069"
+
+
+def ranked(
+    rank: int,
+    host: str,
+    risk: float,
+    p: float | None,
+    reasons: list[Reason],
+    internal: bool | None = None,
+) -> RankedHost:
+    q = host_query(host, "2024-W11")
+    return RankedHost(rank, host, risk, p, internal, reasons, q, browser_link(BROWSER, q))
+
+
+def hostile_ranking() -> Ranking:
+    return Ranking(
+        method="brown",
+        hosts=14,
+        alerts=2,
+        alpha=0.001,
+        detectors=["lda", "novelty", "volume"],
+        ranked=4,
+        top=[
+            ranked(
+                1,
+                SPOOF,
+                31.42,
+                2.1e-6,
+                [
+                    Reason(
+                        "volume", 1, 12.5, 9.2, f"{SPOOF} had 120 flows {STAR}", "volume_anomaly"
+                    ),
+                    Reason("novelty", 2, 0.9, 7.1, f"{XSS} → {IMG} using {PIPE} {TICK}"),
+                ],
+                internal=False,
+            ),
+            ranked(
+                2,
+                RTL_HOST,
+                18.0,
+                4e-4,
+                [Reason("lda", 1.5, 6.1, 8.0, f"rare words {RLO}{PIPE}", "suspicious_connect")],
+                internal=True,
+            ),
+            ranked(3, MD_HOST, 5.0, None, []),
+        ],
+    )
 
 
 def hostile_report(with_charts: bool = False) -> Report:
@@ -152,6 +213,7 @@ def hostile_report(with_charts: bool = False) -> Report:
         analysis=[{"name": "snapshot", "status": "ok", "message": XSS}],
         legend=[("conn_state", "S0", meaning("conn_state", "S0"))],
         notes=[f"a note about {XSS}"],
+        ranking=hostile_ranking(),
     )
     if with_charts:
         r.charts = [
@@ -470,3 +532,359 @@ def test_first_behaviour_findings_render_escaped() -> None:
     text = re.sub(r"(?ms)^(`{3,})cypher\n.*?\n\1$", "", full)
     assert XSS not in text and "first-time behaviour" in text
     assert json.loads(render_json(r))
+
+
+# --------------------------------------------------------------------------------------------
+# who to look at: the combined ranking, first
+# --------------------------------------------------------------------------------------------
+def without_code(markdown: str) -> str:
+    return re.sub(r"(?ms)^(`{3,})cypher\n.*?\n\1$", "", markdown)
+
+
+def test_ranking_comes_first_in_html_and_is_escaped() -> None:
+    page = render_html(hostile_report())
+    assert re.findall(r'<section id="([a-z]+)"', page)[:2] == ["ranking", "summary"]
+    assert page.index("Who to look at") < page.index("At a glance")
+    section = page[page.index('<section id="ranking">') : page.index('<section id="summary">')]
+    # the first line says how many alerts the ranking raises
+    first = re.search(r"<p[^>]*>(.*?)</p>", section)
+    assert first is not None and first.group(1).startswith("2 alerts: 2 of 14 hosts")
+    assert XSS not in page and "<img src=x" not in page and RLO not in page
+    # hosts escaped, the override shown as its code point, each host isolated in a <bdi>
+    spoof = "&lt;script&gt;alert(1)&lt;/script&gt;[U+202E]gpj.exe"
+    assert f'<bdi class="host external">{spoof}</bdi>' in section
+    assert f'<bdi class="host internal">{RTL_HOST}</bdi>' in section
+    assert f"<bdi>{spoof} had 120 flows *bold*</bdi>" in section  # the volume reason
+    tags = parse(section)
+    assert "script" not in {t for t, _ in tags.tags}
+    assert all(not any(k.startswith("on") for k in a) for _, a in tags.tags)
+    text = "".join(tags.text)
+    for shown in (
+        f"{XSS}[U+202E]gpj.exe",
+        MD_HOST,
+        "volume #1, novelty #2",
+        "lda #1.5",
+        f"rare words [U+202E]{PIPE}",
+        f"{XSS} → {IMG} using {PIPE} {TICK}",
+        "31.4",
+        "2.1e-06",
+        "showing 3 of 4",
+    ):
+        assert shown in text, shown
+    hrefs = [a.get("href") or "" for t, a in tags.tags if t == "a"]
+    assert len(hrefs) == 3 and all(h.startswith(BROWSER + "?cmd=edit&arg=") for h in hrefs)
+    assert "%E2%80%AE" in hrefs[0]  # the link's query names the host exactly
+
+
+def test_ranking_comes_first_in_markdown_and_is_escaped() -> None:
+    full = render_markdown(hostile_report())
+    headings = [ln for ln in full.splitlines() if ln.startswith("## ")]
+    assert headings[:2] == ["## Who to look at", "## At a glance"]
+    section = full[full.index("## Who to look at") : full.index("## At a glance")]
+    assert section.splitlines()[2].startswith("2 alerts: 2 of 14 hosts")
+    assert RLO not in full  # shown as [U+202E], in Cypher as a \u202e escape
+    text = without_code(section)
+    assert XSS not in text
+    assert "\\<script\\>alert\\(1\\)\\</script\\>\\[U\\+202E\\]gpj.exe" in text
+    assert "\\*bold\\*" in text and "svc\\|pipe" in text and "\\`tick\\`" in text
+    assert "\\# 1. \\|x\\| \\[a\\]\\(b\\)" in text
+    assert f"{FSI}{RTL_HOST}{PDI}" in text  # right-to-left host isolated from its neighbours
+    assert "volume \\#1, novelty \\#2" in text and "_showing 3 of 4 hosts with any risk_" in text
+    assert "\\u202egpj.exe'" in section  # the Cypher of the host: the same string literal
+    rows = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert len(rows) == 2 + 3
+    assert {len(re.split(r"(?<!\\)\|", ln)) for ln in rows} == {7 + 2}
+
+
+def test_ranking_markdown_renders_as_text() -> None:
+    markdown_it = pytest.importorskip("markdown_it")
+    full = render_markdown(hostile_report())
+    section = full[full.index("## Who to look at") : full.index("## At a glance")]
+    rendered = markdown_it.MarkdownIt("commonmark").enable("table").render(section)
+    tags = parse(rendered)
+    assert "script" not in {t for t, _ in tags.tags}
+    assert "<em>bold</em>" not in rendered and "<code>tick</code>" not in rendered
+    assert sum(1 for t, _ in tags.tags if t == "tr") == 4  # header + 3 hosts
+    shown = "".join(tags.text)
+    assert f"{XSS}[U+202E]gpj.exe" in shown and MD_HOST in shown and IMG in shown
+    hrefs = [a.get("href") or "" for t, a in tags.tags if t == "a"]
+    assert hrefs and all(h.startswith(BROWSER + "?cmd=edit&arg=") for h in hrefs)
+
+
+def test_ranking_in_json_adds_a_key() -> None:
+    r = hostile_report()
+    data = json.loads(render_json(r))
+    r.ranking = None
+    before = json.loads(render_json(r))
+    assert set(data) == set(before) | {"ranking"} and before["ranking"] is None
+    rk = data["ranking"]
+    assert (rk["method"], rk["hosts"], rk["alerts"], rk["ranked"]) == ("brown", 14, 2, 4)
+    assert rk["detectors"] == ["lda", "novelty", "volume"]
+    first = rk["top"][0]
+    assert first["host"] == SPOOF and first["rank"] == 1 and first["p"] == 2.1e-6
+    assert [x["detector"] for x in first["reasons"]] == ["volume", "novelty"]
+    assert first["reasons"][0]["explanation"] == f"{SPOOF} had 120 flows {STAR}"
+    assert first["link"].startswith(BROWSER) and rk["top"][2]["p"] is None
+
+
+def test_ranking_without_findings_says_to_analyse() -> None:
+    from graphnet.config import Settings
+    from graphnet.reports.model import collect_ranking
+
+    settings = Settings(home=Path("/nonexistent"))
+    rk = collect_ranking(None, "2024-W11", settings, [], BROWSER)
+    assert rk.method == "" and not rk.top
+    assert "graphnet analyse --window 2024-W11" in rk.headline()
+    assert "not been analysed" in rk.headline()
+    done = collect_ranking(None, "2024-W11", settings, [], BROWSER, analysed=True)
+    assert "stored no findings" in done.note and "graphnet analyse --window 2024-W11" in done.note
+    r = hostile_report()
+    r.ranking = rk
+    page = render_html(r)
+    section = page[page.index('<section id="ranking">') : page.index('<section id="summary">')]
+    assert "No findings are stored for 2024-W11" in section and "<table" not in section
+    text = render_markdown(r)
+    assert text.split("## Who to look at\n\n", 1)[1].startswith("No findings are stored")
+    assert "graphnet analyse \\-\\-window" not in text  # only leading markers are escaped
+    assert "\\`graphnet analyse --window 2024-W11\\`" in text
+
+
+# --------------------------------------------------------------------------------------------
+# the ranking collected from a risk result and the window's findings
+# --------------------------------------------------------------------------------------------
+def risk_table() -> pd.DataFrame:
+    """A `graphnet.risk.RiskResult.table`: indexed by host, sorted by risk."""
+    nan = float("nan")
+    rows = {
+        SPOOF: dict(
+            risk=30.0,
+            p=1e-5,
+            rank=1.0,
+            rank_volume=1.0,
+            score_volume=12.0,
+            contribution_volume=9.0,
+            rank_lda=3.0,
+            score_lda=2.0,
+            contribution_lda=0.0,  # scored, but not among lda's top: it does not contribute
+            rank_novelty=2.5,
+            score_novelty=0.8,
+            contribution_novelty=10.0,
+        ),
+        "10.0.0.2": dict(
+            risk=8.0,
+            p=0.02,
+            rank=2.0,
+            rank_volume=2.0,
+            score_volume=5.0,
+            contribution_volume=8.0,
+            rank_lda=1.0,
+            score_lda=7.0,
+            contribution_lda=nan,
+            rank_novelty=5.0,
+            score_novelty=nan,
+            contribution_novelty=0.0,
+        ),
+        "10.0.0.3": dict(
+            risk=0.0,
+            p=1.0,
+            rank=3.0,
+            rank_volume=5.0,
+            score_volume=nan,
+            contribution_volume=0.0,
+            rank_lda=5.0,
+            score_lda=nan,
+            contribution_lda=0.0,
+            rank_novelty=5.0,
+            score_novelty=nan,
+            contribution_novelty=0.0,
+        ),
+    }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def window_findings() -> list[Any]:
+    from graphnet.findings import Finding
+
+    def f(kind: str, score: float, hosts: list[str], text: str, status: str = "new") -> Finding:
+        return Finding(kind, "2024-W11", score, hosts, text, status=status, discriminator=text)
+
+    return [
+        f("volume_anomaly", 12.0, [SPOOF], f"{SPOOF} had 120 flows\nin one bucket"),
+        f("volume_anomaly", 3.0, [SPOOF], "a smaller spike"),
+        f("volume_anomaly", 99.0, [SPOOF], "marked benign by the analyst", status="benign"),
+        f("novel_connection", 0.8, ["10.0.0.9", SPOOF], "x" * 500),
+        f("volume_anomaly", 5.0, ["10.0.0.2"], "10.0.0.2 spiked"),
+    ]
+
+
+OF_KIND = {"volume_anomaly": "volume", "novel_connection": "novelty", "suspicious_connect": "lda"}
+
+
+def test_ranking_from_a_risk_result() -> None:
+    from graphnet.reports.model import ranking_from
+
+    result = types.SimpleNamespace(
+        window="2024-W11",
+        method="brown",
+        detectors=["volume", "lda", "novelty"],
+        hosts=3,
+        table=risk_table(),
+        alerts=1,
+    )
+    rk = ranking_from(result, window_findings(), "2024-W11", BROWSER, OF_KIND, top=10)
+    assert (rk.method, rk.hosts, rk.alerts, rk.ranked) == ("brown", 3, 1, 2)
+    assert [h.host for h in rk.top] == [SPOOF, "10.0.0.2"]  # no zero-risk host
+    first = rk.top[0]
+    assert (first.rank, first.risk, first.p) == (1, 30.0, 1e-5)
+    # contributing detectors only, the largest contribution first, with their rank
+    assert first.detectors_text() == "novelty #2.5, volume #1"
+    novelty, volume = first.reasons
+    assert volume.explanation == f"{SPOOF} had 120 flows in one bucket"  # best, not benign
+    assert volume.kind == "volume_anomaly" and volume.score == 12.0
+    assert len(novelty.explanation) == 240 and novelty.explanation.endswith("…")
+    assert first.cypher == host_query(SPOOF, "2024-W11")
+    assert first.link == browser_link(BROWSER, first.cypher)
+    assert rk.top[1].detectors_text() == "volume #2"  # NaN contribution: not contributing
+    assert len(ranking_from(result, [], "2024-W11", None, OF_KIND, top=1).top) == 1
+    nobody = types.SimpleNamespace(
+        method="brown", detectors=["volume"], hosts=3, table=risk_table().iloc[2:], alerts=0
+    )
+    empty = ranking_from(nobody, [], "2024-W11", None, OF_KIND)
+    assert not empty.top and "no host has any risk" in empty.note
+    assert empty.headline().startswith("No alert: none of the 3 hosts")
+
+
+class FakeStore:
+    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
+        assert name == "report_hosts"
+        return [{"host": h, "internal": h.startswith("10.")} for h in params["hosts"]]
+
+
+def fake_modules(monkeypatch: pytest.MonkeyPatch, risk_window: Any) -> None:
+    """Stand-ins for graphnet.risk and the registry (their own tests cover them)."""
+    risk = types.ModuleType("graphnet.risk")
+
+    class RiskSettings:
+        alpha = 0.01
+
+    risk.RiskSettings = RiskSettings  # type: ignore[attr-defined]
+    risk.risk_window = risk_window  # type: ignore[attr-defined]
+    registry = types.ModuleType("graphnet.detectors.registry")
+    registry.detector_of_kind = lambda: OF_KIND  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "graphnet.risk", risk)
+    monkeypatch.setitem(sys.modules, "graphnet.detectors.registry", registry)
+
+
+def test_collect_ranking_reads_the_stored_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphnet.config import Settings
+    from graphnet.reports.model import collect_ranking
+
+    calls: list[tuple[Any, ...]] = []
+
+    def risk_window(store: Any, window: str, settings: Any, risk: Any = None) -> Any:
+        calls.append((window, risk.alpha))
+        return types.SimpleNamespace(
+            method="brown",
+            detectors=["volume", "lda", "novelty"],
+            hosts=3,
+            table=risk_table(),
+            alerts=1,
+        )
+
+    fake_modules(monkeypatch, risk_window)
+    settings = Settings(home=Path("/nonexistent"))
+    rk = collect_ranking(FakeStore(), "2024-W11", settings, window_findings(), BROWSER, top=5)
+    assert calls == [("2024-W11", 0.01)] and rk.alpha == 0.01
+    assert [(h.host, h.internal) for h in rk.top] == [(SPOOF, False), ("10.0.0.2", True)]
+
+
+def test_a_failing_ranking_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    from graphnet.config import Settings
+    from graphnet.reports.model import collect_ranking
+
+    def risk_window(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError(f"boom {XSS}")
+
+    fake_modules(monkeypatch, risk_window)
+    settings = Settings(home=Path("/nonexistent"))
+    rk = collect_ranking(FakeStore(), "2024-W11", settings, window_findings(), BROWSER)
+    assert not rk.method and not rk.top
+    assert "could not be computed (RuntimeError: boom" in rk.headline()
+    r = hostile_report()
+    r.ranking = rk
+    page = render_html(r)
+    assert XSS not in page and "could not be computed" in page
+
+
+# --------------------------------------------------------------------------------------------
+# stored results: volume time charts and novelty scores, never a refit
+# --------------------------------------------------------------------------------------------
+def test_volume_items_read_the_stored_series(tmp_path: Path) -> None:
+    from graphnet.archive import Archive
+    from graphnet.config import Settings
+    from graphnet.detectors import volume as volume_mod
+    from graphnet.findings import Finding
+    from graphnet.reports.model import _volume_items
+
+    settings = Settings(home=tmp_path)
+    frame = volume_frame()
+    edge = f"{XSS}->10.0.0.2"
+    stored = pd.concat(
+        [frame.assign(entity=XSS), volume_frame(spike=3).assign(entity=edge)], ignore_index=True
+    )
+    Archive(settings).write_result("2024-W11", volume_mod.SERIES_RESULT, stored, {})
+
+    def vol(hosts: list[str], entity: str) -> Finding:
+        return Finding(
+            "volume_anomaly",
+            "2024-W11",
+            9.0,
+            hosts,
+            f"{hosts[0]} spiked",
+            evidence={"entity": entity},
+            discriminator=entity + hosts[0],
+        )
+
+    found = [vol([XSS], "host"), vol([XSS, "10.0.0.2"], "edge"), vol(["10.0.0.7"], "host")]
+    items = _volume_items(settings, "2024-W11", found, charts=True)
+    assert [i.host for i in items] == [XSS, edge, "10.0.0.7"]
+    host, pair, missing = items
+    assert host.buckets == 48 and host.buckets_out == 1 and host.max_flows == 120.0
+    assert host.max_time == "2024-03-11 02:30 UTC" and host.chart is not None
+    assert "entity" not in host.series.columns and len(host.series) == 48
+    assert pair.max_time == "2024-03-11 00:15 UTC" and pair.note == ""
+    assert missing.chart is None and missing.series is None
+    assert missing.note == (
+        "no time chart stored: run `graphnet analyse --window 2024-W11 --only volume`"
+    )
+    # a window analysed before the series were stored: every item says how to get them
+    before = _volume_items(settings, "2024-W10", found[:1], charts=False)
+    assert before[0].note.endswith("--window 2024-W10 --only volume`")
+
+
+def test_novelty_scores_through_the_archive(tmp_path: Path) -> None:
+    from graphnet.archive import Archive
+    from graphnet.config import Settings
+    from graphnet.reports.model import novelty_scores
+
+    settings = Settings(home=tmp_path)
+    archive = Archive(settings)
+    assert novelty_scores(settings, "2024-W11") is None
+    full = pd.DataFrame(
+        {
+            "src": ["a", "b"],
+            "dst": ["c", "d"],
+            "uid": ["C1", "C2"],
+            "score": [0.9, 0.1],
+            "uniqueness": [12.0, 1.0],
+            "peers": [3, 4],
+        }
+    )
+    archive.write_result("2024-W11", "novelty", full, {"window": "2024-W11"})
+    got = novelty_scores(settings, "2024-W11")
+    assert list(got.columns) == ["src", "dst", "score", "uniqueness", "uid"]
+    assert got["score"].tolist() == [0.9, 0.1]
+    archive.write_result("2024-W11", "novelty", full.drop(columns=["uid", "dst"]), {})
+    assert list(novelty_scores(settings, "2024-W11").columns) == ["src", "score", "uniqueness"]
+    archive.write_result("2024-W11", "novelty", full.drop(columns=["uniqueness"]), {})
+    assert novelty_scores(settings, "2024-W11") is None

@@ -10,15 +10,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from graphnet import windows
+from graphnet import pipeline, windows
 from graphnet.config import Settings
 from graphnet.detectors.behaviour import FirstBehaviour
-from graphnet.detectors.lda import LdaSettings, SuspiciousConnects, lda_report, lda_window
+from graphnet.detectors.lda import LdaResult, LdaSettings, SuspiciousConnects
 from graphnet.detectors.lda import host_scores as lda_hosts
-from graphnet.detectors.volume import VolumeBaselines, volume_window
+from graphnet.detectors.volume import VolumeBaselines, VolumeResult
 from graphnet.detectors.volume import host_scores as volume_hosts
-from graphnet.evaluate import SMALL_SCENARIOS, WindowTruth, synthetic_connections, unplanted_above
+from graphnet.errors import NotEnoughHistory
+from graphnet.evaluation.metrics import unplanted_above
+from graphnet.evaluation.truth import WindowTruth
 from graphnet.findings import Finding
+from graphnet.generate.frames import SMALL_SCENARIOS, synthetic_connections
 from graphnet.risk import (
     RiskSettings,
     brown_p,
@@ -106,8 +109,8 @@ def test_combined_ranking_puts_the_attacker_in_the_top_3(seed: int) -> None:
 
 
 def test_library_entry_points_without_a_store(tmp_path: Path) -> None:
-    """lda_window / volume_window / risk_window(fresh=True) on an archive (store=None: nothing
-    saved, no feedback) give the JSON the CLI prints."""
+    """The lda and volume steps (`pipeline.run_detector`) and risk_window(fresh=True) on an
+    archive (store=None: nothing saved, no feedback) give the JSON the CLI prints."""
     frame, truth = synthetic_connections(4, weeks=4, clients=24)
     st = Settings(home=tmp_path)
     win = windows.window_ids(frame["ts"].to_numpy()).to_numpy()
@@ -116,12 +119,15 @@ def test_library_entry_points_without_a_store(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         frame[win == w].reset_index(drop=True).to_parquet(path)
     attacker = truth["scenarios"][0]["hosts"]["attacker"]
-    scored = lda_window(None, None, st, save=False)
-    rep = lda_report(scored)
+    lda_run = pipeline.run_detector("lda", None, st, save=False)
+    assert isinstance(lda_run.detail, LdaResult)
+    rep = lda_run.detail.to_json()
     json.dumps(rep, allow_nan=False)
     assert rep["window"] == max(set(win)) and rep["run"]["fit_on"] == "history"
     assert rep["top"][0]["src"] == attacker or rep["top"][0]["dst"] == attacker
-    vol = volume_window(None, None, st, save=False)
+    vol_run = pipeline.run_detector("volume", None, st, save=False)
+    vol = vol_run.detail
+    assert isinstance(vol, VolumeResult)
     js = vol.to_json()
     json.dumps(js)
     assert js["findings"] and js["fit"]["r2"] is not None and vol.host_scores.index[0] == attacker
@@ -131,8 +137,11 @@ def test_library_entry_points_without_a_store(tmp_path: Path) -> None:
     assert out["detectors"] == ["lda", "volume", "behaviour"] and out["top"][0]["host"] == attacker
     assert set(out["top"][0]) >= {"host", "rank", "risk", "p", "detectors", "explanation"}
     assert out["top"][0]["explanation"].startswith(f"{attacker} is #1 of")
+    # an empty home: no window to analyse
+    with pytest.raises(NotEnoughHistory, match="no windows"):
+        pipeline.run_detector("lda", None, Settings(home=tmp_path / "none"))
     with pytest.raises(ValueError, match="empty"):
-        lda_window(None, None, Settings(home=tmp_path / "none"))
+        pipeline.run_detector("lda", None, Settings(home=tmp_path / "none"), max(set(win)))
 
 
 def test_truncated_product_p_is_fisher_at_tau_1_and_matches_simulation() -> None:

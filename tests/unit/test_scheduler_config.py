@@ -10,7 +10,9 @@ import pytest
 
 from graphnet import scheduler
 from graphnet.config import Settings
+from graphnet.detectors.registry import default_steps
 from graphnet.errors import ConfigError
+from graphnet.scheduler.service import _settings_from_state, _settings_state
 
 GOOD = """
 [scheduler]
@@ -45,7 +47,7 @@ def test_shipped_default_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert path.name == "graphnet.toml" and path.is_file()
     cfg = scheduler.load_config(None)
     assert cfg.ingest.enabled and cfg.window_close.enabled and cfg.report.enabled
-    assert cfg.window_close.steps == tuple(s.name for s in scheduler.STEPS)
+    assert cfg.window_close.steps == tuple(s.name for s in default_steps())
     for name in scheduler.JOBS:
         trigger = cfg.job(name).trigger.build(cfg.tz())
         assert trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC)) is not None
@@ -163,6 +165,21 @@ def test_bad_values_name_the_key(
     assert expected in msg
 
 
+def test_old_step_name_is_accepted(tmp_path: Path) -> None:
+    """`suspicious_connects` (the step's name before the registry) still configures `lda`."""
+    text = GOOD.replace(
+        'steps = ["snapshot", "shifts"]', 'steps = ["snapshot", "suspicious_connects"]'
+    )
+    cfg = scheduler.load_config(write(tmp_path, text))
+    assert cfg.window_close.steps == ("snapshot", "lda")
+    with pytest.raises(ConfigError, match="listed twice"):
+        scheduler.load_config(
+            write(
+                tmp_path, GOOD.replace('["snapshot", "shifts"]', '["lda", "suspicious_connects"]')
+            )
+        )
+
+
 def test_disabled_ingest_needs_no_watch_dir(tmp_path: Path) -> None:
     text = GOOD.replace('watch = ["logs", "/abs/zeek"]', "enabled = false")
     cfg = scheduler.load_config(write(tmp_path, text))
@@ -201,5 +218,19 @@ def test_settings_survive_the_job_store(tmp_path: Path) -> None:
         internal_cidrs=(ipaddress.ip_network("10.0.0.0/8"),),
         top_ports=7,
     )
-    state = pickle.loads(pickle.dumps(scheduler._settings_state(s)))
-    assert scheduler._settings_from_state(state) == s
+    state = pickle.loads(pickle.dumps(_settings_state(s)))
+    assert _settings_from_state(state) == s
+
+
+def test_job_store_references_resolve() -> None:
+    """The persistent job store keeps textual references to the job functions: the ones it has
+    always held (`graphnet.scheduler:ingest_job`, ...) and the defining module's both resolve."""
+    from apscheduler.util import ref_to_obj
+
+    from graphnet.scheduler import service
+
+    for name in scheduler.JOBS:
+        fn = getattr(service, f"{name}_job")
+        assert service._JOB_FUNCS[name] == f"graphnet.scheduler:{name}_job"
+        assert ref_to_obj(f"graphnet.scheduler:{name}_job") is fn
+        assert ref_to_obj(f"graphnet.scheduler.service:{name}_job") is fn

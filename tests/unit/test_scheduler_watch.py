@@ -1,4 +1,5 @@
-"""The directory watcher's settle logic, window closing and analysis-step lookup (no DB)."""
+"""The directory watcher's settle logic and window closing (no DB). The analysis steps the
+window_close job runs are the pipeline's: see test_pipeline.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from graphnet import scheduler
-from graphnet.config import Settings
-from graphnet.scheduler import AnalysisStep, check_ready, file_complete, stable_since
+from graphnet.scheduler import check_ready, file_complete, stable_since
 
 ZEEK = (
     "#separator \\x09\n#set_separator\t,\n#path\tconn\n#open\t2024-03-04-10-00-00\n"
@@ -194,48 +192,3 @@ def test_windows_to_analyse() -> None:
     assert scheduler.windows_to_analyse(retry, now, cfg) == ["2024-W10"]
     capped = window_rows("2024-W01", "2024-W02", "2024-W03")
     assert scheduler.windows_to_analyse(capped, now, cfg) == ["2024-W01", "2024-W02"]
-
-
-def test_missing_analysis_modules_are_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    step = AnalysisStep("ghost", (("graphnet.no_such_module", "run"),), "nothing")
-    fn, why = scheduler._resolve_step(step)
-    assert fn is None and "not installed" in why
-    step = AnalysisStep("nofn", (("graphnet.windows", "no_such_function"),), "nothing")
-    fn, why = scheduler._resolve_step(step)
-    assert fn is None and "has no no_such_function" in why
-    # the first target that exists wins
-    step = AnalysisStep(
-        "two", (("graphnet.no_such_module", "run"), ("graphnet.windows", "bounds")), "fallback"
-    )
-    fn, why = scheduler._resolve_step(step)
-    assert fn is not None and why == "graphnet.windows.bounds"
-    calls = []
-
-    def fake(store: object, window: str | None = None) -> list[int]:
-        calls.append((store, window))
-        return [1, 2]
-
-    def boom(store: object, window: str) -> None:
-        raise ValueError(f"cannot analyse {window}")
-
-    monkeypatch.setattr(
-        scheduler,
-        "STEPS",
-        (
-            AnalysisStep("ghost", (("graphnet.no_such_module", "run"),), "nothing"),
-            AnalysisStep("boom", (("graphnet.windows", "boom_step"),), "raises"),
-            AnalysisStep("fake", (("graphnet.windows", "fake_step"),), "records its call"),
-        ),
-    )
-    monkeypatch.setattr("graphnet.windows.fake_step", fake, raising=False)
-    monkeypatch.setattr("graphnet.windows.boom_step", boom, raising=False)
-    settings = Settings(home=Path("/nonexistent"))
-    out = scheduler.run_steps("STORE", "not-a-window", settings, ["ghost", "boom", "fake"])
-    assert [(o.name, o.status) for o in out] == [
-        ("ghost", "skipped"),
-        ("boom", "failed"),
-        ("fake", "ok"),
-    ]
-    assert "ValueError" in out[1].message
-    assert calls == [("STORE", "not-a-window")]
-    assert out[2].message.endswith("2 results")

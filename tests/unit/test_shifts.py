@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet.detectors.base import Detector
-from graphnet.shifts import (
+from graphnet.detectors.contract import Model
+from graphnet.detectors.shifts import (
     NOT_ENOUGH_HISTORY,
     SCORED,
     CentralityShiftDetector,
@@ -24,7 +24,7 @@ from graphnet.shifts import (
     derive,
     score_window,
 )
-from graphnet.snapshots import compute
+from graphnet.detectors.snapshots import compute
 
 WEEKS = [f"2024-W{w:02d}" for w in range(1, 6)]
 ATTACK_WEEK = "2024-W04"
@@ -225,7 +225,7 @@ def test_detector_follows_the_contract() -> None:
     history = measures[measures["window"].isin(WEEKS[:3])]
     current = measures[measures["window"] == ATTACK_WEEK].set_index("host").drop(columns="window")
     det = CentralityShiftDetector().fit(history)
-    out = Detector.check_scores(det.score(current), current)
+    out = Model.check_scores(det.score(current), current)
     assert {f"part_{m}" for m in SCORED} <= set(out.columns)
     assert np.isfinite(out["score"]).all() and (out["score"] >= 0).all()
     assert out["explanation"].map(len).min() > 10

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score
 
-from graphnet.snapshots import (
+from graphnet.detectors.snapshots import (
     METRICS,
     SnapshotSettings,
     compute,

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from graphnet import windows
-from graphnet.detectors.base import Detector
+from graphnet.detectors.contract import Model
 from graphnet.detectors.volume import (
     NG,
     VolumeBaselines,
@@ -24,7 +24,7 @@ from graphnet.detectors.volume import (
     runs,
     series,
 )
-from graphnet.evaluate import synthetic_connections
+from graphnet.generate.frames import synthetic_connections
 
 MON = 1709510400.0  # 2024-03-04 00:00 UTC, a Monday
 BS = 300
@@ -189,7 +189,7 @@ def test_dos_buckets_are_flagged_and_aggregated(seed: int) -> None:
     assert f.evidence["flows"] >= 0.9 * len(dos["uids"]) and f.evidence["direction"] == "high"
     assert victim in f.explanation and "expected" in f.explanation
     # the detector contract: DoS connections score far above the others
-    sc = Detector.check_scores(det.score(cur), cur)
+    sc = Model.check_scores(det.score(cur), cur)
     is_dos = cur["uid"].isin(set(dos["uids"])).to_numpy()
     planted = set().union(*(set(s["uids"]) for s in truth["scenarios"]))
     normal = ~cur["uid"].isin(planted).to_numpy()

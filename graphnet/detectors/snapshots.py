@@ -30,8 +30,9 @@ from scipy import sparse
 from scipy.sparse.linalg import ArpackNoConvergence, svds
 
 from graphnet import windows
-from graphnet.errors import ConfigError
-from graphnet.store import Store
+from graphnet.detectors.contract import Context, DetectorRun
+from graphnet.errors import ConfigError, NotEnoughHistory
+from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
 
@@ -607,7 +608,7 @@ def compute(edges: pd.DataFrame, settings: SnapshotSettings | None = None) -> Ho
 # --------------------------------------------------------------------------------------------
 # store
 # --------------------------------------------------------------------------------------------
-def window_edges(store: Store, window: str) -> pd.DataFrame:
+def window_edges(store: GraphStore, window: str) -> pd.DataFrame:
     """The aggregated edges of one window (columns as `compute` expects)."""
     frame = store.frame("window_edges", window=window)
     if frame.empty:
@@ -617,7 +618,7 @@ def window_edges(store: Store, window: str) -> pd.DataFrame:
     return frame
 
 
-def window_table(store: Store) -> pd.DataFrame:
+def window_table(store: GraphStore) -> pd.DataFrame:
     """Windows of the graph with their size and snapshot state, oldest first: columns window,
     edges, connections, status (`done`, `writing` or None), snap_edges, snap_connections."""
     frame = store.frame("snapshot_windows")
@@ -642,7 +643,7 @@ def _rows(metrics: HostMetrics, window: str) -> list[dict[str, Any]]:
     return rows
 
 
-def save(store: Store, window: str, metrics: HostMetrics, batch_size: int = 5000) -> None:
+def save(store: GraphStore, window: str, metrics: HostMetrics, batch_size: int = 5000) -> None:
     """Replace the snapshot of `window` with `metrics`.
 
     The snapshot is marked `writing` while its MEASURED relationships are replaced (in bounded
@@ -687,7 +688,7 @@ def _top(metrics: HostMetrics, n: int = 5) -> list[dict[str, Any]]:
 
 
 def snapshot_window(
-    store: Store, window: str, settings: SnapshotSettings | None = None, existed: bool = False
+    store: GraphStore, window: str, settings: SnapshotSettings | None = None, existed: bool = False
 ) -> SnapshotResult:
     """Compute and store the snapshot of one window (replacing an earlier one)."""
     settings = settings or SnapshotSettings()
@@ -738,7 +739,7 @@ def _stored(row: pd.Series) -> SnapshotResult:
 
 
 def snapshot(
-    store: Store,
+    store: GraphStore,
     window: str | None = None,
     all_windows: bool = False,
     settings: SnapshotSettings | None = None,
@@ -789,7 +790,7 @@ def snapshot(
     return results
 
 
-def host_history(store: Store, host: str) -> pd.DataFrame:
+def host_history(store: GraphStore, host: str) -> pd.DataFrame:
     """A host's metrics in every snapshot, oldest window first (one row per window)."""
     frame = store.frame("snapshot_host_history", host=host)
     if frame.empty:
@@ -800,7 +801,7 @@ def host_history(store: Store, host: str) -> pd.DataFrame:
     return out
 
 
-def measures(store: Store, windows_: Sequence[str]) -> pd.DataFrame:
+def measures(store: GraphStore, windows_: Sequence[str]) -> pd.DataFrame:
     """Long table of the stored metrics of some windows: columns window, host, METRICS."""
     frame = store.frame("snapshot_measures", windows=list(windows_))
     if frame.empty:
@@ -813,7 +814,9 @@ def measures(store: Store, windows_: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def top_hosts(store: Store, window: str, metric: str = "pagerank", limit: int = 20) -> pd.DataFrame:
+def top_hosts(
+    store: GraphStore, window: str, metric: str = "pagerank", limit: int = 20
+) -> pd.DataFrame:
     """The hosts of a window's snapshot with the highest `metric`."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
@@ -823,7 +826,7 @@ def top_hosts(store: Store, window: str, metric: str = "pagerank", limit: int = 
     return m.nlargest(limit, metric).reset_index(drop=True)
 
 
-def snapshots(store: Store) -> pd.DataFrame:
+def snapshots(store: GraphStore) -> pd.DataFrame:
     """The complete snapshots with their figures, oldest window first."""
     frame = store.frame("snapshot_list")
     if frame.empty:
@@ -842,3 +845,27 @@ def snapshots(store: Store) -> pd.DataFrame:
             ]
         )
     return frame
+
+
+def run(ctx: Context) -> DetectorRun:
+    """The registry step: snapshot every window of the graph that has no up-to-date snapshot
+    (the analysed window and the earlier ones its shifts are scored against). Snapshots are
+    derived graph data that later steps read, so they are stored even when `ctx.save` is off."""
+    results = snapshot(ctx.graph(), all_windows=True)
+    made = [r for r in results if r.status != "up to date"]
+    mine = next((r for r in results if r.window == ctx.window), None)
+    if mine is None:
+        raise NotEnoughHistory(f"window {ctx.window} has no edges in the graph to snapshot")
+    summary = (
+        f"{mine.hosts:,} hosts, {mine.edges:,} edges, {mine.communities} communities "
+        f"({len(made)} snapshot(s) computed, {len(results) - len(made)} up to date)"
+    )
+    return DetectorRun("snapshot", ctx.window, summary, detail=SnapshotRun(results))
+
+
+@dataclass
+class SnapshotRun:
+    results: list[SnapshotResult]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.results]

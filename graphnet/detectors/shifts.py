@@ -12,9 +12,10 @@ group values) with its parts, a sentence for the analyst and a Cypher query that
 in Neo4j Browser. Graph-level change (new and vanished edges, hosts that changed community) is
 reported with it.
 
-`CentralityShiftDetector` follows the detector contract (`fit(history)` / `score(observations)`)
-and is pure; `score_window` builds a report from metric tables; `shifts` reads the store, scores
-and writes the findings (kind `centrality_shift`, a re-run replaces them).
+`CentralityShiftDetector` is the pure model (`fit(history)` / `score(observations)`);
+`score_window` builds a report from metric tables (pure); `shift_report` reads the snapshots
+from the store; `run` is the registry step (findings of kind `centrality_shift`, saved by the
+pipeline: a re-run replaces them).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from graphnet import findings, snapshots, windows
-from graphnet.detectors.base import Detector
+from graphnet import windows
+from graphnet.detectors import snapshots
+from graphnet.detectors.contract import Context, DetectorRun, Model
 from graphnet.errors import NotEnoughHistory
-from graphnet.findings import cypher_literal
-from graphnet.store import Store
+from graphnet.findings import Finding, cypher_literal
+from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +217,7 @@ def _absent_value(metric: str) -> float:
 # --------------------------------------------------------------------------------------------
 # the detector
 # --------------------------------------------------------------------------------------------
-class CentralityShiftDetector(Detector):
+class CentralityShiftDetector(Model):
     """Scores each host's metrics in one window against its own earlier windows.
 
     `fit(history)`: long table with columns `window`, `host` and the snapshot metrics (several
@@ -825,22 +827,28 @@ def score_window(
 # --------------------------------------------------------------------------------------------
 # store
 # --------------------------------------------------------------------------------------------
-def _pairs(store: Store, window: str) -> pd.DataFrame:
+def _pairs(store: GraphStore, window: str) -> pd.DataFrame:
     frame = store.frame("shift_window_pairs", window=window)
     return frame if not frame.empty else pd.DataFrame(columns=["src", "dst"])
 
 
-def shifts(
-    store: Store,
+@dataclass(frozen=True)
+class ShiftOptions:
+    """How many rows the report lists and how many earlier snapshots it compares with."""
+
+    top: int = 20
+    history: int = 4
+
+
+def shift_report(
+    store: GraphStore,
     window: str | None = None,
     top: int = 20,
     history: int = 4,
     settings: ShiftSettings | None = None,
-    save: bool = True,
-) -> ShiftReport:
+) -> tuple[ShiftReport, pd.DataFrame]:
     """Score the hosts of `window` (default: the latest window with a snapshot) against their
-    `history` earlier snapshots and save the rows scoring at least `settings.finding_score`
-    (among the top `top`) as `centrality_shift` findings, replacing an earlier run's.
+    `history` earlier snapshots: the report (top `top` rows) and the full score table.
 
     A window with fewer than `settings.min_history` earlier snapshots gives a report with
     status "not enough history" and no rows. Raises NotEnoughHistory only when there is no
@@ -863,29 +871,52 @@ def shifts(
     measures = snapshots.measures(store, [*earlier, window])
     cur_pairs = _pairs(store, window)
     prev_pairs = _pairs(store, earlier[-1]) if earlier else None
-    report, _ = score_window(measures, window, earlier, top, s, cur_pairs, prev_pairs)
-    if save:
-        keep = [
-            findings.Finding(
-                kind=KIND,
-                window=window,
-                score=r.score,
-                hosts=[r.host],
-                explanation=r.explanation,
-                parts=r.parts,
-                cypher=r.cypher,
-                detector=KIND,
-                evidence={"rank": r.rank, "history": report.history},
-            )
-            for r in report.rows
-            if r.score >= s.finding_score
-        ]
-        report.findings_saved = findings.save(store, keep, replace_kind=KIND, window=window)
+    return score_window(measures, window, earlier, top, s, cur_pairs, prev_pairs)
+
+
+def run(ctx: Context) -> DetectorRun:
+    """The window's hosts scored against their earlier snapshots; the rows scoring at least
+    `finding_score` (among the top `top`) as `centrality_shift` findings."""
+    s = ctx.option(ShiftSettings) or ShiftSettings()
+    opts = ctx.option(ShiftOptions) or ShiftOptions()
+    report, table = shift_report(ctx.graph(), ctx.window, opts.top, opts.history, s)
+    keep = [
+        Finding(
+            kind=KIND,
+            window=report.window,
+            score=r.score,
+            hosts=[r.host],
+            explanation=r.explanation,
+            parts=r.parts,
+            cypher=r.cypher,
+            evidence={"rank": r.rank, "history": report.history},
+        )
+        for r in report.rows
+        if r.score >= s.finding_score
+    ]
+    report.findings_saved = len(keep) if ctx.save else 0
     log.info(
         "shifts %s: %s (%d rows, %d findings)",
-        window,
+        report.window,
         report.status,
         len(report.rows),
-        report.findings_saved,
+        len(keep),
     )
-    return report
+    if report.status != "ok" or table.empty:
+        return DetectorRun(
+            "shifts", report.window, report.message, detail=report, skipped=report.message
+        )
+    hs = table["score"].astype("float64")
+    hs.index = hs.index.map(str)
+    ev = table["explanation"].astype(str) if "explanation" in table else pd.Series(dtype=str)
+    return DetectorRun(
+        step="shifts",
+        window=report.window,
+        summary=f"{report.message}; {len(keep)} findings",
+        host_scores=hs.sort_values(ascending=False),
+        findings=keep,
+        alerts=float(min(opts.top, int((hs >= s.finding_score).sum()))),
+        evidence={str(h): str(e) for h, e in ev.head(50).items()},
+        info={"history": report.history},
+        detail=report,
+    )

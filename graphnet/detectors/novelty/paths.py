@@ -12,20 +12,20 @@ score) and the sum is mapped to 0-1 like every novelty score: 1 - 2^(-sum / scal
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from graphnet import findings as findings_mod
-from graphnet import fingerprints, scoring
-from graphnet.config import Settings
-from graphnet.detectors.novelty import WHO_PARTS, novelty_from_bits, phrase
+from graphnet.detectors.contract import Context, DetectorRun
+from graphnet.detectors.novelty import scoring
+from graphnet.detectors.novelty.explain import phrase
+from graphnet.detectors.novelty.parts import WHO_PARTS, novelty_from_bits
+from graphnet.detectors.novelty.stored import WindowScores, load_scores
 from graphnet.findings import Finding, finding_id
-from graphnet.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class DeviatingPath:
                 **{f"hop{i}_bits": round(h.bits, 3) for i, h in enumerate(self.hops)},
             },
             cypher=self.cypher,
-            detector="novelty-paths",
+            detector="paths",
             evidence={"hops": [h.to_json() for h in self.hops], "max_gap_seconds": self.max_gap},
             id=self.id,
         )
@@ -128,7 +128,7 @@ def _hop_phrase(conv_row: Any, conns: pd.DataFrame) -> str:
 
 
 def chain_paths(
-    ws: scoring.WindowScores,
+    ws: WindowScores,
     *,
     max_gap: float = DEFAULT_MAX_GAP,
     max_hops: int = DEFAULT_MAX_HOPS,
@@ -245,31 +245,72 @@ def chain_paths(
     return out
 
 
-def find_paths(
-    store: Store,
-    window: str | None = None,
-    settings: Settings | None = None,
-    *,
-    max_gap: float = DEFAULT_MAX_GAP,
-    max_hops: int = DEFAULT_MAX_HOPS,
-    threshold: float | None = None,
-    baseline: int = fingerprints.DEFAULT_BASELINE,
-    save: bool = True,
-) -> list[DeviatingPath]:
-    """`graphnet paths [--window W] [--json]`: deviating paths of W (default: the latest
-    window), from its connection scores (scoring the window first when it has not been
-    scored); stored as `deviating_path` findings (earlier unreviewed ones of W replaced).
-    JSON rows: DeviatingPath.to_json()."""
-    settings = settings or Settings.from_env()
-    window = window or scoring.latest_window(store)
-    ws = scoring.load_scores(settings, window)
-    if ws is None:
-        ws = scoring.score_window(store, window, settings, baseline=baseline).scores
-    paths = chain_paths(ws, max_gap=max_gap, max_hops=max_hops, threshold=threshold)
-    if save:
-        findings_mod.save(store, [p.to_finding() for p in paths], replace_kind=KIND, window=window)
-    log.info("%s: %d deviating paths", window, len(paths))
-    return paths
+@dataclass(frozen=True)
+class PathOptions:
+    """`graphnet paths`' options: seconds between one hop and the next, the longest path, and
+    the conversation novelty that makes a hop (default: the reported novel conversations)."""
+
+    max_gap: float = DEFAULT_MAX_GAP
+    max_hops: int = DEFAULT_MAX_HOPS
+    threshold: float | None = None
 
 
-__all__: Sequence[str] = ("DeviatingPath", "Hop", "chain_paths", "find_paths")
+@dataclass
+class PathsResult:
+    window: str
+    paths: list[DeviatingPath]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [p.to_json() for p in self.paths]
+
+
+def window_scores(ctx: Context) -> WindowScores:
+    """The window's novelty scores: from the novelty step of this pass, else as stored, else
+    scored now (stored when `ctx.save`)."""
+    prior = ctx.earlier.get("novelty")
+    if prior is not None and isinstance(prior.detail, scoring.ScoreResult):
+        return prior.detail.scores
+    got = load_scores(ctx.archive, ctx.window)
+    if got is not None:
+        return got
+    return scoring.score(ctx, ctx.option(scoring.NoveltyOptions) or scoring.NoveltyOptions())[0]
+
+
+def run(ctx: Context) -> DetectorRun:
+    """The registry's `paths` step: deviating paths of the window from its connection scores,
+    as `deviating_path` findings; hosts scored by their best path (ties: the sum of their
+    paths), hops by their best path."""
+    o = ctx.option(PathOptions) or PathOptions()
+    ws = window_scores(ctx)
+    paths = chain_paths(ws, max_gap=o.max_gap, max_hops=o.max_hops, threshold=o.threshold)
+    log.info("%s: %d deviating paths", ctx.window, len(paths))
+    found = [p.to_finding() for p in paths]
+    host_scores: pd.DataFrame | None = None
+    pair_scores: pd.Series | None = None
+    evidence: dict[str, str] = {}
+    if paths:
+        per_host = pd.DataFrame(
+            [(h, p.score, p.explanation) for p in paths for h in p.hosts],
+            columns=["host", "score", "ex"],
+        ).sort_values("score", ascending=False, kind="stable")
+        hs = per_host.groupby("host").agg(max=("score", "max"), sum=("score", "sum"))
+        host_scores = hs.sort_values(["max", "sum"], ascending=False)
+        best = per_host.drop_duplicates("host")
+        evidence = dict(zip(best["host"], best["ex"].str.slice(0, 240), strict=True))
+        hops = pd.DataFrame(
+            [(a, b, p.score) for p in paths for a, b in itertools.pairwise(p.hosts)],
+            columns=["src", "dst", "score"],
+        )
+        pair_scores = hops.groupby(["src", "dst"])["score"].max()
+    return DetectorRun(
+        step="paths",
+        window=ctx.window,
+        summary=f"{len(paths)} deviating paths",
+        host_scores=host_scores,
+        pair_scores=pair_scores,
+        findings=found,
+        alerts=float(len(paths)),
+        evidence=evidence,
+        info={"paths": len(paths)},
+        detail=PathsResult(ctx.window, paths),
+    )

@@ -1,0 +1,5 @@
+"""`python -m graphnet.cli ...`: the same as the `graphnet` console script."""
+
+from graphnet.cli import app
+
+app()

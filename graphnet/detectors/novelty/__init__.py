@@ -1,0 +1,26 @@
+"""Categorical novelty: what the conversation between two hosts usually looks like, and how
+surprising each connection of a window is against it.
+
+The pure maths:
+
+- `fingerprints`: per-pair fingerprints from edge histograms.
+- `parts`: the parts of a connection's novelty (components, new pair / new host), their
+  groups, `NoveltyParams`, and how parts add up to bits and a 0-1 score;
+- `scored`: what scoring produces (`Scored`, and `PairKeys`: each pair at every level);
+- `backoff`: bits per component against a pair's fingerprint with back-off to wider levels,
+  and the who parts (vectorised);
+- `explain`: phrases, explanations and summaries of what is novel;
+- `model`: the connection scoring (`score_connections`, window p-values, uniqueness) and the
+  `NoveltyDetector` model;
+- `conversations`: connections grouped per pair into conversations;
+- `reference`: `ReferenceScorer`, a slow per-row yardstick for tests and benchmarks;
+
+With I/O:
+
+- `baseline`: fingerprints as of a window from the graph and the archive (the `fingerprints`
+  step), stored for Neo4j Browser;
+- `injection`: analysts' benign feedback re-injected into the fingerprints;
+- `stored`: a window's scores kept through the archive door;
+- `scoring`: the `novelty` step (every connection scored, novel conversations);
+- `paths`: the `paths` step (novel conversations chained into deviating paths).
+"""

@@ -1,0 +1,352 @@
+"""Fingerprints as of a window, from the graph and the archive: the baseline of novelty.
+
+The store path of `fingerprints` (which is pure): the baseline windows before a window, their
+TALKED edges' histograms (Neo4j), the (proto, service, dport, conn_state) counts of their
+connections (the archive door, cached as a stored result), the analysts' benign feedback
+re-injected (`injection`), and the fingerprints written back to Neo4j as `(:Fingerprint)` nodes
+for Neo4j Browser. `run` is the registry's `fingerprints` step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from graphnet import features, windows
+from graphnet.archive import Archive
+from graphnet.config import Settings
+from graphnet.detectors.contract import Context, DetectorRun
+from graphnet.detectors.novelty import injection
+from graphnet.detectors.novelty.fingerprints import (
+    COMPONENTS,
+    DEFAULT_BASELINE,
+    JOINT,
+    LEVELS,
+    ZONES,
+    EdgeHistograms,
+    Fingerprints,
+    build,
+    concat_histograms,
+    edge_histograms_from_records,
+    joint_counts,
+)
+from graphnet.errors import NotEnoughHistory
+from graphnet.feedback import active_benign
+from graphnet.store.protocol import GraphStore
+
+log = logging.getLogger(__name__)
+
+JOINT_RESULT = "joint"
+
+
+# --------------------------------------------------------------------------------------------
+# the store path
+# --------------------------------------------------------------------------------------------
+def baseline_windows(store: GraphStore, window: str, baseline: int = DEFAULT_BASELINE) -> list[str]:
+    """The up to `baseline` windows with data before `window`, oldest first."""
+    if baseline < 1:
+        raise ValueError("baseline must be at least one window")
+    present = [str(r["window"]) for r in store.read("windows_list")]
+    before = [w for w in present if w < window]
+    return before[-baseline:]
+
+
+def read_edges(store: GraphStore, windows_: Sequence[str]) -> EdgeHistograms:
+    """TALKED edges of the given windows, one read per window."""
+    return concat_histograms(
+        [edge_histograms_from_records(store.read("fingerprint_edges", window=w)) for w in windows_]
+    )
+
+
+def window_joint(archive: Archive, window: str) -> pd.DataFrame | None:
+    """(proto, service, dport, conn_state) counts of a window, stored as a result of the
+    window and recomputed when the window's archive changed."""
+    if not archive.files(window):
+        return None
+    stamp = archive.stamp(window)
+    meta = archive.result_meta(window, JOINT_RESULT)
+    if meta is not None and meta.get("stamp") == stamp:
+        got = archive.read_result(window, JOINT_RESULT)
+        if got is not None:
+            return got.frame
+    frame = archive.connections([window])
+    counts = joint_counts(features.components(frame))
+    archive.write_result(window, JOINT_RESULT, counts, {"stamp": stamp})
+    return counts
+
+
+def baseline_joint(archive: Archive, windows_: Sequence[str]) -> pd.DataFrame | None:
+    parts = [j for j in (window_joint(archive, w) for w in windows_) if j is not None]
+    if not parts:
+        return None
+    allj = pd.concat(parts, ignore_index=True)
+    out: pd.DataFrame = allj.groupby(list(JOINT), sort=False)["n"].sum().reset_index()
+    return out
+
+
+def _signature(
+    as_of: str, sizes: Mapping[str, Any], feedback_ids: Sequence[str], settings: Settings
+) -> str:
+    text = json.dumps(
+        {
+            "as_of": as_of,
+            "sizes": sizes,
+            "feedback": sorted(feedback_ids),
+            "top": [settings.top_ports, settings.top_history],
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def build_fingerprints(
+    store: GraphStore,
+    window: str,
+    settings: Settings,
+    baseline: int = DEFAULT_BASELINE,
+    *,
+    save: bool = True,
+    use_feedback: bool = True,
+) -> Fingerprints:
+    """Fingerprints as of `window`, from the TALKED edges of the `baseline` windows with data
+    before it (never `window` itself), with benign feedback re-injected; written to Neo4j
+    unless `save` is false (skipped when the stored set is already up to date).
+
+    Raises NotEnoughHistory when no earlier window holds data."""
+    windows.kind_of(window)
+    base = baseline_windows(store, window, baseline)
+    if not base:
+        raise NotEnoughHistory(
+            f"no window before {window} holds data to learn normal behaviour from",
+            hint="ingest earlier logs first; the first window of a graph cannot be scored",
+        )
+    sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
+    hist = read_edges(store, base)
+    approved = active_benign(store, before=window) if use_feedback else []
+    injected = injection.injection(approved, settings, hist) if approved else None
+    fp = build(
+        window,
+        hist,
+        injected=injected,
+        joint=baseline_joint(Archive(settings), base),
+        feedback=[f.id for f in approved],
+        settings=settings,
+    )
+    fp.meta["signature"] = _signature(
+        window, {w: sizes.get(w) for w in base}, fp.feedback, settings
+    )
+    fp.meta["baseline"] = baseline
+    if save:
+        save_fingerprints(store, fp)
+    return fp
+
+
+# --------------------------------------------------------------------------------------------
+# Neo4j representation
+# --------------------------------------------------------------------------------------------
+def fingerprint_rows(fp: Fingerprints, levels: Iterable[str] = LEVELS) -> list[dict[str, Any]]:
+    """One dict per (level, key) for `fingerprint_write.cypher`: lists of (value, count) per
+    component, most frequent first."""
+    rows: list[dict[str, Any]] = []
+    for lvl in levels:
+        if lvl == "pair":
+            n_keys = fp.n_pairs
+            src = fp.hosts.to_numpy(dtype=object)[fp.pairs["src"].to_numpy()] if n_keys else []
+            dst = fp.hosts.to_numpy(dtype=object)[fp.pairs["dst"].to_numpy()] if n_keys else []
+            ids = [(s, d) for s, d in zip(src, dst, strict=True)]
+        elif lvl in ("client", "server"):
+            n_keys = len(fp.hosts)
+            ids = [
+                (h, None) if lvl == "client" else (None, h) for h in fp.hosts.to_numpy(dtype=object)
+            ]
+        elif lvl == "zone_pair":
+            n_keys = 4
+            ids = [(ZONES[k // 2], ZONES[k % 2]) for k in range(4)]
+        elif lvl == "subnet_pair":
+            n_keys = len(fp.sp_keys)
+            S = max(len(fp.subnets), 1)
+            lab = fp.subnets.to_numpy(dtype=object)
+            ids = [(lab[k // S], lab[k % S]) for k in fp.sp_keys]
+        else:
+            n_keys, ids = 1, [(None, None)]
+        props: list[dict[str, Any]] = [{} for _ in range(n_keys)]
+        totals = np.zeros(n_keys)
+        for comp in COMPONENTS:
+            lh = fp.levels[comp][lvl]
+            if len(lh.keys) == 0:
+                continue
+            totals = np.maximum(totals, lh.total)
+            k = lh.keys // lh.V
+            v = lh.keys % lh.V
+            # by key, most frequent first (keys are sorted by (key, value) already)
+            order = np.argsort(k * (float(lh.n.max()) + 1.0) - lh.n, kind="stable")
+            n = np.round(lh.n[order], 3)
+            # Neo4j lists are homogeneous: integers unless feedback weights made fractions
+            whole = bool(np.all(n == np.floor(n)))
+            values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
+            counts = (n.astype(np.int64) if whole else n).tolist()
+            ks = k[order]
+            starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+            ends = np.append(starts[1:], len(ks))
+            kk, fk, fn = f"{comp}_k", f"{comp}_n", props
+            for key, a, b in zip(ks[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+                fn[key][kk] = values[a:b]
+                fn[key][fk] = counts[a:b]
+        active = fp.pairs["windows"].to_numpy().tolist()
+        injected = fp.pairs["injected"].to_numpy().tolist()
+        for i, (a, b) in enumerate(ids):
+            if totals[i] <= 0:
+                continue
+            p = props[i]
+            p["conns"] = float(totals[i])
+            if lvl == "pair":
+                p["windows_active"] = int(active[i])
+                p["feedback_conns"] = float(injected[i])
+            key_text = "\x1f".join([lvl, fp.as_of, str(a), str(b)])
+            rows.append(
+                {
+                    "id": hashlib.sha1(key_text.encode()).hexdigest()[:20],
+                    "level": lvl,
+                    "src": a,
+                    "dst": b,
+                    "client": a if lvl in ("pair", "client") else None,
+                    "server": b if lvl in ("pair", "server") else None,
+                    "props": p,
+                }
+            )
+    return rows
+
+
+def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 2000) -> int:
+    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date)."""
+    sig = fp.meta.get("signature", "")
+    got = [r["props"] for r in store.read("fingerprint_set_get", as_of=fp.as_of)]
+    if got and sig and got[0].get("signature") == sig and got[0].get("complete"):
+        log.info("fingerprints as of %s are up to date", fp.as_of)
+        return 0
+    store.write("fingerprint_set_begin", as_of=fp.as_of, signature=sig)
+    while store.write("fingerprint_delete_some", as_of=fp.as_of, limit=10000)[0]["deleted"]:
+        pass
+    rows = fingerprint_rows(fp)
+    n = store.write_batches(
+        "fingerprint_write",
+        rows,
+        batch_size=batch_size,
+        as_of=fp.as_of,
+        baseline_windows=fp.windows,
+    )
+    store.write(
+        "fingerprint_set_finish",
+        as_of=fp.as_of,
+        signature=sig,
+        windows=fp.windows,
+        pairs=fp.n_pairs,
+        conns=fp.conns,
+        feedback=list(fp.feedback),
+    )
+    log.info("stored %d fingerprints as of %s", n, fp.as_of)
+    return n
+
+
+@dataclass
+class FingerprintResult:
+    as_of: str
+    windows: list[str]
+    pairs: int
+    conns: float
+    stored: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of,
+            "baseline_windows": self.windows,
+            "pairs": self.pairs,
+            "connections": self.conns,
+            "stored": self.stored,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def fingerprint(
+    store: GraphStore,
+    settings: Settings,
+    window: str | None = None,
+    *,
+    all_windows: bool = False,
+    baseline: int = DEFAULT_BASELINE,
+    progress: Callable[[str], None] | None = None,
+) -> list[FingerprintResult]:
+    """`graphnet fingerprint [--window W | --all]`: build and store the fingerprints as of W
+    (default: the latest window), or as of every window that has an earlier one."""
+    present = [str(r["window"]) for r in store.read("windows_list")]
+    if all_windows:
+        targets = present[1:]
+    else:
+        if window is None:
+            if not present:
+                raise NotEnoughHistory("the graph holds no windows", hint="ingest logs first")
+            window = present[-1]
+        targets = [window]
+    out = []
+    for w in targets:
+        t0 = time.perf_counter()
+        fp = build_fingerprints(store, w, settings, baseline, save=False)
+        stored = save_fingerprints(store, fp)
+        out.append(
+            FingerprintResult(w, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0)
+        )
+        if progress:
+            progress(w)
+    return out
+
+
+@dataclass(frozen=True)
+class BaselineOptions:
+    """How many earlier windows make the fingerprints of a window."""
+
+    baseline: int = DEFAULT_BASELINE
+
+
+@dataclass
+class FingerprintStep:
+    """The fingerprints step's result: what `novelty` scores against, in the same pass."""
+
+    result: FingerprintResult
+    fingerprints: Fingerprints
+
+    def to_json(self) -> dict[str, Any]:
+        return self.result.to_json()
+
+
+def run(ctx: Context) -> DetectorRun:
+    """The registry step: the fingerprints as of the window, stored for Neo4j Browser (when
+    `ctx.save`) and handed to the novelty step of the same pass."""
+    baseline = (ctx.option(BaselineOptions) or BaselineOptions()).baseline
+    store = ctx.graph()
+    t0 = time.perf_counter()
+    fp = build_fingerprints(store, ctx.window, ctx.settings, baseline, save=False)
+    stored = save_fingerprints(store, fp) if ctx.save else 0
+    res = FingerprintResult(
+        ctx.window, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0
+    )
+    summary = (
+        f"{fp.n_pairs:,} pairs from {', '.join(fp.windows)} ({fp.conns:,.0f} connections), "
+        f"{stored:,} fingerprints stored"
+    )
+    return DetectorRun(
+        "fingerprints",
+        ctx.window,
+        summary,
+        info={"baseline_windows": fp.windows, "baseline": baseline},
+        detail=FingerprintStep(res, fp),
+    )

@@ -1,0 +1,117 @@
+"""Ground truth of the evaluation: what is planted (a generator's truth.json) or labelled
+(the archive's label columns) as an attack.
+
+`load_truth` reads the scenarios of a truth.json, `label_positive` decides from label columns
+whether a connection is an attack, benign or unknown, and `WindowTruth` holds what is positive
+in one window (built by `graphnet.evaluation.harness.window_truth`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from graphnet import windows
+
+POSITIVE = re.compile(
+    r"malicious|malware|botnet|attack|victim|scan|brute|\bdos\b|\bddos\b|c&c|\bc2\b|exploit|infected|trojan",
+    re.IGNORECASE,
+)
+NEGATIVE = re.compile(r"benign|normal|background|legitimate", re.IGNORECASE)
+
+
+def epoch_seconds(value: Any) -> float | None:
+    """Epoch seconds of a number or an ISO time (naive: UTC); None when absent or unparsable."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        t = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.timestamp()
+
+
+@dataclass
+class Scenario:
+    id: str
+    type: str
+    window: str
+    attackers: list[str]
+    victims: list[str]
+    uids: set[str]
+    pairs: list[tuple[str, str]]
+    start: float | None
+    end: float | None
+    attack_id: str | None = None
+    phases: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_truth(path: Path) -> list[Scenario]:
+    """Scenarios of a generator's truth.json (graphnet.generate or the synthetic network)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = []
+    for i, s in enumerate(data.get("scenarios", [])):
+        hosts = s.get("hosts") or {}
+        att = hosts.get("attacker") or hosts.get("attackers") or []
+        att = [att] if isinstance(att, str) else list(att)
+        vic = hosts.get("victims") or hosts.get("victim") or []
+        vic = [vic] if isinstance(vic, str) else list(vic)
+        start = epoch_seconds(s.get("start"))
+        win = s.get("window") or (windows.window_of(start) if start is not None else "")
+        out.append(
+            Scenario(
+                id=str(s.get("id", f"s{i + 1}")),
+                type=str(s.get("type", "scenario")),
+                window=str(win),
+                attackers=[str(a) for a in att],
+                victims=[str(v) for v in vic if str(v) not in att],
+                uids={str(u) for u in s.get("uids") or []},
+                pairs=[(str(a), str(b)) for a, b in s.get("pairs") or []],
+                start=start,
+                end=epoch_seconds(s.get("end")),
+                attack_id=None if s.get("attack_id") is None else str(s.get("attack_id")),
+                phases=list(s.get("phases") or []),
+            )
+        )
+    return out
+
+
+def label_positive(frame: pd.DataFrame) -> pd.Series:
+    """From label columns: True (attack), False (benign) or NA (unknown / unlabelled)."""
+    out = pd.Series(pd.NA, index=frame.index, dtype="boolean")
+    for col in ("attack_type", "detailed_label", "label"):
+        if col not in frame.columns:
+            continue
+        text = frame[col].astype(object).where(frame[col].notna(), "-").astype(str)
+        codes, uniq = pd.factorize(text)
+        pos = np.array([bool(POSITIVE.search(u)) and u not in ("-", "---") for u in uniq])
+        neg = np.array([bool(NEGATIVE.search(u)) for u in uniq])
+        p = pos[codes] & ~neg[codes] if len(uniq) else np.zeros(len(text), bool)
+        n = neg[codes] if len(uniq) else np.zeros(len(text), bool)
+        undecided = out.isna().to_numpy()
+        # an attack named in any column wins; benign only where nothing said attack
+        out[undecided & p] = True
+        out[undecided & n & ~p] = False
+    return out
+
+
+@dataclass
+class WindowTruth:
+    window: str
+    source: str  # "truth" | "labels"
+    label: pd.Series  # per connection (ctx.conns order): True / False / NA (left out)
+    kind: pd.Series  # per connection: scenario type (or type/phase), "" for the others
+    hosts: dict[str, str]  # host -> "attacker" | "victim"
+    pairs: set[tuple[str, str]]
+    scenarios: list[dict[str, Any]]

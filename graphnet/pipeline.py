@@ -1,0 +1,312 @@
+"""The analysis pipeline: the only runner of the registry's steps.
+
+`analyse` runs the steps of `graphnet.detectors.registry.default_steps()` over one or more
+windows, in registry order (which puts every step after the steps it needs), and records each
+step's outcome and time. The CLI (`graphnet analyse` and the per-detector commands), the
+scheduler, the demo, `graphnet risk --fresh` and the evaluation all call it.
+
+Per step: the pipeline builds the step's context (the window, settings, both doors, the runs of
+the steps before it in this pass), calls `step.run(ctx)`, saves the findings it returns
+(replacing the window's earlier unreviewed findings of that kind), and records
+
+- `ok` with the step's one-line summary,
+- `skipped` when the step raised `NotEnoughHistory` (the reason is kept: no earlier window, no
+  snapshot, ...) or a step it needs did not succeed in this pass,
+- `failed` for any other error (logged with its traceback); the next steps still run.
+
+A whole-registry analysis of a window with saving on is recorded on the window's
+`(:WindowAnalysis)` node (size analysed, status, steps as JSON), which is how `analyse --all`
+and the scheduler know which windows still need one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphnet import findings as findings_mod
+from graphnet.archive import Archive
+from graphnet.config import Settings
+from graphnet.detectors.contract import Context, DetectorRun, Status, Step
+from graphnet.detectors.registry import FORMER_NAMES, default_steps
+from graphnet.errors import ConfigError, NotEnoughHistory
+from graphnet.store.protocol import GraphStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepOutcome:
+    """One step of one window: `ok`, `skipped` or `failed`, why, and how long it took."""
+
+    name: str
+    status: Status
+    message: str
+    seconds: float = 0.0
+    findings: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        if self.findings is None:
+            data.pop("findings")
+        return data
+
+
+@dataclass
+class WindowAnalysis:
+    window: str
+    outcomes: list[StepOutcome]
+    runs: dict[str, DetectorRun] = field(default_factory=dict, repr=False)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[StepOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failed else "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "steps": [o.to_json() for o in self.outcomes],
+        }
+
+
+@dataclass
+class AnalysisResult:
+    windows: list[WindowAnalysis]
+    seconds: float
+    #: why nothing was analysed, when nothing was
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return any(w.failed for w in self.windows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "windows": [w.to_json() for w in self.windows],
+            "failed": sum(1 for w in self.windows if w.failed),
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+        }
+
+
+#: called before each step (outcome None) and after it
+OnStep = Callable[[str, Step, StepOutcome | None], None]
+
+
+def check_order(steps: Sequence[Step]) -> None:
+    """Every step comes after the steps it needs, and names are unique."""
+    seen: set[str] = set()
+    for s in steps:
+        if s.name in seen:
+            raise ValueError(f"step {s.name!r} is listed twice")
+        missing = [n for n in s.needs if n not in seen]
+        if missing:
+            raise ValueError(f"step {s.name!r} is listed before {', '.join(missing)}, it needs")
+        seen.add(s.name)
+
+
+def select(only: Sequence[str] | None = None, steps: Sequence[Step] | None = None) -> list[Step]:
+    """The registry's steps (or `steps`) in order, limited to the names in `only`. Raises
+    ConfigError naming the unknown ones."""
+    all_steps = list(steps if steps is not None else default_steps())
+    if not only:
+        return all_steps
+    only = [FORMER_NAMES.get(n, n) for n in only]
+    names = {s.name for s in all_steps}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise ConfigError(
+            f"unknown step {', '.join(repr(n) for n in unknown)}",
+            hint=f"use one of {', '.join(s.name for s in all_steps)}",
+        )
+    wanted = set(only)
+    return [s for s in all_steps if s.name in wanted]
+
+
+def run_step(step: Step, ctx: Context) -> tuple[StepOutcome, DetectorRun | None]:
+    """Run one step for one window, save its findings (when `ctx.save`), and say how it went."""
+    t0 = time.perf_counter()
+    try:
+        run = step.run(ctx)
+        for f in run.findings:
+            f.detector = step.name
+        saved = None
+        if step.kind is not None and ctx.save and ctx.store is not None:
+            saved = findings_mod.save(
+                ctx.store, run.findings, replace_kind=step.kind, window=ctx.window
+            )
+    except NotEnoughHistory as exc:
+        log.info("%s of %s skipped: %s", step.name, ctx.window, exc)
+        return StepOutcome(step.name, "skipped", str(exc), time.perf_counter() - t0), None
+    except Exception as exc:  # one step's failure must not stop the others
+        log.exception("%s of %s failed", step.name, ctx.window)
+        msg = f"{type(exc).__name__}: {exc}"
+        return StepOutcome(step.name, "failed", msg, time.perf_counter() - t0), None
+    run.seconds = time.perf_counter() - t0
+    log.info("%s of %s: %s (%.1f s)", step.name, ctx.window, run.summary, run.seconds)
+    if run.skipped:
+        return StepOutcome(step.name, "skipped", run.skipped, run.seconds), run
+    found = len(run.findings) if step.kind is not None else None
+    return StepOutcome(step.name, "ok", run.summary, run.seconds, saved or found), run
+
+
+def analyse_window(
+    store: GraphStore | None,
+    settings: Settings,
+    window: str,
+    steps: Sequence[Step] | None = None,
+    *,
+    save: bool = True,
+    options: tuple[object, ...] = (),
+    on_step: OnStep | None = None,
+    mark: bool = False,
+) -> WindowAnalysis:
+    """Run `steps` (default: the whole registry) over one window, in order. A step whose
+    needed step did not succeed in this pass is skipped. With `mark`, the analysis is recorded
+    on the window (`scheduler_mark_analysed`)."""
+    t0 = time.perf_counter()
+    chosen = list(steps if steps is not None else default_steps())
+    base = Context.of(settings, window, store, save=save, options=options)
+    runs: dict[str, DetectorRun] = {}
+    outcomes: list[StepOutcome] = []
+    status: dict[str, str] = {}
+    for step in chosen:
+        if on_step:
+            on_step(window, step, None)
+        blocked = [n for n in step.needs if n in status and status[n] != "ok"]
+        if blocked:
+            outcome = StepOutcome(
+                step.name, "skipped", f"needs {', '.join(blocked)}, which did not succeed"
+            )
+            run = None
+        else:
+            outcome, run = run_step(step, dataclasses.replace(base, earlier=dict(runs)))
+        status[step.name] = outcome.status
+        outcomes.append(outcome)
+        if run is not None:
+            runs[step.name] = run
+        if on_step:
+            on_step(window, step, outcome)
+    result = WindowAnalysis(window, outcomes, runs, time.perf_counter() - t0)
+    if mark and save and store is not None:
+        size = window_sizes(store).get(window, {})
+        store.write(
+            "scheduler_mark_analysed",
+            window=window,
+            connections=size.get("connections"),
+            edges=size.get("edges"),
+            status=result.status,
+            steps=json.dumps([o.to_json() for o in outcomes]),
+        )
+    return result
+
+
+def window_sizes(store: GraphStore) -> dict[str, dict[str, Any]]:
+    """Windows of the graph with their size and analysis state, oldest first."""
+    return {str(r["window"]): r for r in store.read("scheduler_windows")}
+
+
+def needs_analysis(row: Mapping[str, Any], max_attempts: int | None = None) -> bool:
+    """A window never analysed, whose data changed since its analysis (late files), or whose
+    last analysis had a failing step (fewer than `max_attempts` times in a row, when given)."""
+    if row.get("analysed_seq") is None:
+        return True
+    if (row.get("analysed_connections"), row.get("analysed_edges")) != (
+        row.get("connections"),
+        row.get("edges"),
+    ):
+        return True
+    if row.get("analysis_status") != "failed":
+        return False
+    return max_attempts is None or int(row.get("attempts") or 0) < max_attempts
+
+
+def analyse(
+    store: GraphStore,
+    settings: Settings,
+    *,
+    window: str | None = None,
+    all_windows: bool = False,
+    only: Sequence[str] | None = None,
+    options: tuple[object, ...] = (),
+    on_step: OnStep | None = None,
+) -> AnalysisResult:
+    """`graphnet analyse`: every step for `window` (default: the latest window), or with
+    `all_windows` for every window that needs an analysis (oldest first). With `only`, just
+    those steps (in registry order) and the windows are not marked as analysed."""
+    t0 = time.perf_counter()
+    steps = select(only)
+    sizes = window_sizes(store)
+    if all_windows:
+        todo = [w for w, r in sizes.items() if needs_analysis(r)]
+        message = "" if todo else "every window is analysed already"
+    elif window is not None:
+        if window not in sizes:
+            held = f" (the graph holds {min(sizes)} to {max(sizes)})" if sizes else ""
+            raise ConfigError(
+                f"no window {window} in the graph{held}",
+                hint="ingest its logs first (graphnet ingest PATH)",
+            )
+        todo, message = [window], ""
+    else:
+        todo = [max(sizes)] if sizes else []
+        message = ""
+    if not sizes:
+        message = "the graph holds no windows: ingest logs first (graphnet ingest PATH)"
+    done = [
+        analyse_window(store, settings, w, steps, options=options, on_step=on_step, mark=not only)
+        for w in todo
+    ]
+    return AnalysisResult(done, time.perf_counter() - t0, message)
+
+
+def latest_window(store: GraphStore | None, settings: Settings) -> str:
+    """The window a command analyses when none is given: the latest window of the graph (of
+    the connection archive when there is no graph at hand)."""
+    if store is not None:
+        present = [str(r["window"]) for r in store.read("windows_list")]
+        where = "the graph"
+    else:
+        present = Archive(settings).windows()
+        where = "the connection archive"
+    if not present:
+        raise NotEnoughHistory(f"{where} holds no windows", hint="ingest logs first")
+    return present[-1]
+
+
+def run_detector(
+    name: str,
+    store: GraphStore | None,
+    settings: Settings,
+    window: str | None = None,
+    *,
+    save: bool = True,
+    options: tuple[object, ...] = (),
+) -> DetectorRun:
+    """One step by name for one window (default: `latest_window`), for its own command: like
+    `analyse_window` with only that step, but a step that cannot run raises (NotEnoughHistory,
+    or the step's error) so the command can say what to do next; a step that ran with nothing
+    to score returns its run with `skipped` set (its `detail` says why, e.g. a shift report
+    with too few earlier snapshots)."""
+    [step] = select([name])
+    window = window or latest_window(store, settings)
+    ctx = Context.of(settings, window, store, save=save, options=options)
+    run = step.run(ctx)
+    for f in run.findings:
+        f.detector = step.name
+    if step.kind is not None and save and store is not None:
+        findings_mod.save(store, run.findings, replace_kind=step.kind, window=run.window)
+    return run
