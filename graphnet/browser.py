@@ -2,8 +2,8 @@
 
 `browser_info(settings)` gathers what `graphnet browser` prints (`browser_text`): the Browser
 address, the user and *where* the password is (never the password itself), the saved queries of
-`cypher/browser/` with their descriptions and parameters, and the style sheet
-`cypher/style.grass`. The labels that style draws (Internal / External, PageRankTop1/5/20)
+`graphnet/cypher/browser/` with their descriptions and parameters, and the style sheet
+`graphnet/cypher/style.grass`. The labels that style draws (Internal / External, PageRankTop1/5/20)
 are given by the analysis step `browser_labels` (`graphnet.detectors.labels`).
 """
 
@@ -26,7 +26,7 @@ ROLE_LABELS = ("Internal", "External")
 
 @dataclass(frozen=True)
 class SavedQuery:
-    """One file of cypher/browser/: its name (first comment line), what it shows, the Browser
+    """One file of graphnet/cypher/browser/: its name (first comment line), what it shows, the Browser
     `:param` lines it needs, and its text (comment header included, ready for Favorites)."""
 
     name: str
@@ -88,7 +88,7 @@ def parse_saved_query(path: Path) -> SavedQuery:
 
 
 def saved_queries() -> list[SavedQuery]:
-    """The saved queries shipped in cypher/browser/, by file name."""
+    """The saved queries shipped in graphnet/cypher/browser/, by file name."""
     d = queries_dir()
     if not d.is_dir():
         return []

@@ -293,7 +293,7 @@ def host_scores_from_findings(
 
 
 def window_hosts(store: GraphStore, window: str, internal_only: bool = False) -> list[str]:
-    """Hosts with at least one edge in the window (`cypher/risk_window_hosts.cypher`)."""
+    """Hosts with at least one edge in the window (`graphnet/cypher/risk_window_hosts.cypher`)."""
     rows = store.read("risk_window_hosts", window=window)
     return [str(r["host"]) for r in rows if not internal_only or r.get("internal")]
 

@@ -2,7 +2,7 @@
 // Screenshots of Neo4j Browser exploring a graphnet graph, for docs/exploring.md.
 //
 // Drives a real headless Chromium through Neo4j Browser: opens the Browser of a running Neo4j,
-// logs in through the connect form, applies cypher/style.grass with `:style`, runs three
+// logs in through the connect form, applies graphnet/cypher/style.grass with `:style`, runs three
 // queries about one host and one window, and saves
 //   browser-neighbourhood.png        the host's conversations in the window (graph view)
 //   browser-centrality-history.png   the host's centrality per snapshot window (table view)
@@ -24,7 +24,7 @@
 //     --http-port HTTP --bolt-port BOLT \
 //     --password-file ~/.local/share/graphnet/neo4j/instances/shots/password \
 //     --demo-json /tmp/shots-demo.json            # or: --host 10.0.0.5 --window 2024-W11
-//     [--out-dir docs/img] [--style cypher/style.grass] [--chromium /usr/bin/chromium]
+//     [--out-dir docs/img] [--style graphnet/cypher/style.grass] [--chromium /usr/bin/chromium]
 //
 // --demo-json takes the host and window from the demo's `attack_server` detection (hosts[0],
 // window). The password is read from the file here and typed into the form: it never appears

@@ -512,12 +512,12 @@ def fit_window(
 # --------------------------------------------------------------------------------------------
 # findings and the library entry point
 # --------------------------------------------------------------------------------------------
-BROWSER_QUERY = "browser/first_behaviour"  # cypher/browser/first_behaviour.cypher
+BROWSER_QUERY = "browser/first_behaviour"  # graphnet/cypher/browser/first_behaviour.cypher
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")
 
 
 def browser_query(host: str, window: str) -> str:
-    """The saved Browser query `cypher/browser/first_behaviour.cypher` with its `$host` and
+    """The saved Browser query `graphnet/cypher/browser/first_behaviour.cypher` with its `$host` and
     `$window` rendered as Cypher string literals (`graphnet.findings.cypher_literal`): host ids
     come from logs and are attacker-controlled. Shown to people, never executed by graphnet."""
     from graphnet.store import cypher as cypher_text

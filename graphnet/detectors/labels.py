@@ -1,4 +1,4 @@
-"""The `browser_labels` step: labels that Neo4j Browser's style (`cypher/style.grass`) draws.
+"""The `browser_labels` step: labels that Neo4j Browser's style (`graphnet/cypher/style.grass`) draws.
 
 Every Host gets the Internal or External label, and the hosts at the top of the PageRank
 ranking of a window's snapshot a PageRankTop1, PageRankTop5 or PageRankTop20 label.
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 def apply_labels(store: GraphStore, window: str | None = None) -> dict[str, int]:
     """Give every Host the Internal or External label and the hosts at the top of the PageRank
     ranking of `window`'s snapshot (default: the latest complete snapshot) a PageRankTop1,
-    PageRankTop5 or PageRankTop20 label, which `cypher/style.grass` colours and sizes.
+    PageRankTop5 or PageRankTop20 label, which `graphnet/cypher/style.grass` colours and sizes.
 
     Idempotent; returns counts (hosts relabelled, hosts ranked)."""
     roles = store.write("scheduler_host_labels")

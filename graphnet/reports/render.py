@@ -250,6 +250,7 @@ th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e9ecef;vertical-a
 th{background:#f1f3f5;font-weight:600}td.n{text-align:right;white-space:nowrap}
 tr:nth-child(even) td{background:#fcfcfd}
 .host{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;word-break:break-all}
+#ranking td:nth-child(2){min-width:10em}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;
 background:#e7f5ff;color:#1864ab;margin-right:6px}
 .b-centrality_shift{background:#fff4e6;color:#d9480f}.b-novel_connection{background:#fff5f5;

@@ -222,7 +222,8 @@ def rank_text(rank: float) -> str:
     """A rank as shown: `#3`, or `#2.5` for an average rank of tied hosts."""
     if not math.isfinite(rank):
         return "–"
-    return f"#{rank:.0f}" if rank == int(rank) else f"#{rank:.1f}"
+    r = round(rank, 1)  # ranks come back from p-values with float noise (3.0000000001)
+    return f"#{r:.0f}" if r == int(r) else f"#{r:.1f}"
 
 
 @dataclass

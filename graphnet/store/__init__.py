@@ -1,6 +1,6 @@
 """The one door to the database.
 
-Only this package imports `neo4j`. Every statement lives in `cypher/<name>.cypher` and is run by
+Only this package imports `neo4j`. Every statement lives in `graphnet/cypher/<name>.cypher` and is run by
 name with `$parameters`; writes go through managed transactions that the driver retries on
 transient errors and lost connections.
 """
@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 @cache
 def cypher(name: str) -> str:
-    """The text of `cypher/<name>.cypher` (package data), comment lines removed."""
+    """The text of `graphnet/cypher/<name>.cypher` (package data), comment lines removed."""
     try:
         text = resources.files("graphnet.cypher").joinpath(f"{name}.cypher").read_text("utf-8")
     except FileNotFoundError:
@@ -163,7 +163,7 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Apply cypher/schema.cypher (idempotent: CREATE ... IF NOT EXISTS)."""
+        """Apply graphnet/cypher/schema.cypher (idempotent: CREATE ... IF NOT EXISTS)."""
         if self._schema_ready:
             return
         self._schema_ready = True

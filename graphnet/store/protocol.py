@@ -10,7 +10,7 @@ import pandas as pd
 
 
 class GraphStore(Protocol):
-    """Statements are run by name (`cypher/<name>.cypher`) with `$parameters` only."""
+    """Statements are run by name (`graphnet/cypher/<name>.cypher`) with `$parameters` only."""
 
     def read(self, name: str, **params: Any) -> list[dict[str, Any]]: ...
 

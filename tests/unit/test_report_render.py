@@ -888,3 +888,11 @@ def test_novelty_scores_through_the_archive(tmp_path: Path) -> None:
     assert list(novelty_scores(settings, "2024-W11").columns) == ["src", "score", "uniqueness"]
     archive.write_result("2024-W11", "novelty", full.drop(columns=["uniqueness"]), {})
     assert novelty_scores(settings, "2024-W11") is None
+
+
+def test_rank_text_hides_float_noise_and_keeps_ties() -> None:
+    from graphnet.reports.types import rank_text
+
+    assert rank_text(3.0000000001) == "#3"
+    assert rank_text(2.5) == "#2.5"
+    assert rank_text(float("nan")) == "–"
