@@ -26,8 +26,9 @@ ROLE_LABELS = ("Internal", "External")
 
 @dataclass(frozen=True)
 class SavedQuery:
-    """One file of graphnet/cypher/browser/: its name (first comment line), what it shows, the Browser
-    `:param` lines it needs, and its text (comment header included, ready for Favorites)."""
+    """One file of graphnet/cypher/browser/: its name (first comment line), what it shows, the
+    Browser `:param` lines it needs, and its text (comment header included, ready for
+    Favorites)."""
 
     name: str
     file: str

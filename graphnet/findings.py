@@ -26,18 +26,24 @@ STATUSES = ("new", "confirmed", "benign")
 
 
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"'}
+#: written as `\uXXXX` escapes: the line and paragraph separators and the bidirectional
+#: controls (embeddings, overrides, isolates, marks), which would reorder what people read
+_UNICODE_ESCAPED = frozenset(
+    "\u2028\u2029\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def cypher_literal(text: str) -> str:
     """A Cypher string literal holding exactly `text`, for the queries graphnet shows to people
     (findings' `cypher`, reports, the CLI) and never executes itself: host ids come from logs
-    and are attacker-controlled, so quotes, backslashes and control or line-separator
-    characters are escaped."""
+    and are attacker-controlled, so quotes and backslashes are escaped, and control
+    characters (C0, DEL, C1), line separators and bidirectional controls (U+202E ...) are
+    written as `\\uXXXX` escapes (the literal still holds exactly `text`)."""
     out = []
     for ch in str(text):
         if ch in _ESCAPES:
             out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in "\u2028\u2029":
+        elif ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F or ch in _UNICODE_ESCAPED:
             out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)

@@ -1,4 +1,5 @@
-"""The `browser_labels` step: labels that Neo4j Browser's style (`graphnet/cypher/style.grass`) draws.
+"""The `browser_labels` step: labels that Neo4j Browser's style draws
+(`graphnet/cypher/style.grass`).
 
 Every Host gets the Internal or External label, and the hosts at the top of the PageRank
 ranking of a window's snapshot a PageRankTop1, PageRankTop5 or PageRankTop20 label.

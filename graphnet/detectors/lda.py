@@ -544,8 +544,8 @@ def host_scores(
 # analyst feedback (benign verdicts re-injected x DUPFACTOR)
 # --------------------------------------------------------------------------------------------
 def load_feedback(store: Any) -> list[dict[str, Any]]:
-    """Benign `(:Feedback)` verdicts from the store (`graphnet/cypher/lda_feedback.cypher`), as dicts of
-    their properties."""
+    """Benign `(:Feedback)` verdicts from the store (`graphnet/cypher/lda_feedback.cypher`), as
+    dicts of their properties."""
     return [dict(r["feedback"]) for r in store.read("lda_feedback")]
 
 

@@ -19,14 +19,12 @@ from typing import Any
 from graphnet import windows
 from graphnet.config import Settings
 from graphnet.errors import ConfigError
-from graphnet.reports.model import (
-    RANKING_TOP,
-    browser_link,
-    build_report,
-    default_window,
-    resolve_browser_url,
-)
-from graphnet.reports.render import render_html, render_json, render_markdown
+from graphnet.reports.html import render_html
+from graphnet.reports.jsondoc import render_json
+from graphnet.reports.links import browser_link, resolve_browser_url
+from graphnet.reports.markdown import render_markdown
+from graphnet.reports.model import build_report, default_window
+from graphnet.reports.ranking import RANKING_TOP
 from graphnet.reports.types import (
     Chart,
     Count,

@@ -1,9 +1,9 @@
 """The content of a change report: plain data (strings as logged, numbers, PNG bytes of the
 charts) that `graphnet.reports.model` fills from the store, `graphnet.reports.charts` draws and
-`graphnet.reports.render` turns into HTML, Markdown and JSON.
+`graphnet.reports.html`, `markdown` and `jsondoc` turn into HTML, Markdown and JSON.
 
 This is the lowest module of the package: it imports nothing from graphnet, so
-model -> charts -> types and render -> types run one way.
+model -> charts -> types and html / markdown / jsondoc -> types run one way.
 """
 
 from __future__ import annotations

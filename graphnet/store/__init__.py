@@ -1,7 +1,7 @@
 """The one door to the database.
 
-Only this package imports `neo4j`. Every statement lives in `graphnet/cypher/<name>.cypher` and is run by
-name with `$parameters`; writes go through managed transactions that the driver retries on
+Only this package imports `neo4j`. Every statement lives in `graphnet/cypher/<name>.cypher` and
+is run by name with `$parameters`; writes go through managed transactions that the driver retries on
 transient errors and lost connections.
 """
 

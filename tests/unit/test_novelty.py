@@ -273,3 +273,26 @@ def test_cypher_literal_escapes_injection_attempts() -> None:
     assert lit == "'10.0.0.1\\'}) DETACH DELETE a //\\\\'"
     q = scoring.pair_cypher(evil, "x\ny", "2024-W01")
     assert q.count("MATCH") == 2 and "\\u000a" in q
+
+
+#: the bidirectional controls (embeddings, overrides, isolates, marks): obeyed by whatever
+#: shows the query, they reorder the text after them ("x\u202egpj.exe" reads "xexe.jpg")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+@pytest.mark.parametrize("char", BIDI_CONTROLS)
+def test_cypher_literal_escapes_bidi_controls(char: str) -> None:
+    host = f"10.0.0.1{char}exe.jpg"
+    lit = cypher_literal(host)
+    assert lit == f"'10.0.0.1\\u{ord(char):04x}exe.jpg'"
+    assert _unescape(lit) == host
+    q = scoring.pair_cypher(host, "10.0.0.2", "2024-W01")
+    assert char not in q and f"\\u{ord(char):04x}" in q
+
+
+@given(st.text(alphabet=st.sampled_from([*BIDI_CONTROLS, "a", "'", "\\", "\x1b", "\u05d0"])))
+@settings(max_examples=200, deadline=None)
+def test_cypher_literal_holds_no_control_character(text: str) -> None:
+    lit = cypher_literal(text)
+    assert _unescape(lit) == text
+    assert not any(c in BIDI_CONTROLS or ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in lit)

@@ -38,19 +38,16 @@ from graphnet.reports import (
     write_report,
 )
 from graphnet.reports import charts as charts_mod
-from graphnet.reports.model import (
-    VolumeItem,
+from graphnet.reports.describe import describe_evidence, describe_parts, meaning
+from graphnet.reports.escape import esc, fence, md
+from graphnet.reports.links import (
     browser_link,
     cypher_string,
-    describe_evidence,
-    describe_parts,
     edge_query,
     host_query,
-    meaning,
     normalise_browser_url,
-    volume_numbers,
 )
-from graphnet.reports.render import esc, fence, md
+from graphnet.reports.types import VolumeItem, volume_numbers
 
 XSS = "<script>alert(1)</script>"
 PIPE = "svc|pipe"
@@ -505,7 +502,8 @@ def test_volume_items_render_escaped(tmp_path: Path) -> None:
 def test_first_behaviour_findings_render_escaped() -> None:
     from graphnet.detectors.behaviour import browser_query
     from graphnet.findings import Finding
-    from graphnet.reports.model import KIND_TITLES, _finding_item
+    from graphnet.reports.describe import KIND_TITLES
+    from graphnet.reports.model import _finding_item
 
     f = Finding(
         kind="first_behaviour",
@@ -573,7 +571,8 @@ def test_ranking_comes_first_in_html_and_is_escaped() -> None:
         assert shown in text, shown
     hrefs = [a.get("href") or "" for t, a in tags.tags if t == "a"]
     assert len(hrefs) == 3 and all(h.startswith(BROWSER + "?cmd=edit&arg=") for h in hrefs)
-    assert "%E2%80%AE" in hrefs[0]  # the link's query names the host exactly
+    # the link's query names the host exactly, its U+202E as a Cypher escape (inert where shown)
+    assert "%5Cu202e" in hrefs[0] and "%E2%80%AE" not in hrefs[0]
 
 
 def test_ranking_comes_first_in_markdown_and_is_escaped() -> None:
@@ -629,7 +628,7 @@ def test_ranking_in_json_adds_a_key() -> None:
 
 def test_ranking_without_findings_says_to_analyse() -> None:
     from graphnet.config import Settings
-    from graphnet.reports.model import collect_ranking
+    from graphnet.reports.ranking import collect_ranking
 
     settings = Settings(home=Path("/nonexistent"))
     rk = collect_ranking(None, "2024-W11", settings, [], BROWSER)
@@ -721,7 +720,7 @@ OF_KIND = {"volume_anomaly": "volume", "novel_connection": "novelty", "suspiciou
 
 
 def test_ranking_from_a_risk_result() -> None:
-    from graphnet.reports.model import ranking_from
+    from graphnet.reports.ranking import ranking_from
 
     result = types.SimpleNamespace(
         window="2024-W11",
@@ -777,7 +776,7 @@ def fake_modules(monkeypatch: pytest.MonkeyPatch, risk_window: Any) -> None:
 
 def test_collect_ranking_reads_the_stored_ranking(monkeypatch: pytest.MonkeyPatch) -> None:
     from graphnet.config import Settings
-    from graphnet.reports.model import collect_ranking
+    from graphnet.reports.ranking import collect_ranking
 
     calls: list[tuple[Any, ...]] = []
 
@@ -800,7 +799,7 @@ def test_collect_ranking_reads_the_stored_ranking(monkeypatch: pytest.MonkeyPatc
 
 def test_a_failing_ranking_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     from graphnet.config import Settings
-    from graphnet.reports.model import collect_ranking
+    from graphnet.reports.ranking import collect_ranking
 
     def risk_window(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError(f"boom {XSS}")
