@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from graphnet.cli.common import (
     JsonOpt,
@@ -25,6 +24,7 @@ from graphnet.cli.common import (
     err,
     errors,
     out,
+    shown,
 )
 from graphnet.config import Settings
 
@@ -51,7 +51,7 @@ def snapshot(
     if not results:
         out.print("no windows in the graph yet: ingest logs first (graphnet ingest PATH)")
     for r in results:
-        top = ", ".join(escape(str(t["host"])) for t in r.top[:3])
+        top = shown(", ".join(str(t["host"]) for t in r.top[:3]))
         out.print(
             f"{r.window}: {r.status} — {r.hosts:,} hosts, {r.edges:,} edges, "
             f"{r.communities} communities, betweenness "
@@ -75,10 +75,10 @@ def shifts(
     if as_json:
         _print_json(rep.to_json())
         return
-    out.print(f"{rep.window}: {escape(rep.message)}")
+    out.print(f"{rep.window}: {shown(rep.message)}")
     for r in rep.rows:
-        out.print(f"{r.rank:>3}. {escape(r.host)}  score {r.score:.2f}")
-        out.print(f"     {escape(r.explanation)}")
+        out.print(f"{r.rank:>3}. {shown(r.host)}  score {r.score:.2f}")
+        out.print(f"     {shown(r.explanation)}")
 
 
 BaselineOpt = Annotated[
@@ -147,7 +147,7 @@ def novelty(
         f"{data['findings_total']} novel conversations"
     )
     for f in data["findings"]:
-        out.print(f"{f['score']:.2f}  {escape(f['explanation'])}")
+        out.print(f"{f['score']:.2f}  {shown(f['explanation'])}")
 
 
 # the earlier name of `graphnet novelty`, still accepted
@@ -175,8 +175,8 @@ def paths(
         out.print("no deviating paths")
     for p in found.paths:
         data = p.to_json()
-        out.print(f"{data['score']:.2f}  {escape(' → '.join(data['hosts']))}")
-        out.print(f"      {escape(data['explanation'])}")
+        out.print(f"{data['score']:.2f}  {shown(' → '.join(data['hosts']))}")
+        out.print(f"      {shown(data['explanation'])}")
 
 
 @app.command("findings")
@@ -197,7 +197,7 @@ def findings_cmd(
     from graphnet import findings as findings_mod
 
     if kind is not None and kind not in findings_mod.KINDS:
-        err.print(f"error: unknown kind {escape(kind)!r}")
+        err.print(f"error: unknown kind '{shown(kind)}'")
         err.print(f"hint: use one of {', '.join(findings_mod.KINDS)}")
         raise typer.Exit(2)
     with errors(), _store() as store:
@@ -209,10 +209,10 @@ def findings_cmd(
         out.print("no findings (analyse the window first: graphnet analyse --window W)")
     for f in found:
         out.print(
-            f"{f.score:7.2f}  {f.kind:<18} {f.window}  {escape(' → '.join(f.hosts))}  "
-            f"[{f.status}] {f.id}"
+            f"{f.score:7.2f}  {f.kind:<18} {shown(f.window)}  {shown(' → '.join(f.hosts))}  "
+            f"{shown(f'[{f.status}]')} {shown(f.id)}"
         )
-        out.print(f"         {escape(f.explanation)}")
+        out.print(f"         {shown(f.explanation)}")
 
 
 @app.command()
@@ -228,7 +228,7 @@ def lda(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = False) ->
         out.print("no connections scored")
         return
     for _, r in res.scored.head(top).iterrows():
-        out.print(f"{r['score']:6.1f}  {escape(str(r['explanation']))}")
+        out.print(f"{r['score']:6.1f}  {shown(str(r['explanation']))}")
 
 
 @app.command()
@@ -242,10 +242,10 @@ def volume(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = False)
         return
     out.print(
         f"{res.window}: {len(res.findings)} volume anomalies "
-        f"({res.alerts_per_day:.1f} per day), baselines fitted on {escape(res.fit_on)}"
+        f"({res.alerts_per_day:.1f} per day), baselines fitted on {shown(res.fit_on)}"
     )
     for f in res.findings[:top]:
-        out.print(f"{f.score:6.2f}  {escape(f.explanation)}")
+        out.print(f"{f.score:6.2f}  {shown(f.explanation)}")
 
 
 @app.command()
@@ -265,7 +265,7 @@ def behaviour(window: WindowOpt = None, top: TopOpt = 20, as_json: JsonOpt = Fal
         f"{len(res.history)} earlier windows"
     )
     for f in res.findings[:top]:
-        out.print(f"{f.score:6.2f}  {escape(f.explanation)}")
+        out.print(f"{f.score:6.2f}  {shown(f.explanation)}")
 
 
 #: exit code of `graphnet analyse` when a step failed (the others still ran)
@@ -276,7 +276,7 @@ def _step_line(window: str, name: str, outcome: Any) -> str:
     colour = {"ok": "green", "skipped": "yellow", "failed": "red"}[outcome.status]
     return (
         f"{window}  {name:<15} [{colour}]{outcome.status:<7}[/{colour}] "
-        f"{outcome.seconds:6.1f} s  {escape(outcome.message)}"
+        f"{outcome.seconds:6.1f} s  {shown(outcome.message)}"
     )
 
 
@@ -329,7 +329,7 @@ def analyse(
         _print_json(res.to_json())
     else:
         if res.message:
-            out.print(escape(res.message))
+            out.print(shown(res.message))
         for w in res.windows:
             if not show:
                 for o in w.outcomes:
@@ -341,7 +341,7 @@ def analyse(
             out.print(f"{w.window}: {text} in {w.seconds:.1f} s")
     if res.failed:
         failed = [f"{o.name} of {w.window}" for w in res.windows for o in w.failed]
-        err.print(f"error: {len(failed)} step(s) failed: {escape(', '.join(failed))}")
+        err.print(f"error: {len(failed)} step(s) failed: {shown(', '.join(failed))}")
         err.print(
             "hint: the message of each is above (-v shows the traceback); fix it and run "
             "`graphnet analyse --all` again: it re-runs windows whose analysis failed"
@@ -379,8 +379,8 @@ def risk(
         return
     out.print(f"{res.window}: {res.hosts:,} hosts ranked by {', '.join(res.detectors)}")
     for row in data["top"]:
-        out.print(f"{row['rank']:>3}. {escape(row['host'])}  risk {row['risk']:.1f}")
-        out.print(f"     {escape(str(row['explanation']))}")
+        out.print(f"{row['rank']:>3}. {shown(row['host'])}  risk {row['risk']:.1f}")
+        out.print(f"     {shown(str(row['explanation']))}")
 
 
 @app.command()
@@ -402,14 +402,14 @@ def evaluate(
 
     settings = Settings.from_env()
     if truth is not None and not truth.is_file():
-        err.print(f"error: no such file: {escape(str(truth))}")
+        err.print(f"error: no such file: {shown(str(truth))}")
         raise typer.Exit(2)
     with errors(), _archive_errors(), _store() as store, err.status("evaluating"):
         data = evaluate_mod.evaluate(store, truth, window, settings, k=k)
     if as_json:
         _print_json(data)
         return
-    out.print(f"window {data.get('window')}")
+    out.print(f"window {shown(data.get('window'))}")
     for name, d in (data.get("detectors") or {}).items():
         out.print(
             f"  {name:>20}: AUC {d.get('auc')}, AP {d.get('ap')}, "
@@ -419,5 +419,5 @@ def evaluate(
         if ranks:
             out.print(
                 "                        host ranks: "
-                + escape(", ".join(f"{h} {r}" for h, r in list(ranks.items())[:6]))
+                + shown(", ".join(f"{h} {r}" for h, r in list(ranks.items())[:6]))
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.markup import escape
 
 from graphnet import __version__
 from graphnet.config import Settings
@@ -27,8 +27,71 @@ app = typer.Typer(
     add_completion=False,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: `:warning:` in a host id stays text
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+# --------------------------------------------------------------------------------------------
+# text from logs, shown inert
+# --------------------------------------------------------------------------------------------
+#: characters a terminal obeys instead of showing: C0 controls (ESC starts escape sequences
+#: that recolour, move the cursor, set the window title ...; BEL, CR, newline), DEL, C1
+#: controls (U+009B is a one-byte CSI), the bidirectional controls (embeddings, overrides,
+#: isolates, marks: U+202E makes "x<U+202E>gpj.exe" read "xexe.jpg") and the line and
+#: paragraph separators
+_OBEYED = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+#: what rich reads as a markup tag (`rich.markup.RE_TAGS`), with the backslashes before it
+_TAG = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def _visible(ch: str) -> str:
+    code = ord(ch)
+    return _NAMED.get(ch) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def inert(text: object, keep: str = "") -> str:
+    """`text` with every character a terminal would obey (`_OBEYED`) written as a visible
+    escape, as Python writes it: `\\x1b`, `\\x07`, `\\x9b`, `\\u202e`, `\\n`, `\\t`, `\\r`.
+    `keep`: characters left as they are, e.g. "\\n\\t" for multi-line text such as a log
+    tail. For text that does not go through rich markup (plain writes, log records);
+    everything else uses `shown`."""
+    return _OBEYED.sub(lambda m: m.group() if m.group() in keep else _visible(m.group()), str(text))
+
+
+def shown(text: object) -> str:
+    """Text from logs (host ids, explanations, file names, messages) for `out.print` /
+    `err.print` and other rich markup: `inert`, then rich markup escaped, so that the
+    terminal shows exactly the characters of `inert(text)`, never a style, link or escape.
+    (Like `rich.markup.escape`, without its extra backslash after a trailing one: do not put
+    a markup tag right after a shown value.)"""
+    return _TAG.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", inert(text))
+
+
+def inert_data(data: Any) -> Any:
+    """`data` (dicts, lists, tuples) with every string `inert`: for texts a library function
+    builds from records, such as `scheduler.status_text` and `browser.browser_text`."""
+    if isinstance(data, str):
+        return inert(data)
+    if isinstance(data, dict):
+        return {k: inert_data(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(inert_data(v) for v in data)
+    return data
+
+
+class _InertFormatter(logging.Formatter):
+    """Log records as one inert line (library messages name hosts and files from logs); the
+    lines of a traceback stay lines, their other control characters shown too."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return inert(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return inert(super().formatException(ei), keep="\n")
+
+    def formatStack(self, stack_info: str) -> str:
+        return inert(super().formatStack(stack_info), keep="\n")
 
 
 def _setup_logging(verbose: int) -> None:
@@ -37,7 +100,7 @@ def _setup_logging(verbose: int) -> None:
     for h in list(root.handlers):
         root.removeHandler(h)
     handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=False)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_InertFormatter("%(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("neo4j").setLevel(logging.ERROR if verbose < 2 else logging.INFO)
@@ -71,9 +134,9 @@ def errors() -> Iterator[None]:
     try:
         yield
     except GraphnetError as exc:
-        err.print(f"error: {escape(str(exc))}")
+        err.print(f"error: {shown(exc)}")
         if exc.hint:
-            err.print(f"hint: {escape(exc.hint)}")
+            err.print(f"hint: {shown(exc.hint)}")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted; re-run the same command to continue where it stopped")
@@ -86,7 +149,7 @@ def _archive_errors() -> Iterator[None]:
     try:
         yield
     except ValueError as exc:
-        err.print(f"error: {escape(str(exc))}")
+        err.print(f"error: {shown(exc)}")
         err.print("hint: ingest logs first (graphnet ingest PATH); detectors read their archive")
         raise typer.Exit(2) from None
 

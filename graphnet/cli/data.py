@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from graphnet.cli.common import _interactive, _print_json, _store, app, err, errors, out
+from graphnet.cli.common import _interactive, _print_json, _store, app, err, errors, out, shown
 from graphnet.cli.progress import rich_ingest_progress
 from graphnet.config import Settings
 
@@ -72,7 +71,11 @@ def _print_ingest_summary(result: Any) -> None:
     for f in result.files:
         status = f.status + (f" ({f.message})" if f.message else "")
         table.add_row(
-            escape(f.path), f.format or "?", f"{f.accepted:,}", f"{f.rejected:,}", escape(status)
+            shown(f.path),
+            shown(f.format or "?"),
+            f"{f.accepted:,}",
+            f"{f.rejected:,}",
+            shown(status),
         )
     if len(result.files) <= 40:
         out.print(table)
@@ -87,9 +90,9 @@ def _print_ingest_summary(result: Any) -> None:
     )
     for f in result.files:
         if f.rejects_file:
-            out.print(f"rejected lines of {escape(f.path)}: {escape(f.rejects_file)}")
+            out.print(f"rejected lines of {shown(f.path)}: {shown(f.rejects_file)}")
     for f in result.failed:
-        err.print(f"error: {escape(f.message)}")
+        err.print(f"error: {shown(f.message)}")
 
 
 @app.command()
@@ -103,7 +106,7 @@ def stats(as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")
         _print_json(data)
     else:
         for k, v in data.items():
-            out.print(f"{k:>12}: {v:,}" if isinstance(v, int) else f"{k:>12}: {v}")
+            out.print(f"{k:>12}: {v:,}" if isinstance(v, int) else f"{k:>12}: {shown(v)}")
 
 
 @app.command()
@@ -171,9 +174,9 @@ def generate(
         )
     else:
         out.print(
-            f"{res.records:,} connections in {res.files:,} files under {escape(str(res.out))} "
+            f"{res.records:,} connections in {res.files:,} files under {shown(str(res.out))} "
             f"({res.seconds:.1f} s, {res.records / max(res.seconds, 1e-9):,.0f}/s); "
-            f"ground truth: {escape(str(res.truth_path))}"
+            f"ground truth: {shown(str(res.truth_path))}"
         )
 
 

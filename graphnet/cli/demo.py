@@ -3,16 +3,24 @@ was found next to the ground truth."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from graphnet.cli.common import JsonOpt, _interactive, _print_json, _store, app, err, errors, out
+from graphnet.cli.common import (
+    JsonOpt,
+    _interactive,
+    _print_json,
+    _store,
+    app,
+    err,
+    errors,
+    out,
+    shown,
+)
 from graphnet.cli.progress import rich_ingest_progress
 from graphnet.config import Settings
 
@@ -57,7 +65,7 @@ def demo(
                     hosts,
                     seed,
                     scale,
-                    progress=lambda msg: p.update(step, description=escape(msg)),
+                    progress=lambda msg: p.update(step, description=shown(msg)),
                     ingest_progress=rich_ingest_progress(p),
                 )
         else:
@@ -69,7 +77,7 @@ def demo(
                 hosts,
                 seed,
                 scale,
-                progress=lambda msg: err.print(escape(msg)),
+                progress=lambda msg: err.print(shown(msg)),
             )
     if as_json:
         _print_json(result.to_json())
@@ -94,18 +102,19 @@ def _print_demo(result: Any, info: dict[str, Any]) -> None:
     out.print(table)
     failed = [(w, o) for w, outs in result.steps.items() for o in outs if o["status"] == "failed"]
     for w, o in failed:
-        err.print(f"analysis {o['name']} of {w} failed: {escape(o['message'])}")
+        err.print(f"analysis {shown(o['name'])} of {shown(w)} failed: {shown(o['message'])}")
     out.print("[bold]Planted scenarios (ground truth) and what graphnet found[/bold]")
     for d in result.detections:
-        who = escape(", ".join(d.hosts[:3]) + (" ..." if len(d.hosts) > 3 else ""))
+        who = shown(", ".join(d.hosts[:3]) + (" ..." if len(d.hosts) > 3 else ""))
         if d.found:
             out.print(
-                f"  [green]found[/green]  {escape(d.type)} in {d.window} ({who}): {d.kind}, "
+                f"  [green]found[/green]  {shown(d.type)} in {shown(d.window)} ({who}): "
+                f"{shown(d.kind)}, "
                 f"rank {d.rank} of {d.of}"
             )
-            out.print(f"         {escape(d.explanation[:300])}")
+            out.print(f"         {shown(d.explanation[:300])}")
         else:
-            out.print(f"  [red]missed[/red] {escape(d.type)} in {d.window} ({who})")
+            out.print(f"  [red]missed[/red] {shown(d.type)} in {shown(d.window)} ({who})")
     found = sum(1 for d in result.detections if d.found)
     top3 = sum(1 for d in result.detections if d.found and (d.rank or 99) <= 3)
     out.print(
@@ -113,9 +122,9 @@ def _print_demo(result: Any, info: dict[str, Any]) -> None:
         "of their kind"
     )
     if result.report:
-        out.print(f"report: {escape(result.report)}")
-    out.print(f"Neo4j Browser: {escape(str(info.get('url') or 'address unknown'))}")
-    out.print(f"  user {escape(str(info['user']))}, password {escape(str(info['password']))}")
+        out.print(f"report: {shown(result.report)}")
+    out.print(f"Neo4j Browser: {shown(str(info.get('url') or 'address unknown'))}")
+    out.print(f"  user {shown(str(info['user']))}, password {shown(str(info['password']))}")
     attack = next((d for d in result.detections if d.type == "attack_server"), None)
     from graphnet.findings import cypher_literal
 
@@ -132,8 +141,8 @@ def _print_demo(result: Any, info: dict[str, Any]) -> None:
         "ORDER BY f.score DESC LIMIT 50",
     ]
     out.print("Paste into Browser:")
-    for q in queries:
-        sys.stdout.flush()
-        out.print(escape(q), markup=True)
+    for q in queries:  # the host and window are Cypher literals: control characters escaped
+        for line in q.splitlines():
+            out.print(shown(line))
         out.print()
     out.print("More saved queries: graphnet browser")

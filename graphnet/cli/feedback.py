@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from graphnet.cli.common import JsonOpt, WindowOpt, _print_json, _store, app, err, errors, out
+from graphnet.cli.common import (
+    JsonOpt,
+    WindowOpt,
+    _print_json,
+    _store,
+    app,
+    err,
+    errors,
+    out,
+    shown,
+)
 from graphnet.config import Settings
 
 feedback_app = typer.Typer(
@@ -48,7 +57,7 @@ def _feedback(
     if as_json:
         _print_json(fb.to_json())
     else:
-        out.print(f"recorded {fb.id}: {escape(fb.describe())}")
+        out.print(f"recorded {shown(fb.id)}: {shown(fb.describe())}")
 
 
 FindingOpt = Annotated[str | None, typer.Option("--finding", help="Finding id.")]
@@ -107,7 +116,7 @@ def feedback_list(as_json: JsonOpt = False) -> None:
     if not items:
         out.print("no feedback recorded")
     for f in items:
-        out.print(f"{f.id}  {escape(f.describe())}  {escape(f.why)}")
+        out.print(f"{shown(f.id)}  {shown(f.describe())}  {shown(f.why)}")
 
 
 @feedback_app.command("remove")
@@ -118,7 +127,7 @@ def feedback_remove(feedback_id: Annotated[str, typer.Argument(help="Feedback id
     with errors(), _store() as store:
         fb = feedback_mod.remove_feedback(store, feedback_id)
     if fb is None:
-        err.print(f"error: no feedback {escape(feedback_id)}")
+        err.print(f"error: no feedback {shown(feedback_id)}")
         err.print("hint: graphnet feedback list shows the ids")
         raise typer.Exit(1)
-    out.print(f"removed {fb.id}: {escape(fb.describe())}")
+    out.print(f"removed {shown(fb.id)}: {shown(fb.describe())}")

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from graphnet.cli.common import _print_json, app, err, errors, out
+from graphnet.cli.common import _print_json, app, err, errors, inert, out, shown
 from graphnet.config import graphnet_home
 from graphnet.errors import GraphnetError
 
@@ -32,7 +31,10 @@ def neo4j_install(home: HomeOpt = None) -> None:
 
     with errors(), err.status("installing Neo4j from Maven Central (first time: a few minutes)"):
         inst = neo4j_local.install(home or graphnet_home())
-    out.print(f"Neo4j {inst.version} (Browser {inst.browser_version}) installed in {inst.dist_dir}")
+    out.print(
+        f"Neo4j {shown(inst.version)} (Browser {shown(inst.browser_version)}) installed in "
+        f"{shown(inst.dist_dir)}"
+    )
 
 
 @neo4j_app.command("start")
@@ -61,11 +63,11 @@ def neo4j_start(
                 pagecache=pagecache,
                 timeout=timeout,
             )
-    out.print(f"Neo4j {st.version} running (pid {st.pid}; {st.message})")
-    out.print(f"  bolt:    {st.bolt_uri}")
+    out.print(f"Neo4j {shown(st.version)} running (pid {st.pid}; {shown(st.message)})")
+    out.print(f"  bolt:    {shown(st.bolt_uri)}")
     out.print(
-        f"  browser: {st.browser_url}  (user neo4j, password in "
-        f"{neo4j_local.reveal_password_path(h, instance)})"
+        f"  browser: {shown(st.browser_url)}  (user neo4j, password in "
+        f"{shown(neo4j_local.reveal_password_path(h, instance))})"
     )
 
 
@@ -76,7 +78,7 @@ def neo4j_stop(home: HomeOpt = None, instance: InstanceOpt = "default") -> None:
 
     with errors():
         st = neo4j_local.stop(home or graphnet_home(), instance)
-    out.print(f"Neo4j: {st.message}")
+    out.print(f"Neo4j: {shown(st.message)}")
 
 
 @neo4j_app.command("status")
@@ -97,7 +99,7 @@ def neo4j_status(
         _print_json(data)
     else:
         for k, v in data.items():
-            out.print(f"{k:>14}: {escape(str(v))}")
+            out.print(f"{k:>14}: {shown(str(v))}")
     if not st.running:
         raise typer.Exit(1)
 
@@ -112,7 +114,9 @@ def neo4j_logs(
     from graphnet import neo4j_local
 
     with errors():
-        sys.stdout.write(neo4j_local.logs(home or graphnet_home(), instance, lines))
+        text = neo4j_local.logs(home or graphnet_home(), instance, lines)
+    # the server logs values it was given (host ids in errors): their lines stay lines
+    sys.stdout.write(inert(text, keep="\n\t"))
 
 
 @neo4j_app.command("password")

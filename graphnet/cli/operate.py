@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from graphnet.cli.common import _print_json, _store, app, err, errors, out
+from graphnet.cli.common import _print_json, _store, app, err, errors, inert_data, out, shown
 from graphnet.config import Settings
 
 schedule_app = typer.Typer(
@@ -51,7 +50,8 @@ def schedule_status(
     if as_json:
         _print_json(entries)
     else:
-        sys.stdout.write(scheduler.status_text(entries) + "\n")
+        # file names and messages of the runs: each one line, inert
+        sys.stdout.write(scheduler.status_text(inert_data(entries)) + "\n")
 
 
 @schedule_app.command("run-now")
@@ -68,7 +68,7 @@ def schedule_run_now(
     if as_json:
         _print_json(rec)
     else:
-        out.print(f"{escape(job)}: {rec['outcome']} — {escape(str(rec.get('message') or ''))}")
+        out.print(f"{shown(job)}: {shown(rec['outcome'])} — {shown(rec.get('message') or '')}")
     if rec["outcome"] == "failed":
         raise typer.Exit(1)
 
@@ -94,8 +94,8 @@ def report(
             top=top,
             browser_url=browser.browser_address(settings),
         )
-    out.print(f"report: {escape(str(paths['html']))}")
-    out.print(f"        {escape(str(paths['markdown']))}, {escape(str(paths['json']))}")
+    out.print(f"report: {shown(str(paths['html']))}")
+    out.print(f"        {shown(str(paths['markdown']))}, {shown(str(paths['json']))}")
 
 
 @app.command("browser")
@@ -110,4 +110,4 @@ def browser_cmd(
     if as_json:
         _print_json(info)
     else:
-        sys.stdout.write(browser.browser_text(info) + "\n")
+        sys.stdout.write(browser.browser_text(inert_data(info)) + "\n")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.progress import Progress, TaskID
+
+from graphnet.cli.common import shown
 
 
 def rich_ingest_progress(progress: Progress) -> Any:
@@ -24,7 +25,7 @@ def rich_ingest_progress(progress: Progress) -> Any:
             self.files_task = self.p.add_task("files", total=total, rows=self.total_rows)
 
         def file_started(self, path: Path, size: int) -> None:
-            self.p.update(self.rows_task, description=escape(path.name))
+            self.p.update(self.rows_task, description=shown(path.name))
 
         def rows(self, n: int, nbytes: int) -> None:
             self.total_rows += n

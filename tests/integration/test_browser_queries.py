@@ -206,3 +206,67 @@ def test_browser_text_never_shows_the_password(
     assert local["server"] == "graphnet's local Neo4j"
     assert local["password"].startswith("in the file ")
     assert "graphnet neo4j password" in browser.browser_text(local)
+
+
+# --------------------------------------------------------------------------------------------
+# the queries graphnet shows (finding `cypher`, reports, CLI) with hostile host ids
+# --------------------------------------------------------------------------------------------
+#: bidi controls reorder what the analyst reads ("x<U+202E>gpj.exe" reads "xexe.jpg"); shown
+#: Cypher writes them as \uXXXX escapes, and the query must still name exactly that host
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+HOSTILE_IDS = [
+    "x\u202egpj.exe",
+    "\u2067evil\u2069\u200f",
+    "\u202a\u202b\u202c\u202d\u061c\u200e\u2066\u2068",
+    "\x1b[31mRED\x1b[0m\x1b]0;PWNED\x07",
+    "q\u202e'\\\"}) DETACH DELETE h //\x85",
+]
+
+
+def run_text(store, text: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Run a query text as Neo4j Browser would (tests only; the library runs named files)."""
+    import neo4j
+
+    s = store.settings
+    with neo4j.GraphDatabase.driver(s.uri, auth=(s.user, s.password)) as driver:
+        records, _, _ = driver.execute_query(text, database_=s.database)
+        return [r.data() for r in records]
+
+
+def look_alike(host: str) -> str:
+    """`host` without its control characters: what it reads as."""
+    return "".join(c for c in host if c not in BIDI_CONTROLS and c.isprintable()) or "blank"
+
+
+def test_shown_queries_open_exactly_a_host_with_bidi_controls(store) -> None:  # type: ignore[no-untyped-def]
+    from graphnet.detectors import behaviour, shifts
+    from graphnet.detectors.novelty import scoring
+
+    settings = Settings.from_env()
+    # every hostile host and the host it reads as talk to 10.0.0.2, in both weeks
+    pairs = [(h, "10.0.0.2", 3) for h in HOSTILE_IDS]
+    pairs += [(look_alike(h), "10.0.0.2", 2) for h in HOSTILE_IDS]
+    assert len({h for h, _, _ in pairs}) == 2 * len(HOSTILE_IDS)
+    ingest.ingest_frame(store, frame(MON, pairs), settings, name="w10")
+    ingest.ingest_frame(store, frame(MON + WEEK, pairs), settings, name="w11")
+    pipeline.run_detector("snapshot", store, settings, "2024-W11")
+    nodes_before = run_text(store, "MATCH (n) RETURN count(n) AS n")[0]["n"]
+    for host in HOSTILE_IDS:
+        lit = findings.cypher_literal(host)
+        assert not any(c in BIDI_CONTROLS or not c.isprintable() for c in lit), lit
+        rows = run_text(store, f"MATCH (h:Host {{id: {lit}}}) RETURN h.id AS id")
+        assert [r["id"] for r in rows] == [host]
+        rows = run_text(store, shifts.browser_query(host, "2024-W11"))
+        assert [r["h"]["id"] for r in rows] == [host]
+        assert [m["window"] for m in rows[0]["history"]] == ["2024-W10", "2024-W11"]
+        assert len(rows[0]["neighbourhood"]) == 1
+        text = behaviour.browser_query(host, "2024-W11")
+        assert not any(c in BIDI_CONTROLS for c in text)
+        rows = run_text(store, text)
+        assert len(rows) == 1 and rows[0]["p"] is not None
+        assert rows[0]["p"][0]["id"] == host  # the path starts at exactly that host
+        text = scoring.pair_cypher(host, "10.0.0.2", "2024-W11")
+        assert not any(c in BIDI_CONTROLS for c in text)
+        rows = run_text(store, text)
+        assert len(rows) == 1 and rows[0]["p"][0]["id"] == host
+    assert run_text(store, "MATCH (n) RETURN count(n) AS n")[0]["n"] == nodes_before

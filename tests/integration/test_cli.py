@@ -205,3 +205,100 @@ def test_password_only_from_environment_or_file(monkeypatch) -> None:  # type: i
         "error: NEO4J_URI is set but no password was given",
         "hint: set NEO4J_PASSWORD or NEO4J_PASSWORD_FILE",
     ]
+
+
+# --------------------------------------------------------------------------------------------
+# hostile host ids: whatever a command prints of them is inert on a terminal
+# --------------------------------------------------------------------------------------------
+#: recolours the terminal, sets its window title, rings the bell
+HOSTILE = "\x1b[31mRED\x1b[0m\x1b]0;PWNED\x07"
+HOSTILE_SHOWN = "\\x1b[31mRED\\x1b[0m\\x1b]0;PWNED\\x07"
+#: the other clients: bidi override and isolates, C1 (one-byte CSI, NEL), ESC and DEL, markup
+CLIENT_IDS = [
+    "x\u202egpj.exe",
+    "\x9b2J\x85c",
+    "\u2066\u2067evil\u2069",
+    "c\x1b[2Jclear\x7f",
+    "[bold]loud[/]:warning:",
+]
+VISIBLE = ("\\u202e", "\\x9b", "\\x85", "\\u2066", "\\x1b", "\\x7f", "\\[bold]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def obeyed(text: str) -> list[str]:
+    """The characters of `text` a terminal would obey rather than show."""
+    return [
+        c
+        for c in text
+        if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) <= 0x9F or c in BIDI_CONTROLS
+    ]
+
+
+def write_cidds(path, frame: pd.DataFrame, names: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    """`frame` (the normalised connection table) as a CIDDS-001 CSV, hosts renamed."""
+    when = pd.to_datetime(frame["ts"], unit="s", utc=True).dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    icmp = (frame["proto"] == "icmp").to_numpy()
+    rows = pd.DataFrame(
+        {
+            "Date first seen": when.str[:-3],
+            "Duration": frame["duration"].fillna(0.0).map("{:.3f}".format),
+            "Proto": frame["proto"].str.upper(),
+            "Src IP Addr": frame["src"].map(lambda h: names.get(h, h)),
+            "Src Pt": frame["sport"].astype(str),
+            "Dst IP Addr": frame["dst"].map(lambda h: names.get(h, h)),
+            "Dst Pt": np.where(
+                icmp,
+                frame["sport"].astype(str) + "." + frame["dport"].astype(str),
+                frame["dport"].astype(str),
+            ),
+            "Packets": frame["src_pkts"].fillna(1).astype(int).astype(str),
+            "Bytes": frame["src_bytes"].fillna(0).astype(int).astype(str),
+            "Flows": "1",
+            "Flags": np.where(frame["proto"] == "tcp", ".AP.S.", "......"),
+            "Tos": "0",
+        }
+    )
+    lines = [",".join(rows.columns), *(",".join(r) for r in rows.itertuples(index=False))]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_hostile_host_ids_are_shown_inert_by_every_command(store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    frame, truth = synthetic_connections(3, weeks=3, clients=12, rate=10.0, dos_flows=500)
+    attacker = truth["scenarios"][0]["hosts"]["attacker"]
+    clients = sorted(set(frame["src"][frame["src"].str.startswith("10.1.")]) - {attacker})
+    names = {attacker: HOSTILE}
+    names.update({c: f"{CLIENT_IDS[i % len(CLIENT_IDS)]}{i}" for i, c in enumerate(clients)})
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_cidds(logs / "flows\x1b]0;PWNED\x07\u202e.csv", frame, names)
+
+    def inert(*args: str) -> str:
+        res = run(*args)
+        assert res.exit_code == 0, (args, res.stdout, res.stderr)
+        for text in (res.stdout, res.stderr):
+            assert not obeyed(text), (args, [ln for ln in text.splitlines() if obeyed(ln)][:5])
+        return str(res.stdout)
+
+    inert("ingest", str(logs))
+    assert inert("analyse", "--all")
+    # the attacker ranks first: its id appears, as visible escapes
+    for args in (("findings", "--limit", "200"), ("risk",)):
+        assert HOSTILE_SHOWN in inert(*args), args
+    for args in (("behaviour",), ("lda",), ("volume",), ("shifts",)):
+        shown = inert(*args)
+        assert any(v in shown for v in VISIBLE), (args, shown[:2000])
+    # markup in an id is text: not a style, not an emoji; the status shows in brackets
+    listed = inert("findings", "--limit", "200")
+    assert "[bold]loud[/]:warning:" in listed and "\u26a0" not in listed and "  [new] " in listed
+    # --json: ASCII, every id exactly as logged
+    res = run("findings", "--json", "--limit", "200")
+    assert res.exit_code == 0 and res.stdout.isascii()
+    hosts = {h for f in json.loads(res.stdout) for h in f["hosts"]}
+    assert HOSTILE in hosts and hosts & set(names.values()) - {HOSTILE}
+    # analyst verdicts name hosts too
+    out = inert("feedback", "benign", "--src", HOSTILE, "--dst", "10.2.0.53", "--why", "\u202eok")
+    assert HOSTILE_SHOWN in out
+    assert HOSTILE_SHOWN in inert("feedback", "list") and "\\u202eok" in inert("feedback", "list")
+    res = run("feedback", "remove", HOSTILE)
+    assert res.exit_code == 1 and not obeyed(res.stderr)
+    assert res.stderr.splitlines()[0] == f"error: no feedback {HOSTILE_SHOWN}"
