@@ -28,6 +28,7 @@ from graphnet.scheduler.runlog import (
     _record_event,
     _record_start,
     job_runs,
+    mark_interrupted,
     scheduler_dir,
 )
 from graphnet.scheduler.watch import check_ready, scan_watch_dirs
@@ -354,15 +355,20 @@ def execute_job(
 
     A failure is recorded (outcome `failed`, the error as message) and then raised, or with
     `raise_errors=False` returned as the record. Raises JobBusy when the job is already running
-    somewhere (recorded as skipped) and ConfigError for an unknown job."""
+    somewhere (recorded as skipped) and ConfigError for an unknown job. Earlier runs of the job
+    still recorded as running (their process was killed) are recorded as interrupted."""
     if name not in _RUNNERS:
         raise ConfigError(f"unknown job {name!r}", hint=f"use one of {', '.join(JOBS)}")
     with _file_lock(_lock_path(settings, name), blocking=False) as got:
         if not got:
             msg = "already running (the previous run has not finished)"
-            _record_event(settings, name, "skipped", msg)
+            _record_event(settings, name, "skipped", msg, trigger)
             log.warning("job %s %s; this run is skipped", name, msg)
             raise JobBusy(f"job {name} is {msg}")
+        # every run of this job holds its lock until it has recorded its end: a run still
+        # recorded as running now was killed (or its machine went down)
+        if mark_interrupted(settings, name, lock_held=True):
+            log.warning("job %s: an earlier run was interrupted (see schedule status)", name)
         run_id = _record_start(settings, name, trigger)
         t0 = time.perf_counter()
         try:

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS job_runs (
     outcome TEXT NOT NULL,
     message TEXT NOT NULL DEFAULT '',
     details TEXT,
-    pid INTEGER
+    pid INTEGER,
+    proc_start TEXT
 );
 CREATE INDEX IF NOT EXISTS job_runs_job ON job_runs (job, id);
 CREATE TABLE IF NOT EXISTS watched_files (
@@ -63,10 +64,22 @@ def _db(settings: Settings) -> Iterator[sqlite3.Connection]:
         con.row_factory = sqlite3.Row
         con.execute("PRAGMA journal_mode=WAL")
         con.executescript(_SCHEMA)
+        _migrate(con)
         with con:
             yield con
     finally:
         con.close()
+
+
+def _migrate(con: sqlite3.Connection) -> None:
+    """Columns added since the first run logs were written."""
+    columns = {r[1] for r in con.execute("PRAGMA table_info(job_runs)").fetchall()}
+    if "proc_start" not in columns:
+        try:
+            con.execute("ALTER TABLE job_runs ADD COLUMN proc_start TEXT")
+        except sqlite3.OperationalError as exc:  # another process added it just now
+            if "duplicate column" not in str(exc):
+                raise
 
 
 def _now_iso() -> str:
@@ -78,9 +91,11 @@ RUNS_KEPT = 5000  # run records kept per job
 
 def _record_start(settings: Settings, job: str, trigger: str) -> int:
     with _db(settings) as con:
+        pid = os.getpid()
         cur = con.execute(
-            "INSERT INTO job_runs (job, trigger, started, outcome, pid) VALUES (?, ?, ?, ?, ?)",
-            (job, trigger, _now_iso(), "running", os.getpid()),
+            "INSERT INTO job_runs (job, trigger, started, outcome, pid, proc_start) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (job, trigger, _now_iso(), "running", pid, _process_start(pid)),
         )
         con.execute(
             "DELETE FROM job_runs WHERE job = ? AND id <= (SELECT id FROM job_runs WHERE job = ? "
@@ -100,17 +115,54 @@ def _record_end(
         )
 
 
-def _record_event(settings: Settings, job: str, outcome: str, message: str) -> None:
+def _record_event(
+    settings: Settings, job: str, outcome: str, message: str, trigger: str = "schedule"
+) -> None:
     now = _now_iso()
     with _db(settings) as con:
         con.execute(
             "INSERT INTO job_runs (job, trigger, started, finished, outcome, message, pid) "
-            "VALUES (?, 'schedule', ?, ?, ?, ?, ?)",
-            (job, now, now, outcome, message, os.getpid()),
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job, trigger, now, now, outcome, message, os.getpid()),
         )
 
 
-def _pid_alive(pid: int | None) -> bool:
+_BOOT_ID: str | None = None
+
+
+def _boot_id() -> str:
+    global _BOOT_ID
+    if _BOOT_ID is None:
+        try:
+            _BOOT_ID = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        except OSError:
+            _BOOT_ID = ""
+    return _BOOT_ID
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start) of a process from /proc (Linux): its state letter, and when it started
+    (boot id and start time in clock ticks), which tells it from a later process that got the
+    same pid. None where there is no /proc or the process is not there."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = text.rsplit(")", 1)[-1].split()  # after the command name, which may hold spaces
+    if len(fields) < 20:
+        return None
+    return fields[0], f"{_boot_id()}:{fields[19]}"
+
+
+def _process_start(pid: int) -> str | None:
+    stat = _proc_stat(pid)
+    return stat[1] if stat else None
+
+
+def _pid_alive(pid: int | None, proc_start: str | None = None) -> bool:
+    """Whether the process that recorded a run still runs: its pid exists, is not a zombie
+    (killed, not yet reaped by its parent), and, when the record has it, started when the
+    recording process did (so a pid reused by another process does not count)."""
     if not pid:
         return False
     try:
@@ -118,16 +170,57 @@ def _pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # another user's process: it exists
+    except OverflowError:
+        return False
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc: the pid is all there is to go by
+    state, started = stat
+    if state in ("Z", "X"):
+        return False
+    return not (proc_start and started != proc_start)
+
+
+def _interrupted_message(pid: int | None) -> str:
+    who = f"the process running it (pid {pid})" if pid else "the process running it"
+    return f"{who} ended before the run finished (killed, or the machine went down)"
+
+
+def mark_interrupted(settings: Settings, job: str | None = None, lock_held: bool = False) -> int:
+    """Record as `interrupted` every `running` run (of `job`, or of all jobs) whose process is
+    gone. With `lock_held` (the caller holds `job`'s lock, which every run of it holds until it
+    has recorded its end) every `running` run of `job` is gone, whatever its pid. Returns how
+    many runs were marked."""
+    if not runs_db_path(settings).exists():
+        return 0
+    with _db(settings) as con:
+        rows = con.execute(
+            "SELECT id, pid, proc_start FROM job_runs WHERE outcome = 'running' "
+            "AND (? IS NULL OR job = ?)",
+            (job, job),
+        ).fetchall()
+        dead = [
+            r
+            for r in rows
+            if (lock_held and job is not None) or not _pid_alive(r["pid"], r["proc_start"])
+        ]
+        now = _now_iso()
+        con.executemany(
+            "UPDATE job_runs SET outcome = 'interrupted', message = ?, details = ? "
+            "WHERE id = ? AND outcome = 'running'",
+            [(_interrupted_message(r["pid"]), json.dumps({"noticed": now}), r["id"]) for r in dead],
+        )
+    return len(dead)
 
 
 def _run_row(row: sqlite3.Row) -> dict[str, Any]:
     d = dict(row)
     d["details"] = json.loads(d["details"]) if d.get("details") else {}
-    if d["outcome"] == "running" and not _pid_alive(d.get("pid")):
+    proc_start = d.pop("proc_start", None)
+    if d["outcome"] == "running" and not _pid_alive(d.get("pid"), proc_start):
         d["outcome"] = "interrupted"
-        d["message"] = d["message"] or "the process running it ended before the run finished"
+        d["message"] = d["message"] or _interrupted_message(d.get("pid"))
     return d
 
 
@@ -136,6 +229,7 @@ def job_runs(settings: Settings, job: str | None = None, limit: int = 50) -> lis
     outcome (running, ok, failed, skipped, missed, interrupted), message, details."""
     if not runs_db_path(settings).exists():
         return []
+    mark_interrupted(settings, job)
     with _db(settings) as con:
         rows = con.execute(
             "SELECT * FROM job_runs WHERE (? IS NULL OR job = ?) ORDER BY id DESC LIMIT ?",

@@ -28,6 +28,7 @@ from graphnet.scheduler.runlog import (
     _pid_alive,
     _record_event,
     _run_row,
+    mark_interrupted,
     runs_db_path,
     scheduler_dir,
 )
@@ -167,16 +168,18 @@ def _listener(settings: Settings) -> Callable[[Any], None]:
     def on_event(event: Any) -> None:
         try:
             if event.code == EVENT_JOB_MISSED:
+                # the messages follow the outcome in `schedule status` ("missed: ..."), so they
+                # do not repeat it
                 when = event.scheduled_run_time
                 msg = (
-                    f"missed its run at {when:%Y-%m-%d %H:%M:%S %Z} (later than the misfire "
-                    "grace time)"
+                    f"the run due at {when:%Y-%m-%d %H:%M:%S %Z} was not started within the "
+                    "misfire grace time"
                 )
-                log.warning("job %s %s", event.job_id, msg)
+                log.warning("job %s missed a run: %s", event.job_id, msg)
                 _record_event(settings, event.job_id, "missed", msg)
             elif event.code == EVENT_JOB_MAX_INSTANCES:
-                msg = "skipped: the previous run was still going"
-                log.warning("job %s %s", event.job_id, msg)
+                msg = "the previous run was still going"
+                log.warning("job %s skipped a run: %s", event.job_id, msg)
                 _record_event(settings, event.job_id, "skipped", msg)
         except Exception:  # a listener must never take the scheduler down
             log.exception("recording a scheduler event failed")
@@ -308,7 +311,11 @@ def schedule_status(
     """One entry per job (`graphnet schedule status [--json]`): job, enabled (in the
     configuration; None when it cannot be read), scheduled (in the job store), trigger,
     next_run, running, last_run (the latest run record), last_ok (when it last succeeded),
-    runs and failures (counts of recorded runs)."""
+    last_failure (the latest run that failed or was interrupted, or None), runs, failures (runs
+    that failed or were interrupted) and interrupted (runs whose process was killed before
+    they finished; counted in failures too).
+
+    A run recorded as running whose process is gone is recorded as interrupted first."""
     try:
         cfg = config if isinstance(config, SchedulerConfig) else load_config(config)
         store_path = cfg.job_store_path(settings)
@@ -319,6 +326,8 @@ def schedule_status(
     names = list(JOBS) + sorted(set(stored) - set(JOBS))
     out = []
     db = runs_db_path(settings).exists()
+    if db:
+        mark_interrupted(settings)
     for name in names:
         enabled = None if cfg is None or name not in JOBS else cfg.job(name).enabled
         entry: dict[str, Any] = {"job": name, "scheduled": name in stored, "enabled": enabled}
@@ -327,15 +336,17 @@ def schedule_status(
         else:
             configured = cfg.job(name).trigger.describe() if enabled is not None and cfg else ""
             entry.update(trigger=configured, next_run=None)
-        last = None
+        last = last_failure = None
         last_ok = None
-        runs = failures = 0
+        runs = failures = interrupted = 0
         running = False
         if db:
             with _db(settings) as con:
-                runs, failures = con.execute(
-                    "SELECT count(*), coalesce(sum(outcome = 'failed'), 0) FROM job_runs "
-                    "WHERE job = ?",
+                # failures: runs that raised, and runs whose process was killed (or whose
+                # machine went down) before they could record how they ended
+                runs, failures, interrupted = con.execute(
+                    "SELECT count(*), coalesce(sum(outcome IN ('failed', 'interrupted')), 0), "
+                    "coalesce(sum(outcome = 'interrupted'), 0) FROM job_runs WHERE job = ?",
                     (name,),
                 ).fetchone()
                 row = con.execute(
@@ -346,21 +357,41 @@ def schedule_status(
                     "ORDER BY id DESC LIMIT 1",
                     (name,),
                 ).fetchone()
+                bad = con.execute(
+                    "SELECT * FROM job_runs WHERE job = ? AND outcome IN ('failed', 'interrupted') "
+                    "ORDER BY id DESC LIMIT 1",
+                    (name,),
+                ).fetchone()
                 live = con.execute(
-                    "SELECT pid FROM job_runs WHERE job = ? AND outcome = 'running'", (name,)
+                    "SELECT pid, proc_start FROM job_runs WHERE job = ? AND outcome = 'running'",
+                    (name,),
                 ).fetchall()
             last = _run_row(row) if row is not None else None
+            last_failure = _run_row(bad) if bad is not None else None
             last_ok = ok[0] if ok else None
-            running = any(_pid_alive(r[0]) for r in live)
+            running = any(_pid_alive(r[0], r[1]) for r in live)
         entry.update(
-            last_run=last, last_ok=last_ok, runs=int(runs), failures=int(failures), running=running
+            last_run=last,
+            last_ok=last_ok,
+            last_failure=last_failure,
+            runs=int(runs),
+            failures=int(failures),
+            interrupted=int(interrupted),
+            running=running,
         )
         out.append(entry)
     return out
 
 
+def _run_line(label: str, run: dict[str, Any]) -> str:
+    return f"    {label} {run['started']} ({run['trigger']}): {run['outcome']}" + (
+        f": {run['message']}" if run["message"] else ""
+    )
+
+
 def status_text(entries: Sequence[dict[str, Any]]) -> str:
-    """`schedule_status` as lines for a terminal."""
+    """`schedule_status` as lines for a terminal. The latest failed or interrupted run gets a
+    line of its own when a later run hides it and no run has succeeded since."""
     lines = []
     for e in entries:
         head = f"{e['job']}: {e['trigger'] or 'not scheduled'}"
@@ -375,11 +406,17 @@ def status_text(entries: Sequence[dict[str, Any]]) -> str:
         lines.append(head)
         last = e.get("last_run")
         if last:
-            lines.append(
-                f"    last run {last['started']} ({last['trigger']}): {last['outcome']}"
-                + (f": {last['message']}" if last["message"] else "")
-            )
-        lines.append(
-            f"    {e['runs']} runs, {e['failures']} failed; last success {e['last_ok'] or 'never'}"
-        )
+            lines.append(_run_line("last run", last))
+        bad = e.get("last_failure")
+        ok = e.get("last_ok")
+        if (
+            bad
+            and (not last or bad["id"] != last["id"])
+            and (not ok or str(ok) < str(bad["started"]))
+        ):
+            lines.append(_run_line("last failure", bad))
+        failed = f"{e['failures']} failed"
+        if e.get("interrupted"):
+            failed += f" ({e['interrupted']} interrupted)"
+        lines.append(f"    {e['runs']} runs, {failed}; last success {ok or 'never'}")
     return "\n".join(lines)
