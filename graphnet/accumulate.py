@@ -30,6 +30,28 @@ OTHER = "other"
 LABEL_HIST = "label"
 
 
+def edge_key(src: str, dst: str, window: str) -> str:
+    """The `key` property of a TALKED edge (indexed): `<len(src)>:src|<len(dst)>:dst|window`,
+    lengths in characters (code points). The length prefixes make it unambiguous for any
+    strings: host ids may hold `|`, `:` and digits. graphnet/cypher/edge_keys_v2.cypher builds
+    the same key in Cypher (`size()` counts code points too) to rewrite, once, the keys of the
+    older and ambiguous format `src|dst|window`."""
+    return f"{len(src)}:{src}|{len(dst)}:{dst}|{window}"
+
+
+def _edge_keys(src: np.ndarray, dst: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """`edge_key` of whole columns (object array)."""
+    return np.array([edge_key(*k) for k in zip(src, dst, win, strict=True)], dtype=object)
+
+
+def _partition_text(src: np.ndarray, dst: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """What an edge's partition hashes: the key text of before edge keys were length-prefixed,
+    `src|dst|window`. Any fixed function of (src, dst, window) would do (two edges that share
+    it share a partition, nothing more); this one cuts a group's batches as before, so that
+    an ingest interrupted before the upgrade resumes exactly after it."""
+    return np.array([f"{s}|{d}|{w}" for s, d, w in zip(src, dst, win, strict=True)], dtype=object)
+
+
 @dataclass
 class ChunkCodes:
     """One chunk's aggregate: unique edges with their sums, and per component the histogram
@@ -84,7 +106,7 @@ class EdgeAccumulator:
     """Sum of chunk aggregates, held as numbers only."""
 
     def __init__(self) -> None:
-        self._index = pd.Index([], dtype=object)  # edge key "src|dst|window" -> edge id
+        self._index = pd.Index([], dtype=object)  # edge key (`edge_key`) -> edge id
         self._src: list[np.ndarray] = []
         self._dst: list[np.ndarray] = []
         self._win: list[np.ndarray] = []
@@ -130,9 +152,11 @@ class EdgeAccumulator:
         e = chunk.edges
         if e.empty:
             return
-        keys = (
-            e["src"].astype(str) + "|" + e["dst"].astype(str) + "|" + e["window"].astype(str)
-        ).to_numpy(dtype=object)
+        keys = _edge_keys(
+            e["src"].astype(str).to_numpy(dtype=object),
+            e["dst"].astype(str).to_numpy(dtype=object),
+            e["window"].astype(str).to_numpy(dtype=object),
+        )
         ids = self._index.get_indexer(pd.Index(keys, dtype=object))
         new = ids < 0
         if new.any():
@@ -206,8 +230,8 @@ class EdgeAccumulator:
     def rows(self, top: dict[str, int], parts: int = 1) -> EdgeRows:
         """The edges, sorted by (partition, src, dst, window), ready to be written in slices.
 
-        An edge's partition is a fixed hash of its key modulo `parts`: writers working on
-        different partitions never touch the same edge."""
+        An edge's partition is a fixed hash of (src, dst, window) modulo `parts`: writers
+        working on different partitions never touch the same edge."""
         self._compact()
         return EdgeRows(self, top, parts)
 
@@ -238,9 +262,8 @@ class EdgeRows:
     def __init__(self, acc: EdgeAccumulator, top: dict[str, int], parts: int = 1) -> None:
         src, dst, win = _cat(acc._src), _cat(acc._dst), _cat(acc._win)
         n = len(src)
-        keys = acc._index.to_numpy(dtype=object)
         part = (
-            pd.util.hash_array(keys, categorize=False) % np.uint64(parts)
+            pd.util.hash_array(_partition_text(src, dst, win), categorize=False) % np.uint64(parts)
             if n
             else np.zeros(0, dtype=np.uint64)
         ).astype(np.int64)
@@ -370,7 +393,7 @@ class EdgeRows:
                     "src": s,
                     "dst": d,
                     "window": w,
-                    "key": f"{s}|{d}|{w}",
+                    "key": edge_key(s, d, w),
                     "first_ms": first[i],
                     "last_ms": last[i],
                     "props": props,

@@ -2,8 +2,14 @@
 
 - **Connection archive** (`$GRAPHNET_HOME/archive/<window>/<sha16>.parquet`): the normalised
   connections of each ingested file, one Parquet file per (window, file content), written by
-  ingest through `ArchiveWriter` (atomically: a file appears under its final name only when it
-  is complete). Detectors read the columns they need with `Archive.connections`.
+  ingest through `ArchiveWriter` (a file appears under its final name only when it is
+  complete). Only **committed** files are read: ingest commits a file content once the ingest
+  ledger says it is in the graph, with a marker `committed/<sha16>.json` (`{"sha256",
+  "windows"}`, written atomically), so which files are committed is answerable from the folder
+  alone. Files without a marker (a killed or failed ingest) are never read; an ingest that
+  starts alone adopts those the ledger says are done and removes the rest (`Archive.ingesting`).
+  An archive written before markers (no `committed/` folder) is read whole until the next ingest
+  adopts it once. Detectors read the columns they need with `Archive.connections`.
 - **Stored results** (`$GRAPHNET_HOME/scores/<window>/<name>.parquet`): what an analysis keeps
   for later steps, reports and feedback (novelty scores, conversation summaries, volume
   series ...), each a table with a JSON metadata entry, written atomically.
@@ -14,14 +20,17 @@ loading whole windows (the scale work) goes behind these methods.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -30,6 +39,7 @@ import pyarrow.parquet as pq
 
 from graphnet import windows
 from graphnet.config import Settings
+from graphnet.errors import DiskFull, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -37,43 +47,141 @@ log = logging.getLogger(__name__)
 LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
 ARCHIVE_FILE = re.compile(r"^[0-9a-f]{16}\.parquet$")
 RESULT_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: `committed/<sha16>.json`: the file content `sha16` is in the graph; its files are read
+COMMITTED = "committed"
+MARKER = re.compile(r"^([0-9a-f]{16})\.json$")
+#: held (flock) by every ingest while it runs: shared, or exclusive while it tidies
+LOCK = ".lock"
+#: markers of an archive written before markers, staged before they are switched in
+STAGED = ".committed.new"
 _META_KEY = b"graphnet"
 
 
-class ArchiveWriter:
-    """Connections of one ingested file: one Parquet file per window, committed atomically."""
+@dataclass(frozen=True)
+class Ledgered:
+    """What the ingest ledger says of a file content whose ingest is done."""
 
-    def __init__(self, root: Path, sha: str) -> None:
+    sha256: str
+    windows: tuple[str, ...] | None  # the windows it recorded (None: not recorded)
+
+
+#: sha16 prefixes -> those whose ingest the ledger says is done (the ledger lives in Neo4j;
+#: ingest passes the lookup, the archive knows nothing of the graph)
+LedgerLookup = Callable[[Sequence[str]], Mapping[str, Ledgered]]
+
+
+def _tmp(path: Path) -> Path:
+    """Where `path` is written before it is renamed to its final name (this process's own)."""
+    return path.with_name(f"{path.name}.{os.getpid()}.tmp")
+
+
+def _stale_tmp(name: str) -> bool:
+    """A temporary file of another process (one that was killed, when no other ingest runs)."""
+    return name.endswith(".tmp") and not name.endswith(f".{os.getpid()}.tmp")
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file (or a folder's entries) to the disk: what a marker names must be there."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _close_quietly(closeable: Any) -> None:
+    """Close after a failure (on a full disk, closing fails again: that is not news)."""
+    with contextlib.suppress(Exception):
+        closeable.close()
+
+
+def _write_atomic(path: Path, data: bytes, what: str) -> None:
+    """Write `data` to `path` through a temporary file and a rename (never half-written);
+    a full disk raises DiskFull naming `what`."""
+    tmp = _tmp(path)
+    try:
+        fh: IO[bytes] = tmp.open("wb")
+        try:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        except BaseException:
+            _close_quietly(fh)
+            raise
+        fh.close()
+        tmp.replace(path)
+        _fsync(path.parent)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFull.writing(what, path.parent, exc) from exc
+        raise
+
+
+class ArchiveWriter:
+    """Connections of one ingested file: one Parquet file per window.
+
+    `finish` puts the complete files under their final names (replacing an earlier run's files
+    of the same content); they are read only once `Archive.commit` records the file. A failure
+    (a full disk: `DiskFull`) removes what was written."""
+
+    def __init__(self, root: Path, sha: str, source: str = "") -> None:
         self.root = root
         self.sha = sha[:16]
+        self.source = source or f"file content {self.sha}"
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.paths: dict[str, Path] = {}
 
     def write(self, frame: pd.DataFrame, win: np.ndarray) -> None:
-        for w in pd.unique(win):
-            part = frame[win == w]
-            table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
-            writer = self.writers.get(w)
-            if writer is None:
-                path = self.root / str(w) / f"{self.sha}.parquet"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".parquet.tmp")
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-                self.writers[w], self.paths[w] = writer, path
-            elif not table.schema.equals(writer.schema):
-                table = table.cast(writer.schema)
-            writer.write_table(table)
+        try:
+            for w in pd.unique(win):
+                part = frame[win == w]
+                table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+                writer = self.writers.get(w)
+                if writer is None:
+                    path = self.root / str(w) / f"{self.sha}.parquet"
+                    self.paths[w] = path  # before the file exists: abort removes it
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    writer = pq.ParquetWriter(_tmp(path), table.schema, compression="zstd")
+                    self.writers[w] = writer
+                elif not table.schema.equals(writer.schema):
+                    table = table.cast(writer.schema)
+                writer.write_table(table)
+        except BaseException as exc:
+            self._failed(exc)
 
-    def commit(self) -> None:
-        for w, writer in self.writers.items():
-            writer.close()
-            path = self.paths[w]
-            path.with_suffix(".parquet.tmp").replace(path)
+    def finish(self) -> list[str]:
+        """Close the files, flush them to the disk and give them their final names; returns
+        the windows written. Not read before `Archive.commit`."""
+        try:
+            for w, writer in self.writers.items():
+                writer.close()
+                _fsync(_tmp(self.paths[w]))
+            for path in self.paths.values():
+                _tmp(path).replace(path)
+            for folder in {p.parent for p in self.paths.values()}:
+                _fsync(folder)
+        except BaseException as exc:
+            self._failed(exc)
+        self.writers = {}
+        return sorted(self.paths)
 
     def abort(self) -> None:
-        for w, writer in self.writers.items():
-            writer.close()
-            self.paths[w].with_suffix(".parquet.tmp").unlink(missing_ok=True)
+        """Remove the files not finished yet (idempotent, never raises an OSError)."""
+        for w, path in self.paths.items():
+            if w in self.writers:
+                _close_quietly(self.writers[w])
+            with contextlib.suppress(OSError):
+                _tmp(path).unlink(missing_ok=True)
+        self.writers = {}
+
+    def _failed(self, exc: BaseException) -> NoReturn:
+        self.abort()
+        if is_disk_full(exc):
+            raise DiskFull.writing(
+                f"the connection archive of {self.source}", self.root, exc
+            ) from exc
+        raise exc
 
 
 @dataclass(frozen=True)
@@ -91,6 +199,14 @@ def _meta(path: Path) -> dict[str, Any]:
     return dict(json.loads(text))
 
 
+def _is_window(name: str) -> bool:
+    try:
+        windows.kind_of(name)
+    except ValueError:
+        return False
+    return True
+
+
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     """An empty connection frame with the archive's dtypes for `columns`."""
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "ts" else object) for c in columns})
@@ -102,33 +218,220 @@ class Archive:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.root = settings.archive_dir
+        self.committed_dir = self.root / COMMITTED
         self.results_root = settings.home / "scores"
+        self._markers: dict[tuple[str, int], tuple[str, ...]] = {}
 
     # ---------------------------------------------------------------- the connection archive
-    def writer(self, sha: str) -> ArchiveWriter:
-        """A writer for the connections of the file with content hash `sha`."""
-        return ArchiveWriter(self.root, sha)
+    def writer(self, sha: str, source: str = "") -> ArchiveWriter:
+        """A writer for the connections of the file with content hash `sha` (`source` names the
+        file in messages). Its files are read once `commit` records them."""
+        self._require_markers()
+        return ArchiveWriter(self.root, sha, source)
+
+    def commit(self, sha: str, wins: Sequence[str]) -> None:
+        """Record that the file with content hash `sha` is in the graph: from now on its
+        archive files of `wins` are read. Ingest calls it once the ledger says the file is
+        done; the marker is written atomically (a temporary file, flushed, then renamed)."""
+        self._require_markers()
+        sha16 = sha[:16]
+        present = sorted({w for w in wins if (self.root / w / f"{sha16}.parquet").is_file()})
+        if present:
+            self._write_marker(sha, present)
+
+    def committed(self) -> dict[str, tuple[str, ...]]:
+        """sha16 -> the windows committed for it, from the markers (empty for an archive
+        written before markers)."""
+        try:
+            entries = list(os.scandir(self.committed_dir))
+        except FileNotFoundError:
+            return {}
+        out: dict[str, tuple[str, ...]] = {}
+        seen: dict[tuple[str, int], tuple[str, ...]] = {}
+        for e in entries:
+            m = MARKER.match(e.name)
+            if not m:
+                continue
+            key = (e.name, e.inode())  # a marker is replaced, never rewritten in place
+            wins = self._markers.get(key)
+            if wins is None:
+                try:
+                    meta = json.loads(Path(e.path).read_text("utf-8"))
+                except (OSError, ValueError):
+                    log.warning("unreadable commit marker %s: its files are not read", e.path)
+                    continue
+                wins = tuple(sorted(str(w) for w in meta.get("windows", [])))
+            seen[key] = out[m.group(1)] = wins
+        self._markers = seen
+        return out
 
     def files(self, window: str) -> list[Path]:
-        """The archive files of a window (one per ingested file content), in name order."""
+        """The committed archive files of a window (one per ingested file content), in name
+        order. (An archive written before commit markers: all of its files.)"""
         d = self.root / window
-        if not d.is_dir():
-            return []
-        return sorted(p for p in d.iterdir() if ARCHIVE_FILE.match(p.name))
+        if not self.committed_dir.is_dir():
+            if not d.is_dir():
+                return []
+            return sorted(p for p in d.iterdir() if ARCHIVE_FILE.match(p.name))
+        paths = (d / f"{sha}.parquet" for sha in self._by_window().get(window, ()))
+        return sorted(p for p in paths if p.is_file())
 
     def windows(self) -> list[str]:
-        """Windows present in the connection archive, oldest first."""
+        """Windows with committed connections in the archive, oldest first."""
         if not self.root.is_dir():
             return []
-        out = []
-        for d in self.root.iterdir():
+        if not self.committed_dir.is_dir():
+            names = [d.name for d in self.root.iterdir() if d.is_dir()]
+            return sorted(w for w in names if _is_window(w) and self.files(w))
+        return sorted(
+            w
+            for w, shas in self._by_window().items()
+            if _is_window(w) and any((self.root / w / f"{s}.parquet").is_file() for s in shas)
+        )
+
+    def _by_window(self) -> dict[str, list[str]]:
+        """window -> the sha16 committed in it."""
+        out: dict[str, list[str]] = {}
+        for sha, ws in self.committed().items():
+            for w in ws:
+                out.setdefault(w, []).append(sha)
+        return out
+
+    # ------------------------------------------------- commits: what ingest keeps and removes
+    @contextlib.contextmanager
+    def ingesting(self, done: LedgerLookup) -> Iterator[bool]:
+        """Hold the archive for one ingest; yields whether this run started alone.
+
+        Every ingest holds a shared lock (flock on `archive/.lock`, released by the kernel when
+        the process dies, however it dies) until it ends. A run that gets the lock exclusively
+        at its start (no other ingest runs) tidies before it downgrades to a shared one: files
+        without a marker are adopted when the ledger says their content is done (the run that
+        wrote them was killed after the ledger, before its marker) and removed otherwise (a
+        killed or failed ingest; the next ingest of that content writes them again), and
+        temporary files are removed. An archive written before markers is adopted then, once.
+        A run that starts while another ingest runs only adopts: the other run's files are
+        unmarked until it commits them."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull.writing("the archive's lock file", self.root, exc) from exc
+            raise
+        try:
             try:
-                windows.kind_of(d.name)
-            except ValueError:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                alone = True
+            except BlockingIOError:
+                # an archive without markers is adopted by a run that holds it alone
+                alone = not self.committed_dir.is_dir()
+                fcntl.flock(fd, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+            self.tidy(done, remove=alone)
+            if alone:
+                fcntl.flock(fd, fcntl.LOCK_SH)  # other ingests may start now
+            yield alone
+        finally:
+            os.close(fd)
+
+    def tidy(self, done: LedgerLookup, remove: bool = True) -> tuple[list[str], list[Path]]:
+        """Bring the archive in line with the ingest ledger (see `ingesting`, which calls it
+        holding the lock; `remove` only when no other ingest runs). Returns the sha16 adopted
+        and the files removed."""
+        if not self.root.is_dir():
+            return [], []
+        legacy = not self.committed_dir.is_dir()
+        marked = {} if legacy else self.committed()
+        loose: dict[str, list[Path]] = {}  # final-named files without a marker, by sha16
+        junk: list[Path] = []  # temporary files of killed processes
+        for d in self.root.iterdir():
+            if not d.is_dir() or not _is_window(d.name):
                 continue
-            if self.files(d.name):
-                out.append(d.name)
-        return sorted(out)
+            for p in d.iterdir():
+                if ARCHIVE_FILE.match(p.name):
+                    if d.name not in marked.get(p.name[:16], ()):
+                        loose.setdefault(p.name[:16], []).append(p)
+                elif _stale_tmp(p.name):
+                    junk.append(p)
+        # a content already committed is never extended: its other files are strays
+        ledger = done(sorted(s for s in loose if s not in marked)) if loose else {}
+        adopt: dict[str, tuple[str, list[str]]] = {}
+        for sha16, paths in loose.items():
+            entry = ledger.get(sha16) if sha16 not in marked else None
+            if entry is None:
+                continue
+            wins = {p.parent.name for p in paths}
+            if entry.windows is not None:
+                wins &= set(entry.windows)
+            if wins:
+                adopt[sha16] = (entry.sha256, sorted(wins))
+        if legacy:
+            self._adopt_legacy(adopt)
+        else:
+            for sha, adopted in adopt.values():
+                self._write_marker(sha, adopted)
+        removed: list[Path] = []
+        if remove:
+            junk += [p for p in self.committed_dir.glob("*.tmp") if _stale_tmp(p.name)]
+            for sha16, paths in loose.items():
+                keep = set(adopt[sha16][1]) if sha16 in adopt else set()
+                junk += [p for p in paths if p.parent.name not in keep]
+            for p in junk:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+                if p.parent != self.committed_dir:
+                    with contextlib.suppress(OSError):
+                        p.parent.rmdir()  # an emptied window folder (fails unless empty)
+        if adopt or removed:
+            log.info(
+                "archive: adopted %d file contents the ledger says are done, removed %d files "
+                "of killed or failed ingests",
+                len(adopt),
+                len(removed),
+            )
+        return sorted(adopt), removed
+
+    def _adopt_legacy(self, adopt: Mapping[str, tuple[str, list[str]]]) -> None:
+        """Switch an archive written before markers to markers, atomically: the markers are
+        staged in a folder that is renamed to `committed/` when complete (killed before, the
+        archive is still read whole and the next ingest starts again)."""
+        staged = self.root / STAGED
+        shutil.rmtree(staged, ignore_errors=True)
+        staged.mkdir()
+        for sha, wins in adopt.values():
+            meta = json.dumps({"sha256": sha, "windows": wins}).encode()
+            _write_atomic(staged / f"{sha[:16]}.json", meta, f"the commit marker of {sha[:16]}")
+        _fsync(staged)
+        staged.rename(self.committed_dir)
+        _fsync(self.root)
+        log.info("archive: adopted an archive written before commit markers")
+
+    def _write_marker(self, sha: str, wins: Sequence[str]) -> None:
+        meta = json.dumps({"sha256": sha, "windows": sorted(wins)}).encode()
+        _write_atomic(
+            self.committed_dir / f"{sha[:16]}.json", meta, f"the commit marker of {sha[:16]}"
+        )
+
+    def _require_markers(self) -> None:
+        """Writing needs an archive with markers (a fresh one gets its `committed/` folder)."""
+        if self.committed_dir.is_dir():
+            return
+        if self.root.is_dir() and any(
+            ARCHIVE_FILE.match(p.name)
+            for d in self.root.iterdir()
+            if d.is_dir() and _is_window(d.name)
+            for p in d.iterdir()
+        ):
+            raise RuntimeError(
+                f"{self.root} was written before commit markers: ingest adopts it first "
+                "(Archive.ingesting)"
+            )
+        try:
+            self.committed_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull.writing("the archive's folders", self.root, exc) from exc
+            raise
 
     def latest(self) -> str | None:
         ws = self.windows()
@@ -239,9 +542,15 @@ class Archive:
         path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
         table = table.replace_schema_metadata({_META_KEY: json.dumps(meta or {}, default=str)})
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(path)
+        tmp = _tmp(path)
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            tmp.replace(path)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise DiskFull.writing(f"the {name} result of {window}", path.parent, exc) from exc
+            raise
         return path
 
     def read_result(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
+from typing import TypeGuard
+
 
 class GraphnetError(Exception):
     """Base class: the message is shown to the user as is, with `hint` after it."""
@@ -45,3 +49,28 @@ class StoreError(GraphnetError):
 
 class NotEnoughHistory(GraphnetError):
     exit_code = 7
+
+
+class DiskFull(GraphnetError):
+    """A file could not be written: no space left on its device (or the disk quota is used up).
+    What was being written is removed again, so nothing half-written stays behind."""
+
+    exit_code = 9
+
+    @classmethod
+    def writing(cls, what: str, where: object, exc: OSError) -> DiskFull:
+        """`what` could not be written to `where` (a file or folder) because of `exc`."""
+        reason = os.strerror(exc.errno or errno.ENOSPC).lower()  # or: disk quota exceeded
+        return cls(
+            f"{reason}: could not write {what} to {where}",
+            hint=(
+                f"free space on the disk that holds {where} (`df -h` shows how much is left), "
+                "then re-run the same command: what was not written is done again, what was "
+                "done is not repeated"
+            ),
+        )
+
+
+def is_disk_full(exc: BaseException) -> TypeGuard[OSError]:
+    """An OSError saying the device is full or the disk quota used up."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

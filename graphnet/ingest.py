@@ -15,10 +15,12 @@ nothing. Details: docs/architecture.md, "Ingest: exactly once, crash-safe".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,7 +36,7 @@ import pandas as pd
 from graphnet import accumulate, archive, sources, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
-from graphnet.errors import ConfigError, InputError, StoreError
+from graphnet.errors import ConfigError, DiskFull, InputError, StoreError, is_disk_full
 from graphnet.store import Store, Tx
 
 log = logging.getLogger(__name__)
@@ -169,8 +171,9 @@ def edge_rows(agg: Aggregate, top: dict[str, int]) -> list[dict[str, Any]]:
 
 
 def edge_key(src: str, dst: str, window: str) -> str:
-    """The `key` property of a TALKED edge (indexed): unique per (src, dst, window)."""
-    return f"{src}|{dst}|{window}"
+    """The `key` property of a TALKED edge (indexed): unique per (src, dst, window) for any
+    strings, `<len(src)>:src|<len(dst)>:dst|window` (`graphnet.accumulate.edge_key`)."""
+    return accumulate.edge_key(src, dst, window)
 
 
 def merge_props(old: dict[str, Any], new: dict[str, Any], top: dict[str, int]) -> dict[str, Any]:
@@ -340,6 +343,33 @@ def reset(store: Store, settings: Settings) -> None:
     Archive(settings).reset()
 
 
+def _ledger_lookup(store: Store) -> archive.LedgerLookup:
+    """For the archive: which file contents (by the 16 hex digits naming their archive files)
+    the ledger says are done."""
+
+    def done(prefixes: Sequence[str]) -> dict[str, archive.Ledgered]:
+        rows = store.read("ingest_done_prefixes", prefixes=list(prefixes)) if prefixes else []
+        return {
+            r["prefix"]: archive.Ledgered(
+                r["sha256"], None if r["windows"] is None else tuple(r["windows"])
+            )
+            for r in rows
+        }
+
+    return done
+
+
+def _tidy_rejects(settings: Settings) -> None:
+    """Remove the temporary rejects files of killed ingests (call only when no other ingest
+    runs: see `Archive.ingesting`)."""
+    d = settings.rejects_dir
+    if not d.is_dir():
+        return
+    for p in d.glob("*.tmp"):
+        if not p.name.endswith(f".{os.getpid()}.tmp"):
+            p.unlink(missing_ok=True)
+
+
 def _write_rejects(path: Path, rejects: Iterable[sources.Reject], fh_holder: dict[str, Any]) -> int:
     n = 0
     for r in rejects:
@@ -368,8 +398,10 @@ def _parse_file(
     Returns the aggregate of what was transformed already (None if nothing) and the frames not
     transformed yet: small files' rows are transformed together with other files' (per-call
     overhead), large files every TRANSFORM_ROWS rows (bounded memory)."""
-    archive = Archive(settings).writer(sha)
+    archive = Archive(settings).writer(sha, source=str(path))
     rejects_path = settings.rejects_dir / f"{path.name}.{sha[:12]}.rejects.tsv"
+    # written under a temporary name, renamed when complete: never a partial rejects file
+    rejects_tmp = rejects_path.with_name(f"{rejects_path.name}.{os.getpid()}.tmp")
     holder: dict[str, Any] = {}
     acc: accumulate.EdgeAccumulator | None = None
     pending: list[pd.DataFrame] = []
@@ -378,7 +410,7 @@ def _parse_file(
     try:
         for chunk in sources.read(path, fmt):
             frame = chunk.frame
-            result.rejected += _write_rejects(rejects_path, chunk.rejects, holder)
+            result.rejected += _write_rejects(rejects_tmp, chunk.rejects, holder)
             result.skipped += getattr(chunk, "skipped", 0)
             result.relative_ts = result.relative_ts or chunk.relative_ts
             if frame.empty:
@@ -394,15 +426,23 @@ def _parse_file(
                 acc.add_frame(_concat(pending), window_kind)
                 pending, pending_rows = [], 0
             progress.rows(len(frame), 0)
-    except BaseException:
+        rejects_fh = holder.pop("fh", None)
+        if rejects_fh is not None:
+            rejects_fh.close()  # flushes: a full disk fails here at the latest
+        archive.finish()  # complete under final names; read once the ledger says done
+    except BaseException as exc:
         archive.abort()
         if holder.get("fh"):
-            holder["fh"].close()
-            rejects_path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # closing fails again on a full disk
+                holder["fh"].close()
+        rejects_tmp.unlink(missing_ok=True)
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull.writing(
+                f"the rejected lines of {path}", settings.rejects_dir, exc
+            ) from exc
         raise
-    archive.commit()
-    if holder.get("fh"):
-        holder["fh"].close()
+    if rejects_fh is not None:
+        rejects_tmp.replace(rejects_path)
         result.rejects_file = str(rejects_path)
     else:
         rejects_path.unlink(missing_ok=True)
@@ -644,6 +684,15 @@ def ingest_frame(
 ) -> FileResult:
     """Ingest a normalised connection table that is already in memory (tests, generators,
     other front ends). Identified by a hash of its content: the same frame twice is a no-op."""
+    with Archive(settings).ingesting(_ledger_lookup(store)) as alone:
+        if alone:
+            _tidy_rejects(settings)
+        return _ingest_frame(store, frame, settings, name, window)
+
+
+def _ingest_frame(
+    store: Store, frame: pd.DataFrame, settings: Settings, name: str, window: str | None
+) -> FileResult:
     kind = graph_window_kind(store, window, settings.window)
     digest = hashlib.sha256(
         pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy().tobytes()
@@ -655,10 +704,10 @@ def ingest_frame(
         result.accepted = 0
         return result
     if not frame.empty:
-        archive = Archive(settings).writer(digest)
+        archive = Archive(settings).writer(digest, source=name)
         ts = frame["ts"].to_numpy(dtype="float64")
         archive.write(frame, windows.window_ids(ts, kind).to_numpy())
-        archive.commit()
+        archive.finish()
     result.windows = sorted(
         windows.window_ids(frame["ts"].to_numpy(dtype="float64"), kind).unique()
     )
@@ -667,6 +716,7 @@ def ingest_frame(
     for i in range(0, len(frame), TRANSFORM_ROWS):
         acc.add_frame(frame.iloc[i : i + TRANSFORM_ROWS], kind)
     _load_group(store, [member], acc, settings, kind)
+    Archive(settings).commit(digest, result.windows)  # after the ledger says done
     return result
 
 
@@ -687,7 +737,27 @@ def ingest(
     edge written once) while memory stays bounded. A file that cannot be read
     is reported as failed and leaves the graph untouched; the others go on. An interrupted
     group (killed process, lost server) is completed by the next run over the same files.
+
+    A file's archive files are committed (read by the detectors) only after the ledger says
+    the file is done; a run that starts alone adopts or removes what killed runs left
+    (`Archive.ingesting`). A full disk raises DiskFull and keeps nothing half-written.
     """
+    with Archive(settings).ingesting(_ledger_lookup(store)) as alone:
+        if alone:
+            _tidy_rejects(settings)
+        return _ingest(store, paths, settings, window, fmt, progress, group_rows)
+
+
+def _ingest(
+    store: Store,
+    paths: Sequence[Path],
+    settings: Settings,
+    window: str | None,
+    fmt: str | None,
+    progress: Progress | None,
+    group_rows: int,
+) -> IngestResult:
+    """`ingest`, while it holds the archive."""
     progress = progress or Progress()
     t0 = time.perf_counter()
     missing = [p for p in paths if not p.exists()]
@@ -769,6 +839,8 @@ def ingest(
     def load(group: _Group, gid: str | None = None) -> None:
         _load_group(store, group.members, group.close(kind), settings, kind, gid, progress)
         for m in group.members:
+            # the ledger says done: the detectors may read the file's archive files now
+            Archive(settings).commit(m.sha, m.result.windows)
             results[m.path] = m.result
             progress.file_done(m.result)
 

@@ -10,7 +10,8 @@ is documented in its module (`zeek_tsv`, `zeek_json`, `cidds`, `binetflow`, `nfd
 Every non-blank line of a file ends up in exactly one of three places:
 - a row of `Chunk.frame` (with its 1-based line number in `line`);
 - a `Reject` (path, line, reason, raw text) when it is malformed: wrong field count, invalid
-  UTF-8 or JSON, a bad timestamp / port / number / address, ...; nothing is dropped silently;
+  UTF-8 or JSON, a bad timestamp / port / number / address, a host id longer than
+  `MAX_HOST_ID_BYTES` (1,024 bytes of UTF-8), ...; nothing is dropped silently;
 - `Chunk.skipped`, a count of valid records that are not IP connections, by these rules:
   * Zeek TSV: records under a `#path` other than `conn`;
   * Zeek JSON: records whose `_path` / `@stream` is not `conn`, and records without those keys
@@ -43,11 +44,14 @@ from pathlib import Path
 from graphnet.errors import InputError
 from graphnet.sources import binetflow, cidds, nfdump, zeek_json, zeek_tsv
 from graphnet.sources._io import head_bytes
-from graphnet.sources._model import FORMATS, Chunk, Detected, Reject
+from graphnet.sources._model import FORMATS, MAX_HOST_ID_BYTES, Chunk, Detected, Reject
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FORMATS", "Chunk", "Detected", "Reject", "detect", "iter_log_files", "read"]
+__all__ = [
+    "FORMATS", "MAX_HOST_ID_BYTES", "Chunk", "Detected", "Reject", "detect", "iter_log_files",
+    "read",
+]
 
 _READERS: dict[str, Callable[[Path, int], Generator[Chunk, None, None]]] = {
     "zeek": zeek_tsv.read,

@@ -21,6 +21,7 @@ from graphnet.sources._model import (
     ARROW_TYPES,
     BASE_COLUMNS,
     LABEL_COLUMNS,
+    MAX_HOST_ID_BYTES,
     RELATIVE_TS_LIMIT,
     Chunk,
     Reject,
@@ -426,8 +427,18 @@ def valid_ip(arr: Any) -> np.ndarray:
     return result
 
 
+def check_id_length(batch: Batch, arr: pa.Array, name: str) -> None:
+    """Host ids longer than MAX_HOST_ID_BYTES (UTF-8) are rejects, in every format."""
+    size = np.asarray(pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False))
+    long = size > MAX_HOST_ID_BYTES
+    if long.any():
+        batch.reject(long, lambda i: f"host id too long in {name}: {int(size[i]):,} bytes, "
+                                     f"at most {MAX_HOST_ID_BYTES:,}")
+
+
 def check_ip(batch: Batch, arr: Any, name: str) -> pa.Array:
     arr = as_string(arr)
+    check_id_length(batch, arr, name)
     bad = ~valid_ip(arr)
     if bad.any():
         txt = values_text(arr)
@@ -437,8 +448,9 @@ def check_ip(batch: Batch, arr: Any, name: str) -> pa.Array:
 
 def check_host_id(batch: Batch, arr: Any, name: str) -> pa.Array:
     """Loose host identifiers (CIDDS: IPs, `DNS`, `EXT_SERVER`, `4711_8`): non-empty, no
-    whitespace."""
+    whitespace, at most MAX_HOST_ID_BYTES."""
     arr = as_string(arr)
+    check_id_length(batch, arr, name)
     ok = pc.match_substring_regex(arr, r"^[^\s]+$").fill_null(False)
     bad = ~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
     if bad.any():

@@ -43,6 +43,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 #: timestamps below this (about 1973-03-03) are taken as relative to the start of a capture
 RELATIVE_TS_LIMIT = 1e8
 
+#: longest host id kept, in UTF-8 bytes; a line with a longer one is rejected. Neo4j 5 indexes
+#: a property value of at most about 8 KB, and an edge's indexed key holds two ids.
+MAX_HOST_ID_BYTES = 1024
+
 
 @dataclass(frozen=True)
 class Reject:

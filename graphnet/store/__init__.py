@@ -26,6 +26,14 @@ from graphnet.errors import Neo4jUnavailable, StoreError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: One-time rewrites of what older graphnet versions stored, applied in order the first time a
+#: Store uses a graph: `graphnet/cypher/<name>.cypher`, one auto-commit statement each (batched
+#: by `$rows`), idempotent, so that a killed run is completed by the next; recorded by name in
+#: `(:GraphMeta {key: 'migrations'}).done`.
+MIGRATIONS = ("edge_keys_v2",)
+#: rows per transaction of a migration
+MIGRATION_ROWS = 10_000
+
 
 @cache
 def cypher(name: str) -> str:
@@ -163,7 +171,8 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
     def ensure_schema(self) -> None:
-        """Apply graphnet/cypher/schema.cypher (idempotent: CREATE ... IF NOT EXISTS)."""
+        """Apply graphnet/cypher/schema.cypher (idempotent: CREATE ... IF NOT EXISTS), then the
+        MIGRATIONS the graph has not recorded yet."""
         if self._schema_ready:
             return
         self._schema_ready = True
@@ -183,14 +192,37 @@ class Store:
                                 raise
                             time.sleep(0.2 * attempt)
                 s.run("CALL db.awaitIndexes(300)").consume()
+                self._migrate(s)
         except BaseException:
             self._schema_ready = False
             raise
+
+    def _migrate(self, s: neo4j.Session) -> None:
+        """Apply the MIGRATIONS this graph has not recorded, in order (see MIGRATIONS)."""
+        done = set(s.run(cypher("graphmeta_migrations")).single(strict=True)["done"])
+        for name in MIGRATIONS:
+            if name in done:
+                continue
+            log.info("migrating the graph: %s (once)", name)
+            for attempt in range(1, 6):
+                try:
+                    s.run(cypher(name), {"rows": MIGRATION_ROWS}).consume()
+                    break
+                except Neo4jError as exc:
+                    # another process migrating the same graph at the same moment: try again
+                    if not exc.is_retryable() or attempt == 5:
+                        raise
+                    time.sleep(0.2 * attempt)
+            s.execute_write(_record_migration, name)
 
     def clear(self) -> None:
         """Delete every node and relationship, in bounded transactions (tests, `graphnet reset`)."""
         while self.write("delete_some", limit=10000)[0]["deleted"]:
             pass
+
+
+def _record_migration(tx: neo4j.ManagedTransaction, name: str) -> None:
+    tx.run(cypher("graphmeta_migrated"), name=name).consume()
 
 
 def open_store(settings: Neo4jSettings | None = None) -> Store:

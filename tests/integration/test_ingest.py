@@ -9,7 +9,9 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +20,7 @@ from graphnet import ingest
 from graphnet.archive import Archive
 from graphnet.cli import app
 from graphnet.config import Settings
+from graphnet.store import open_store
 
 FIELDS = (
     "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes "
@@ -126,7 +129,8 @@ def test_ingest_counts_and_idempotence(store, tmp_path: Path) -> None:  # type: 
     again = ingest.ingest(store, [f1, f2], Settings.from_env(batch_size=2))
     assert [f.status for f in again.files] == ["already ingested"] * 2
     assert stats(store) == s
-    edge = store.read("edges_existing", keys=["10.0.0.1|10.0.0.2|2024-W10"])[0]["props"]
+    key = ingest.edge_key("10.0.0.1", "10.0.0.2", "2024-W10")
+    edge = store.read("edges_existing", keys=[key])[0]["props"]
     # lines 0..299 with i % 3 == 0 -> 100; lines 150..199 counted twice -> 17 more
     expected = len([i for i in range(200) if i % 3 == 0]) + len(
         [i for i in range(150, 300) if i % 3 == 0]
@@ -359,7 +363,11 @@ def test_small_groups_and_one_writer_give_the_same_graph(store, tmp_path: Path) 
     starts = [c for c in rec.calls if c[0] == 0]
     ends = [c for c in rec.calls if c[0] == c[1]]
     assert len(starts) == len(ends) == 6
-    keys = [f"10.1.0.{a}|10.2.0.{b}|2024-W10" for a in range(4) for b in range(5)]
+    keys = [
+        ingest.edge_key(f"10.1.0.{a}", f"10.2.0.{b}", "2024-W10")
+        for a in range(4)
+        for b in range(5)
+    ]
     split = {r["key"]: r["props"] for r in store.read("edges_existing", keys=keys)}
     s = stats(store)
     store.clear()
@@ -387,3 +395,323 @@ def test_a_stale_writer_adds_nothing(store, tmp_path: Path) -> None:  # type: ig
     top = {"dport": settings.top_ports, "history": settings.top_history}
     ingest._load_batches(store, group, rows, set(), settings, top, writers=2)
     assert stats(store) == before
+
+
+def archived_rows(settings: Settings) -> int:
+    """Connections the detectors read from the archive (all of its windows)."""
+    archive = Archive(settings)
+    return len(archive.connections(archive.windows(), ["uid"]))
+
+
+def test_archive_files_of_a_killed_ingest_are_not_read(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, item 4: kill ingest after its archive files are written but before the ledger
+    says done, ingest other data: the detectors read only what the graph committed; a re-run
+    ends with graph and archive agreeing."""
+    n = 60000
+    lines = [
+        zeek_line(i, src=f"10.1.{i % 50}.{i % 7}", dst=f"10.2.{i % 40}.{i % 11}", dport=1 + i % 300)
+        for i in range(n)
+    ]
+    big = write_log(tmp_path / "big.log", lines)
+    env = dict(os.environ, GRAPHNET_BATCH_SIZE="50")
+    errlog = tmp_path / "ingest.err"
+    with errlog.open("w") as err_fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "graphnet.cli", "ingest", "-q", str(big)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err_fh,
+        )
+    deadline = time.monotonic() + 120
+    killed = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        rows = store.read("ingest_get", sha256=ingest.sha256_of(big))
+        if rows and (rows[0]["batches_done"] or 0) >= 3:
+            proc.send_signal(signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    assert killed, ("ingest finished before it could be killed; raise n", errlog.read_text())
+    assert store.read("ingest_get", sha256=ingest.sha256_of(big))[0]["status"] == "loading"
+    settings = Settings.from_env(batch_size=50)
+    assert list(settings.archive_dir.rglob("*.parquet")), "the killed run wrote its archive"
+    assert archived_rows(settings) == 0  # nothing committed yet
+    # another week's file alone: the archive holds its 30 connections and nothing else (the
+    # graph holds them too, and the batches of the killed file written so far)
+    week11 = 1709542800.0 + 7 * 86400
+    other = write_log(tmp_path / "other.log", [zeek_line(i, ts=week11) for i in range(30)])
+    assert ingest.ingest(store, [other], settings).files[0].status == "ingested"
+    archive = Archive(settings)
+    assert archive.windows() == ["2024-W11"]
+    uids = archive.connections(archive.windows(), ["uid"])["uid"]
+    assert sorted(uids) == [f"Cuid{i:013d}" for i in range(30)]
+    assert not list(settings.archive_dir.rglob("*.tmp"))
+    # the re-run finishes the killed file: graph and archive agree
+    res = ingest.ingest(store, [big, other], settings)
+    assert [f.status for f in res.files] == ["resumed", "already ingested"]
+    assert stats(store)["connections"] == n + 30
+    assert archived_rows(settings) == n + 30
+    assert Archive(settings).windows() == ["2024-W10", "2024-W11"]
+
+
+def test_a_run_killed_after_the_ledger_before_the_archive_commit_is_adopted(  # type: ignore[no-untyped-def]
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_log(tmp_path / "a.log", [zeek_line(i, dst=f"10.0.2.{i % 5}") for i in range(50)])
+    settings = Settings.from_env()
+
+    def killed(self, sha, wins):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt  # the process stops right after the ledger says done
+
+    with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
+        m.setattr(Archive, "commit", killed)
+        ingest.ingest(store, [path], settings)
+    assert store.read("ingest_get", sha256=ingest.sha256_of(path))[0]["status"] == "done"
+    assert archived_rows(settings) == 0
+    again = ingest.ingest(store, [path], settings)
+    assert again.files[0].status == "already ingested"
+    assert archived_rows(settings) == stats(store)["connections"] == 50
+
+
+def no_traceback(result) -> None:  # type: ignore[no-untyped-def]
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+
+
+def test_a_full_disk_writing_the_archive_is_one_error_and_keeps_nothing(  # type: ignore[no-untyped-def]
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14, item 3: the archive's file system is full (the Parquet write fails with ENOSPC)."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    path = write_log(
+        tmp_path / "conn.log", [zeek_line(i, dst=f"10.0.3.{i % 4}") for i in range(80)]
+    )
+    settings = Settings.from_env()
+
+    def full(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(pq.ParquetWriter, "write_table", full)
+        result = CliRunner().invoke(app, ["ingest", "-q", str(path)])
+    assert result.exit_code == 9, result.output
+    no_traceback(result)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: no space left on device: could not write ")
+    assert str(path) in lines[0] and str(settings.archive_dir) in lines[0]
+    assert lines[1].startswith("hint: free space on ")
+    assert len(lines) == 2, lines
+    # nothing half-written: no Parquet file (final or temporary), the ledger not done
+    assert not [p for p in settings.archive_dir.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert not store.read("ingest_get", sha256=ingest.sha256_of(path))
+    assert stats(store)["connections"] == 0
+    # space freed
+    ok = CliRunner().invoke(app, ["ingest", "--json", str(path)])
+    assert ok.exit_code == 0, ok.output
+    assert [f["status"] for f in json.loads(ok.stdout)["files"]] == ["ingested"]
+    again = CliRunner().invoke(app, ["ingest", "--json", str(path)])
+    assert [f["status"] for f in json.loads(again.stdout)["files"]] == ["already ingested"]
+    assert stats(store)["connections"] == archived_rows(settings) == 80
+
+
+def test_a_full_disk_writing_rejects_is_one_error_and_keeps_nothing(  # type: ignore[no-untyped-def]
+    store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rejects folder's file system is full: a file opened there for writing is created,
+    but its bytes go to /dev/full, where every write fails with ENOSPC."""
+    good = [zeek_line(i) for i in range(20)]
+    bad = zeek_line(99).replace("\t22\t", "\tnotaport\t")
+    path = write_log(tmp_path / "bad.log", [*good[:10], bad, *good[10:]])
+    settings = Settings.from_env()
+    final = settings.rejects_dir / f"bad.log.{ingest.sha256_of(path)[:12]}.rejects.tsv"
+    real_open = Path.open
+
+    def full_disk(self, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "w" in mode and settings.rejects_dir in self.parents:
+            real_open(self, mode, *args, **kwargs).close()
+            return real_open(Path("/dev/full"), mode, *args, **kwargs)
+        return real_open(self, mode, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "open", full_disk)
+        result = CliRunner().invoke(app, ["ingest", "-q", str(path)])
+    assert result.exit_code == 9, result.output
+    no_traceback(result)
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: no space left on device: could not write ")
+    assert "rejected lines" in lines[0] and str(settings.rejects_dir) in lines[0], lines
+    assert lines[1].startswith("hint: free space on ")
+    assert list(settings.rejects_dir.iterdir()) == []  # no partial rejects file, no temporary
+    assert not store.read("ingest_get", sha256=ingest.sha256_of(path))
+    assert archived_rows(settings) == 0
+    # space freed
+    ok = CliRunner().invoke(app, ["ingest", "--json", str(path)])
+    assert ok.exit_code == 0, ok.output
+    got = json.loads(ok.stdout)["files"][0]
+    assert (got["status"], got["accepted"], got["rejected"]) == ("ingested", 20, 1)
+    assert len(final.read_text().splitlines()) == 2
+    assert stats(store)["connections"] == archived_rows(settings) == 20
+
+
+CIDDS_HEADER = (
+    "Date first seen,Duration,Proto,Src IP Addr,Src Pt,Dst IP Addr,Dst Pt,Packets,Bytes,Flows,"
+    "Flags,Tos,class,attackType,attackID,attackDescription\n"
+)
+#: Monday 2017-03-27 00:00 UTC, the start of ISO week 2017-W13
+W13 = datetime(2017, 3, 27, tzinfo=UTC)
+
+
+def cidds_line(second: int, src: str, dst: str, nbytes: int = 100) -> str:
+    ts = W13 + timedelta(seconds=second)
+    return (
+        f"{ts:%Y-%m-%d %H:%M:%S}.000,0.500,TCP  ,{src},40000,{dst},80,2,{nbytes},1,.AP.S.,0,"
+        "normal,---,---,---\n"
+    )
+
+
+def write_cidds(path: Path, lines: list[str]) -> Path:
+    path.write_text(CIDDS_HEADER + "".join(lines), encoding="utf-8")
+    return path
+
+
+def run_raw(store: Any, text: str) -> list[dict[str, Any]]:
+    """Cypher text run as a Browser user would (tests only; graphnet runs named files)."""
+    with store._driver.session(database=store.settings.database) as s:
+        return s.run(text).data()
+
+
+def edges_by_ends(store: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every TALKED edge by its endpoints' ids (not by key)."""
+    rows = run_raw(
+        store,
+        "MATCH (a:Host)-[r:TALKED]->(b:Host) RETURN a.id AS src, b.id AS dst, r.window AS window,"
+        " r.key AS key, r.conns AS conns, r.src_bytes AS src_bytes,"
+        " r.first_seen.epochMillis AS first_ms",
+    )
+    out = {(r["src"], r["dst"]): r for r in rows}
+    assert len(out) == len(rows), "two edges between the same hosts in one window"
+    return out
+
+
+def ms(second: int) -> int:
+    return int((W13 + timedelta(seconds=second)).timestamp() * 1000)
+
+
+def test_host_ids_with_a_bar_keep_their_edges_apart(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # 'p|q' -> 'r' and 'p' -> 'q|r' in one week had the one key "p|q|r|2017-W13": a later file
+    # then added its 'p|q' -> 'r' row to both edges
+    first = write_cidds(
+        tmp_path / "a.csv",
+        [cidds_line(100 + i, "p|q", "r", 100) for i in range(5)]
+        + [cidds_line(200 + i, "p", "q|r", 1000) for i in range(3)],
+    )
+    res = ingest.ingest(store, [first], Settings.from_env())
+    assert (res.accepted, res.rejected) == (8, 0)
+    later = write_cidds(tmp_path / "b.csv", [cidds_line(50, "p|q", "r", 7)])
+    assert ingest.ingest(store, [later], Settings.from_env()).files[0].status == "ingested"
+    edges = edges_by_ends(store)
+    got = {e: (r["conns"], r["src_bytes"], r["first_ms"]) for e, r in edges.items()}
+    assert got == {("p|q", "r"): (6, 507.0, ms(50)), ("p", "q|r"): (3, 3000.0, ms(200))}
+    assert {r["key"] for r in edges.values()} == {
+        ingest.edge_key("p|q", "r", "2017-W13"),
+        ingest.edge_key("p", "q|r", "2017-W13"),
+    }
+    s = stats(store)
+    assert (s["connections"], s["edges"], s["hosts"]) == (9, 2, 4)
+
+
+def test_a_graph_with_old_edge_keys_is_migrated_then_added_to(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a graph ingested before keys were length-prefixed holds keys "src|dst|window": the first
+    # use of the graph rewrites them once, and later files add to the same edges
+    # a non-BMP character: key lengths count characters, in Python and in Cypher alike
+    odd = "\U0001f600:1|é"
+    first = write_cidds(
+        tmp_path / "a.csv",
+        [cidds_line(100 + i, "p|q", "r", 100) for i in range(5)]
+        + [cidds_line(200 + i, "p", "q|r", 1000) for i in range(3)]
+        + [cidds_line(300 + i, odd, "10.0.0.1", 10) for i in range(2)]
+        + [cidds_line(400, "10.0.0.1", "10.0.0.2", 1)],
+    )
+    ingest.ingest(store, [first], Settings.from_env())
+    # as an older graphnet wrote them (the 'p|q' edges then shared a key), all but one edge
+    # rewritten back: as if a migration had been killed midway
+    run_raw(
+        store,
+        "MATCH (a:Host)-[r:TALKED]->(b:Host) WHERE b.id <> '10.0.0.2' "
+        "SET r.key = a.id + '|' + b.id + '|' + r.window",
+    )
+    run_raw(store, "MATCH (m:GraphMeta {key: 'migrations'}) DELETE m")
+    old = {e: r["key"] for e, r in edges_by_ends(store).items()}
+    assert old[("p|q", "r")] == old[("p", "q|r")] == "p|q|r|2017-W13"
+    assert old[(odd, "10.0.0.1")] == f"{odd}|10.0.0.1|2017-W13"
+
+    later = write_cidds(
+        tmp_path / "b.csv",
+        [
+            cidds_line(50, "p|q", "r", 7),
+            cidds_line(250, "p", "q|r", 1),
+            cidds_line(60, odd, "10.0.0.1", 1),
+            cidds_line(500, "10.0.0.1", "10.0.0.2", 1),
+        ],
+    )
+    with open_store(store.settings) as upgraded:  # a new process: schema set up, keys migrated
+        assert ingest.ingest(upgraded, [later], Settings.from_env()).files[0].status == "ingested"
+    edges = edges_by_ends(store)
+    got = {e: (r["conns"], r["src_bytes"], r["first_ms"]) for e, r in edges.items()}
+    assert got == {
+        ("p|q", "r"): (6, 507.0, ms(50)),
+        ("p", "q|r"): (4, 3001.0, ms(200)),
+        (odd, "10.0.0.1"): (3, 21.0, ms(60)),
+        ("10.0.0.1", "10.0.0.2"): (2, 2.0, ms(400)),
+    }
+    keys = {e: r["key"] for e, r in edges.items()}
+    assert keys == {(s, d): ingest.edge_key(s, d, "2017-W13") for s, d in edges}
+    s = stats(store)
+    assert (s["connections"], s["edges"], s["files"]) == (15, 4, 2)
+    done = run_raw(store, "MATCH (m:GraphMeta {key: 'migrations'}) RETURN m.done AS done")
+    assert done == [{"done": ["edge_keys_v2"]}]
+    # recorded: the next process does not rewrite again; re-running it changes nothing
+    with open_store(store.settings) as again:
+        again.ensure_schema()
+    run_raw(store, "MATCH (m:GraphMeta {key: 'migrations'}) DELETE m")
+    with open_store(store.settings) as again:
+        again.ensure_schema()
+    assert {e: r["key"] for e, r in edges_by_ends(store).items()} == keys
+    assert stats(store) == s
+
+
+def test_a_host_id_over_1024_bytes_is_a_rejected_line(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # one 40,000-character id used to fail the whole command (exit 6, "Property value is too
+    # large to index"), losing this file's valid rows and the next file
+    long_id = "h" * 40_000
+    big = write_cidds(
+        tmp_path / "a.csv",
+        [
+            cidds_line(1, "10.0.0.1", "10.0.0.2"),
+            cidds_line(2, long_id, "10.0.0.2"),
+            cidds_line(3, "10.0.0.1", "DNS"),
+            cidds_line(4, "DNS", "10.0.0.3"),
+        ],
+    )
+    ok = write_log(tmp_path / "b.log", [zeek_line(i) for i in range(5)])
+    result = CliRunner().invoke(app, ["ingest", "--json", str(big), str(ok)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    files = {Path(f["path"]).name: f for f in out["files"]}
+    assert {n: (f["status"], f["accepted"], f["rejected"]) for n, f in files.items()} == {
+        "a.csv": ("ingested", 3, 1),
+        "b.log": ("ingested", 5, 0),
+    }
+    rejects = Path(files["a.csv"]["rejects_file"]).read_text(encoding="utf-8").splitlines()
+    assert len(rejects) == 2
+    file, line, reason, text = rejects[1].split("\t")
+    assert (file, line) == (str(big), "3")
+    assert reason == "host id too long in Src IP Addr: 40,000 bytes, at most 1,024"
+    assert text.startswith("2017-03-27 00:00:02.000,0.500,TCP  ,hhhh") and len(text) <= 200
+    s = stats(store)
+    assert (s["connections"], s["edges"], s["files"]) == (8, 4, 2)
+    assert long_id not in {h["id"] for h in run_raw(store, "MATCH (h:Host) RETURN h.id AS id")}

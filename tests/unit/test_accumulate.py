@@ -5,10 +5,11 @@ with the independent DataFrame folding `ingest.fold_top`."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from graphnet.accumulate import EdgeAccumulator
@@ -177,3 +178,94 @@ def test_batches_cover_every_edge_once_and_never_mix_partitions() -> None:
     assert [r["key"] for r in other.slice(0, len(other))] == [
         r["key"] for r in rows.slice(0, len(rows))
     ]
+
+
+#: texts made mostly of a key's own punctuation (where an ambiguous encoding collides), or any
+TEXT = st.text(alphabet="|:01a", max_size=5) | st.text(max_size=8)
+WEEKS = ["2024-W10", "2024-W11", "2024-W12"]
+#: host ids that often made ambiguous keys ("a|" -> "a" and "a" -> "|a"), or any
+IDS = st.sampled_from(["", "|", "a", "a|", "|a", "1:a", "a|1:"]) | st.text(max_size=4)
+
+
+def decode_key(key: str) -> tuple[str, str, str]:
+    """(src, dst, window) read back from an edge key: one key names one edge."""
+    parts = []
+    for _ in range(2):
+        size, key = key.split(":", 1)
+        n = int(size)
+        parts.append(key[:n])
+        assert key[n] == "|"
+        key = key[n + 1 :]
+    return parts[0], parts[1], key
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT, TEXT, TEXT, TEXT, TEXT, TEXT)
+def test_edge_keys_of_any_strings_never_collide(
+    s1: str, d1: str, w1: str, s2: str, d2: str, w2: str
+) -> None:
+    key = edge_key(s1, d1, w1)
+    assert decode_key(key) == (s1, d1, w1)
+    if (s1, d1, w1) != (s2, d2, w2):
+        assert key != edge_key(s2, d2, w2)
+
+
+def one_conn(t: float, src: str, dst: str) -> tuple:
+    return (MON + t, src, dst, 22, "tcp", "ssh", "SF", "S", 10.0, 20.0)
+
+
+def test_ids_with_bars_stay_two_edges() -> None:
+    # 'p|q' -> 'r' and 'p' -> 'q|r' were one key "p|q|r|<window>" (and one edge of two)
+    frame = conns(
+        [one_conn(60.0 * i, "p|q", "r") for i in range(5)]
+        + [one_conn(600.0 + i, "p", "q|r") for i in range(3)]
+    )
+    acc = EdgeAccumulator()
+    acc.add_frame(frame.iloc[:4], "week")
+    acc.add_frame(frame.iloc[4:], "week")
+    got = acc.rows({"dport": 3, "history": 3}).slice(0, acc.edges)
+    assert {(r["src"], r["dst"]): r["props"]["conns"] for r in got} == {
+        ("p|q", "r"): 5,
+        ("p", "q|r"): 3,
+    }
+    assert sorted(r["key"] for r in got) == [
+        edge_key("p", "q|r", "2024-W10"),
+        edge_key("p|q", "r", "2024-W10"),
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(IDS, IDS, st.integers(0, 2)), min_size=1, max_size=40), st.integers(1, 10)
+)
+@example([("a|", "a", 0), ("a", "|a", 0), ("a|", "a", 0)], 1)
+def test_edges_of_any_host_ids_are_summed_apart(
+    conns_: list[tuple[str, str, int]], step: int
+) -> None:
+    frame = conns([one_conn(8 * 86400.0 * w + i, s, d) for i, (s, d, w) in enumerate(conns_)])
+    acc = EdgeAccumulator()
+    for i in range(0, len(frame), step):
+        acc.add_frame(frame.iloc[i : i + step], "week")
+    rows = acc.rows({"dport": 3, "history": 3}, parts=4)
+    got = rows.slice(0, len(rows))
+    want = Counter((s, d, WEEKS[w]) for s, d, w in conns_)
+    assert {(r["src"], r["dst"], r["window"]): r["props"]["conns"] for r in got} == want
+    assert [r["key"] for r in got] == [edge_key(r["src"], r["dst"], r["window"]) for r in got]
+    assert len({r["key"] for r in got}) == len(got)
+
+
+def test_partitions_hash_the_pre_v2_key_text() -> None:
+    # the batches of a group are cut as before edge keys were length-prefixed, so that an
+    # ingest interrupted before the upgrade resumes exactly after it
+    frame = frame_of(
+        [(600.0 * i, i % 5, (i * 3 + 1) % 5, i % 6, i % 4, i % 5, i) for i in range(300)]
+    )
+    acc = EdgeAccumulator()
+    acc.add_frame(frame, "week")
+    rows = acc.rows({"dport": 3, "history": 3}, parts=8)
+    legacy = np.array(
+        [f"{s}|{d}|{w}" for s, d, w in zip(rows.src, rows.dst, rows.win, strict=True)],
+        dtype=object,
+    )
+    want = (pd.util.hash_array(legacy, categorize=False) % np.uint64(8)).astype(np.int64)
+    assert rows.part.tolist() == want.tolist()

@@ -10,6 +10,7 @@ from graphnet.ingest import (
     OTHER,
     Aggregate,
     combine,
+    edge_key,
     edge_rows,
     host_classifier,
     merge_props,
@@ -203,3 +204,10 @@ def test_components_of_an_empty_frame() -> None:
 
     out = components(conns([]))
     assert list(out.columns) == list(COMPONENTS) and out.empty
+
+
+def test_edge_keys_are_length_prefixed() -> None:
+    # "src|dst|window" was ambiguous: ids with `|` gave two edges one key
+    assert edge_key("p|q", "r", "2017-W11") == "3:p|q|1:r|2017-W11"
+    assert edge_key("p", "q|r", "2017-W11") == "1:p|3:q|r|2017-W11"
+    assert edge_key("ä😀", "", "2024-03-04") == "2:ä😀|0:|2024-03-04"  # characters, not bytes

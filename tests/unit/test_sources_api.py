@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from graphnet.errors import InputError
@@ -146,3 +147,35 @@ def test_abandoning_a_gzip_read_stops_its_helper_thread(tmp_path: Path) -> None:
     assert len(first.frame) > 0
     chunks.close()  # type: ignore[attr-defined]
     assert not [t for t in threading.enumerate() if t.name.startswith("gunzip")]
+
+
+#: an IPv6 address with a zone id: an address the IP formats accept, of any length
+LONG_ZONE = "fe80::1%"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_host_ids_over_1024_bytes_are_rejected_in_every_format(tmp_path: Path, fmt: str) -> None:
+    # Neo4j cannot index a property value of more than about 8 KB: one such id used to fail the
+    # whole command. Ids up to 1,024 UTF-8 bytes are kept, longer ones are bad lines.
+    original = "DNS" if fmt == "cidds" else "10.0.0.1"
+    lines = SAMPLES[fmt].splitlines(keepends=True)
+    row = next(i for i, ln in enumerate(lines) if original in ln and not ln.startswith("#"))
+
+    def long_id(n: int) -> str:
+        return "h" * n if fmt == "cidds" else LONG_ZONE + "z" * (n - len(LONG_ZONE))
+
+    at_limit = lines[row].replace(original, long_id(1024))
+    over = lines[row].replace(original, long_id(40_000))
+    lines[row + 1 : row + 1] = [at_limit, over]
+    p = tmp_path / "log"
+    p.write_text("".join(lines))
+    chunks = list(read(p, fmt=fmt))
+    frame = pd.concat([c.frame for c in chunks], ignore_index=True)
+    rejects = [r for c in chunks for r in c.rejects]
+    assert frame.line.tolist() == [row + 1, row + 2]
+    assert frame.src.tolist() == [original, long_id(1024)]
+    field = {"zeek": "id.orig_h", "zeek-json": "id.orig_h", "cidds": "Src IP Addr",
+             "binetflow": "SrcAddr", "nfdump": "sa"}[fmt]
+    assert [(r.line, r.reason) for r in rejects] == [
+        (row + 3, f"host id too long in {field}: 40,000 bytes, at most 1,024")]
+    assert len(rejects[0].text) <= 200

@@ -152,3 +152,23 @@ def test_only_malformed_lines(tmp_path: Path) -> None:
     assert list(chunks[0].frame.columns[:3]) == ["ts", "uid", "src"]
     assert [(r.line, r.reason) for r in chunks[0].rejects] == [
         (2, "expected 16 fields, got 2"), (3, "expected 16 fields, got 3")]
+
+
+def test_host_ids_are_limited_to_1024_utf8_bytes(tmp_path: Path) -> None:
+    # free-text ids are kept up to 1,024 bytes of UTF-8 (512 two-byte characters), longer ones
+    # are bad lines: Neo4j cannot index a value of more than about 8 KB
+    rows = [
+        ROWS[2].replace(",DNS,", f",{'é' * 512},"),
+        ROWS[2].replace(",DNS,", f",{'é' * 512}x,"),
+        ROWS[3].replace(",ATTACKER1,", f",{'x' * 1025},"),
+        ROWS[3].replace(",ATTACKER1,", f",{'A|B' * 5000},"),
+        ROWS[4],
+    ]
+    df, rejects, _, _ = collect(write(tmp_path, rows))
+    assert df.line.tolist() == [2, 6]
+    assert df.src.tolist() == ["é" * 512, "4711_8"]
+    assert [(r.line, r.reason) for r in rejects] == [
+        (3, "host id too long in Src IP Addr: 1,025 bytes, at most 1,024"),
+        (4, "host id too long in Dst IP Addr: 1,025 bytes, at most 1,024"),
+        (5, "host id too long in Dst IP Addr: 15,000 bytes, at most 1,024"),
+    ]
