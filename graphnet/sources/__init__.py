@@ -11,7 +11,9 @@ Every non-blank line of a file ends up in exactly one of three places:
 - a row of `Chunk.frame` (with its 1-based line number in `line`);
 - a `Reject` (path, line, reason, raw text) when it is malformed: wrong field count, invalid
   UTF-8 or JSON, a bad timestamp / port / number / address, a host id longer than
-  `MAX_HOST_ID_BYTES` (1,024 bytes of UTF-8), ...; nothing is dropped silently;
+  `MAX_HOST_ID_BYTES` (1,024 bytes of UTF-8), a NUL byte anywhere in the line ("NUL byte in
+  the line", in every format, wherever the line is; in Zeek JSON also a value spelling a NUL
+  as `\\u0000`), ...; nothing is dropped silently;
 - `Chunk.skipped`, a count of valid records that are not IP connections, by these rules:
   * Zeek TSV: records under a `#path` other than `conn`;
   * Zeek JSON: records whose `_path` / `@stream` is not `conn`, and records without those keys
@@ -31,8 +33,11 @@ hash of the line number and the raw line, the same on every run.
 
 Errors: `read` raises `graphnet.errors.InputError` naming the file when it cannot be opened,
 is not a supported format (or not a connection log), its header is not what the format
-expects, or its gzip stream is truncated or corrupt; the last may happen after chunks were
-already yielded, in which case the caller discards the file's work.
+expects (a header line holding a NUL byte included: Zeek `#separator`, `#fields`, `#path`, ...,
+the CSV header line), or its gzip stream is truncated or corrupt; the last two may happen after
+chunks were already yielded, in which case the caller discards the file's work. A file no
+format recognises is reported as "binary data, not a text log" when its first 4 KiB hold a NUL
+byte or are mostly undecodable / control bytes (`detect`).
 """
 
 from __future__ import annotations
@@ -78,23 +83,50 @@ def detect(path: Path) -> Detected:
         return Detected(None, False, str(exc).removeprefix(f"{path}: "))
     if not head.strip():
         return Detected(None, False, "empty file")
-    if b"\x00" in head[:4096]:
-        return Detected(None, False, "binary data, not a text log")
     for sniff in _SNIFFERS:
         found = sniff(head)
         if found is not None:
             return found
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+    # JSON has no header: its first records are what is recognised; lines holding a NUL byte
+    # are not records (they are rejects when the file is read), so they are left out here
+    if _without_nul_lines(head).lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         try:
             more = head_bytes(path, _JSON_HEAD) if len(head) == _HEAD else head
         except InputError:
             more = head
-        found = zeek_json.sniff(more)
+        found = zeek_json.sniff(_without_nul_lines(more))
         if found is not None:
             return found
-        return Detected(None, False, "JSON without Zeek fields (ts, uid, id.orig_h)")
+        if not _looks_binary(head):
+            return Detected(None, False, "JSON without Zeek fields (ts, uid, id.orig_h)")
+    if _looks_binary(head):
+        return Detected(None, False, "binary data, not a text log")
     first = head.decode("utf-8", errors="replace").lstrip().split("\n", 1)[0].strip()
     return Detected(None, False, f"unrecognised content, first line {first[:60]!r}")
+
+
+def _without_nul_lines(head: bytes) -> bytes:
+    if b"\x00" not in head:
+        return head
+    return b"\n".join(ln for ln in head.split(b"\n") if b"\x00" not in ln)
+
+
+_TEXT_CONTROLS = frozenset("\t\n\r\f\v\x1b")
+
+
+def _looks_binary(head: bytes) -> bool:
+    """A file no format recognised is called binary (rather than unrecognised text) when its
+    first 4 KiB hold a NUL byte, or when over a tenth of their characters are invalid UTF-8
+    or control characters other than blanks and ESC. A NUL further on, or in a file a format
+    recognises, only makes its line a reject."""
+    sample = head[:4096]
+    if b"\x00" in sample:
+        return True
+    text = sample.decode("utf-8", errors="replace")
+    if len(sample) == 4096:
+        text = text[:-3]  # a character may be cut at the end of the sample
+    odd = sum(1 for ch in text if ch == "\ufffd" or (ch < " " and ch not in _TEXT_CONTROLS))
+    return odd * 10 > len(text)
 
 
 def read(path: Path, fmt: str | None = None, chunk_rows: int = 1_000_000) -> Iterator[Chunk]:

@@ -109,6 +109,30 @@ def line_rejects(path: str, lines: Lines, idx: np.ndarray, reason: str | Callabl
     return out
 
 
+#: reject reason of a line holding a NUL byte, in every format (such a line is never a record)
+NUL_REASON = "NUL byte in the line"
+
+
+def split_nul(path: str, lines: Lines, idx: np.ndarray, has_nul: np.ndarray | None = None
+              ) -> tuple[list[Reject], np.ndarray]:
+    """Rejects for the lines `idx` that hold a NUL byte, and the other lines of `idx`
+    (`has_nul`: `lines.has_nul()` when already computed)."""
+    nul = (lines.has_nul() if has_nul is None else has_nul)[idx]
+    if not nul.any():
+        return [], idx
+    return line_rejects(path, lines, idx[nul], NUL_REASON), idx[~nul]
+
+
+def check_no_nul(batch: Batch, arr: Any, name: str) -> None:
+    """Rows whose value holds a NUL character (decoded from an escape, e.g. JSON `\\u0000`)
+    are rejects."""
+    arr = as_string(arr)
+    hit = pc.match_substring(arr, "\x00")
+    if pc.any(hit).as_py():
+        batch.reject(np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool),
+                     f"NUL character (\\u0000) in {name}")
+
+
 # --------------------------------------------------------------------------- strings
 
 def as_array(arr: Any) -> pa.Array:

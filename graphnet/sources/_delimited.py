@@ -2,7 +2,8 @@
 
 The first non-blank line is the header; every other non-blank line is a record with as many
 fields as the header (no quoting). Fields are read as text by pyarrow's CSV reader and converted
-column by column by the format's `normalise`.
+column by column by the format's `normalise`. A record line holding a NUL byte is a reject; a
+header line holding one fails the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pyarrow.csv as pcsv
 from graphnet.errors import InputError
 from graphnet.sources import _convert as cv
 from graphnet.sources._io import Lines, decode_header, parser_block, stream_lines
-from graphnet.sources._model import Chunk, Reject
+from graphnet.sources._model import Chunk
 
 
 class DelimitedReader:
@@ -64,8 +65,13 @@ class DelimitedReader:
             if not len(idx):
                 return None
             h = int(idx[0])
-            text = decode_header(lines.content(h))
-            self.columns = self.read_header(text, f"{self.name}:{lines.first + h}")
+            raw = lines.content(h)
+            where = f"{self.name}:{lines.first + h}"
+            if b"\x00" in raw:
+                raise InputError(f"{where}: NUL byte in a header line",
+                                 hint=f"the {self.title} header decides how every record is "
+                                      "read: the file is left out")
+            self.columns = self.read_header(decode_header(raw), where)
             idx = idx[1:]
         stop = self.stop_rows(lines, idx)
         if stop is not None:
@@ -73,7 +79,9 @@ class DelimitedReader:
             self.done = True
         if not len(idx):
             return None
-        rejects: list[Reject] = []
+        rejects, idx = cv.split_nul(self.name, lines, idx)
+        if not len(idx):
+            return cv.finish([], rejects, 0)
         bad_utf = lines.bad_utf8()[idx]
         if bad_utf.any():
             rejects += cv.line_rejects(self.name, lines, idx[bad_utf], "invalid UTF-8")

@@ -182,6 +182,17 @@ class Lines:
             out[i] = not self.content(int(i)).strip(b" \t")
         return out
 
+    def has_nul(self) -> np.ndarray:
+        """Lines holding a NUL byte (one vectorised pass over the block; per line only when the
+        block holds one)."""
+        if len(self) == 0:
+            return np.zeros(0, dtype=bool)
+        lo, hi = int(self.starts[0]), int(self.stops[-1])
+        seg = self.buf[lo:hi]
+        if seg.size == 0 or int(seg.min()) != 0:
+            return np.zeros(len(self), dtype=bool)
+        return np.add.reduceat((seg == 0).view(np.uint8), self.starts - lo, dtype=np.int64) > 0
+
     def bad_utf8(self) -> np.ndarray:
         """Lines that are not valid UTF-8 (checked per block, per line only when a block fails)."""
         bad = np.zeros(len(self), dtype=bool)

@@ -130,6 +130,7 @@ class ZeekJsonReader:
         self.chunk_rows = chunk_rows
         self.ts_type: pa.DataType | None = None
         self.seen_record = False
+        self.nul_escape = False  # the current block may spell a NUL as an escape (\u0000)
 
     def __iter__(self) -> Iterator[Chunk]:
         lines_iter = stream_lines(self.path, self.chunk_rows)
@@ -149,13 +150,16 @@ class ZeekJsonReader:
         if not self.seen_record:
             self._start(lines, idx)
         assert self.ts_type is not None
-        rejects: list[Reject] = []
+        rejects, idx = cv.split_nul(self.name, lines, idx)
+        if not len(idx):
+            return cv.finish([], rejects, 0)
         bad_utf = lines.bad_utf8()[idx]
         if bad_utf.any():
             rejects += cv.line_rejects(self.name, lines, idx[bad_utf], "invalid UTF-8")
             idx = idx[~bad_utf]
             if not len(idx):
                 return cv.finish([], rejects, 0)
+        self.nul_escape = _has_nul_escape(lines)
         pieces, singles = self._parse_ranges(lines, idx)
         tables: list[pa.Table] = []
         skipped = 0
@@ -249,6 +253,13 @@ class ZeekJsonReader:
         is_conn = np.asarray(pc.equal(stream, "conn").fill_null(False)
                              .to_numpy(zero_copy_only=False), dtype=bool)
         batch.skip_rows(np.where(has_stream, ~is_conn, ~marker))
+        if self.nul_escape:
+            # lines holding a NUL byte are rejected before parsing, but JSON can spell a NUL
+            # as an escape: a value holding one is rejected too
+            for name in ("id.orig_h", "id.resp_h"):
+                cv.check_no_nul(batch, pick(name), name)
+            for name in ("uid", "proto", "service", "conn_state", "history", *_LABELS):
+                cv.check_no_nul(batch, col(name), name)
 
         out: dict[str, Any] = {}
         ts_col = col("ts")
@@ -304,6 +315,22 @@ class ZeekJsonReader:
             schema(pa.float64()).empty_table()
         table, rej, skip = self._normalise(lines, np.asarray(kept, dtype=np.int64), raw)
         return table, rejects + rej, skipped + skip
+
+
+def _has_nul_escape(lines: Lines) -> bool:
+    """Whether the block holds the text `\\u0000` (a cheap vectorised test: backslashes are
+    rare in conn logs; a false alarm only costs the exact check of the values)."""
+    if len(lines) == 0:
+        return False
+    lo, hi = int(lines.starts[0]), int(lines.stops[-1])
+    seg = lines.buf[lo:hi]
+    at = np.flatnonzero(seg[: max(len(seg) - 5, 0)] == ord("\\"))
+    if not len(at):
+        return False
+    hit = seg[at + 1] == ord("u")
+    for k in range(2, 6):
+        hit &= seg[at + k] == ord("0")
+    return bool(hit.any())
 
 
 def _port_reason(port: pa.Array, name: str) -> Callable[[int], str]:

@@ -4,7 +4,10 @@ Any `#fields` layout is accepted as long as it has `ts`, `id.orig_h` and `id.res
 mapped fields are optional (unknown when absent). Header lines (`#separator`, `#set_separator`,
 `#empty_field`, `#unset_field`, `#path`, `#fields`, ...) may appear anywhere, several times: each
 one applies to the lines after it. A header line indented by spaces/tabs is still a header.
-Records under a `#path` other than `conn` are skipped and counted.
+Records under a `#path` other than `conn` are skipped and counted. A line holding a NUL byte is
+a reject (also under another `#path`, and a comment header line such as `#types` or `#close`);
+a NUL byte in a header line that sets the layout (`#separator`, `#set_separator`,
+`#empty_field`, `#unset_field`, `#path`, `#fields`) fails the file.
 
 Parsing is vectorised: per block, numpy finds lines and header lines, pyarrow's CSV reader
 parses the records with typed columns. Only when something is wrong does it dig deeper: lines
@@ -60,6 +63,9 @@ FIELD_MAP = {
 _FLOAT_FIELDS = ("ts", "duration")
 _COUNT_FIELDS = ("orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts")
 _PORT_FIELDS = ("id.orig_p", "id.resp_p")
+#: header lines that change how the following records are read
+_LAYOUT_KEYS = (b"#separator", b"#set_separator", b"#empty_field", b"#unset_field", b"#path",
+                b"#fields")
 
 
 def unescape(value: str) -> bytes:
@@ -193,6 +199,7 @@ class ZeekTsvReader:
         rejects: list[Reject] = []
         skipped = 0
         bad_utf: np.ndarray | None = None
+        has_nul = lines.has_nul()
         pos = 0
         for h in [*header_idx.tolist(), n]:
             if h > pos:
@@ -203,6 +210,9 @@ class ZeekTsvReader:
                         raise InputError(
                             f"{self.name}:{lines.first + int(idx[0])}: expected a Zeek TSV "
                             "header (#separator / #fields) before the first record")
+                    nul_rejects, idx = cv.split_nul(self.name, lines, idx, has_nul)
+                    rejects += nul_rejects
+                if len(idx):
                     if self.header.fields is None:
                         rejects += cv.line_rejects(self.name, lines, idx,
                                                    "record before any #fields header")
@@ -216,9 +226,19 @@ class ZeekTsvReader:
                             tables.append(table)
                         rejects += rej
             if h < n:
+                where = f"{self.name}:{lines.first + int(h)}"
                 raw = lines.content(int(h)).lstrip(b" \t")
-                text = raw.decode("utf-8", errors="replace")
-                self.header.apply(text, f"{self.name}:{lines.first + int(h)}")
+                if has_nul[h]:
+                    key = raw.split(self.header.separator, 1)[0]
+                    if raw.startswith(_LAYOUT_KEYS) or b"\x00" in key:
+                        raise InputError(f"{where}: NUL byte in a header line",
+                                         hint="this header line decides how the records after "
+                                              "it are read: the file is left out")
+                    # a comment line (#open, #close, #types, ...): rejected like a record
+                    rejects += cv.line_rejects(self.name, lines, np.array([h]), cv.NUL_REASON)
+                else:
+                    text = raw.decode("utf-8", errors="replace")
+                    self.header.apply(text, where)
             pos = h + 1
         return cv.finish(tables, rejects, skipped)
 
