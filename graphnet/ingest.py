@@ -250,6 +250,10 @@ class FileResult:
     skipped: int = 0
     status: str = "pending"  # ingested | resumed | already ingested | skipped | failed
     message: str = ""
+    #: for an ingested or resumed file, which run committed its group's batches to the graph:
+    #: "this run", "another run" (a concurrent ingest of the same file did it meanwhile, or a
+    #: killed one) or "this and another run" (they shared the batches); empty otherwise
+    ingested_by: str = ""
     rejects_file: str | None = None
     relative_ts: bool = False
     sha256: str = ""
@@ -261,6 +265,9 @@ class IngestResult:
     files: list[FileResult]
     seconds: float
     window_kind: str
+    #: connections this run wrote to the graph: of concurrent ingests of the same files, these
+    #: add up to the data once (`accepted` counts what each run parsed)
+    written: int = 0
 
     @property
     def accepted(self) -> int:
@@ -281,6 +288,7 @@ class IngestResult:
             "rejected": self.rejected,
             "seconds": round(self.seconds, 3),
             "window_kind": self.window_kind,
+            "written": self.written,
         }
 
 
@@ -467,8 +475,11 @@ def _load_batches(
     top: dict[str, int],
     writers: int,
     progress: Progress | None = None,
-) -> None:
+) -> tuple[int, int]:
     """Write the group's batches not yet committed, `writers` transactions at a time.
+
+    Returns (batches, connections) that this run committed: the batches another run committed
+    meanwhile are rolled back here and not counted.
 
     A writer takes its batches from its own partitions (edge key hash), and each transaction
     holds the lock of its partition: concurrent ingests never interleave the read-merge-write
@@ -477,6 +488,7 @@ def _load_batches(
     progress = progress or Progress()
     lock = threading.Lock()
     written = [sum(hi - lo for i, (_, lo, hi) in enumerate(batches) if i in done)]
+    mine = [0, 0]  # batches, connections committed by this run
     progress.edges(written[0], len(rows))
 
     def write(i: int, part: int, lo: int, hi: int) -> None:
@@ -508,12 +520,17 @@ def _load_batches(
             if not tx.run("ingest_group_claim_batch", id=group, batch=i):
                 raise _CommittedElsewhere(i)
 
+        ours = True
         try:
             with accumulate.gc_paused():  # rows in and out of the driver: many small objects
                 store.transaction(work)
         except _CommittedElsewhere:
+            ours = False
             log.info("batch %d of group %s was committed by another run", i, group[:12])
         with lock:
+            if ours:
+                mine[0] += 1
+                mine[1] += int(rows.sums["conns"][lo:hi].sum())
             written[0] += hi - lo
             progress.edges(written[0], len(rows))
 
@@ -525,11 +542,12 @@ def _load_batches(
     if writers <= 1:
         writers = 1
         writer(0)
-        return
+        return mine[0], mine[1]
     with ThreadPoolExecutor(max_workers=writers, thread_name_prefix="graphnet-writer") as pool:
         futures = [pool.submit(writer, w) for w in range(writers)]
         for f in futures:
             f.result()
+    return mine[0], mine[1]
 
 
 @dataclass
@@ -591,14 +609,15 @@ def _load_group(
     window_kind: str,
     group: str | None = None,
     progress: Progress | None = None,
-) -> None:
+) -> int:
     """Write the combined aggregate of several parsed files exactly once.
 
     The group's batches are cut deterministically from the combined aggregate; each batch's
     transaction advances the group ledger. The member files become `done` together at the end.
+    Returns the connections this run committed (not those another run committed meanwhile).
     """
     if not members:
-        return
+        return 0
     group = group or _group_id(m.sha for m in members)
     plan = plan_of(settings, window_kind)
     top = {"dport": settings.top_ports, "history": settings.top_history}
@@ -636,8 +655,11 @@ def _load_group(
     hosts = host_rows(rows, host_classifier(settings.internal_cidrs))
     store.write_batches("hosts_upsert", hosts, settings.batch_size)
     t1 = time.perf_counter()
-    _load_batches(store, group, rows, done, settings, top, settings.writers, progress)
+    mine, conns = _load_batches(store, group, rows, done, settings, top, settings.writers, progress)
     store.write("ingest_group_finish", id=group)
+    # the batches not committed by this run were committed by another one: a concurrent
+    # ingest of the same files, or a killed one that this run resumed
+    by = "this run" if mine == batches else "another run" if not mine else "this and another run"
     log.info(
         "group of %d files: %d edges, %d hosts; prepared in %.1f s, written in %.1f s",
         len(members),
@@ -648,8 +670,10 @@ def _load_group(
     )
     for m in members:
         m.result.status = "resumed" if start else "ingested"
+        m.result.ingested_by = by
         if m.result.relative_ts:
             m.result.message = "relative timestamps (counted from epoch 0)"
+    return conns
 
 
 def _format_hint() -> str:
@@ -836,8 +860,12 @@ def _ingest(
                 group.add(*parsed, kind)
         return group
 
+    written = [0]  # connections this run committed
+
     def load(group: _Group, gid: str | None = None) -> None:
-        _load_group(store, group.members, group.close(kind), settings, kind, gid, progress)
+        written[0] += _load_group(
+            store, group.members, group.close(kind), settings, kind, gid, progress
+        )
         for m in group.members:
             # the ledger says done: the detectors may read the file's archive files now
             Archive(settings).commit(m.sha, m.result.windows)
@@ -891,7 +919,7 @@ def _ingest(
         log.info(
             "%s: %s (%d accepted, %d rejected)", res.path, res.status, res.accepted, res.rejected
         )
-    return IngestResult(ordered, time.perf_counter() - t0, kind)
+    return IngestResult(ordered, time.perf_counter() - t0, kind, written[0])
 
 
 def stats(store: Store) -> dict[str, Any]:

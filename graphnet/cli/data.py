@@ -69,7 +69,11 @@ def _print_ingest_summary(result: Any) -> None:
     for col in ("file", "format", "accepted", "rejected", "status"):
         table.add_column(col, justify="right" if col in ("accepted", "rejected") else "left")
     for f in result.files:
-        status = f.status + (f" ({f.message})" if f.message else "")
+        status = f.status
+        writer = getattr(f, "ingested_by", "")
+        if writer and writer != "this run":
+            status += f" by {writer}"
+        status += f" ({f.message})" if f.message else ""
         table.add_row(
             shown(f.path),
             shown(f.format or "?"),
@@ -88,6 +92,20 @@ def _print_ingest_summary(result: Any) -> None:
         f"{result.accepted:,} connections accepted, {result.rejected:,} rejected "
         f"in {result.seconds:.1f} s ({rate:,.0f}/s); windows: {result.window_kind}"
     )
+    # which run did the work: concurrent ingests of the same files each parse (accept) them all
+    by: dict[str, int] = {}
+    for f in result.files:
+        if getattr(f, "ingested_by", ""):
+            by[f.ingested_by] = by.get(f.ingested_by, 0) + 1
+    if by:
+        shared = by.get("this and another run", 0)
+        line = f"written to the graph by this run: {by.get('this run', 0) + shared:,} files"
+        if shared:
+            line += f" ({shared:,} shared with another run)"
+        line += f", {result.written:,} connections"
+        if by.get("another run"):
+            line += f"; {by['another run']:,} files were written by another run meanwhile"
+        out.print(line)
     for f in result.files:
         if f.rejects_file:
             out.print(f"rejected lines of {shown(f.path)}: {shown(f.rejects_file)}")

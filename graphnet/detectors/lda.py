@@ -48,7 +48,7 @@ from sklearn.decomposition import LatentDirichletAllocation
 from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.detectors.contract import Context, DetectorRun, Model
-from graphnet.findings import Finding
+from graphnet.findings import Finding, cypher_literal
 
 log = logging.getLogger(__name__)
 
@@ -644,8 +644,8 @@ def feedback_flows(
 # --------------------------------------------------------------------------------------------
 def _browser_query(src: str, dst: str, window: str) -> str:
     return (
-        f"MATCH p = (a:Host {{id: {json.dumps(src)}}})-[r:TALKED]->"
-        f"(b:Host {{id: {json.dumps(dst)}}}) WHERE r.window = {json.dumps(window)} RETURN p"
+        f"MATCH p = (a:Host {{id: {cypher_literal(src)}}})-[r:TALKED]->"
+        f"(b:Host {{id: {cypher_literal(dst)}}}) WHERE r.window = {cypher_literal(window)} RETURN p"
     )
 
 

@@ -2,7 +2,8 @@
 
 `install()` writes a small pom (package data `pom.xml.tmpl`) and runs the machine's Maven:
 `mvn -B -f pom.xml dependency:copy-dependencies` into `lib.partial/`, renames it to `lib/`
-and only then writes the `.installed` marker, so an interrupted install is redone.
+and only then writes the `.installed` marker, so an interrupted install is redone. A failed
+install removes `lib.partial/`; a full disk is a `DiskFull` error (exit 9) naming the folder.
 The Maven local repository (`~/.m2`) is used as usual.
 """
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from graphnet.errors import Neo4jProvisionError
+from graphnet.errors import DiskFull, Neo4jProvisionError, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,36 @@ def _maven_hint(output: str) -> str:
     return "run the Maven command above by hand in the dist folder to see the full output"
 
 
+#: what Maven (Java) prints when a write fails on a full disk or a used-up quota
+_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
+
+def _maven_disk_full(output: str, out_dir: Path) -> DiskFull | None:
+    """A DiskFull naming the folder to free when Maven's output says the disk is full."""
+    line = next((ln for ln in output.splitlines() if any(w in ln for w in _DISK_FULL)), None)
+    if line is None:
+        return None
+    # Maven names the file it could not write (in ~/.m2 or the output folder) last before the
+    # reason ("Error copying artifact from A to B: No space left on device")
+    where: Path = out_dir.parent
+    before = line[: min(line.find(w) for w in _DISK_FULL if w in line)]
+    paths = re.findall(r"(/[^\s:'\"()\[\]]+)", before)
+    if paths:
+        candidate = Path(paths[-1])
+        folder = next((p for p in (candidate, *candidate.parents) if p.is_dir()), None)
+        if folder is not None and folder != Path("/"):
+            where = folder
+    reason = "disk quota exceeded" if "quota" in line else "no space left on device"
+    return DiskFull(
+        f"{reason}: Maven could not write the Neo4j jars to {where}; Maven said: {line.strip()}",
+        hint=(
+            f"free space on the disk that holds {where} (`df -h` shows how much is left; "
+            f"Neo4j needs about 140 MB in {out_dir.parent} and in ~/.m2), then run "
+            "`graphnet neo4j start` again"
+        ),
+    )
+
+
 def _run_maven(mvn: Path, pom: Path, out_dir: Path, timeout: float) -> None:
     cmd = [
         str(mvn),
@@ -249,6 +280,9 @@ def _run_maven(mvn: Path, pom: Path, out_dir: Path, timeout: float) -> None:
             _maven_hint(output),
         )
     if rc != 0:
+        full = _maven_disk_full(output, out_dir)
+        if full is not None:
+            raise full
         raise Neo4jProvisionError(
             f"Maven failed (exit code {rc}) resolving Neo4j; last output:\n{output}\n"
             f"command: {' '.join(cmd)}",
@@ -276,6 +310,18 @@ def install(
         if found is not None:
             log.debug("Neo4j %s already installed in %s", version, found.lib_dir)
             return found
+    try:
+        return _install(home, version, browser_version, ddir, force, timeout)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull.writing(f"Neo4j {version}", ddir, exc) from exc
+        raise
+
+
+def _install(
+    home: Path, version: str, browser_version: str, ddir: Path, force: bool, timeout: float
+) -> Installation:
+    """`install` once the cache was found absent or incomplete."""
     with _install_lock(ddir):
         if not force:
             found = installed(home, version)
@@ -295,18 +341,23 @@ def install(
         pom.write_text(render_pom(version, browser_version), "utf-8")
         partial = ddir / "lib.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        _run_maven(mvn, pom, partial, timeout)
-        needed = [
-            f"neo4j-{version}.jar",
-            f"neo4j-server-{version}.jar",
-            f"neo4j-browser-{browser_version}.jar",
-        ]
-        missing = [name for name in needed if not (partial / name).is_file()]
-        if missing:
-            raise Neo4jProvisionError(
-                f"Maven finished but {', '.join(missing)} is missing from {partial}",
-                "remove the folder and run `graphnet neo4j start` again",
-            )
+        try:
+            _run_maven(mvn, pom, partial, timeout)
+            needed = [
+                f"neo4j-{version}.jar",
+                f"neo4j-server-{version}.jar",
+                f"neo4j-browser-{browser_version}.jar",
+            ]
+            missing = [name for name in needed if not (partial / name).is_file()]
+            if missing:
+                raise Neo4jProvisionError(
+                    f"Maven finished but {', '.join(missing)} is missing from {partial}",
+                    "run `graphnet neo4j start` again",
+                )
+        except BaseException:
+            # a failed install leaves nothing half-downloaded behind (the disk may be full)
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         lib = ddir / "lib"
         shutil.rmtree(lib, ignore_errors=True)
         os.replace(partial, lib)

@@ -26,12 +26,18 @@ from typing import Any
 #: characters that change the direction of the text around them (embeddings, overrides,
 #: isolates, marks): shown by their code point, never obeyed
 _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+#: the same, and the control characters a terminal obeys when the file is shown there (C0 but
+#: tab and newline, DEL, C1): shown by their code point too
+_SHOWN_AS_CODE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 _FSI, _PDI = "\u2068", "\u2069"
 
 
 def visible_controls(text: str) -> str:
-    """`text` with every bidi control shown as `[U+XXXX]`."""
-    return _BIDI_CONTROLS.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+    """`text` with every bidi and control character (but tab and newline) shown as
+    `[U+XXXX]`."""
+    return _SHOWN_AS_CODE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
 
 
 def cypher_text(query: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graphnet.config import Neo4jSettings
-from graphnet.errors import ConfigError, Neo4jProvisionError, Neo4jUnavailable
+from graphnet.errors import ConfigError, DiskFull, Neo4jProvisionError, Neo4jUnavailable
 from graphnet.neo4j_local import conf, dist, server
 from graphnet.neo4j_local.conf import InstanceLayout, ServerOptions
 
@@ -325,3 +325,92 @@ def test_failure_message_has_log_tail_without_password(layout: InstanceLayout) -
     assert "line 39" in text and "line 10" not in text
     assert "secretpw" not in text
     assert err.hint
+
+
+def fake_mvn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> Path:
+    """A `mvn` script that `GRAPHNET_MVN` points at: it gets Maven's arguments, runs `body`."""
+    script = tmp_path / "bin" / "mvn"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    monkeypatch.setenv("GRAPHNET_MVN", str(script))
+    monkeypatch.setattr(dist, "check_java", lambda: Path("/usr/bin/java"))  # no Java needed
+    return script
+
+
+# like Maven's output: it writes a first jar into the output folder, then fails on the second
+OUT_DIR = 'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#*=}";; esac; done\n'
+FULL_DISK = (
+    OUT_DIR + 'mkdir -p "$out" && echo jar > "$out/neo4j-5.26.30.jar"\n'
+    'echo "[INFO] Copying neo4j-server-5.26.30.jar to $out/neo4j-server-5.26.30.jar"\n'
+    'echo "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-dependency-plugin:3.6.1:'
+    "copy-dependencies (default-cli) on project graphnet-neo4j-dist: Error copying artifact from "
+    "/nonexistent/.m2/repository/org/neo4j/neo4j-server-5.26.30.jar to "
+    '$out/neo4j-server-5.26.30.jar: No space left on device -> [Help 1]"\n'
+    "exit 1\n"
+)
+
+
+def test_an_install_on_a_full_disk_is_disk_full_and_leaves_no_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it left lib.partial behind and gave the generic "run the Maven command by hand" hint
+    fake_mvn(tmp_path, monkeypatch, FULL_DISK)
+    home = tmp_path / "home"
+    with pytest.raises(DiskFull) as err:
+        dist.install(home)
+    ddir = dist.dist_dir(home)
+    assert err.value.exit_code == 9
+    assert str(err.value).startswith(
+        f"no space left on device: Maven could not write the Neo4j jars to {ddir}"
+    )
+    assert f"free space on the disk that holds {ddir}" in err.value.hint
+    assert "by hand" not in err.value.hint
+    assert not (ddir / "lib.partial").exists()
+    assert not (ddir / "lib").exists()
+    assert dist.installed(home) is None
+
+
+def test_a_failed_install_removes_its_partial_folder_and_keeps_the_generic_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_mvn(
+        tmp_path,
+        monkeypatch,
+        OUT_DIR
+        + 'mkdir -p "$out" && echo jar > "$out/a.jar"\necho "[ERROR] BUILD FAILURE"\nexit 1\n',
+    )
+    home = tmp_path / "home"
+    with pytest.raises(Neo4jProvisionError) as err:
+        dist.install(home)
+    assert not isinstance(err.value, DiskFull)
+    assert "Maven failed (exit code 1)" in str(err.value)
+    assert "BUILD FAILURE" in str(err.value)
+    assert "by hand" in err.value.hint
+    assert not (dist.dist_dir(home) / "lib.partial").exists()
+
+
+def test_maven_finishing_without_the_jars_removes_its_partial_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_mvn(tmp_path, monkeypatch, OUT_DIR + 'mkdir -p "$out" && echo jar > "$out/a.jar"\n')
+    home = tmp_path / "home"
+    with pytest.raises(Neo4jProvisionError, match="is missing from"):
+        dist.install(home)
+    assert not (dist.dist_dir(home) / "lib.partial").exists()
+
+
+def test_a_full_quota_in_the_maven_repository_names_that_folder(tmp_path: Path) -> None:
+    repo = tmp_path / "m2" / "repository" / "org" / "neo4j"
+    repo.mkdir(parents=True)
+    out = (
+        "[ERROR] Could not transfer artifact org.neo4j:neo4j:jar:5.26.30 "
+        f"from/to central (https://repo.maven.apache.org/maven2): {repo}/neo4j-5.26.30.jar.part "
+        "(Disk quota exceeded)"
+    )
+    full = dist._maven_disk_full(out, tmp_path / "dist" / "lib.partial")
+    assert full is not None
+    assert str(full).startswith(
+        f"disk quota exceeded: Maven could not write the Neo4j jars to {repo}"
+    )
+    assert dist._maven_disk_full("[ERROR] BUILD FAILURE", tmp_path) is None

@@ -895,3 +895,13 @@ def test_rank_text_hides_float_noise_and_keeps_ties() -> None:
     assert rank_text(3.0000000001) == "#3"
     assert rank_text(2.5) == "#2.5"
     assert rank_text(float("nan")) == "–"
+
+
+def test_control_characters_are_shown_by_code_point() -> None:
+    from graphnet.reports.escape import esc, visible_controls
+
+    host = "\x1b[31mRED\x1b]0;PWNED\x07\u009b\u202e"
+    shown = visible_controls(host)
+    assert shown == "[U+001B][31mRED[U+001B]]0;PWNED[U+0007][U+009B][U+202E]"
+    assert "\x1b" not in esc(host) and "\x07" not in esc(host)
+    assert visible_controls("a\tb\nc") == "a\tb\nc"

@@ -6,7 +6,6 @@ scores for the combined ranking.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from graphnet.detectors.volume.model import VolumeBaselines, VolumeSettings
-from graphnet.findings import Finding
+from graphnet.findings import Finding, cypher_literal
 
 
 def _fmt_time(t: float) -> str:
@@ -232,13 +231,13 @@ def findings_from_cells(
 def _browser_query(hosts: Sequence[str], window: str) -> str:
     if len(hosts) == 2:
         return (
-            f"MATCH p = (a:Host {{id: {json.dumps(hosts[0])}}})-[r:TALKED]->"
-            f"(b:Host {{id: {json.dumps(hosts[1])}}}) "
-            f"WHERE r.window = {json.dumps(window)} RETURN p"
+            f"MATCH p = (a:Host {{id: {cypher_literal(hosts[0])}}})-[r:TALKED]->"
+            f"(b:Host {{id: {cypher_literal(hosts[1])}}}) "
+            f"WHERE r.window = {cypher_literal(window)} RETURN p"
         )
     return (
-        f"MATCH p = (h:Host {{id: {json.dumps(hosts[0])}}})-[r:TALKED]-(o:Host) "
-        f"WHERE r.window = {json.dumps(window)} RETURN p ORDER BY r.conns DESC LIMIT 50"
+        f"MATCH p = (h:Host {{id: {cypher_literal(hosts[0])}}})-[r:TALKED]-(o:Host) "
+        f"WHERE r.window = {cypher_literal(window)} RETURN p ORDER BY r.conns DESC LIMIT 50"
     )
 
 
