@@ -354,6 +354,12 @@ def test_a_failing_job_does_not_stop_the_others(store, tmp_path: Path) -> None: 
 
 
 BATCHES = dict(GRAPHNET_BATCH_SIZE="50")  # small batches, to be killed mid-file; resumed alike
+#: one edge per connection (20,000 connections: 400 batches of 50 edges), so that a file takes
+#: long enough to ingest to be killed in the middle of it (batches are of edges, not lines)
+MANY = [
+    (f"10.2.{i // 200}.{i % 200 + 1}", f"10.3.{i % 97}.{i % 89 + 1}", 80, "http")
+    for i in range(20_000)
+]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -426,8 +432,8 @@ enabled = false
 [jobs.report]
 enabled = false
 """)
-    n = 20_000  # 400 batches of 50
-    first = write(watch / "conn.a.log", lines(W10, n, "a", BASE + NEW))
+    n = 20_000  # 400 batches of 50 edges
+    first = write(watch / "conn.a.log", lines(W10, n, "a", MANY))
 
     pid = _kill_during_ingest(
         store, ["schedule", "run", "--config", str(cfg)], first, tmp_path / "run.err"
@@ -450,13 +456,13 @@ enabled = false
     assert res.returncode == 0, res.stderr
     rec = json.loads(res.stdout)
     assert rec["outcome"] == "ok", rec
-    assert [f["path"] for f in rec["details"]["ingested"]] == [str(first)]
+    assert [f["path"] for f in rec["details"]["ingested"]] == [str(first)], rec
     assert ingest.stats(store)["connections"] == n
     ing = _status(cfg)["ingest"]
     assert ing["last_run"]["outcome"] == "ok" and ing["running"] is False
     assert ing["failures"] == 1 and ing["interrupted"] == 1
 
-    second = write(watch / "conn.b.log", lines(W11, n, "b", BASE + NEW))
+    second = write(watch / "conn.b.log", lines(W11, n, "b", MANY))
     pid = _kill_during_ingest(
         store,
         ["schedule", "run-now", "ingest", "--config", str(cfg)],
