@@ -136,18 +136,22 @@ def select(only: Sequence[str] | None = None, steps: Sequence[Step] | None = Non
     return [s for s in all_steps if s.name in wanted]
 
 
+def _save_findings(step: Step, ctx: Context, run: DetectorRun) -> int | None:
+    """Name the run's findings after the step and, when saving, store them in place of the
+    window's earlier unreviewed findings of the step's kind. Returns how many were saved."""
+    for f in run.findings:
+        f.detector = step.name
+    if step.kind is None or not ctx.save or ctx.store is None:
+        return None
+    return findings_mod.save(ctx.store, run.findings, replace_kind=step.kind, window=run.window)
+
+
 def run_step(step: Step, ctx: Context) -> tuple[StepOutcome, DetectorRun | None]:
     """Run one step for one window, save its findings (when `ctx.save`), and say how it went."""
     t0 = time.perf_counter()
     try:
         run = step.run(ctx)
-        for f in run.findings:
-            f.detector = step.name
-        saved = None
-        if step.kind is not None and ctx.save and ctx.store is not None:
-            saved = findings_mod.save(
-                ctx.store, run.findings, replace_kind=step.kind, window=ctx.window
-            )
+        saved = _save_findings(step, ctx, run)
     except NotEnoughHistory as exc:
         log.info("%s of %s skipped: %s", step.name, ctx.window, exc)
         return StepOutcome(step.name, "skipped", str(exc), time.perf_counter() - t0), None
@@ -305,8 +309,5 @@ def run_detector(
     window = window or latest_window(store, settings)
     ctx = Context.of(settings, window, store, save=save, options=options)
     run = step.run(ctx)
-    for f in run.findings:
-        f.detector = step.name
-    if step.kind is not None and save and store is not None:
-        findings_mod.save(store, run.findings, replace_kind=step.kind, window=run.window)
+    _save_findings(step, ctx, run)
     return run

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from graphnet.cli.common import _interactive, _print_json, _store, app, err, errors, out, shown
-from graphnet.cli.progress import rich_ingest_progress
+from graphnet.cli.progress import progress_bar, rich_ingest_progress
 from graphnet.config import Settings
 
 
@@ -37,15 +37,7 @@ def ingest(
     settings = Settings.from_env()
     with errors(), _store() as store:
         if _interactive(quiet, as_json):
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rows]:,} rows"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as p:
+            with progress_bar() as p:
                 result = ingest_mod.ingest(
                     store,
                     paths,

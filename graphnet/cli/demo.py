@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from graphnet.cli.common import (
@@ -21,7 +20,7 @@ from graphnet.cli.common import (
     out,
     shown,
 )
-from graphnet.cli.progress import rich_ingest_progress
+from graphnet.cli.progress import progress_bar, rich_ingest_progress
 from graphnet.config import Settings
 
 
@@ -47,15 +46,7 @@ def demo(
     interactive = _interactive(False, as_json)
     with errors(), _store() as store:
         if interactive:
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rows]:,} rows"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as p:
+            with progress_bar() as p:
                 step = p.add_task("demo", total=None, rows=0)
                 result = demo_mod.run_demo(
                     store,

@@ -5,9 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.progress import Progress, TaskID
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from graphnet.cli.common import shown
+from graphnet.cli.common import err, shown
+
+
+def progress_bar() -> Progress:
+    """The transient progress display of a long command on stderr: description, bar, count,
+    rows and elapsed time."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 def rich_ingest_progress(progress: Progress) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graphnet.reports.types import Count, EdgeItem, Report, Totals
+from graphnet.reports.types import Count, EdgeItem, FingerprintTree, Report, Totals
 
 
 def number(v: float | int | None, digits: int = 0) -> str:
@@ -113,3 +113,19 @@ RANKING_HEAD = (
     "why: each detector's best finding about the host",
     "Browser",
 )
+
+
+def tree_rows(t: FingerprintTree) -> list[tuple[str, str]]:
+    """A fingerprint tree as (component, its baseline values with counts) rows, novel values
+    marked NEW."""
+    rows = []
+    for b in t.branches:
+        vals = "; ".join(
+            ("NEW " if lf.novel else "")
+            + f"{lf.value} ×{lf.baseline:,}"
+            + (f" ({lf.meaning})" if lf.meaning else "")
+            + (f", this window {lf.current:,}" if lf.current is not None else "")
+            for lf in b.leaves
+        )
+        rows.append((b.component + (" (novel)" if b.novel else ""), vals or "–"))
+    return rows

@@ -24,6 +24,7 @@ from graphnet.reports.formatting import (
     size,
     step_rows,
     summary_rows,
+    tree_rows,
     where,
 )
 from graphnet.reports.types import (
@@ -483,17 +484,7 @@ def render_html(report: Report) -> str:
         )
         nov.append(fill(Template('<p class="muted">$d</p>'), d=t.describe()))
         nov.append(_img(t.chart, width=1000))
-        rows = []
-        for b in t.branches:
-            vals = "; ".join(
-                ("NEW " if lf.novel else "")
-                + f"{lf.value} ×{lf.baseline:,}"
-                + (f" ({lf.meaning})" if lf.meaning else "")
-                + (f", this window {lf.current:,}" if lf.current is not None else "")
-                for lf in b.leaves
-            )
-            rows.append((b.component + (" (novel)" if b.novel else ""), vals or "–"))
-        nov.append(_kv(rows))
+        nov.append(_kv(tree_rows(t)))
     body.append(
         fill(SECTION, id="novelty", title="Novelty of the window's connections", body=join(nov))
     )

@@ -21,6 +21,7 @@ from graphnet.reports.formatting import (
     size,
     step_rows,
     summary_rows,
+    tree_rows,
     where,
 )
 from graphnet.reports.types import Chart, EdgeItem, FindingItem, RankedHost, Ranking, Report
@@ -317,17 +318,7 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
     for t in r.trees:
         out += [f"### Fingerprint of {md_pair(t.src, t.dst)}", "", md(t.describe()), ""]
         out += img(t.chart)
-        rows = []
-        for b in t.branches:
-            vals = "; ".join(
-                ("NEW " if lf.novel else "")
-                + f"{lf.value} ×{lf.baseline:,}"
-                + (f" ({lf.meaning})" if lf.meaning else "")
-                + (f", this window {lf.current:,}" if lf.current is not None else "")
-                for lf in b.leaves
-            )
-            rows.append((b.component + (" (novel)" if b.novel else ""), vals or "–"))
-        out += [_md_table(["component", "baseline values (count)"], rows), ""]
+        out += [_md_table(["component", "baseline values (count)"], tree_rows(t)), ""]
 
     out += ["## About this report", ""]
     if r.analysis:
