@@ -39,7 +39,11 @@ import pyarrow.parquet as pq
 
 from graphnet import windows
 from graphnet.config import Settings
+from graphnet.engine import Engine, EngineSettings, Session, parquet_select, quote_literal
+from graphnet.engine import sql as engine_sql
 from graphnet.errors import DiskFull, is_disk_full
+from graphnet.features import act
+from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +209,30 @@ def _is_window(name: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+_SQL_TYPES = {
+    pa.float64(): "DOUBLE",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.string(): "VARCHAR",
+}
+
+
+def _null(column: str) -> str:
+    """A column no file of a window has: NULL of its type."""
+    return f"CAST(NULL AS {_SQL_TYPES[ARROW_TYPES[column]]}) AS {column}"
+
+
+def _acts(histories: Sequence[str]) -> pa.Table:
+    """What the originator and the responder did, per distinct history (features' rule)."""
+    return pa.table(
+        {
+            "history": pa.array(histories, type=pa.string()),
+            "orig_act": pa.array([act(h, True) for h in histories], type=pa.string()),
+            "resp_act": pa.array([act(h, False) for h in histories], type=pa.string()),
+        }
+    )
 
 
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
@@ -522,6 +550,90 @@ class Archive:
         if "uid" in frame.columns:
             frame = frame.drop_duplicates("uid", keep="first", ignore_index=True)
         return frame
+
+    # ---------------------------------------------------------------- the analytical engine
+    def engine(self) -> Engine:
+        return Engine(
+            EngineSettings(
+                self.settings.engine_memory, self.settings.engine_threads, self.settings.spill_dir
+            )
+        )
+
+    @contextlib.contextmanager
+    def session(
+        self,
+        tables: Mapping[str, Sequence[str]],
+        *,
+        parts: Sequence[str] = (),
+        lookups: Mapping[str, pa.Table] | None = None,
+        labels: bool = False,
+    ) -> Iterator[Session]:
+        """An engine session over the archive: each name of `tables` is bound to the committed
+        connections of its windows (`win` holds the window id: `window` is a reserved word in
+        SQL), each name of `parts` also as `<name>_parts` (the categorical components of each
+        connection, `graphnet/sql/parts.sql`), and each lookup table is registered. Run the
+        statements of `graphnet/sql/` on it by name; results are Arrow tables or batches.
+
+        A connection archived twice (the same uid in two files) is read once, as by
+        `connections(..., complete=True)`; the label columns only with `labels`."""
+        with self.engine().session() as s:
+            for name, wins in tables.items():
+                s.bind(name, self._select(wins, labels))
+            for name in parts:
+                hist = s.rows(engine_sql("distinct_histories").format(table=name))
+                s.lookup(f"{name}_acts", _acts([h for (h,) in hist]))
+                s.bind(f"{name}_parts", engine_sql("parts").format(table=name))
+            for name, data in (lookups or {}).items():
+                s.lookup(name, data)
+            yield s
+
+    def query(
+        self,
+        statement: str,
+        tables: Mapping[str, Sequence[str]],
+        params: Mapping[str, Any] | None = None,
+        *,
+        parts: Sequence[str] = (),
+        lookups: Mapping[str, pa.Table] | None = None,
+    ) -> pa.Table:
+        """The whole result of one statement (an aggregate: small) over a fresh session."""
+        with self.session(tables, parts=parts, lookups=lookups) as s:
+            return s.table(statement, params)
+
+    def _select(self, wins: Sequence[str], labels: bool) -> str:
+        """The SELECT that binds a table to the committed files of `wins`."""
+        cols = list(BASE_COLUMNS) + (list(LABEL_COLUMNS) if labels else [])
+        parts: list[str] = []
+        n_files = 0
+        for i, w in enumerate(dict.fromkeys(wins)):
+            if not _is_window(w):
+                raise ValueError(f"not a window id: {w!r}")
+            files = self.files(w)
+            if not files:
+                continue
+            n_files += len(files)
+            have: set[str] = set()
+            for f in files:
+                have.update(pq.read_schema(f).names)
+            exprs = [c if c in have else _null(c) for c in cols]
+            inner = parquet_select(files, [c for c in cols if c in have] or ["ts"])
+            # `w` is checked to be a window id: the literal holds no quote
+            parts.append(
+                f"SELECT {quote_literal(w)} AS win, {', '.join(exprs)}, {i} AS file_order "
+                f"FROM ({inner}) t{i}"
+            )
+        if not parts:
+            nulls = ", ".join(_null(c) for c in cols)
+            return f"SELECT CAST(NULL AS VARCHAR) AS win, {nulls} WHERE 1 = 0"
+        union = " UNION ALL ".join(parts)
+        out = ", ".join(["win", *cols])
+        if n_files == 1:
+            return f"SELECT {out} FROM ({union}) u"
+        # a uid archived twice (overlapping logs) counts once: the first by file and line
+        return (
+            f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY uid "
+            f"ORDER BY win, file_order, line) AS copy FROM ({union}) u) d WHERE copy = 1"
+        )
 
     # ---------------------------------------------------------------- stored results
     def results_dir(self, window: str) -> Path:

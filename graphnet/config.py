@@ -93,11 +93,20 @@ class Settings:
     # concurrent write transactions of one ingest (Neo4j gives each a core; on a 2-core
     # machine running graphnet and Neo4j, one is as fast as two)
     writers: int = 1
+    # the analytical engine (DuckDB over the archive): memory it may hold before it spills to
+    # $GRAPHNET_HOME/tmp/engine, and its threads
+    engine_memory: str = "1GB"
+    engine_threads: int = 2
 
     @property
     def archive_dir(self) -> Path:
         """Connection archive (Parquet per window and file) used by connection-level scoring."""
         return self.home / "archive"
+
+    @property
+    def spill_dir(self) -> Path:
+        """Where the analytical engine spills what does not fit in its memory limit."""
+        return self.home / "tmp" / "engine"
 
     @property
     def rejects_dir(self) -> Path:
@@ -108,12 +117,15 @@ class Settings:
         kw: dict[str, object] = {"home": graphnet_home()}
         if os.environ.get("GRAPHNET_WINDOW"):
             kw["window"] = os.environ["GRAPHNET_WINDOW"]
+        if os.environ.get("GRAPHNET_ENGINE_MEMORY"):
+            kw["engine_memory"] = os.environ["GRAPHNET_ENGINE_MEMORY"]
         if os.environ.get("GRAPHNET_INTERNAL_CIDRS"):
             kw["internal_cidrs"] = parse_cidrs(os.environ["GRAPHNET_INTERNAL_CIDRS"])
         for env, key in (
             ("GRAPHNET_BATCH_SIZE", "batch_size"),
             ("GRAPHNET_TOP_PORTS", "top_ports"),
             ("GRAPHNET_WRITERS", "writers"),
+            ("GRAPHNET_ENGINE_THREADS", "engine_threads"),
         ):
             if os.environ.get(env):
                 try:

@@ -80,7 +80,9 @@ def _map_unique(values: pd.Series, fn: object) -> pd.Series:
     return pd.Series(mapped[codes], index=values.index, dtype=object)
 
 
-def _act(history: str, upper: bool) -> str:
+def act(history: str, upper: bool) -> str:
+    """What the originator (`upper`: its upper-case history letters) or the responder did:
+    the distinct letters, sorted; "-" for none."""
     if history == UNKNOWN:
         return UNKNOWN
     letters = sorted({c for c in history if (c.isupper() if upper else c.islower())})
@@ -116,8 +118,8 @@ def components(frame: pd.DataFrame) -> pd.DataFrame:
             "dport": port_class(frame["dport"]),
             "conn_state": _text(frame["conn_state"]),
             "history": hist,
-            "orig_act": _map_unique(hist, lambda h: _act(h, True)),
-            "resp_act": _map_unique(hist, lambda h: _act(h, False)),
+            "orig_act": _map_unique(hist, lambda h: act(h, True)),
+            "resp_act": _map_unique(hist, lambda h: act(h, False)),
             "hour": pd.Series(_HOURS[ts.hour.to_numpy()], index=idx, dtype=object),
             "daytype": pd.Series(
                 np.where(ts.day_of_week.to_numpy() >= 5, "weekend", "weekday"), index=idx

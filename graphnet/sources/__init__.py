@@ -49,13 +49,21 @@ from pathlib import Path
 from graphnet.errors import InputError
 from graphnet.sources import binetflow, cidds, nfdump, zeek_json, zeek_tsv
 from graphnet.sources._io import head_bytes
-from graphnet.sources._model import FORMATS, MAX_HOST_ID_BYTES, Chunk, Detected, Reject
+from graphnet.sources._model import (
+    ARROW_TYPES,
+    BASE_COLUMNS,
+    FORMATS,
+    MAX_HOST_ID_BYTES,
+    Chunk,
+    Detected,
+    Reject,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "FORMATS", "MAX_HOST_ID_BYTES", "Chunk", "Detected", "Reject", "detect", "iter_log_files",
-    "read",
+    "ARROW_TYPES", "BASE_COLUMNS", "FORMATS", "MAX_HOST_ID_BYTES", "Chunk", "Detected", "Reject",
+    "detect", "iter_log_files", "read",
 ]
 
 _READERS: dict[str, Callable[[Path, int], Generator[Chunk, None, None]]] = {

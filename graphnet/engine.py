@@ -1,0 +1,215 @@
+"""The analytical engine: DuckDB over the Parquet archive, out of core.
+
+Only `graphnet.archive` (the door to the columnar store) uses this module. It runs the
+statements of `graphnet/sql/<name>.sql` by name, over tables that the archive binds to Parquet
+files, with a memory limit and a spill folder under `$GRAPHNET_HOME`, so that a window of any
+size is aggregated in bounded memory and its results are streamed in batches.
+
+The statements are standard SQL over named tables (`conns`, `history`, lookup tables passed
+in): no engine-only functions where a standard one exists, so that an engine for several
+machines (Spark SQL) can run the same text. What is engine-specific — reading Parquet, the
+memory limit, the spill folder, the connection — lives here and in the archive's bindings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from graphnet.errors import ConfigError, DiskFull, is_disk_full
+
+log = logging.getLogger(__name__)
+
+#: rows per streamed batch of a result
+BATCH_ROWS = 100_000
+_SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How much of the machine the engine may take. `memory_limit` is DuckDB's (e.g. "1GB",
+    "256MiB"): beyond it, joins, aggregations and sorts spill to `spill_dir`."""
+
+    memory_limit: str
+    threads: int
+    spill_dir: Path
+
+    def __post_init__(self) -> None:
+        if not _SIZE.match(self.memory_limit):
+            raise ConfigError(
+                f"GRAPHNET_ENGINE_MEMORY must be a size such as 1GB or 512MiB, "
+                f"not {self.memory_limit!r}"
+            )
+        if self.threads < 1:
+            raise ConfigError(f"GRAPHNET_ENGINE_THREADS must be 1 or more, not {self.threads}")
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of `graphnet/sql/<name>.sql` (package data), comment lines removed."""
+    if not _NAME.match(name):
+        raise KeyError(f"not a statement name: {name!r}")
+    try:
+        text = resources.files("graphnet.sql").joinpath(f"{name}.sql").read_text("utf-8")
+    except FileNotFoundError:
+        raise KeyError(f"no SQL statement named {name!r}") from None
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("--")]
+    return "\n".join(lines).strip()
+
+
+def statements(name: str) -> list[str]:
+    """The `;`-separated statements of a file: all but the last prepare (temporary tables and
+    views), the last gives the result."""
+    return [s.strip() for s in sql(name).split(";") if s.strip()]
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal (standard quoting: a quote is doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Session:
+    """One engine connection: tables are bound, statements run, results streamed. Closed by
+    the `Engine.session` context."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+        self.con = con
+        self.spill = spill
+
+    def bind(self, table: str, select: str) -> None:
+        """Make `table` a temporary view of `select` (the archive's binding of a name to files)."""
+        if not _NAME.match(table):
+            raise ValueError(f"not a table name: {table!r}")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {select}")
+
+    def lookup(self, table: str, data: pa.Table) -> None:
+        """Make an Arrow table from Python available to the statements as `table`."""
+        if not _NAME.match(table):
+            raise ValueError(f"not a table name: {table!r}")
+        self.con.register(table, data)
+
+    def _run(self, name: str, params: Mapping[str, Any] | None) -> duckdb.DuckDBPyRelation:
+        return self.run_text(statements(name), params)
+
+    def run_text(
+        self, stmts: Sequence[str], params: Mapping[str, Any] | None
+    ) -> duckdb.DuckDBPyRelation:
+        """Run statements: all but the last for their effect, the last as the (lazy) result."""
+        for s in stmts[:-1]:
+            self.con.execute(s, _used(s, params))
+        return self.con.sql(stmts[-1], params=_used(stmts[-1], params))
+
+    @contextlib.contextmanager
+    def _guard(self, name: str) -> Iterator[None]:
+        """Engine failures as graphnet's errors: out of memory, a full disk while spilling."""
+        try:
+            yield
+        except duckdb.OutOfMemoryException as exc:
+            raise MemoryError(
+                f"the {name} statement needs more memory than GRAPHNET_ENGINE_MEMORY allows "
+                f"and could not spill: {exc}"
+            ) from exc
+        except duckdb.IOException as exc:
+            if "No space left" not in str(exc):
+                raise
+            full = OSError(errno.ENOSPC, str(exc))
+            raise DiskFull.writing(f"the {name} statement's spill files", self.spill, full) from exc
+
+    def table(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """The whole result of a statement (for results that are small: aggregates)."""
+        with self._guard(name):
+            return self._run(name, params).to_arrow_table()
+
+    def batches(
+        self, name: str, params: Mapping[str, Any] | None = None, rows: int = BATCH_ROWS
+    ) -> Iterator[pa.RecordBatch]:
+        """The result of a statement in batches of at most `rows` rows."""
+        with self._guard(name):
+            yield from self._run(name, params).to_arrow_reader(rows)
+
+    def rows(self, text: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The rows of a statement given as text (what the archive itself asks: short)."""
+        with self._guard("inline"):
+            return self.run_text([text], params).fetchall()
+
+    def scalar(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
+        with self._guard(name):
+            rows = self._run(name, params).fetchall()
+        return rows[0][0] if rows else None
+
+
+def _used(statement: str, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The parameters a statement names (`$name`); DuckDB refuses unused ones."""
+    if not params:
+        return None
+    used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", statement)}
+    return used or None
+
+
+class Engine:
+    """Opens sessions with the settings' memory limit, threads and spill folder."""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+
+    def session(self) -> _SessionContext:
+        return _SessionContext(self.settings)
+
+
+class _SessionContext:
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self.spill: Path | None = None
+
+    def __enter__(self) -> Session:
+        s = self.settings
+        try:
+            s.spill_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise DiskFull.writing("the engine's spill folder", s.spill_dir, exc) from exc
+            raise
+        # a folder per session: removed when it ends, whatever DuckDB left in it
+        self.spill = Path(tempfile.mkdtemp(prefix="session-", dir=s.spill_dir))
+        self.con = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": s.memory_limit,
+                "threads": s.threads,
+                "temp_directory": str(self.spill),
+                "preserve_insertion_order": False,
+                "enable_external_access": True,
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+            },
+        )
+        return Session(self.con, self.spill)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.con is not None:
+            self.con.close()
+        if self.spill is not None:
+            shutil.rmtree(self.spill, ignore_errors=True)
+
+
+def parquet_select(files: Sequence[Path], columns: Sequence[str]) -> str:
+    """`SELECT columns FROM` the Parquet files (engine-specific: how the archive binds a table
+    to files). Columns missing from some files are NULL there."""
+    listed = ", ".join(quote_literal(str(f)) for f in files)
+    cols = ", ".join(columns)
+    return f"SELECT {cols} FROM read_parquet([{listed}], union_by_name = true)"

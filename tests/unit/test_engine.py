@@ -1,0 +1,257 @@
+"""The analytical engine behind the archive door: each SQL aggregation against a small pandas
+oracle on hand-written frames (and hypothesis), the bindings (windows, duplicates, missing
+columns), the memory limit and the spill folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graphnet import features, windows
+from graphnet.archive import Archive
+from graphnet.config import Settings
+from graphnet.engine import EngineSettings
+from graphnet.errors import ConfigError
+from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
+
+T0 = 1709542800.0  # 2024-03-04 09:00 UTC (a Monday), in 2024-W10
+COMPONENTS = list(features.COMPONENTS)
+
+
+def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """A normalised connection frame with the archive's columns and types."""
+    cols = {c: pa.array([r.get(c) for r in rows], type=ARROW_TYPES[c]) for c in BASE_COLUMNS}
+    return pa.table(cols).to_pandas()  # as the readers give it
+
+
+def archived(tmp: Path, *frames: pd.DataFrame) -> Archive:
+    """An archive holding each frame as one committed file."""
+    archive = Archive(Settings(home=tmp))
+    for i, f in enumerate(frames):
+        sha = f"{i:x}" * 64
+        w = archive.writer(sha)
+        w.write(f, windows.window_ids(f["ts"].to_numpy(dtype="float64")).to_numpy())
+        archive.commit(sha, w.finish())
+    return archive
+
+
+HAND = frame(
+    [
+        # ts, proto upper-case, service empty, a dynamic port, history with both cases
+        dict(
+            ts=T0,
+            uid="C1",
+            src="10.0.0.1",
+            dst="10.0.0.2",
+            dport=443,
+            proto="TCP",
+            service="",
+            conn_state="SF",
+            history="ShADadFf",
+            src_bytes=0.0,
+            dst_bytes=1.0,
+            src_pkts=3.0,
+            dst_pkts=None,
+            line=1,
+        ),
+        dict(
+            ts=T0 + 3600 * 15 + 0.5,
+            uid="C2",
+            src="10.0.0.1",
+            dst="10.0.0.2",
+            dport=50000,
+            proto="udp",
+            service="dns",
+            conn_state="S0",
+            history=None,
+            src_bytes=1023.0,
+            dst_bytes=1024.0,
+            src_pkts=-1.0,
+            dst_pkts=float("nan"),
+            line=2,
+        ),
+        # Saturday: a weekend; unknown port and state
+        dict(
+            ts=T0 + 5 * 86400 + 60,
+            uid="C3",
+            src="10.0.0.3",
+            dst="10.0.0.2",
+            dport=None,
+            proto=None,
+            service="ssl",
+            conn_state="",
+            history="^hADr",
+            src_bytes=7.0,
+            dst_bytes=0.5,
+            src_pkts=1.0,
+            dst_pkts=2.0,
+            line=3,
+        ),
+        # the same edge again: histogram counts add up
+        dict(
+            ts=T0 + 7,
+            uid="C4",
+            src="10.0.0.1",
+            dst="10.0.0.2",
+            dport=443,
+            proto="tcp",
+            service="-",
+            conn_state="SF",
+            history="ShADadFf",
+            src_bytes=0.0,
+            dst_bytes=1.0,
+            src_pkts=3.0,
+            dst_pkts=0.0,
+            line=4,
+        ),
+    ]
+)
+
+
+def sql_parts(archive: Archive, wins: list[str]) -> pd.DataFrame:
+    with archive.session({"conns": wins}, parts=["conns"]) as s:
+        rel = s.con.sql("SELECT * FROM conns_parts ORDER BY uid").to_arrow_table()
+    return rel.to_pandas()
+
+
+def test_parts_match_the_python_components(tmp_path: Path) -> None:
+    archive = archived(tmp_path, HAND)
+    got = sql_parts(archive, archive.windows())
+    want = features.components(HAND).assign(uid=HAND["uid"]).sort_values("uid")
+    for c in COMPONENTS:
+        assert got[c].tolist() == want[c].tolist(), c
+    # spot checks of the rules themselves
+    assert got["daytype"].tolist() == ["weekday", "weekday", "weekend", "weekday"]
+    assert got["dport"].tolist() == ["443", "dyn", "-", "443"]
+    assert got["hour"].tolist() == ["09", "00", "09", "09"]
+
+
+finite = st.floats(min_value=0, max_value=1e12, allow_nan=False) | st.none() | st.just(-3.0)
+text = (
+    st.sampled_from(["", "-", "tcp", "UDP", "ShADadFf", "^dDa", "sS", "Dd\u00c9\u00e9"]) | st.none()
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "ts": st.floats(min_value=1e8, max_value=2e9, allow_nan=False),
+                "dport": st.integers(min_value=-1, max_value=65535) | st.none(),
+                "proto": text,
+                "service": text,
+                "conn_state": text,
+                "history": text,
+                "src_bytes": finite,
+                "dst_bytes": finite,
+                "src_pkts": finite,
+                "dst_pkts": finite,
+            }
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_parts_agree_with_python_on_any_values(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, object]]
+) -> None:
+    tmp = tmp_path_factory.mktemp("parts")
+    f = frame([dict(r, uid=f"C{i:03d}", src="a", dst="b", line=i) for i, r in enumerate(rows)])
+    archive = archived(tmp, f)
+    got = sql_parts(archive, archive.windows())
+    want = features.components(f).assign(uid=f["uid"]).sort_values("uid")
+    for c in COMPONENTS:
+        assert got[c].tolist() == want[c].tolist(), c
+
+
+def oracle_histograms(f: pd.DataFrame) -> pd.DataFrame:
+    parts = features.components(f)
+    parts["src"], parts["dst"] = f["src"], f["dst"]
+    parts["win"] = windows.window_ids(f["ts"].to_numpy(dtype="float64")).to_numpy()
+    long = parts.melt(["win", "src", "dst"], COMPONENTS, "component", "value")
+    out = long.groupby(["win", "src", "dst", "component", "value"]).size().rename("n")
+    return out.reset_index().sort_values(["win", "src", "dst", "component", "value"])
+
+
+def test_edge_histograms_match_a_pandas_oracle(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    n = 400
+    f = frame(
+        [
+            dict(
+                ts=T0 + float(rng.integers(0, 20 * 86400)),
+                uid=f"C{i}",
+                src=f"10.0.0.{rng.integers(0, 4)}",
+                dst=f"10.0.1.{rng.integers(0, 3)}",
+                dport=int(rng.choice([53, 80, 443, 60000])),
+                proto=str(rng.choice(["tcp", "udp"])),
+                service=str(rng.choice(["dns", "http", "-"])),
+                conn_state=str(rng.choice(["SF", "S0"])),
+                history=str(rng.choice(["ShADadFf", "D", "-"])),
+                src_bytes=float(rng.integers(0, 5000)),
+                dst_bytes=float(rng.integers(0, 5000)),
+                src_pkts=float(rng.integers(0, 9)),
+                dst_pkts=float(rng.integers(0, 9)),
+                line=i,
+            )
+            for i in range(n)
+        ]
+    )
+    archive = archived(tmp_path, f.iloc[:150], f.iloc[150:])
+    got = archive.query(
+        "edge_histograms", {"conns": archive.windows()}, parts=["conns"]
+    ).to_pandas()
+    want = oracle_histograms(f)
+    assert len(archive.windows()) >= 3
+    assert got.reset_index(drop=True).equals(
+        want.reset_index(drop=True).astype(got.dtypes.to_dict())
+    )
+
+
+def test_a_uid_archived_twice_is_read_once(tmp_path: Path) -> None:
+    archive = archived(tmp_path, HAND, HAND.iloc[:2])  # the first two connections again
+    with archive.session({"conns": archive.windows()}) as s:
+        n = s.con.sql("SELECT COUNT(*) FROM conns").fetchall()[0]
+    assert n == (4,)
+    assert len(archive.connections(archive.windows(), ["uid"], complete=True)) == 4
+
+
+def test_windows_bind_separately_and_an_empty_binding_has_the_columns(tmp_path: Path) -> None:
+    later = HAND.assign(ts=HAND["ts"] + 14 * 86400, uid=HAND["uid"] + "x")
+    archive = archived(tmp_path, HAND, later)
+    first, *_ = archive.windows()
+    with archive.session({"conns": [first], "past": ["2001-W01"]}) as s:
+        rows = s.con.sql("SELECT DISTINCT win FROM conns").fetchall()
+        cols = [d[0] for d in s.con.sql("SELECT * FROM past").description]
+        empty = s.con.sql("SELECT COUNT(*) FROM past").fetchall()[0]
+    assert rows == [(first,)]
+    assert cols == ["win", *BASE_COLUMNS]
+    assert empty == (0,)
+
+
+def test_the_memory_limit_and_spill_folder_are_set_and_the_spill_folder_is_cleaned(
+    tmp_path: Path,
+) -> None:
+    archive = Archive(Settings(home=tmp_path, engine_memory="256MiB", engine_threads=1))
+    with archive.engine().session() as s:
+        limit = s.con.sql("SELECT current_setting('memory_limit')").fetchall()[0]
+        spill = s.con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
+        threads = s.con.sql("SELECT current_setting('threads')").fetchall()[0]
+    assert limit is not None and limit[0] in ("256.0 MiB", "268.4 MB")
+    assert spill is not None and Path(spill[0]).parent == tmp_path / "tmp" / "engine"
+    assert threads == (1,)
+    assert list((tmp_path / "tmp" / "engine").iterdir()) == []
+
+
+def test_a_bad_memory_limit_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GRAPHNET_ENGINE_MEMORY must be a size such as 1GB"):
+        EngineSettings("lots", 1, tmp_path)
