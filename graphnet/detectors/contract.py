@@ -61,6 +61,13 @@ class Model(ABC):
 
 
 @dataclass(frozen=True)
+class ConnectionScores:
+    """Option: a step that scores connections returns the score of every connection of the
+    window in `DetectorRun.conn_scores` (the evaluation asks for it). Without it a step keeps
+    only what its findings need, so that its memory does not grow with the window."""
+
+
+@dataclass(frozen=True)
 class Context:
     """What a step sees: one window, the settings, the two doors, and typed options.
 
@@ -97,6 +104,11 @@ class Context:
             if isinstance(o, kind):
                 return o
         return None
+
+    @property
+    def per_connection(self) -> bool:
+        """Whether the caller wants every connection's score (`ConnectionScores`)."""
+        return self.option(ConnectionScores) is not None
 
     def graph(self) -> GraphStore:
         """The graph store; a step that needs it and has none cannot run."""

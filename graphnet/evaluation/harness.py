@@ -34,7 +34,7 @@ import pandas as pd
 from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
-from graphnet.detectors.contract import DetectorRun, Step
+from graphnet.detectors.contract import ConnectionScores, DetectorRun, Step
 from graphnet.detectors.lda import CONN_COLUMNS
 from graphnet.detectors.registry import default_steps
 from graphnet.evaluation.metrics import (
@@ -387,6 +387,8 @@ def evaluate(
             "no window to evaluate: no planted or labelled attack falls in an archived window"
         )
     results = []
+    # the evaluation scores every connection: the steps return all of their scores
+    options = (*options, ConnectionScores())
     for w in wins:
         ctx = EvalWindow(store, settings, w, options)
         log.info("evaluating window %s", w)
