@@ -362,9 +362,8 @@ def risk_window(
                 scores[name] = run.host_scores
                 ev[name] = run.evidence
         if not universe:
-            conns = Archive(settings).connections([window], ("src", "dst"))
-            if len(conns):
-                universe = sorted(set(conns["src"].astype(str)) | set(conns["dst"].astype(str)))
+            hosts = Archive(settings).query("window_hosts", {"conns": [window]})
+            universe = [str(h) for h in hosts.column("host").to_pylist()]
     else:
         found = findings_mod.load(store, window=window) if store is not None else []
         fs, ev = host_scores_from_findings(found)

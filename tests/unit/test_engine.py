@@ -255,3 +255,14 @@ def test_the_memory_limit_and_spill_folder_are_set_and_the_spill_folder_is_clean
 def test_a_bad_memory_limit_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="GRAPHNET_ENGINE_MEMORY must be a size such as 1GB"):
         EngineSettings("lots", 1, tmp_path)
+
+
+def test_window_hosts_are_every_source_and_destination_sorted_as_python_sorts(
+    tmp_path: Path,
+) -> None:
+    odd = HAND.assign(
+        src=["b", "\u00e9t\u00e9", "B", "10.0.0.1"], dst=["a", "Z", "b", "\U0001f600"]
+    )
+    archive = archived(tmp_path, odd)
+    got = archive.query("window_hosts", {"conns": archive.windows()}).column("host").to_pylist()
+    assert got == sorted(set(odd["src"]) | set(odd["dst"]))
