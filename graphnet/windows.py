@@ -22,16 +22,25 @@ _HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
 
 
 def window_ids(ts: pd.Series | np.ndarray, kind: str = "week") -> pd.Series:
-    """Vectorised: epoch seconds (UTC) -> window id strings."""
-    t = pd.to_datetime(pd.Series(np.asarray(ts, dtype="float64")), unit="s", utc=True)
+    """Vectorised: epoch seconds (UTC) -> window id strings. The id is computed once per
+    distinct hour (or day) and spread to the rows: a window of millions of connections has
+    a few hundred distinct hours."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown window kind {kind!r}; expected one of {', '.join(KINDS)}")
+    t = np.asarray(ts, dtype="float64")
+    step = 3600.0 if kind == "hour" else 86400.0
+    with np.errstate(invalid="ignore"):
+        slots = np.floor(t / step)
+    uniq, inverse = np.unique(slots, return_inverse=True)
+    stamps = pd.to_datetime(pd.Series(uniq * step), unit="s", utc=True)
     if kind == "week":
-        iso = t.dt.isocalendar()
-        return iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
-    if kind == "day":
-        return t.dt.strftime("%Y-%m-%d")
-    if kind == "hour":
-        return t.dt.strftime("%Y-%m-%dT%H")
-    raise ValueError(f"unknown window kind {kind!r}; expected one of {', '.join(KINDS)}")
+        iso = stamps.dt.isocalendar()
+        ids = iso["year"].astype(str) + "-W" + iso["week"].astype(str).str.zfill(2)
+    elif kind == "day":
+        ids = stamps.dt.strftime("%Y-%m-%d")
+    else:
+        ids = stamps.dt.strftime("%Y-%m-%dT%H")
+    return pd.Series(ids.to_numpy(dtype=object)[inverse.reshape(-1)], dtype=object)
 
 
 def window_of(ts: float, kind: str = "week") -> str:
