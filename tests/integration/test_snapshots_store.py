@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import findings, ingest, pipeline
+from graphnet import features, findings, ingest, pipeline, windows
+from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors import shifts, snapshots
 from graphnet.errors import NotEnoughHistory
@@ -117,6 +118,11 @@ def test_snapshot_all_windows_is_idempotent_and_replaces(store, graphnet_home: P
     history = snapshots.host_history(store, attacker)
     assert history["window"].tolist() == WINDOWS
     assert history.set_index("window").loc["2024-W04", "out_degree"] > 20
+    # ports are read from the archive and counted exactly: the scan alone has 100
+    week = frame[windows.window_ids(frame["ts"].to_numpy()).to_numpy() == "2024-W04"]
+    mine = week[(week["src"] == attacker) & (week["dst"] != attacker)]
+    exact = features.port_class(mine["dport"]).nunique()
+    assert history.set_index("window").loc["2024-W04", "dports_out"] == exact >= 100
     top = snapshots.top_hosts(store, "2024-W02", "pagerank", limit=3)
     assert len(top) == 3 and top["host"].str.startswith("10.9.0.").all()
     listed = snapshots.snapshots(store)
@@ -247,8 +253,9 @@ def test_generated_attack_server_ranks_first(store, graphnet_home: Path, tmp_pat
         truth = json.loads((out / "truth.json").read_text())
         scenario = next(s for s in truth["scenarios"] if s["type"] == "attack_server")
         attacker, week = scenario["hosts"]["attacker"], scenario["window"]
-        ingest.ingest(store, [out], Settings(home=graphnet_home / f"h{seed}"))
-        snapshots.snapshot(store, all_windows=True)
+        home = Settings(home=graphnet_home / f"h{seed}")
+        ingest.ingest(store, [out], home)
+        snapshots.snapshot(store, all_windows=True, archive=Archive(home))
         wins = [str(w) for w in snapshots.snapshots(store)["window"]]
         assert week in wins[1:], (seed, week, wins)
         tops: dict[str, shifts.ShiftRow] = {}

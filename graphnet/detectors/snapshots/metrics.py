@@ -1,16 +1,14 @@
-"""Centrality snapshots: a window's host graph from the store -> per-host metrics -> store.
+"""Snapshot metrics: a window's host graph as arrays in, per-host metrics out (pure).
 
-For one window the aggregated `TALKED` edges are read (one per source, destination and window)
-and every host gets degree, peer, port and volume counts, PageRank (weighted by connections),
+Every host gets degree, peer, port and volume counts, PageRank (weighted by connections),
 betweenness (exact on small graphs, sampled with a fixed seed above a size threshold), HITS hub
-and authority scores and a Louvain community. The results are written back as
-`(:Snapshot {window, ...})-[:MEASURED {metrics}]->(:Host)`, so a host's history is one query away.
+and authority scores and a Louvain community.
 
 Two engines compute the same metrics: `networkx` (the reference, used for small windows) and
 `fast` (scipy sparse power iteration for PageRank, scipy ARPACK for HITS exactly as networkx
 calls it, igraph for betweenness and Louvain) for large windows. The unit tests hold them to the
-same results on small graphs. `compute` is pure (a DataFrame of edges in, metrics out);
-`snapshot` is the store-level entry point.
+same results on small graphs. `compute` takes a `WindowGraph` (what `edges.window_graph` reads
+from the archive) or a DataFrame of edges (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -29,11 +27,6 @@ import pandas as pd
 from scipy import sparse
 from scipy.sparse.linalg import ArpackNoConvergence, svds
 
-from graphnet import windows
-from graphnet.detectors.contract import Context, DetectorRun
-from graphnet.errors import ConfigError, NotEnoughHistory
-from graphnet.store.protocol import GraphStore
-
 log = logging.getLogger(__name__)
 
 Engine = Literal["auto", "networkx", "fast"]
@@ -43,8 +36,8 @@ METRICS: dict[str, str] = {
     "out_degree": "distinct hosts it connected to",
     "in_degree": "distinct hosts that connected to it",
     "peers": "distinct hosts it talked with, either direction",
-    "dports_out": "distinct destination ports it connected to (a lower bound, see docs)",
-    "dports_in": "distinct ports it was connected on (a lower bound, see docs)",
+    "dports_out": "distinct destination ports it connected to",
+    "dports_in": "distinct ports it was connected on",
     "conns_out": "connections it initiated",
     "conns_in": "connections it answered",
     "bytes_out": "bytes (both directions) of connections it initiated",
@@ -67,6 +60,7 @@ INT_METRICS = (
     "community",
     "community_size",
 )
+#: port keys of the graph's folded per-edge lists that are not ports (DataFrame input only)
 IGNORED_PORTS = ("other", "-")
 
 
@@ -77,7 +71,9 @@ class SnapshotSettings:
     engine: Engine = "auto"
     # "auto": networkx up to this many edges, the fast engine above (same results, tested)
     networkx_max_edges: int = 2_000
-    # exact betweenness up to this many hosts, sampled with `betweenness_k` sources above
+    # exact betweenness up to this many hosts, sampled with `betweenness_k` sources above: a
+    # source costs one BFS (about 25 ms at 10^5 hosts and 7 * 10^5 edges, igraph, 2 cores), so
+    # exact there would take some 40 minutes, 256 sources some 6 seconds
     betweenness_exact_nodes: int = 1_000
     betweenness_k: int = 256
     seed: int = 0
@@ -107,43 +103,15 @@ class HostMetrics:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class SnapshotResult:
-    window: str
-    status: str  # computed | replaced | up to date
-    hosts: int
-    edges: int
-    connections: int
-    engine: str
-    betweenness_k: int
-    betweenness_exact: bool
-    communities: int
-    modularity: float
-    seconds: float
-    top: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "window": self.window,
-            "status": self.status,
-            "hosts": self.hosts,
-            "edges": self.edges,
-            "connections": self.connections,
-            "engine": self.engine,
-            "betweenness_k": self.betweenness_k,
-            "betweenness_exact": self.betweenness_exact,
-            "communities": self.communities,
-            "modularity": round(self.modularity, 4),
-            "seconds": round(self.seconds, 3),
-            "top": self.top,
-        }
-
-
 # --------------------------------------------------------------------------------------------
 # the graph as arrays
 # --------------------------------------------------------------------------------------------
 @dataclass
-class _Graph:
+class WindowGraph:
+    """A window's host graph as arrays: sorted host ids, one row per directed pair of distinct
+    hosts (host codes = positions in `hosts`, each pair once), and per host its distinct
+    destination ports. What `compute` measures."""
+
     hosts: np.ndarray  # object array of host ids, sorted
     src: np.ndarray  # int64 codes, one per directed pair
     dst: np.ndarray
@@ -151,6 +119,8 @@ class _Graph:
     bytes: np.ndarray  # float64 (src_bytes + dst_bytes)
     dports_out: np.ndarray  # per host
     dports_in: np.ndarray
+    #: host pairs of the window before self-loops were dropped (the graph's TALKED edges)
+    talked_edges: int = 0
 
     @property
     def n(self) -> int:
@@ -204,14 +174,24 @@ def _distinct_ports(
     return out
 
 
-def _graph(edges: pd.DataFrame) -> tuple[_Graph, int]:
-    """Edge rows -> coded arrays; self-loops dropped, duplicate pairs summed."""
+def empty_graph() -> WindowGraph:
+    """The graph of a window without edges."""
+    empty = np.zeros(0, dtype=np.int64)
+    return WindowGraph(
+        np.zeros(0, dtype=object), empty, empty, empty * 1.0, empty * 1.0, empty, empty
+    )
+
+
+def frame_graph(edges: pd.DataFrame) -> WindowGraph:
+    """Edge rows -> coded arrays; self-loops dropped, duplicate pairs summed.
+
+    `edges` has one row per directed host pair: `src`, `dst`, `conns`, optionally `src_bytes`,
+    `dst_bytes`, and the ports as the graph's edges used to hold them: `dport_k` (the edge's top
+    port keys, `other` = folded) and `dport_distinct` (its distinct ports before folding); a
+    host's distinct ports are then a lower bound (see `_distinct_ports`)."""
     talked = len(edges)
     if talked == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return _Graph(
-            np.zeros(0, dtype=object), empty, empty, empty * 1.0, empty * 1.0, empty, empty
-        ), 0
+        return empty_graph()
     src = edges["src"].astype(str).to_numpy(dtype=object)
     dst = edges["dst"].astype(str).to_numpy(dtype=object)
     keep = src != dst
@@ -236,10 +216,10 @@ def _graph(edges: pd.DataFrame) -> tuple[_Graph, int]:
     conns = np.bincount(inverse, weights=conns, minlength=len(uniq))
     nbytes = np.bincount(inverse, weights=nbytes, minlength=len(uniq))
     s, d = uniq // n, uniq % n
-    return _Graph(hosts, s, d, conns, nbytes, dports_out, dports_in), talked
+    return WindowGraph(hosts, s, d, conns, nbytes, dports_out, dports_in, talked)
 
 
-def _undirected(g: _Graph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _undirected(g: WindowGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Undirected pairs (a < b) weighted by log(1 + connections of both directions): the
     community weight. The log keeps one flood of connections from deciding every host's
     community while heavier ties still count more."""
@@ -329,7 +309,7 @@ class _Clock:
 
 
 def _networkx_engine(
-    g: _Graph, settings: SnapshotSettings, sources: list[int] | None, clock: _Clock
+    g: WindowGraph, settings: SnapshotSettings, sources: list[int] | None, clock: _Clock
 ) -> dict[str, np.ndarray]:
     import networkx as nx
 
@@ -488,7 +468,7 @@ def _louvain_igraph(
 
 
 def _fast_engine(
-    g: _Graph, settings: SnapshotSettings, sources: list[int] | None, clock: _Clock
+    g: WindowGraph, settings: SnapshotSettings, sources: list[int] | None, clock: _Clock
 ) -> dict[str, np.ndarray]:
     import igraph as ig
 
@@ -535,17 +515,16 @@ def _choose_engine(m: int, settings: SnapshotSettings) -> str:
     return engine
 
 
-def compute(edges: pd.DataFrame, settings: SnapshotSettings | None = None) -> HostMetrics:
-    """Per-host metrics of one window's edges.
-
-    `edges` has one row per directed host pair: `src`, `dst`, `conns`, optionally `src_bytes`,
-    `dst_bytes`, `dport_k` (list of port keys, `other` = folded) and `dport_distinct`.
-    """
+def compute(
+    edges: WindowGraph | pd.DataFrame, settings: SnapshotSettings | None = None
+) -> HostMetrics:
+    """Per-host metrics of one window's graph: a `WindowGraph` (as `edges.window_graph` reads
+    it from the archive) or a DataFrame of edge rows (see `frame_graph`)."""
     settings = settings or SnapshotSettings()
     t0 = time.perf_counter()
     seconds: dict[str, float] = {}
     clock = _Clock(seconds)
-    g, talked = _graph(edges)
+    g = frame_graph(edges) if isinstance(edges, pd.DataFrame) else edges
     n = g.n
     clock.lap("graph")
     engine = _choose_engine(g.m, settings)
@@ -594,7 +573,7 @@ def compute(edges: pd.DataFrame, settings: SnapshotSettings | None = None) -> Ho
     return HostMetrics(
         hosts=hosts,
         edges=g.m,
-        talked_edges=talked,
+        talked_edges=g.talked_edges,
         connections=round(float(g.conns.sum())),
         engine=engine,
         betweenness_k=n if sources is None else len(sources),
@@ -603,269 +582,3 @@ def compute(edges: pd.DataFrame, settings: SnapshotSettings | None = None) -> Ho
         modularity=q,
         seconds=seconds,
     )
-
-
-# --------------------------------------------------------------------------------------------
-# store
-# --------------------------------------------------------------------------------------------
-def window_edges(store: GraphStore, window: str) -> pd.DataFrame:
-    """The aggregated edges of one window (columns as `compute` expects)."""
-    frame = store.frame("window_edges", window=window)
-    if frame.empty:
-        return pd.DataFrame(
-            columns=["src", "dst", "conns", "src_bytes", "dst_bytes", "dport_k", "dport_distinct"]
-        )
-    return frame
-
-
-def window_table(store: GraphStore) -> pd.DataFrame:
-    """Windows of the graph with their size and snapshot state, oldest first: columns window,
-    edges, connections, status (`done`, `writing` or None), snap_edges, snap_connections."""
-    frame = store.frame("snapshot_windows")
-    if frame.empty:
-        return pd.DataFrame(
-            columns=["window", "edges", "connections", "status", "snap_edges", "snap_connections"]
-        )
-    return frame
-
-
-def _rows(metrics: HostMetrics, window: str) -> list[dict[str, Any]]:
-    frame = metrics.hosts
-    records = frame.reset_index().to_dict("records")
-    rows = []
-    for rec in records:
-        host = str(rec.pop("host"))
-        m: dict[str, Any] = {
-            str(k): (int(v) if k in INT_METRICS else float(v)) for k, v in rec.items()
-        }
-        m["window"] = window
-        rows.append({"host": host, "m": m})
-    return rows
-
-
-def save(store: GraphStore, window: str, metrics: HostMetrics, batch_size: int = 5000) -> None:
-    """Replace the snapshot of `window` with `metrics`.
-
-    The snapshot is marked `writing` while its MEASURED relationships are replaced (in bounded
-    transactions) and `done` at the end: an interrupted write is recomputed by the next
-    `snapshot(all_windows=True)` and never read as history."""
-    store.write("snapshot_begin", window=window)
-    while store.write("snapshot_clear", window=window, limit=20_000)[0]["deleted"]:
-        pass
-    store.write_batches("snapshot_measured", _rows(metrics, window), batch_size, window=window)
-    store.write(
-        "snapshot_finish",
-        window=window,
-        props={
-            "hosts": len(metrics.hosts),
-            "edges": metrics.edges,
-            "talked_edges": metrics.talked_edges,
-            "connections": metrics.connections,
-            "betweenness_k": metrics.betweenness_k,
-            "betweenness_exact": metrics.betweenness_exact,
-            "engine": metrics.engine,
-            "communities": metrics.communities,
-            "modularity": metrics.modularity,
-            "seconds": metrics.seconds.get("total", 0.0),
-        },
-    )
-
-
-def _top(metrics: HostMetrics, n: int = 5) -> list[dict[str, Any]]:
-    if metrics.hosts.empty:
-        return []
-    best = metrics.hosts.nlargest(n, "pagerank")
-    return [
-        {
-            "host": str(h),
-            "pagerank": round(float(r["pagerank"]), 6),
-            "in_degree": int(r["in_degree"]),
-            "out_degree": int(r["out_degree"]),
-            "community": int(r["community"]),
-        }
-        for h, r in best.iterrows()
-    ]
-
-
-def snapshot_window(
-    store: GraphStore, window: str, settings: SnapshotSettings | None = None, existed: bool = False
-) -> SnapshotResult:
-    """Compute and store the snapshot of one window (replacing an earlier one)."""
-    settings = settings or SnapshotSettings()
-    t0 = time.perf_counter()
-    edges = window_edges(store, window)
-    metrics = compute(edges, settings)
-    save(store, window, metrics, settings.batch_size)
-    seconds = time.perf_counter() - t0
-    log.info(
-        "snapshot %s: %d hosts, %d edges, %s engine, betweenness %s, %.1fs",
-        window,
-        len(metrics.hosts),
-        metrics.edges,
-        metrics.engine,
-        "exact" if metrics.betweenness_exact else f"k={metrics.betweenness_k}",
-        seconds,
-    )
-    return SnapshotResult(
-        window=window,
-        status="replaced" if existed else "computed",
-        hosts=len(metrics.hosts),
-        edges=metrics.edges,
-        connections=metrics.connections,
-        engine=metrics.engine,
-        betweenness_k=metrics.betweenness_k,
-        betweenness_exact=metrics.betweenness_exact,
-        communities=metrics.communities,
-        modularity=metrics.modularity,
-        seconds=seconds,
-        top=_top(metrics),
-    )
-
-
-def _stored(row: pd.Series) -> SnapshotResult:
-    return SnapshotResult(
-        window=str(row["window"]),
-        status="up to date",
-        hosts=int(row.get("snap_hosts") or 0),
-        edges=int(row.get("snap_graph_edges") or 0),
-        connections=int(row.get("snap_connections") or 0),
-        engine=str(row.get("snap_engine") or ""),
-        betweenness_k=int(row.get("snap_betweenness_k") or 0),
-        betweenness_exact=bool(row.get("snap_betweenness_exact")),
-        communities=int(row.get("snap_communities") or 0),
-        modularity=float(row.get("snap_modularity") or 0.0),
-        seconds=0.0,
-    )
-
-
-def snapshot(
-    store: GraphStore,
-    window: str | None = None,
-    all_windows: bool = False,
-    settings: SnapshotSettings | None = None,
-) -> list[SnapshotResult]:
-    """Snapshot one window (default: the latest window of the graph), or with `all_windows`
-    every window that has no complete snapshot yet or whose edges changed since (ingest added
-    to it). A window given explicitly is always recomputed (its snapshot is replaced).
-
-    Returns one result per window considered (`up to date` ones included with `all_windows`).
-    An empty graph gives an empty list."""
-    settings = settings or SnapshotSettings()
-    if window is not None and all_windows:
-        raise ValueError("give either a window or all_windows, not both")
-    table = window_table(store)
-    if window is not None:
-        try:
-            windows.kind_of(window)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        known = table[table["window"] == window]
-        if known.empty:
-            raise ConfigError(
-                f"window {window} has no edges in the graph",
-                hint="`graphnet snapshot --all` snapshots every window that has edges",
-            )
-        existed = bool((known["status"] == "done").any())
-        return [snapshot_window(store, window, settings, existed=existed)]
-    if table.empty:
-        log.info("the graph has no windows yet; nothing to snapshot")
-        return []
-    if not all_windows:
-        last = table.iloc[-1]
-        return [
-            snapshot_window(store, str(last["window"]), settings, existed=last["status"] == "done")
-        ]
-    results = []
-    for _, row in table.iterrows():
-        done = row["status"] == "done"
-        fresh = (
-            done
-            and int(row["snap_edges"] or -1) == int(row["edges"])
-            and int(row["snap_connections"] or -1) == int(row["connections"])
-        )
-        if fresh:
-            results.append(_stored(row))
-            continue
-        results.append(snapshot_window(store, str(row["window"]), settings, existed=done))
-    return results
-
-
-def host_history(store: GraphStore, host: str) -> pd.DataFrame:
-    """A host's metrics in every snapshot, oldest window first (one row per window)."""
-    frame = store.frame("snapshot_host_history", host=host)
-    if frame.empty:
-        return pd.DataFrame(columns=["window", *METRICS])
-    metrics = pd.DataFrame(list(frame["m"]))
-    out = metrics[[c for c in METRICS if c in metrics.columns]].copy()
-    out.insert(0, "window", frame["window"].astype(str).to_numpy())
-    return out
-
-
-def measures(store: GraphStore, windows_: Sequence[str]) -> pd.DataFrame:
-    """Long table of the stored metrics of some windows: columns window, host, METRICS."""
-    frame = store.frame("snapshot_measures", windows=list(windows_))
-    if frame.empty:
-        return pd.DataFrame(columns=["window", "host", *METRICS])
-    metrics = pd.DataFrame(list(frame["m"]))
-    keep = [c for c in METRICS if c in metrics.columns]
-    out = metrics[keep].copy()
-    out.insert(0, "host", frame["host"].astype(str).to_numpy())
-    out.insert(0, "window", frame["window"].astype(str).to_numpy())
-    return out
-
-
-def top_hosts(
-    store: GraphStore, window: str, metric: str = "pagerank", limit: int = 20
-) -> pd.DataFrame:
-    """The hosts of a window's snapshot with the highest `metric`."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-    m = measures(store, [window])
-    if m.empty:
-        return m
-    return m.nlargest(limit, metric).reset_index(drop=True)
-
-
-def snapshots(store: GraphStore) -> pd.DataFrame:
-    """The complete snapshots with their figures, oldest window first."""
-    frame = store.frame("snapshot_list")
-    if frame.empty:
-        return pd.DataFrame(
-            columns=[
-                "window",
-                "hosts",
-                "edges",
-                "connections",
-                "engine",
-                "betweenness_k",
-                "betweenness_exact",
-                "communities",
-                "modularity",
-                "computed",
-            ]
-        )
-    return frame
-
-
-def run(ctx: Context) -> DetectorRun:
-    """The registry step: snapshot every window of the graph that has no up-to-date snapshot
-    (the analysed window and the earlier ones its shifts are scored against). Snapshots are
-    derived graph data that later steps read, so they are stored even when `ctx.save` is off."""
-    results = snapshot(ctx.graph(), all_windows=True)
-    made = [r for r in results if r.status != "up to date"]
-    mine = next((r for r in results if r.window == ctx.window), None)
-    if mine is None:
-        raise NotEnoughHistory(f"window {ctx.window} has no edges in the graph to snapshot")
-    summary = (
-        f"{mine.hosts:,} hosts, {mine.edges:,} edges, {mine.communities} communities "
-        f"({len(made)} snapshot(s) computed, {len(results) - len(made)} up to date)"
-    )
-    return DetectorRun("snapshot", ctx.window, summary, detail=SnapshotRun(results))
-
-
-@dataclass
-class SnapshotRun:
-    results: list[SnapshotResult]
-
-    def to_json(self) -> list[dict[str, Any]]:
-        return [r.to_json() for r in self.results]
