@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graphnet import ingest, windows
+from graphnet import windows
 from graphnet.config import Settings
 from graphnet.detectors.novelty import baseline, fingerprints
 from graphnet.detectors.novelty.fingerprints import COMPONENTS, LEVELS
@@ -135,29 +135,67 @@ def test_a_single_baseline_window_learns_who_rates_from_its_last_share_of_time()
     assert bare.who["g_opp"] == 0 and bare.who["g_new"] == 0
 
 
-def test_records_from_neo4j_and_from_connections_agree() -> None:
-    """The store path (edge rows with _k/_n lists) builds the same fingerprint as ingest's
-    aggregation of the same connections."""
+def records_of(hist: fingerprints.EdgeHistograms) -> list[dict[str, object]]:
+    """Edge histograms as rows in the former TALKED form (`<comp>_k` / `<comp>_n` lists)."""
+    out: list[dict[str, object]] = []
+    for i, e in enumerate(hist.edges.itertuples(index=False)):
+        rec: dict[str, object] = {
+            "src": e.src,
+            "dst": e.dst,
+            "window": e.window,
+            "conns": e.conns,
+            "first_ms": round(e.first * 1000),
+            "last_ms": round(e.last * 1000),
+            "src_subnet": e.src_subnet,
+            "dst_subnet": e.dst_subnet,
+        }
+        for comp, ce in hist.comps.items():
+            sel = ce.edge == i
+            rec[f"{comp}_k"] = [str(ce.vocab[v]) for v in ce.value[sel]]
+            rec[f"{comp}_n"] = [int(n) for n in ce.n[sel]]
+            if ce.distinct is not None:
+                rec[f"{comp}_distinct"] = int(ce.distinct[i])
+        out.append(rec)
+    return out
+
+
+def test_records_in_the_former_edge_form_and_from_connections_agree() -> None:
+    """Edge rows with _k/_n lists (the form the TALKED edges had) build the same fingerprint
+    as the aggregation of the same connections."""
     net = synthetic_network(2, n_windows=3, n_clients=12, n_servers=6, plant=False)
     settings = Settings(home=Path("."), top_ports=3, top_history=2)  # force 'other' folding
     as_of = windows.window_of(float(net.frame["ts"].max()) + W)
     direct = fingerprints.fingerprints_from_connections(net.frame, as_of, settings)
-    agg = ingest.transform(net.frame, "week")
-    rows = ingest.edge_rows(agg, {"dport": 3, "history": 2})
-    classify = ingest.host_classifier(())
-    records = []
-    for r in rows:
-        rec = {"src": r["src"], "dst": r["dst"], "window": r["window"], **r["props"]}
-        rec["first_ms"], rec["last_ms"] = r["first_ms"], r["last_ms"]
-        rec["src_subnet"] = classify(r["src"])["subnet"]
-        rec["dst_subnet"] = classify(r["dst"])["subnet"]
-        records.append(rec)
-    stored = fingerprints.build(as_of, fingerprints.edge_histograms_from_records(records))
+    hist = fingerprints.edge_histograms_from_connections(net.frame, "week", settings)
+    stored = fingerprints.build(as_of, fingerprints.edge_histograms_from_records(records_of(hist)))
     assert set(direct.hosts) == set(stored.hosts)
     for comp in COMPONENTS:
         for lvl in LEVELS:
             assert labelled(direct, comp, lvl) == pytest.approx(labelled(stored, comp, lvl))
     assert direct.who["g_new"] == stored.who["g_new"]
+
+
+def test_folding_keeps_the_most_frequent_values_ties_by_value() -> None:
+    """An edge keeps its top N dport and history values (count descending, then value); the
+    rest, a real value 'other' included, is one 'other' count; distinct values are counted
+    before folding."""
+    hist = pd.DataFrame(
+        {
+            "src": "a",
+            "dst": "b",
+            "window": "2024-W01",
+            "comp": ["dport"] * 5 + ["history"] * 3 + ["proto"] * 4,
+            "value": ["80", "443", "22", "25", "53", "other", "Dd", "S", *"abcd"],
+            "n": [5, 5, 5, 1, 2, 1, 4, 2, 1, 1, 1, 1],
+        }
+    )
+    folded, distinct = fingerprints.fold_top(hist, {"dport": 2, "history": 1})
+    got = {(c, v): n for c, v, n in zip(folded["comp"], folded["value"], folded["n"], strict=True)}
+    # 22, 443, 80 tie at 5: 22 and 443 are kept (value order), 80 + 25 + 53 fold
+    assert {v: n for (c, v), n in got.items() if c == "dport"} == {"22": 5, "443": 5, "other": 8}
+    assert {v: n for (c, v), n in got.items() if c == "history"} == {"Dd": 4, "other": 3}
+    assert {v for (c, v) in got if c == "proto"} == set("abcd")  # not folded
+    assert distinct[["dport_distinct", "history_distinct"]].to_numpy().tolist() == [[5, 3]]
 
 
 def labelled(fp: fingerprints.Fingerprints, comp: str, lvl: str) -> dict[tuple[str, str], float]:

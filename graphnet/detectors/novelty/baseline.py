@@ -1,10 +1,12 @@
-"""Fingerprints as of a window, from the graph and the archive: the baseline of novelty.
+"""Fingerprints as of a window, from the archive and the graph: the baseline of novelty.
 
-The store path of `fingerprints` (which is pure): the baseline windows before a window, their
-TALKED edges' histograms (Neo4j), the (proto, service, dport, conn_state) counts of their
-connections (the archive door, cached as a stored result), the analysts' benign feedback
-re-injected (`injection`), and the fingerprints written back to Neo4j as `(:Fingerprint)` nodes
-for Neo4j Browser. `run` is the registry's `fingerprints` step.
+The store path of `fingerprints` (which is pure): the baseline windows before a window (the
+graph's list of windows), their edge histograms and (proto, service, dport, conn_state) counts
+computed from the connection archive by the analytical engine (`novelty_edge_values.sql`,
+`novelty_joint.sql`: aggregates only, never a window of connections in memory; the counts
+cached as a stored result per window), the analysts' benign feedback re-injected
+(`injection`), and the fingerprints written back to Neo4j as `(:Fingerprint)` nodes for Neo4j
+Browser. `run` is the registry's `fingerprints` step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphnet import features, windows
+from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
@@ -34,9 +36,7 @@ from graphnet.detectors.novelty.fingerprints import (
     EdgeHistograms,
     Fingerprints,
     build,
-    concat_histograms,
-    edge_histograms_from_records,
-    joint_counts,
+    edge_histograms_from_tables,
 )
 from graphnet.errors import NotEnoughHistory
 from graphnet.feedback import active_benign
@@ -59,16 +59,21 @@ def baseline_windows(store: GraphStore, window: str, baseline: int = DEFAULT_BAS
     return before[-baseline:]
 
 
-def read_edges(store: GraphStore, windows_: Sequence[str]) -> EdgeHistograms:
-    """TALKED edges of the given windows, one read per window."""
-    return concat_histograms(
-        [edge_histograms_from_records(store.read("fingerprint_edges", window=w)) for w in windows_]
-    )
+def archive_edges(archive: Archive, windows_: Sequence[str], settings: Settings) -> EdgeHistograms:
+    """The folded edge histograms of the archived connections of the given windows, aggregated
+    by the engine (one pass over the windows; the result grows with edges, not connections)."""
+    if not windows_:
+        return EdgeHistograms.empty()
+    params = {"top_ports": settings.top_ports, "top_history": settings.top_history}
+    with archive.session({"conns": list(windows_)}, parts=["conns"]) as s:
+        values = s.table("novelty_edge_values", params)
+        edges = s.table("novelty_edges")
+    return edge_histograms_from_tables(edges, values, settings)
 
 
 def window_joint(archive: Archive, window: str) -> pd.DataFrame | None:
     """(proto, service, dport, conn_state) counts of a window, stored as a result of the
-    window and recomputed when the window's archive changed."""
+    window and recomputed (by the engine) when the window's archive changed."""
     if not archive.files(window):
         return None
     stamp = archive.stamp(window)
@@ -77,8 +82,8 @@ def window_joint(archive: Archive, window: str) -> pd.DataFrame | None:
         got = archive.read_result(window, JOINT_RESULT)
         if got is not None:
             return got.frame
-    frame = archive.connections([window])
-    counts = joint_counts(features.components(frame))
+    counts = archive.query("novelty_joint", {"conns": [window]}, parts=["conns"]).to_pandas()
+    counts = counts.astype({c: object for c in JOINT}).astype({"n": "float64"})
     archive.write_result(window, JOINT_RESULT, counts, {"stamp": stamp})
     return counts
 
@@ -117,9 +122,9 @@ def build_fingerprints(
     save: bool = True,
     use_feedback: bool = True,
 ) -> Fingerprints:
-    """Fingerprints as of `window`, from the TALKED edges of the `baseline` windows with data
-    before it (never `window` itself), with benign feedback re-injected; written to Neo4j
-    unless `save` is false (skipped when the stored set is already up to date).
+    """Fingerprints as of `window`, from the archived connections of the `baseline` windows
+    with data before it (never `window` itself), with benign feedback re-injected; written to
+    Neo4j unless `save` is false (skipped when the stored set is already up to date).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -129,21 +134,22 @@ def build_fingerprints(
             f"no window before {window} holds data to learn normal behaviour from",
             hint="ingest earlier logs first; the first window of a graph cannot be scored",
         )
+    archive = Archive(settings)
     sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
-    hist = read_edges(store, base)
+    hist = archive_edges(archive, base, settings)
     approved = active_benign(store, before=window) if use_feedback else []
     injected = injection.injection(approved, settings, hist) if approved else None
     fp = build(
         window,
         hist,
         injected=injected,
-        joint=baseline_joint(Archive(settings), base),
+        joint=baseline_joint(archive, base),
         feedback=[f.id for f in approved],
         settings=settings,
     )
-    fp.meta["signature"] = _signature(
-        window, {w: sizes.get(w) for w in base}, fp.feedback, settings
-    )
+    # what the fingerprints are made of: the graph's sizes and the archive's files
+    made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
+    fp.meta["signature"] = _signature(window, made_of, fp.feedback, settings)
     fp.meta["baseline"] = baseline
     if save:
         save_fingerprints(store, fp)

@@ -1,16 +1,24 @@
 """Per-pair categorical fingerprints: what "normal" is for each directed host pair.
 
-A fingerprint is built from the component histograms stored on the `TALKED` edges of a trailing
-baseline of windows *before* the window it is used for (`as_of`); the window being scored is never
-part of its own baseline. Next to the pair level it keeps the backoff levels used for sparse or
-new pairs:
+A fingerprint is built from per-edge component histograms of a trailing baseline of windows
+*before* the window it is used for (`as_of`); the window being scored is never part of its own
+baseline. The histograms are those of the connection archive's edges (src, dst, window), folded
+as ingest used to keep them on the `TALKED` edges: `dport` and `history` keep their most
+frequent values per edge and count the rest under 'other' (`FOLDED`, `fold_top`). The store
+path computes them with the analytical engine (`graphnet/sql/novelty_edge_values.sql`, see
+`baseline`); `edge_histograms_from_connections` is the same aggregation in pandas (tests,
+benchmarks, its oracle). Next to the pair level a fingerprint keeps the backoff levels used for
+sparse or new pairs:
 
     pair         (src, dst)            all connections of the pair
     client       src                   all outgoing connections of the source host
     server       dst                   all incoming connections of the destination host
-    subnet_pair  (subnet(src), subnet(dst))   Host.subnet of both ends (no subnet -> host id)
-    zone_pair    (zone(src), zone(dst))       zone = Host.internal: internal or external
+    subnet_pair  (subnet(src), subnet(dst))   subnet of both ends (no subnet -> host id)
+    zone_pair    (zone(src), zone(dst))       zone = internal or external
     global       -                     everything
+
+Subnet and zone of a host are ingest's classification (`ingest.host_classifier` with the
+settings' internal CIDRs: what the Host nodes hold).
 
 Everything here is vectorised over integer codes: hosts, pairs and component values are
 factorised once, histograms are (key, value, count) arrays aggregated with bincount.
@@ -34,13 +42,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphnet import features, ingest, windows
+from graphnet.archive import LABEL_COLUMNS
 from graphnet.config import Settings
 
 log = logging.getLogger(__name__)
 
 COMPONENTS: tuple[str, ...] = tuple(features.COMPONENTS)
-FOLDED: tuple[str, ...] = tuple(ingest.TOPN_COMPONENTS)  # components with an 'other' bucket
-OTHER = ingest.OTHER
+#: components with an 'other' bucket: an edge keeps its most frequent values of these
+FOLDED: tuple[str, ...] = ("dport", "history")
+OTHER = "other"  # the value that counts an edge's folded rest
+EDGE_KEY = ["src", "dst", "window"]
 LEVELS: tuple[str, ...] = ("pair", "client", "server", "subnet_pair", "zone_pair", "global")
 ZONES: tuple[str, ...] = ("external", "internal")
 DEFAULT_BASELINE = 4
@@ -48,6 +59,11 @@ DEFAULT_BASELINE = 4
 JOINT: tuple[str, ...] = ("proto", "service", "dport", "conn_state")
 INJECTED = ""  # window id of feedback pseudo-edges
 DENSE_MAX = 1 << 21  # largest (keys x values) float32 table (8 MiB) kept for O(1) lookups
+
+
+def fold_limits(settings: Settings) -> dict[str, int]:
+    """How many values of each folded component an edge keeps."""
+    return {"dport": settings.top_ports, "history": settings.top_history}
 
 
 # --------------------------------------------------------------------------------------------
@@ -66,9 +82,9 @@ class CompEdges:
 
 @dataclass
 class EdgeHistograms:
-    """TALKED edges (or pseudo-edges) with their component histograms."""
+    """Edges (src, dst, window) or feedback pseudo-edges with their component histograms."""
 
-    edges: pd.DataFrame  # src, dst, window, conns, src_/dst_subnet, src_/dst_internal
+    edges: pd.DataFrame  # src, dst, window, conns, [first, last,] src_/dst_subnet, _internal
     comps: dict[str, CompEdges]
 
     @staticmethod
@@ -90,16 +106,78 @@ class EdgeHistograms:
         return EdgeHistograms(edges, comps)
 
 
+def classify_hosts(edges: pd.DataFrame, settings: Settings | None) -> None:
+    """Add `src_/dst_subnet` and `src_/dst_internal` to edges: ingest's classification of each
+    end (what its Host node holds), once per distinct host."""
+    classify = ingest.host_classifier(settings.internal_cidrs if settings else ())
+    for key in ("src", "dst"):
+        codes, uniq = pd.factorize(edges[key].to_numpy(dtype=object))
+        info = [classify(str(h)) for h in uniq]
+        sub = np.array([i["subnet"] for i in info] + [None], dtype=object)
+        internal = np.array([i["internal"] for i in info] + [None], dtype=object)
+        edges[f"{key}_subnet"] = pd.Series(sub[codes], index=edges.index, dtype=object)
+        edges[f"{key}_internal"] = pd.Series(internal[codes], index=edges.index, dtype=object)
+
+
+def edge_histograms_from_tables(
+    edges: pa.Table, values: pa.Table, settings: Settings | None = None
+) -> EdgeHistograms:
+    """The engine's edge histograms -> code form.
+
+    `edges`: one row per edge in edge order (`edge` = 0, 1, ...) with win, src, dst, conns and
+    optionally first_ms / last_ms (epoch ms) and `<comp>_distinct` of the folded components;
+    `values`: (edge, component, value, n) rows. Hosts are classified (`classify_hosts`)."""
+    if edges.num_rows == 0:
+        return EdgeHistograms.empty()
+    names = edges.column_names
+
+    def text(name: str) -> np.ndarray:
+        return np.asarray(edges.column(name).to_pylist(), dtype=object)
+
+    frame = pd.DataFrame(
+        {
+            "src": text("src"),
+            "dst": text("dst"),
+            "window": text("win"),
+            "conns": edges.column("conns").cast(pa.float64()).to_numpy(),
+        }
+    )
+    for name, ms in (("first", "first_ms"), ("last", "last_ms")):
+        if ms in names:  # epoch ms -> epoch seconds, as the TALKED edges gave them
+            frame[name] = edges.column(ms).cast(pa.float64()).to_numpy() / 1000.0
+    classify_hosts(frame, settings)
+    edge_col = values.column("edge").cast(pa.int64()).to_numpy()
+    comp_col = values.column("component")
+    comps: dict[str, CompEdges] = {}
+    for comp in COMPONENTS:
+        mask = pc.equal(comp_col, comp)
+        sel = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+        vals = values.column("value").take(pa.array(sel)).to_pylist()
+        codes, vocab = pd.factorize(np.asarray(vals, dtype=object), sort=False)
+        distinct = None
+        if comp in FOLDED and f"{comp}_distinct" in names:
+            distinct = edges.column(f"{comp}_distinct").cast(pa.float64()).to_numpy()
+        comps[comp] = CompEdges(
+            edge_col[sel].astype(np.int64),
+            codes.astype(np.int64),
+            values.column("n").take(pa.array(sel)).cast(pa.float64()).to_numpy(),
+            pd.Index(vocab, dtype=object),
+            distinct,
+        )
+    return EdgeHistograms(frame, comps)
+
+
 def edge_histograms_from_records(records: Sequence[Mapping[str, Any]]) -> EdgeHistograms:
-    """Rows of `fingerprint_edges.cypher` (one per TALKED edge, `<comp>_k`/`<comp>_n` lists) ->
-    code form. Vectorised with Arrow: no Python loop over edges or histogram entries."""
+    """Edge rows in the former `TALKED` form (one per edge, `<comp>_k`/`<comp>_n` lists, as
+    `fingerprint_edges.cypher` read them) -> code form. Vectorised with Arrow."""
     if not records:
         return EdgeHistograms.empty()
     return edge_histograms_from_table(pa.Table.from_pylist(list(records)))
 
 
 def edge_histograms_from_table(table: pa.Table) -> EdgeHistograms:
-    """An Arrow table with the columns of `fingerprint_edges.cypher` -> code form."""
+    """An Arrow table of edge rows in the former `TALKED` form (`<comp>_k`/`<comp>_n` lists) ->
+    code form (benchmarks of `build` on list-shaped input)."""
     if table.num_rows == 0:
         return EdgeHistograms.empty()
     n_edges = table.num_rows
@@ -149,6 +227,73 @@ def edge_histograms_from_table(table: pa.Table) -> EdgeHistograms:
     return EdgeHistograms(edges, comps)
 
 
+def fold_top(hist: pd.DataFrame, top: Mapping[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the top N values of the given components per edge, fold the rest into 'other'
+    (ranked by count descending, then value; a real value 'other' and the folded rest are one
+    value). The pandas twin of the engine's folding (`novelty_edge_values.sql`).
+
+    Returns the folded histogram (src, dst, window, comp, value, n) and, per edge, the number
+    of distinct values seen before folding (columns src, dst, window, <comp>_distinct)."""
+    distinct = (
+        hist[hist["comp"].isin(list(top))]
+        .groupby([*EDGE_KEY, "comp"], sort=False)["value"]
+        .nunique()
+        .unstack("comp", fill_value=0)
+        .add_suffix("_distinct")
+        .reset_index()
+    )
+    distinct.columns.name = None
+    out = [hist[~hist["comp"].isin(list(top))]]
+    for comp, n in top.items():
+        h = hist[hist["comp"] == comp].sort_values(
+            [*EDGE_KEY, "n", "value"], ascending=[True, True, True, False, True]
+        )
+        rank = h.groupby(EDGE_KEY, sort=False).cumcount().to_numpy()
+        h = h.assign(value=np.where(rank >= n, OTHER, h["value"].to_numpy()))
+        summed: pd.DataFrame = h.groupby(  # type: ignore[assignment]
+            [*EDGE_KEY, "comp", "value"], sort=False, as_index=False
+        )["n"].sum()
+        out.append(summed)
+    return pd.concat(out, ignore_index=True), distinct
+
+
+def _edge_aggregate(frame: pd.DataFrame, window_kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Normalised connections -> per edge (src, dst, window) its connections and first / last
+    connection (to the millisecond, as the edges keep them), and the long histograms (src, dst,
+    window, comp, value, n) of every component."""
+    ts = frame["ts"].to_numpy(dtype="float64")
+    keys = pd.DataFrame(
+        {
+            "src": frame["src"].to_numpy(dtype=object),
+            "dst": frame["dst"].to_numpy(dtype=object),
+            "window": windows.window_ids(ts, window_kind).to_numpy(),
+        }
+    )
+    codes = keys.groupby(EDGE_KEY, sort=False).ngroup().to_numpy()
+    n_edges = int(codes.max()) + 1 if len(codes) else 0
+    _, first_row = np.unique(codes, return_index=True)
+    edges = keys.iloc[first_row].reset_index(drop=True)
+    first = np.full(n_edges, np.inf)
+    last = np.full(n_edges, -np.inf)
+    np.minimum.at(first, codes, ts)
+    np.maximum.at(last, codes, ts)
+    edges["conns"] = np.bincount(codes, minlength=n_edges).astype("float64")
+    edges["first"] = np.floor(first * 1000) / 1000.0
+    edges["last"] = np.floor(last * 1000) / 1000.0
+    comps = features.components(frame)
+    parts = []
+    for comp in COMPONENTS:
+        vc, vocab = pd.factorize(comps[comp].to_numpy(dtype=object), sort=False)
+        pair, n = np.unique(codes * max(len(vocab), 1) + vc, return_counts=True)
+        e, v = pair // max(len(vocab), 1), pair % max(len(vocab), 1)
+        part = edges.iloc[e][EDGE_KEY].reset_index(drop=True)
+        part["comp"] = comp
+        part["value"] = np.asarray(vocab, dtype=object)[v]
+        part["n"] = n.astype(np.int64)
+        parts.append(part)
+    return edges, pd.concat(parts, ignore_index=True)
+
+
 def edge_histograms_from_connections(
     frame: pd.DataFrame,
     window_kind: str,
@@ -158,44 +303,32 @@ def edge_histograms_from_connections(
     weight: float | np.ndarray = 1.0,
     window: str | None = None,
 ) -> EdgeHistograms:
-    """Normalised connections -> the edge histograms ingest would store (`ingest.transform`,
-    top-N folded by `ingest.fold_top` to the same result as ingest's own folding), in code
-    form. Used by tests, benchmarks and feedback injection.
+    """Normalised connections -> the folded edge histograms of the fingerprints (`fold_top`
+    with the settings' limits), in code form: the pandas twin of the engine's aggregation, for
+    tests, benchmarks and small frames.
 
     `weight` multiplies the counts (a scalar, or one weight per resulting edge in edge order);
     `window` overrides the window id of every edge (feedback pseudo-edges use INJECTED)."""
     if frame.empty:
         return EdgeHistograms.empty()
     settings = settings or Settings(home=Path("."))
-    cols = [c for c in frame.columns if c not in ingest.LABEL_COLUMNS]
-    agg = ingest.transform(frame[cols], window_kind)
-    hist = agg.hist
+    cols = [c for c in frame.columns if c not in LABEL_COLUMNS]
+    edges, hist = _edge_aggregate(frame[cols], window_kind)
     distinct = None
     if fold:
-        hist, distinct = ingest.fold_top(
-            hist, {"dport": settings.top_ports, "history": settings.top_history}
-        )
-    edges = agg.edges[[*ingest.EDGE_KEY, "conns", "first", "last"]].copy()
-    edges["conns"] = edges["conns"].astype("float64")
-    eidx = pd.MultiIndex.from_frame(edges[ingest.EDGE_KEY])
+        hist, distinct = fold_top(hist, fold_limits(settings))
+    eidx = pd.MultiIndex.from_frame(edges[EDGE_KEY])
     w = np.broadcast_to(np.asarray(weight, dtype="float64"), (len(edges),))
     edges["conns"] = edges["conns"].to_numpy() * w
-    classify = ingest.host_classifier(settings.internal_cidrs)
-    for key in ("src", "dst"):
-        uniq = pd.unique(edges[key])
-        info = {h: classify(str(h)) for h in uniq}
-        edges[f"{key}_subnet"] = edges[key].map({h: i["subnet"] for h, i in info.items()})
-        edges[f"{key}_internal"] = edges[key].map({h: i["internal"] for h, i in info.items()})
-        edges[f"{key}_subnet"] = edges[f"{key}_subnet"].astype(object)
-        edges[f"{key}_internal"] = edges[f"{key}_internal"].astype(object)
+    classify_hosts(edges, settings)
     comps: dict[str, CompEdges] = {}
     for comp in COMPONENTS:
         h = hist[hist["comp"] == comp]
-        e = eidx.get_indexer(pd.MultiIndex.from_frame(h[ingest.EDGE_KEY])).astype(np.int64)
+        e = eidx.get_indexer(pd.MultiIndex.from_frame(h[EDGE_KEY])).astype(np.int64)
         codes, vocab = pd.factorize(h["value"].astype(str).to_numpy(), sort=False)
         d = None
         if distinct is not None and f"{comp}_distinct" in distinct.columns:
-            dd = distinct.set_index(ingest.EDGE_KEY)[f"{comp}_distinct"]
+            dd = distinct.set_index(EDGE_KEY)[f"{comp}_distinct"]
             d = (
                 dd.reindex(eidx).fillna(0).to_numpy(dtype="float64")
                 if len(dd)
@@ -361,15 +494,18 @@ class Fingerprints:
     def distribution(
         self, comp: str, level: str, key: int, top: int | None = None
     ) -> list[tuple[str, float]]:
-        """(value, count) of one key at one level, most frequent first (reports, explanations)."""
+        """(value, count) of one key at one level, most frequent first, equally frequent ones
+        by value (reports, explanations: whatever the order of the value codes)."""
         lh = self.levels[comp][level]
         lo = np.searchsorted(lh.keys, key * lh.V)
         hi = np.searchsorted(lh.keys, (key + 1) * lh.V)
         vals = lh.keys[lo:hi] % lh.V
         ns = lh.n[lo:hi]
-        order = np.lexsort((vals, -ns))
         voc = self.vocab[comp]
-        out = [(str(voc[int(vals[i])]), float(ns[i])) for i in order]
+        out = sorted(
+            ((str(voc[int(v)]), float(n)) for v, n in zip(vals, ns, strict=True)),
+            key=lambda vn: (-vn[1], vn[0]),
+        )
         return out[:top] if top else out
 
 

@@ -1,10 +1,11 @@
 """Score a window's connections for novelty and report the deviating conversations.
 
 The registry's `novelty` step: fingerprints as of the window (from earlier windows, with benign
-feedback; `baseline`) -> every archived connection of the window scored (`model`) ->
-connections at or above the threshold grouped per (src, dst) into `novel_connection` findings;
-the per-connection scores are stored (`stored`) for reports, `graphnet paths` and feedback.
-`score_frame` is pure.
+feedback; `baseline`) -> every archived connection of the window scored out of core (`streamed`:
+each distinct combination once, by the analytical engine and in batches) -> conversations at or
+above the threshold reported as `novel_connection` findings; the scores are stored (`stored`:
+per conversation, and the connections the results need) for reports, `graphnet paths` and
+feedback. `score_frame` is the same on a frame in memory (pure: tests, small data).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from graphnet import windows
+from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.novelty import fingerprints
@@ -30,6 +32,13 @@ from graphnet.detectors.novelty.fingerprints import DEFAULT_BASELINE
 from graphnet.detectors.novelty.model import score_connections
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.stored import SCORES, WindowScores, write_scores
+from graphnet.detectors.novelty.streamed import (
+    HostsInfo,
+    Streamed,
+    explained,
+    score_archived,
+    top_mean,
+)
 from graphnet.errors import InputError
 from graphnet.findings import Finding, cypher_literal
 from graphnet.store.protocol import GraphStore
@@ -86,6 +95,76 @@ def _conversation_text(r: Any, window: str) -> str:
     return f"{head} (novelty {r.score:.2f}, {r.bits:.1f} bits): {r.explanation}"
 
 
+def findings_of(
+    conv: pd.DataFrame,
+    best: pd.DataFrame,
+    uids: Sequence[Sequence[Any]],
+    window: str,
+    threshold: float | None,
+    baseline_windows: list[str],
+) -> list[Finding]:
+    """One `novel_connection` finding per reported conversation (rows of `conv`, with their
+    explanation), from its most novel connection (the row of `best` at the same position:
+    part_*, uniqueness, top_component, top_value, p_value) and its example uids."""
+    out: list[Finding] = []
+    part_cols = [f"part_{q}" for q in PARTS]
+    records: list[Any] = list(conv.itertuples(index=False))
+    best_rows: list[Any] = list(best.itertuples(index=False))
+    for r, b, ex in zip(records, best_rows, uids, strict=True):
+        row = b._asdict()
+        parts = {
+            name: round(float(row[c]), 3)
+            for name, c in zip(PARTS, part_cols, strict=True)
+            if float(row[c]) > 0
+        }
+        parts.update(
+            conversation_bits=round(float(r.bits), 3),
+            connection_bits=round(float(r.conn), 3),
+            who_bits=round(float(r.who_bits), 3),
+            uniqueness=round(float(row["uniqueness"]), 3),
+        )
+        out.append(
+            Finding(
+                kind=KIND,
+                window=window,
+                score=round(float(r.score), 6),
+                hosts=[str(r.src), str(r.dst)],
+                explanation=_conversation_text(r, window),
+                parts=parts,
+                cypher=pair_cypher(str(r.src), str(r.dst), window),
+                detector="novelty",
+                evidence={
+                    "connections": int(r.novel),
+                    "pair_connections": int(r.connections),
+                    "first": iso(r.first) if np.isfinite(r.first) else None,
+                    "last": iso(r.last) if np.isfinite(r.last) else None,
+                    "uids": [str(u) for u in ex],
+                    "top_component": str(row["top_component"]),
+                    "top_value": str(row["top_value"]),
+                    "max_connection_bits": round(float(r.conn_bits), 3),
+                    "p_value": float(row["p_value"]),
+                    "threshold": threshold,
+                    "baseline_windows": list(baseline_windows),
+                    "new_pair": bool(r.who_bits > 0),
+                },
+            )
+        )
+    return out
+
+
+def reported(conv: pd.DataFrame, threshold: float | None, top_k: int | None) -> np.ndarray:
+    """Which conversations (sorted most novel first) make findings: score >= threshold (any
+    novelty when None), at most top_k of them."""
+    if threshold is not None:
+        rep = conv["score"].to_numpy() >= threshold
+    else:
+        rep = conv["bits"].to_numpy() > 0
+    if top_k is not None:
+        rep &= np.cumsum(rep) <= top_k
+    out: np.ndarray = rep
+    return out
+
+
 def score_frame(
     fp: fingerprints.Fingerprints,
     conns: pd.DataFrame,
@@ -115,12 +194,7 @@ def score_frame(
     conv = conversations(scored)
     frame = scored.frame
     novel = scored.extra.get("novel", np.zeros(len(frame), dtype=bool))
-    if threshold is not None:
-        rep = conv["score"].to_numpy() >= threshold
-    else:
-        rep = conv["bits"].to_numpy() > 0
-    if top_k is not None:
-        rep &= np.cumsum(rep) <= top_k
+    rep = reported(conv, threshold, top_k)
     conv["reported"] = rep
     conv["explanation"] = ""
     conv["summary"] = ""
@@ -147,46 +221,14 @@ def score_frame(
             }
         ).sort_values(["pair", "bits"], ascending=[True, False], kind="stable")
         uids = ex.groupby("pair", sort=False).head(MAX_EXAMPLES).groupby("pair")["uid"].agg(list)
-        records: list[Any] = list(conv[rep].itertuples(index=False))
-        for r in records:
-            b = int(r.best)
-            parts = {
-                name: round(float(scored.parts[b, i]), 3)
-                for i, name in enumerate(PARTS)
-                if scored.parts[b, i] > 0
-            }
-            parts.update(
-                conversation_bits=round(float(r.bits), 3),
-                connection_bits=round(float(r.conn), 3),
-                who_bits=round(float(r.who_bits), 3),
-                uniqueness=round(float(frame["uniqueness"].to_numpy()[b]), 3),
-            )
-            out.append(
-                Finding(
-                    kind=KIND,
-                    window=window,
-                    score=round(float(r.score), 6),
-                    hosts=[str(r.src), str(r.dst)],
-                    explanation=_conversation_text(r, window),
-                    parts=parts,
-                    cypher=pair_cypher(str(r.src), str(r.dst), window),
-                    detector="novelty",
-                    evidence={
-                        "connections": int(r.novel),
-                        "pair_connections": int(r.connections),
-                        "first": iso(r.first) if np.isfinite(r.first) else None,
-                        "last": iso(r.last) if np.isfinite(r.last) else None,
-                        "uids": [str(u) for u in uids.get(r.pair, [])],
-                        "top_component": str(frame["top_component"].iat[b]),
-                        "top_value": str(frame["top_value"].iat[b]),
-                        "max_connection_bits": round(float(r.conn_bits), 3),
-                        "p_value": float(frame["p_value"].to_numpy()[b]),
-                        "threshold": threshold,
-                        "baseline_windows": list(fp.windows),
-                        "new_pair": bool(r.who_bits > 0),
-                    },
-                )
-            )
+        out = findings_of(
+            conv[rep],
+            frame.iloc[best],
+            [uids.get(r, []) for r in sel["pair"].to_numpy()],
+            window,
+            threshold,
+            list(fp.windows),
+        )
     return WindowScores(
         window=window,
         baseline_windows=list(fp.windows),
@@ -250,14 +292,6 @@ class NoveltyOptions:
     params: NoveltyParams | None = None
 
 
-def top_mean(hosts: np.ndarray, scores: np.ndarray, top: int = 20) -> pd.Series:
-    """Per host: mean of its `top` highest scores (missing ones count 0), highest first."""
-    frame = pd.DataFrame({"host": hosts, "score": scores})
-    frame = frame.sort_values(["host", "score"], ascending=[True, False], kind="stable")
-    frame = frame[frame.groupby("host", sort=False).cumcount() < top]
-    return (frame.groupby("host")["score"].sum() / top).sort_values(ascending=False)
-
-
 def host_scores(frame: pd.DataFrame) -> tuple[pd.Series, dict[str, str]]:
     """Per host (either end): the mean of its 20 highest connection scores, and the
     explanation of its highest-scoring connection (for the 50 highest hosts)."""
@@ -277,69 +311,196 @@ def host_scores(frame: pd.DataFrame) -> tuple[pd.Series, dict[str, str]]:
     return hs, evidence
 
 
-def score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, float]:
-    """Every connection of the window scored against the fingerprints as of the window (from
-    the fingerprints step of the same pass when it ran with the same baseline, else built
-    now); the scores are stored when `ctx.save`.
+def score_window(
+    archive: Archive,
+    fp: fingerprints.Fingerprints,
+    window: str,
+    settings: Settings,
+    *,
+    threshold: float | None = DEFAULT_THRESHOLD,
+    top_k: int | None = None,
+    params: NoveltyParams | None = None,
+    hosts_info: HostsInfo | None = None,
+    per_connection: bool = False,
+) -> tuple[WindowScores, Streamed]:
+    """`score_frame` of an archived window, out of core (`streamed`): every conversation, and
+    of the connections the novel ones and a sample of the others (`WindowScores.connections`;
+    a conversation's `best` is -1 when it has no novel connection); findings as `score_frame`
+    gives them. Ties between equally novel connections of a conversation go to the earliest
+    (then the smallest uid)."""
+    params = params or NoveltyParams()
 
-    Returns the scores and the seconds the fingerprints took. Raises NotEnoughHistory (no
-    earlier window) or InputError (no archived connections)."""
-    t0 = time.perf_counter()
-    store = ctx.graph()
-    window = ctx.window
-    windows.kind_of(window)
+    def report(conv: pd.DataFrame) -> np.ndarray:
+        order = conv.sort_values(["bits", "src", "dst"], ascending=[False, True, True]).index
+        mask = np.zeros(len(conv), dtype=bool)
+        mask[conv.index.get_indexer(order)] = reported(conv.loc[order], threshold, top_k)
+        return mask
+
+    st = score_archived(
+        archive,
+        fp,
+        window,
+        params,
+        settings,
+        hosts_info=hosts_info,
+        per_connection=per_connection,
+        reported=report,
+    )
+    conv = _ranked(st.conversations)
+    frame = st.connections.copy()
+    rep = reported(conv, threshold, top_k)
+    conv["reported"] = rep
+    conv["explanation"] = ""
+    conv["summary"] = ""
+    key = pd.MultiIndex.from_frame(conv[["src", "dst"]])
+    first = frame["rnk"].to_numpy() == 1
+    at = pd.Series(
+        np.flatnonzero(first), index=pd.MultiIndex.from_frame(frame.loc[first, ["src", "dst"]])
+    )
+    conv["best"] = at.reindex(key).fillna(-1).to_numpy(dtype=np.int64)
+    conv["pair"] = np.arange(len(conv))
+    novel = frame["novel"].to_numpy(dtype=bool)
+    pair_of = key.get_indexer(pd.MultiIndex.from_frame(frame[["src", "dst"]]))
+    frame["reported"] = novel & rep[pair_of]
+    out: list[Finding] = []
+    if rep.any():
+        sel = conv[rep]
+        rich, short = explained(st, sel["best_id"].to_numpy(dtype=np.int64))
+        conv.loc[rep, "explanation"] = rich
+        conv.loc[rep, "summary"] = short
+        best = sel["best"].to_numpy()
+        col = frame.columns.get_loc("explanation")
+        assert isinstance(col, int)
+        frame.iloc[best, col] = rich
+        # up to MAX_EXAMPLES example uids per conversation, most novel first
+        ex = frame[frame["reported"].to_numpy() & (frame["rnk"].to_numpy() <= MAX_EXAMPLES)]
+        ex = ex.sort_values(["src", "dst", "rnk"], kind="stable")
+        uids = ex.groupby(["src", "dst"], sort=False)["uid"].agg(list)
+        skey = pd.MultiIndex.from_frame(sel[["src", "dst"]])
+        out = findings_of(
+            conv[rep],
+            frame.iloc[best],
+            [list(u) if isinstance(u, list) else [] for u in uids.reindex(skey)],
+            window,
+            threshold,
+            list(fp.windows),
+        )
+    ws = WindowScores(
+        window=window,
+        baseline_windows=list(fp.windows),
+        connections=frame.drop(columns=["rnk", "id"]),
+        conversations=conv.drop(columns=["everything", "level", "best_id"]),
+        findings=out,
+        threshold=threshold,
+        top_k=top_k,
+        params=params,
+        feedback=fp.feedback,
+    )
+    return ws, st
+
+
+def _ranked(conv: pd.DataFrame) -> pd.DataFrame:
+    """Conversations most novel first (ties: by src, dst), as `conversations` orders them."""
+    return conv.sort_values(["bits", "src", "dst"], ascending=[False, True, True]).reset_index(
+        drop=True
+    )
+
+
+def host_evidence(ws: WindowScores, st: Streamed) -> dict[str, str]:
+    """Per top host, the explanation of its best connection: the full one when it is the most
+    novel connection of a reported conversation, else the short one."""
+    if st.combos is None or st.host_best.empty:
+        return {}
+    conv = ws.conversations
+    rich = dict(
+        zip(
+            st.conversations.set_index(["src", "dst"])
+            .loc[pd.MultiIndex.from_frame(conv.loc[conv["reported"], ["src", "dst"]]), "best_id"]
+            .to_numpy(dtype=np.int64)
+            .tolist(),
+            conv.loc[conv["reported"], "explanation"].tolist(),
+            strict=True,
+        )
+    )
+    pos = pd.Index(st.combo_ids).get_indexer(st.host_best["id"].to_numpy(dtype=np.int64))
+    short = st.combos.frame["explanation"].to_numpy(dtype=object)
+    return {
+        str(h): str(rich.get(int(i), short[p]))
+        for h, i, p in zip(st.host_best["host"], st.host_best["id"], pos, strict=True)
+    }
+
+
+def _fingerprints(ctx: Context, opts: NoveltyOptions) -> fingerprints.Fingerprints:
+    """The fingerprints as of the window: from the fingerprints step of the same pass when it
+    ran with the same baseline, else built now."""
     prior = ctx.earlier.get("fingerprints")
     if (
         prior is not None
         and isinstance(prior.detail, FingerprintStep)
         and prior.info.get("baseline") == opts.baseline
     ):
-        fp = prior.detail.fingerprints
-    else:
-        fp = build_fingerprints(store, window, ctx.settings, opts.baseline, save=ctx.save)
+        return prior.detail.fingerprints
+    return build_fingerprints(ctx.graph(), ctx.window, ctx.settings, opts.baseline, save=ctx.save)
+
+
+def _score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, Streamed, float]:
+    t0 = time.perf_counter()
+    store = ctx.graph()
+    window = ctx.window
+    windows.kind_of(window)
+    fp = _fingerprints(ctx, opts)
     t_fp = time.perf_counter() - t0
-    conns = ctx.archive.connections([window])
-    if conns.empty:
+    if not ctx.archive.files(window):
         raise InputError(
             f"no archived connections for window {window} under {ctx.archive.root}",
             hint="connection scoring reads the archive ingest writes; re-ingest the window's logs",
         )
-    hosts = pd.unique(
-        np.concatenate([conns["src"].to_numpy(dtype=object), conns["dst"].to_numpy(dtype=object)])
-    )
-    unknown = [str(h) for h, c in zip(hosts, fp.host_codes(hosts), strict=True) if c < 0]
-    ws = score_frame(
+    ws, st = score_window(
+        ctx.archive,
         fp,
-        conns,
         window,
+        ctx.settings,
         threshold=opts.threshold,
         top_k=opts.top_k,
         params=opts.params,
-        hosts_info=host_info(store, unknown),
-        settings=ctx.settings,
+        hosts_info=lambda hosts: host_info(store, hosts),
+        per_connection=ctx.per_connection,
     )
+    if st.total == 0:
+        raise InputError(
+            f"no archived connections for window {window} under {ctx.archive.root}",
+            hint="connection scoring reads the archive ingest writes; re-ingest the window's logs",
+        )
     if ctx.save:
-        write_scores(ctx.archive, ws)
+        write_scores(ctx.archive, ws, st.total)
+    return ws, st, t_fp
+
+
+def score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, float]:
+    """Every connection of the window scored against the fingerprints as of the window (from
+    the fingerprints step of the same pass when it ran with the same baseline, else built
+    now), out of core; the scores are stored when `ctx.save`.
+
+    Returns the scores and the seconds the fingerprints took. Raises NotEnoughHistory (no
+    earlier window) or InputError (no archived connections)."""
+    ws, _, t_fp = _score(ctx, opts)
     return ws, t_fp
 
 
 def run(ctx: Context) -> DetectorRun:
-    """The registry's `novelty` step: per-connection novelty scores, per-host scores, and one
-    `novel_connection` finding per deviating conversation."""
+    """The registry's `novelty` step: per-host scores, one `novel_connection` finding per
+    deviating conversation, and every connection's score when the caller asks for them
+    (`ConnectionScores`)."""
     t0 = time.perf_counter()
     opts = ctx.option(NoveltyOptions) or NoveltyOptions()
-    ws, t_fp = score(ctx, opts)
-    frame = ws.connections
-    hs, evidence = host_scores(frame)
-    s = frame["score"].to_numpy(dtype="float64")
-    novel = frame["novel"].to_numpy(dtype=bool) if "novel" in frame else s >= 0.5
-    pairs = frame.loc[novel, ["src", "dst"]].drop_duplicates()
+    ws, st, t_fp = _score(ctx, opts)
+    conv = ws.conversations
     secs = time.perf_counter() - t0
     result = ScoreResult(
         window=ws.window,
         baseline_windows=ws.baseline_windows,
-        connections=len(frame),
-        pairs=len(ws.conversations),
+        connections=st.total,
+        pairs=len(conv),
         findings=ws.findings,
         scores=ws,
         scores_file=ctx.archive.result_path(ws.window, SCORES) if ctx.save else None,
@@ -351,13 +512,13 @@ def run(ctx: Context) -> DetectorRun:
     return DetectorRun(
         step="novelty",
         window=ws.window,
-        summary=f"{len(frame):,} connections in {len(ws.conversations):,} pairs scored against "
+        summary=f"{st.total:,} connections in {len(conv):,} pairs scored against "
         f"{', '.join(ws.baseline_windows)}; {len(ws.findings)} novel conversations",
-        host_scores=hs,
-        conn_scores=pd.Series(s, index=frame["uid"].astype(str).to_numpy()),
+        host_scores=st.host_scores,
+        conn_scores=st.conn_scores,
         findings=ws.findings,
-        alerts=float(len(pairs)),
-        evidence=evidence,
+        alerts=float((conv["novel"].to_numpy() > 0).sum()),
+        evidence=host_evidence(ws, st),
         info={"threshold": ws.threshold, "baseline_windows": ws.baseline_windows},
         detail=result,
     )

@@ -1,9 +1,16 @@
 """A window's novelty scores, kept for later steps, reports and feedback.
 
-`WindowScores` is everything scoring one window produces; its per-connection scores and
-per-conversation summary are stored through the archive door as the window's `novelty` and
-`conversations` results (with the scoring parameters as metadata) and read back by
+`WindowScores` is everything scoring one window produces; its per-conversation summary and
+its per-connection scores are stored through the archive door as the window's `conversations`
+and `novelty` results (with the scoring parameters as metadata) and read back by
 `graphnet paths`, the report and the feedback re-injection.
+
+The `novelty` result has one row per connection, with the columns of `score_connections` and
+`novel` / `reported`, for the connections the readers need: every novel connection (paths and
+feedback) and a systematic sample of the others (the report's chart) — every connection of a
+window of at most `streamed.SAMPLE_ROWS` connections.
+Its metadata says how many connections the window has (`connections`) and how many rows are
+stored (`rows`).
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ class WindowScores:
 
     window: str
     baseline_windows: list[str]
-    connections: pd.DataFrame  # per connection, see score_connections (+ novel, reported)
+    connections: pd.DataFrame  # per connection, see score_connections (+ novel, reported):
+    #                            all of them (score_frame) or those kept (the step; see above)
     conversations: pd.DataFrame  # per (src, dst), see conversations (+ reported, explanation)
     findings: list[Finding]
     threshold: float | None
@@ -48,9 +56,12 @@ def _meta(ws: WindowScores) -> dict[str, Any]:
     }
 
 
-def write_scores(archive: Archive, ws: WindowScores) -> None:
-    """Per-connection scores and per-conversation summary of a window."""
+def write_scores(archive: Archive, ws: WindowScores, connections: int | None = None) -> None:
+    """Per-connection scores and per-conversation summary of a window (`connections`: how
+    many the window has, when not all of them are in `ws.connections`)."""
     meta = _meta(ws)
+    meta["connections"] = len(ws.connections) if connections is None else int(connections)
+    meta["rows"] = len(ws.connections)
     archive.write_result(ws.window, SCORES, ws.connections, meta)
     archive.write_result(ws.window, CONVERSATIONS, ws.conversations, meta)
 

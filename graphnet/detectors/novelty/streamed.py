@@ -1,0 +1,388 @@
+"""A window's connections scored out of core, by the analytical engine and in batches.
+
+A connection's novelty depends only on its pair and its 13 component values, so the engine
+groups the window's connections into their distinct combinations (`novelty_combos.sql`) and
+Python scores each combination once, in batches of `BATCH` (`model.score_connections`), keeping
+the scores in the engine (`novelty_keep.sql`). What depends on the whole window is computed
+there too: the window p-values' counts (`novelty_pairs.sql`), each pair's runs of equally novel
+connections, which stream through `conversations_from_runs`, and each host's highest scores
+(`novelty_host_top.sql`). Only then are the connections themselves joined back, and only those
+the results need (`novelty_novel.sql`: the novel connections of each conversation;
+`novelty_sample.sql`: a systematic sample of the others for the report's chart,
+every connection of a window of at most `SAMPLE_ROWS`) — or every connection's score when the
+caller asks for it (`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the
+fingerprints and what grows with pairs and hosts, never the window.
+
+Ties are broken by time: a conversation's connections are ranked by conn_bits, then ts, then
+uid (its novel ones are the first of that order, its most novel one the very first).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from graphnet.archive import Archive
+from graphnet.config import Settings
+from graphnet.detectors.novelty.conversations import conversations_from_runs, p_values
+from graphnet.detectors.novelty.explain import explain, summarise
+from graphnet.detectors.novelty.fingerprints import COMPONENTS, Fingerprints
+from graphnet.detectors.novelty.model import score_connections
+from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
+from graphnet.detectors.novelty.scored import Scored
+
+log = logging.getLogger(__name__)
+
+#: combinations scored per batch
+BATCH = 50_000
+#: connections a window's stored scores keep besides the novel ones (a systematic sample)
+SAMPLE_ROWS = 40_000
+#: a source host's connections counted at most this many times in the window p-values
+PER_GROUP = 100
+#: the highest connection scores of a host that make its score
+HOST_TOP = 20
+#: hosts whose evidence (the explanation of their best connection) is given
+EVIDENCE_HOSTS = 50
+#: what is kept of each scored combination, besides its id and the part_* columns
+KEPT = (
+    "score",
+    "bits",
+    "conn_bits",
+    "who_bits",
+    "info_bits",
+    "uniqueness",
+    "top_component",
+    "top_value",
+    "explanation",
+)
+#: the per-connection columns of a window's scores, in order
+COLUMNS = (
+    "uid",
+    "ts",
+    "src",
+    "dst",
+    "score",
+    "bits",
+    "conn_bits",
+    "who_bits",
+    "p_value",
+    "info_bits",
+    "uniqueness",
+    "top_component",
+    "top_value",
+    *(f"part_{q}" for q in PARTS),
+    "explanation",
+)
+
+HostsInfo = Callable[[Sequence[str]], Mapping[str, Mapping[str, Any]]]
+
+
+@dataclass
+class Streamed:
+    """What scoring an archived window gives: per conversation (all of them), per stored
+    connection (the novel ones and a sample of the rest), per host, and every connection's
+    score when asked for."""
+
+    connections: pd.DataFrame  # COLUMNS + novel, rnk (1 = the pair's most novel), id
+    conversations: pd.DataFrame  # per pair, see conversations_from_runs (+ first, last)
+    total: int  # connections of the window
+    host_scores: pd.Series
+    host_best: pd.DataFrame  # host, id: the combination of each top host's best connection
+    combos: Scored | None  # the explained combinations (best of pairs, hosts' best), by id
+    combo_ids: np.ndarray  # their ids, in the rows of `combos`
+    conn_scores: pd.Series | None
+
+
+def _frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
+    """An engine result as a frame."""
+    return table.to_pandas()
+
+
+def _objects(table: pa.Table, name: str) -> np.ndarray:
+    """A string column as a numpy array of Python strings."""
+    out: np.ndarray = table.column(name).to_numpy(zero_copy_only=False).astype(object)
+    return out
+
+
+def _score_batch(
+    fp: Fingerprints,
+    page: pa.Table,
+    params: NoveltyParams,
+    hosts_info: Mapping[str, Mapping[str, Any]],
+    settings: Settings,
+) -> Scored:
+    """Score combinations (rows of `novelty_combos`) as if each were one connection."""
+    conns = pd.DataFrame(
+        {
+            "uid": page.column("id").to_numpy(),
+            "ts": page.column("first_ts").to_numpy(),
+            "src": _objects(page, "src"),
+            "dst": _objects(page, "dst"),
+        }
+    )
+    comps = pd.DataFrame({c: _objects(page, c) for c in COMPONENTS})
+    return score_connections(
+        fp,
+        conns,
+        params,
+        comps=comps,
+        hosts_info=hosts_info,
+        settings=settings,
+        explain_threshold=None,
+    )
+
+
+def _kept(scored: Scored) -> pa.Table:
+    """The scores of a batch as kept in the engine: id, KEPT and the parts."""
+    f = scored.frame
+    cols: dict[str, pa.Array] = {"id": pa.array(f["uid"].to_numpy(dtype=np.int64))}
+    for c in KEPT:
+        if c in ("top_component", "top_value", "explanation"):
+            cols[c] = pa.array(f[c].to_numpy(dtype=object), type=pa.string())
+        else:
+            cols[c] = pa.array(f[c].to_numpy(dtype="float64"), type=pa.float64())
+    for i, q in enumerate(PARTS):
+        cols[f"part_{q}"] = pa.array(np.ascontiguousarray(scored.parts[:, i]), type=pa.float64())
+    return pa.table(cols)
+
+
+def _conversation_runs(
+    batches: Iterator[pa.RecordBatch], total: int, params: NoveltyParams
+) -> pd.DataFrame:
+    """Stream `novelty_pairs` through `conversations_from_runs`, a pair never split between
+    two calls (the rows of the last pair of a batch wait for the next one)."""
+    out: list[pd.DataFrame] = []
+    carry: pd.DataFrame | None = None
+    names = ["src", "dst", "conn_bits", "who_bits", "n", "counted"]
+    for batch in batches:
+        f = _frame(batch)[names]
+        if carry is not None:
+            f = pd.concat([carry, f], ignore_index=True)
+        if f.empty:
+            continue
+        src, dst = f["src"].to_numpy(dtype=object), f["dst"].to_numpy(dtype=object)
+        same = (src == src[-1]) & (dst == dst[-1])
+        cut = len(f) - int(np.argmin(same[::-1])) if not same.all() else 0
+        carry = f.iloc[cut:]
+        done = f.iloc[:cut]
+        if len(done):
+            out.append(_runs(done, total, params))
+    if carry is not None and len(carry):
+        out.append(_runs(carry, total, params))
+    if not out:
+        return _runs(pd.DataFrame({c: [] for c in names}), total, params)
+    return pd.concat(out, ignore_index=True)
+
+
+def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
+    return conversations_from_runs(
+        f["src"].to_numpy(dtype=object),
+        f["dst"].to_numpy(dtype=object),
+        f["conn_bits"].to_numpy(dtype="float64"),
+        f["who_bits"].to_numpy(dtype="float64"),
+        f["n"].to_numpy(dtype=np.int64),
+        f["counted"].to_numpy(dtype="float64"),
+        total,
+        params,
+    )
+
+
+def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
+    """The conversations with novel connections, and the `wanted` ones: how many novel, and
+    down to which conn_bits."""
+    conv = conv[(conv["novel"].to_numpy() > 0) | wanted]
+    return pa.table(
+        {
+            "src": pa.array(conv["src"].tolist(), type=pa.string()),
+            "dst": pa.array(conv["dst"].tolist(), type=pa.string()),
+            "k": pa.array(conv["novel"].to_numpy(dtype=np.int64)),
+            "level": pa.array(conv["level"].to_numpy(dtype="float64")),
+            "everything": pa.array(conv["everything"].to_numpy(dtype=bool)),
+        }
+    )
+
+
+def _rows(table: pa.Table, total: int) -> pd.DataFrame:
+    """Joined-back connections with their scores -> COLUMNS (+ whatever else they have)."""
+    f = _frame(table)
+    f["p_value"] = p_values(
+        f["conn_bits"].to_numpy(dtype="float64"), f["counted"].to_numpy(dtype="float64"), total
+    )
+    return f
+
+
+def score_archived(
+    archive: Archive,
+    fp: Fingerprints,
+    window: str,
+    params: NoveltyParams,
+    settings: Settings,
+    *,
+    hosts_info: HostsInfo | None = None,
+    per_connection: bool = False,
+    reported: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    batch: int = BATCH,
+    sample_rows: int = SAMPLE_ROWS,
+) -> Streamed:
+    """Score every connection of an archived window against `fp`, out of core (see the module
+    docstring). `hosts_info` gives Host.subnet / Host.internal of the hosts the fingerprints do
+    not know; `reported(conversations)` which conversations make findings (their most novel
+    connection is fetched and explained even without novel ones, with the hosts' best)."""
+    with archive.session({"conns": [window]}, parts=["conns"]) as s:
+        info = s.table("novelty_combos").to_pylist()[0]
+        n_combos, total = int(info["combos"]), int(info["connections"])
+        if total == 0:
+            return _empty(per_connection)
+        seen = s.table("novelty_hosts_seen").column("host").to_pylist()
+        known = fp.host_codes(np.asarray(seen, dtype=object))
+        unknown = [str(h) for h, c in zip(seen, known, strict=True) if c < 0]
+        extra = dict(hosts_info(unknown)) if hosts_info is not None and unknown else {}
+        for lo in range(0, n_combos, batch):
+            page = s.table("novelty_page", {"lo": lo, "hi": lo + batch})
+            scored = _score_batch(fp, page, params, extra, settings)
+            del page
+            s.lookup("novelty_batch", _kept(scored))
+            s.scalar("novelty_keep")
+        log.debug("%s: %d connections in %d combinations scored", window, total, n_combos)
+        conv = _conversation_runs(
+            s.batches("novelty_pairs", {"per_group": PER_GROUP}), total, params
+        )
+        wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
+        s.lookup("novelty_bounds", _bounds(conv, wanted))
+        novel = _rows(s.table("novelty_novel"), total)
+        conv = _with_best(conv, novel)
+        step = max(1, math.ceil(total / max(sample_rows, 1)))
+        sample = _rows(s.table("novelty_sample", {"step": step}), total).assign(novel=False)
+        top = _frame(s.table("novelty_host_top", {"top": HOST_TOP}))
+        hs, host_best = _host_scores(top)
+        ids = np.unique(
+            np.concatenate(
+                [
+                    host_best["id"].to_numpy(dtype=np.int64),
+                    conv.loc[wanted, "best_id"].to_numpy(dtype=np.int64),
+                ]
+            )
+        )
+        s.lookup("novelty_ids", pa.table({"id": pa.array(ids, type=pa.int64())}))
+        rows = s.table("novelty_combo_rows")
+        combos = _score_batch(fp, rows, params, extra, settings) if rows.num_rows else None
+        conn_scores = None
+        if per_connection:
+            parts = [_frame(b) for b in s.batches("novelty_conn_scores")]
+            got = (
+                pd.concat(parts, ignore_index=True)
+                if parts
+                else pd.DataFrame({"uid": [], "score": []})
+            )
+            conn_scores = pd.Series(
+                got["score"].to_numpy(dtype="float64"),
+                index=got["uid"].astype(str).to_numpy(),
+            )
+    stored = _stored(novel, sample)
+    return Streamed(
+        connections=stored,
+        conversations=conv,
+        total=total,
+        host_scores=hs,
+        host_best=host_best,
+        combos=combos,
+        combo_ids=rows.column("id").to_numpy().astype(np.int64),
+        conn_scores=conn_scores,
+    )
+
+
+def _with_best(conv: pd.DataFrame, novel: pd.DataFrame) -> pd.DataFrame:
+    """Conversations with the first and last time of their novel connections and the id of
+    the combination of their most novel connection (`best_id`, -1 when it was not fetched)."""
+    out = conv.copy()
+    key = pd.MultiIndex.from_frame(out[["src", "dst"]])
+    nv = novel[novel["novel"].to_numpy(dtype=bool)]
+    span = nv.groupby(["src", "dst"], sort=False)["ts"].agg(["min", "max"])
+    out["first"] = span["min"].reindex(key).to_numpy(dtype="float64")
+    out["last"] = span["max"].reindex(key).to_numpy(dtype="float64")
+    best = novel[novel["rnk"].to_numpy() == 1].set_index(["src", "dst"])["id"]
+    out["best_id"] = best.reindex(key).fillna(-1).to_numpy(dtype=np.int64)
+    return out
+
+
+def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """The connections kept: the novel ones (and the most novel one of the conversations that
+    make findings without any), then the sampled others, in (ts, uid) order."""
+    rest = sample[~sample["uid"].isin(set(novel["uid"]))].copy()
+    rest["rnk"] = 0
+    both = pd.concat([novel, rest], ignore_index=True)
+    both = both.sort_values(["ts", "uid"], kind="stable").reset_index(drop=True)
+    return both[[*COLUMNS, "novel", "rnk", "id"]]
+
+
+def top_mean(hosts: np.ndarray, scores: np.ndarray, top: int = HOST_TOP) -> pd.Series:
+    """Per host: mean of its `top` highest scores (missing ones count 0), highest first."""
+    frame = pd.DataFrame({"host": hosts, "score": scores})
+    frame = frame.sort_values(["host", "score"], ascending=[True, False], kind="stable")
+    frame = frame[frame.groupby("host", sort=False).cumcount() < top]
+    return (frame.groupby("host")["score"].sum() / top).sort_values(ascending=False)
+
+
+def _host_scores(top: pd.DataFrame) -> tuple[pd.Series, pd.DataFrame]:
+    """Per host: the mean of its HOST_TOP highest connection scores (missing ones count 0),
+    highest first (`top_mean` of those scores), and the combination of its best connection for the
+    EVIDENCE_HOSTS highest."""
+    if top.empty:
+        return pd.Series(dtype="float64"), pd.DataFrame({"host": [], "id": []})
+    copies = top["copies"].to_numpy(dtype=np.int64)
+    hosts = np.repeat(top["host"].astype(str).to_numpy(dtype=object), copies)
+    scores = np.repeat(top["score"].to_numpy(dtype="float64"), copies)
+    hs = top_mean(hosts, scores)
+    first = top.drop_duplicates("host").assign(host=lambda t: t["host"].astype(str))
+    first = first.set_index("host").reindex(hs.index[:EVIDENCE_HOSTS])
+    best = pd.DataFrame(
+        {"host": first.index.to_numpy(dtype=object), "id": first["id"].to_numpy(dtype=np.int64)}
+    )
+    return hs, best
+
+
+def _empty(per_connection: bool) -> Streamed:
+    conv = conversations_from_runs(
+        np.zeros(0, object),
+        np.zeros(0, object),
+        np.zeros(0),
+        np.zeros(0),
+        np.zeros(0, np.int64),
+        np.zeros(0),
+        0,
+        NoveltyParams(),
+    )
+    conv["first"] = conv["last"] = np.zeros(0)
+    conv["best_id"] = np.zeros(0, dtype=np.int64)
+    conns = pd.DataFrame({c: [] for c in (*COLUMNS, "novel", "rnk", "id")})
+    return Streamed(
+        connections=conns,
+        conversations=conv,
+        total=0,
+        host_scores=pd.Series(dtype="float64"),
+        host_best=pd.DataFrame({"host": [], "id": []}),
+        combos=None,
+        combo_ids=np.zeros(0, np.int64),
+        conn_scores=pd.Series(dtype="float64") if per_connection else None,
+    )
+
+
+def explained(streamed: Streamed, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Full explanations and short summaries of the given combinations (`explain`,
+    `summarise` on their rescoring)."""
+    if streamed.combos is None or not len(ids):
+        empty = np.full(len(ids), "", dtype=object)
+        return empty, empty.copy()
+    pos = pd.Index(streamed.combo_ids).get_indexer(ids)
+    if (pos < 0).any():
+        raise KeyError("a combination to explain was not fetched")
+    rich = explain(streamed.combos, rows=pos)[pos]
+    short = summarise(streamed.combos, pos)
+    return rich, short

@@ -1,0 +1,74 @@
+-- The edge histograms of the novelty fingerprints, as ingest kept them on the TALKED edges:
+-- per edge (win, src, dst) of the bound `conns` and component, how many connections had each
+-- value, with `dport` and `history` folded to their $top_ports / $top_history most frequent
+-- values per edge (count descending, then value) and the rest counted under 'other' (a real
+-- value 'other' and the folded rest are one value). Rows: (edge, component, value, n), edge
+-- being the row of `novelty_edges`, which this also creates (see novelty_edges.sql).
+CREATE TEMP TABLE novelty_edge_combos AS
+SELECT win, src, dst, proto, service, dport, conn_state, history, orig_act, resp_act, hour,
+       daytype, src_bytes_bin, dst_bytes_bin, src_pkts_bin, dst_pkts_bin, COUNT(*) AS n,
+       MIN(ts) AS first_ts, MAX(ts) AS last_ts
+FROM conns_parts
+GROUP BY win, src, dst, proto, service, dport, conn_state, history, orig_act, resp_act, hour,
+         daytype, src_bytes_bin, dst_bytes_bin, src_pkts_bin, dst_pkts_bin;
+CREATE TEMP TABLE novelty_edge_hist AS
+SELECT win, src, dst, component, value, CAST(SUM(n) AS BIGINT) AS n FROM (
+  SELECT win, src, dst, 'proto' AS component, proto AS value, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'service', service, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'dport', dport, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'conn_state', conn_state, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'history', history, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'orig_act', orig_act, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'resp_act', resp_act, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'hour', hour, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'daytype', daytype, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'src_bytes_bin', src_bytes_bin, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'dst_bytes_bin', dst_bytes_bin, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'src_pkts_bin', src_pkts_bin, n FROM novelty_edge_combos
+  UNION ALL SELECT win, src, dst, 'dst_pkts_bin', dst_pkts_bin, n FROM novelty_edge_combos
+) t
+GROUP BY win, src, dst, component, value;
+-- per edge: its row, connections, first and last connection in epoch milliseconds (floored,
+-- as the edges kept them) and the distinct dport and history values before folding
+CREATE TEMP TABLE novelty_edges AS
+SELECT ROW_NUMBER() OVER (ORDER BY e.win, e.src, e.dst) - 1 AS edge, e.win, e.src, e.dst,
+       e.conns, e.first_ms, e.last_ms, d.dport_distinct, d.history_distinct
+FROM (
+  SELECT win, src, dst, CAST(SUM(n) AS BIGINT) AS conns, FLOOR(MIN(first_ts) * 1000) AS first_ms,
+         FLOOR(MAX(last_ts) * 1000) AS last_ms
+  FROM novelty_edge_combos
+  GROUP BY win, src, dst
+) e
+JOIN (
+  SELECT win, src, dst,
+         CAST(SUM(CASE WHEN component = 'dport' THEN 1 ELSE 0 END) AS BIGINT)
+           AS dport_distinct,
+         CAST(SUM(CASE WHEN component = 'history' THEN 1 ELSE 0 END) AS BIGINT)
+           AS history_distinct
+  FROM novelty_edge_hist
+  GROUP BY win, src, dst
+) d ON d.win = e.win AND d.src = e.src AND d.dst = e.dst;
+SELECT e.edge, f.component, f.value, f.n
+FROM (
+  SELECT win, src, dst, component, value, n
+  FROM novelty_edge_hist
+  WHERE component NOT IN ('dport', 'history')
+  UNION ALL
+  SELECT win, src, dst, component, value, CAST(SUM(n) AS BIGINT) AS n
+  FROM (
+    SELECT win, src, dst, component,
+           CASE WHEN r > (CASE WHEN component = 'dport' THEN $top_ports ELSE $top_history END)
+                THEN 'other' ELSE value END AS value,
+           n
+    FROM (
+      SELECT win, src, dst, component, value, n,
+             ROW_NUMBER() OVER (PARTITION BY win, src, dst, component
+                                ORDER BY n DESC, value) AS r
+      FROM novelty_edge_hist
+      WHERE component IN ('dport', 'history')
+    ) ranked
+  ) folded
+  GROUP BY win, src, dst, component, value
+) f
+JOIN novelty_edges e ON e.win = f.win AND e.src = f.src AND e.dst = f.dst
+ORDER BY e.edge, f.component, f.n DESC, f.value
