@@ -26,8 +26,21 @@ from graphnet import features, windows
 NUMERIC = ("src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "duration")
 EDGE_KEY = ["src", "dst", "window"]
 OTHER = "other"
-#: histogram components kept for evaluation only (never read by detectors)
-LABEL_HIST = "label"
+#: the components an edge in the graph summarises (what a person exploring the graph reads);
+#: the full histograms of every component live in the connection archive
+EDGE_COMPONENTS = ("service", "dport", "conn_state")
+#: the readable summary property of each of them, e.g. `services: "ssl 1204, dns 3, 2 more"`
+SUMMARY_PROPS = {"service": "services", "dport": "ports", "conn_state": "states"}
+#: values named in a summary
+SUMMARY_VALUES = 3
+
+
+def summary(keys: Sequence[str], counts: Sequence[int], limit: int = SUMMARY_VALUES) -> str:
+    """A readable summary of a histogram listed by count: the first `limit` values with their
+    counts, then how many more (`ssl 1204, dns 3, 2 more`); "" when empty."""
+    shown = [f"{k} {int(n)}" for k, n in zip(keys[:limit], counts[:limit], strict=False)]
+    rest = len(keys) - len(shown)
+    return ", ".join(shown + ([f"{rest} more"] if rest > 0 else []))
 
 
 def edge_key(src: str, dst: str, window: str) -> str:
@@ -83,9 +96,7 @@ def chunk_codes(frame: pd.DataFrame, window_kind: str) -> ChunkCodes:
     np.maximum.at(last, codes, ts)
     edges = edge_keys.assign(**sums, first=first, last=last)
 
-    comps = features.components(frame)
-    if LABEL_HIST in frame.columns:  # the label histogram is kept for evaluation only
-        comps[LABEL_HIST] = frame[LABEL_HIST].fillna(features.UNKNOWN).astype(str).to_numpy()
+    comps = features.components(frame, EDGE_COMPONENTS)
     hist = {}
     for comp in comps.columns:
         vcodes, uniques = pd.factorize(comps[comp].to_numpy(), sort=False)
@@ -374,6 +385,14 @@ class EdgeRows:
                     klist[i] = nlist[i] = None
             names += [f"{comp}_k", f"{comp}_n"]
             columns += [klist, nlist]
+            if comp in SUMMARY_PROPS:
+                names.append(SUMMARY_PROPS[comp])
+                columns.append(
+                    [
+                        None if k is None else summary(k, n)
+                        for k, n in zip(klist, nlist, strict=True)
+                    ]
+                )
         for c, arr in self.sums.items():
             names.append(c)
             columns.append(arr[lo:hi].tolist())

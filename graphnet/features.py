@@ -7,6 +7,8 @@ All functions are vectorised: loops run over distinct values, never over rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -106,31 +108,39 @@ def _text(values: pd.Series) -> pd.Series:
     return s.where(s != "", UNKNOWN).astype(object)
 
 
-def components(frame: pd.DataFrame) -> pd.DataFrame:
-    """Normalised connection table -> one text column per component in COMPONENTS."""
+def components(frame: pd.DataFrame, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Normalised connection table -> one text column per component in COMPONENTS (or only
+    those of `names`, in that order)."""
     idx = frame.index
-    ts = pd.to_datetime(frame["ts"].to_numpy(dtype="float64"), unit="s", utc=True)
-    hist = _text(frame["history"])
-    out = pd.DataFrame(
-        {
-            "proto": _text(frame["proto"]).str.lower(),
-            "service": _text(frame["service"]),
-            "dport": port_class(frame["dport"]),
-            "conn_state": _text(frame["conn_state"]),
-            "history": hist,
-            "orig_act": _map_unique(hist, lambda h: act(h, True)),
-            "resp_act": _map_unique(hist, lambda h: act(h, False)),
-            "hour": pd.Series(_HOURS[ts.hour.to_numpy()], index=idx, dtype=object),
-            "daytype": pd.Series(
-                np.where(ts.day_of_week.to_numpy() >= 5, "weekend", "weekday"), index=idx
-            ),
-            "src_bytes_bin": _bins(frame["src_bytes"]),
-            "dst_bytes_bin": _bins(frame["dst_bytes"]),
-            "src_pkts_bin": _bins(frame["src_pkts"]),
-            "dst_pkts_bin": _bins(frame["dst_pkts"]),
-        },
-        index=idx,
-    )
+    wanted = list(COMPONENTS) if names is None else list(names)
+    cache: dict[str, pd.Series] = {}
+
+    def history() -> pd.Series:
+        if "history" not in cache:
+            cache["history"] = _text(frame["history"])
+        return cache["history"]
+
+    def stamps() -> pd.DatetimeIndex:
+        return pd.to_datetime(frame["ts"].to_numpy(dtype="float64"), unit="s", utc=True)
+
+    build = {
+        "proto": lambda: _text(frame["proto"]).str.lower(),
+        "service": lambda: _text(frame["service"]),
+        "dport": lambda: port_class(frame["dport"]),
+        "conn_state": lambda: _text(frame["conn_state"]),
+        "history": history,
+        "orig_act": lambda: _map_unique(history(), lambda h: act(h, True)),
+        "resp_act": lambda: _map_unique(history(), lambda h: act(h, False)),
+        "hour": lambda: pd.Series(_HOURS[stamps().hour.to_numpy()], index=idx, dtype=object),
+        "daytype": lambda: pd.Series(
+            np.where(stamps().day_of_week.to_numpy() >= 5, "weekend", "weekday"), index=idx
+        ),
+        "src_bytes_bin": lambda: _bins(frame["src_bytes"]),
+        "dst_bytes_bin": lambda: _bins(frame["dst_bytes"]),
+        "src_pkts_bin": lambda: _bins(frame["src_pkts"]),
+        "dst_pkts_bin": lambda: _bins(frame["dst_pkts"]),
+    }
+    out = pd.DataFrame({c: build[c]() for c in wanted}, index=idx)
     return out.astype(object)
 
 

@@ -176,11 +176,16 @@ def edge_key(src: str, dst: str, window: str) -> str:
     return accumulate.edge_key(src, dst, window)
 
 
+def edge_top(settings: Settings) -> dict[str, int]:
+    """How many values of each summarised component an edge keeps (the rest: `other`)."""
+    return {c: settings.top_ports for c in accumulate.EDGE_COMPONENTS}
+
+
 def merge_props(old: dict[str, Any], new: dict[str, Any], top: dict[str, int]) -> dict[str, Any]:
     """Add a new file's edge aggregate to what the edge already holds."""
     out = dict(new)
     for key, value in old.items():
-        if key in ("window", "first_seen", "last_seen"):
+        if key in ("window", "first_seen", "last_seen", *accumulate.SUMMARY_PROPS.values()):
             continue
         if key.endswith("_k"):
             comp = key[:-2]
@@ -207,6 +212,9 @@ def merge_props(old: dict[str, Any], new: dict[str, Any], top: dict[str, int]) -
             out[key] = max(int(value), int(new.get(key, 0)), len(union))
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key] = type(value)(value + new.get(key, 0))
+    for comp, prop in accumulate.SUMMARY_PROPS.items():
+        if f"{comp}_k" in out:
+            out[prop] = accumulate.summary(out[f"{comp}_k"], out[f"{comp}_n"])
     return out
 
 
@@ -620,7 +628,7 @@ def _load_group(
         return 0
     group = group or _group_id(m.sha for m in members)
     plan = plan_of(settings, window_kind)
-    top = {"dport": settings.top_ports, "history": settings.top_history}
+    top = edge_top(settings)
     t0 = time.perf_counter()
     rows = acc.rows(top, PARTITIONS)
     batches = len(rows.batches(settings.batch_size))

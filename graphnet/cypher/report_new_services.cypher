@@ -16,6 +16,5 @@ RETURN a.id AS src, b.id AS dst, a.internal AS src_internal, b.internal AS dst_i
        r.conns AS conns, coalesce(r.src_bytes, 0.0) + coalesce(r.dst_bytes, 0.0) AS bytes,
        new_services, new_ports,
        r.service_k AS service_k, r.service_n AS service_n, r.dport_k AS dport_k,
-       r.dport_n AS dport_n, r.conn_state_k AS conn_state_k, r.conn_state_n AS conn_state_n,
-       r.history_k AS history_k, r.history_n AS history_n
+       r.dport_n AS dport_n, r.conn_state_k AS conn_state_k, r.conn_state_n AS conn_state_n
 ORDER BY conns DESC, src, dst

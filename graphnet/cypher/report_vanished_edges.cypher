@@ -6,7 +6,6 @@ RETURN a.id AS src, b.id AS dst, a.internal AS src_internal, b.internal AS dst_i
        o.conns AS conns, coalesce(o.src_bytes, 0.0) + coalesce(o.dst_bytes, 0.0) AS bytes,
        o.service_k AS service_k, o.service_n AS service_n, o.dport_k AS dport_k,
        o.dport_n AS dport_n, o.conn_state_k AS conn_state_k, o.conn_state_n AS conn_state_n,
-       o.history_k AS history_k, o.history_n AS history_n,
        COUNT { MATCH (a)-[x:TALKED]->(b) WHERE x.window IN $baseline } AS seen_in
 ORDER BY conns DESC, src, dst
 LIMIT $limit

@@ -113,7 +113,6 @@ def _edge(row: Mapping[str, Any], windows_: Sequence[str], browser: str | None) 
         services=counts_of("service", row.get("service_k"), row.get("service_n")),
         ports=counts_of("dport", row.get("dport_k"), row.get("dport_n")),
         states=counts_of("conn_state", row.get("conn_state_k"), row.get("conn_state_n")),
-        histories=counts_of("history", row.get("history_k"), row.get("history_n"), limit=3),
         new_services=[str(s) for s in row.get("new_services") or []],
         new_ports=[str(p) for p in row.get("new_ports") or []],
         seen_in=row.get("seen_in"),
@@ -150,6 +149,36 @@ def _shift_metric(parts: Mapping[str, Any], available: set[str]) -> str | None:
     if best is None and "pagerank" in available:
         return "pagerank"
     return best
+
+
+def _with_histories(settings: Settings, window: str, items: list[EdgeItem]) -> list[EdgeItem]:
+    """Fill in the most frequent TCP histories of each edge in `window`, from the archive."""
+    if not items:
+        return items
+    import pyarrow as pa
+
+    from graphnet.archive import Archive
+
+    pairs = pa.table(
+        {
+            "src": pa.array([e.src for e in items], type=pa.string()),
+            "dst": pa.array([e.dst for e in items], type=pa.string()),
+        }
+    )
+    got = Archive(settings).query(
+        "report_edge_histories", {"conns": [window]}, lookups={"pairs": pairs}
+    )
+    counts: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
+    for src, dst, value, n in zip(
+        *(got.column(c).to_pylist() for c in got.column_names), strict=True
+    ):
+        keys, ns = counts.setdefault((src, dst), ([], []))
+        keys.append(value)
+        ns.append(n)
+    for e in items:
+        keys, ns = counts.get((e.src, e.dst), ([], []))
+        e.histories = counts_of("history", keys, ns, limit=3)
+    return items
 
 
 def novelty_scores(settings: Settings, window: str) -> Any:
@@ -267,24 +296,34 @@ def build_report(
                     link=browser_link(browser, q),
                 )
             )
-        report.new_edges = [
-            _edge(r, [window], browser)
-            for r in store.read("report_new_edges", window=window, baseline=baseline, limit=top)
-        ]
+        report.new_edges = _with_histories(
+            settings,
+            window,
+            [
+                _edge(r, [window], browser)
+                for r in store.read("report_new_edges", window=window, baseline=baseline, limit=top)
+            ],
+        )
         svc = store.read("report_new_services", window=window, baseline=baseline)
         report.new_services_total = len(svc)
-        report.new_services = [_edge(r, [*baseline, window], browser) for r in svc[:top]]
+        report.new_services = _with_histories(
+            settings, window, [_edge(r, [*baseline, window], browser) for r in svc[:top]]
+        )
         if report.previous:
-            report.vanished_edges = [
-                _edge(r, [report.previous, window], browser)
-                for r in store.read(
-                    "report_vanished_edges",
-                    window=window,
-                    previous=report.previous,
-                    baseline=baseline,
-                    limit=top,
-                )
-            ]
+            report.vanished_edges = _with_histories(
+                settings,
+                report.previous,
+                [
+                    _edge(r, [report.previous, window], browser)
+                    for r in store.read(
+                        "report_vanished_edges",
+                        window=window,
+                        previous=report.previous,
+                        baseline=baseline,
+                        limit=top,
+                    )
+                ],
+            )
     else:
         report.notes.append(
             f"{window} is the first window in the graph: there is no baseline to compare it with "

@@ -30,7 +30,7 @@ T = TypeVar("T")
 #: Store uses a graph: `graphnet/cypher/<name>.cypher`, one auto-commit statement each (batched
 #: by `$rows`), idempotent, so that a killed run is completed by the next; recorded by name in
 #: `(:GraphMeta {key: 'migrations'}).done`.
-MIGRATIONS = ("edge_keys_v2",)
+MIGRATIONS = ("edge_keys_v2", "talked_summary_v3")
 #: rows per transaction of a migration
 MIGRATION_ROWS = 10_000
 

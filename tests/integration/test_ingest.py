@@ -673,7 +673,7 @@ def test_a_graph_with_old_edge_keys_is_migrated_then_added_to(store, tmp_path: P
     s = stats(store)
     assert (s["connections"], s["edges"], s["files"]) == (15, 4, 2)
     done = run_raw(store, "MATCH (m:GraphMeta {key: 'migrations'}) RETURN m.done AS done")
-    assert done == [{"done": ["edge_keys_v2"]}]
+    assert done == [{"done": ["edge_keys_v2", "talked_summary_v3"]}]
     # recorded: the next process does not rewrite again; re-running it changes nothing
     with open_store(store.settings) as again:
         again.ensure_schema()
@@ -785,3 +785,30 @@ def test_two_concurrent_ingests_of_a_folder_say_which_run_wrote_what(store, tmp_
     result = CliRunner().invoke(app, ["ingest", str(logs)])
     assert result.exit_code == 0, result.output
     assert "written to the graph by this run: 1 files, 5 connections" in result.output
+
+
+def test_edges_of_the_older_layout_are_summarised_once(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # a graph ingested when edges held the histograms of all thirteen components: the first
+    # use of the graph writes the readable summaries and drops the lists the graph no longer keeps
+    first = write_cidds(
+        tmp_path / "a.csv",
+        [cidds_line(100 + i, "10.0.0.1", "10.0.0.2", 100) for i in range(5)],
+    )
+    ingest.ingest(store, [first], Settings.from_env())
+    run_raw(
+        store,
+        "MATCH ()-[r:TALKED]->() SET r.proto_k = ['tcp'], r.proto_n = [5], r.history_k = ['S'],"
+        " r.history_n = [5], r.history_distinct = 1,"
+        " r.service_k = ['ssl', 'dns', '-', 'http'], r.service_n = [2, 1, 1, 1]"
+        " REMOVE r.services, r.ports, r.states",
+    )
+    run_raw(store, "MATCH (m:GraphMeta {key: 'migrations'}) SET m.done = ['edge_keys_v2']")
+    with open_store(store.settings) as upgraded:  # a new process: its first use migrates
+        upgraded.ensure_schema()
+        (row,) = run_raw(upgraded, "MATCH ()-[r:TALKED]->() RETURN properties(r) AS p")
+    props = row["p"]
+    assert props["services"] == "ssl 2, dns 1, - 1, 1 more"
+    assert props["ports"].startswith(str(props["dport_k"][0]))
+    assert props["states"] == f"{props['conn_state_k'][0]} 5"
+    assert not {"proto_k", "proto_n", "history_k", "history_n", "history_distinct"} & set(props)
+    assert props["conns"] == 5

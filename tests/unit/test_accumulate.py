@@ -102,7 +102,7 @@ ROW = st.tuples(
 @given(st.lists(ROW, min_size=1, max_size=80), st.integers(1, 30), st.integers(1, 4))
 def test_chunked_accumulation_equals_one_pass(rows: list[tuple], step: int, ntop: int) -> None:
     frame = frame_of(rows)
-    top = {"dport": ntop, "history": ntop}
+    top = {"dport": ntop, "conn_state": ntop}
     acc = EdgeAccumulator()
     for i in range(0, len(frame), step):
         acc.add_frame(frame.iloc[i : i + step], "week")
@@ -122,31 +122,44 @@ def test_absorb_adds_another_accumulator() -> None:
     a.add_frame(frame.iloc[:25], "week")
     b.add_frame(frame.iloc[25:], "week")
     a.absorb(b)
-    top = {"dport": 2, "history": 2}
+    top = {"dport": 2, "conn_state": 2}
     assert same(a.rows(top).slice(0, a.edges), expected(frame, top))
     assert a.hist_rows == len(transform(frame, "week").hist)
 
 
 def test_folded_rest_and_real_other_value_are_one() -> None:
-    # the history value "other" exists in the data and the folded rest is added to it
-    rows = [(60.0 * i, 0, 1, 0, 0, i % 5, 10) for i in range(10)]
+    # the state value "other" exists in the data and the folded rest is added to it
+    rows = [(60.0 * i, 0, 1, 0, i % 3, 0, 10) for i in range(10)]
     frame = frame_of(rows)
-    frame.loc[frame.index[:2], "history"] = "other"
+    frame.loc[frame.index[:2], "conn_state"] = "RSTO"
+    frame.loc[frame.index[2:4], "conn_state"] = "other"
     acc = EdgeAccumulator()
     acc.add_frame(frame, "week")
-    (row,) = acc.rows({"dport": 1, "history": 1}).slice(0, 1)
-    hist = dict(zip(row["props"]["history_k"], row["props"]["history_n"], strict=True))
-    # counts: other 2, '-' 2, Dd 2, ShR 2, S 1, ShADadFf 1 -> keep '-' (ties by value)
-    assert hist == {"-": 2, "other": 8}
-    assert row["props"]["history_distinct"] == 6
-    assert same([row], expected(frame, {"dport": 1, "history": 1}))
+    (row,) = acc.rows({"dport": 1, "conn_state": 1}).slice(0, 1)
+    hist = dict(zip(row["props"]["conn_state_k"], row["props"]["conn_state_n"], strict=True))
+    # RSTO, other, S0, REJ and SF twice each: keep REJ (ties by value), fold into other
+    assert hist == {"REJ": 2, "other": 8}
+    assert row["props"]["conn_state_distinct"] == 5
+    assert same([row], expected(frame, {"dport": 1, "conn_state": 1}))
+
+
+def test_edges_carry_a_readable_summary_of_services_ports_and_states() -> None:
+    rows = [(60.0 * i, 0, 1, i % 6, i % 4, 0, 10) for i in range(24)]
+    acc = EdgeAccumulator()
+    acc.add_frame(frame_of(rows), "week")
+    (row,) = acc.rows({"dport": 32, "conn_state": 32, "service": 32}).slice(0, 1)
+    props = row["props"]
+    assert props["ports"] == "22 4, 443 4, 53 4, 3 more"  # counts tie: by value
+    assert props["services"] == "- 20, dns 4"
+    assert props["states"] == "REJ 6, S0 6, SF 6, 1 more"
+    assert "history_k" not in props and "proto_k" not in props
 
 
 def test_hosts_span_their_edges() -> None:
     frame = frame_of([(0.0, 0, 1, 0, 0, 0, 1), (7200.0, 1, 2, 0, 0, 0, 1)])
     acc = EdgeAccumulator()
     acc.add_frame(frame, "week")
-    hosts = acc.rows({"dport": 3, "history": 3}).hosts()
+    hosts = acc.rows({"dport": 3, "conn_state": 3}).hosts()
     first = int(MON * 1000)
     assert hosts == {
         "10.0.0.1": (first, first),
@@ -161,11 +174,11 @@ def test_batches_cover_every_edge_once_and_never_mix_partitions() -> None:
     )
     acc = EdgeAccumulator()
     acc.add_frame(frame, "week")
-    rows = acc.rows({"dport": 3, "history": 3}, parts=4)
+    rows = acc.rows({"dport": 3, "conn_state": 3}, parts=4)
     batches = rows.batches(3)
     assert all(hi - lo <= 3 for _, lo, hi in batches)
     seen = [r["key"] for _, lo, hi in batches for r in rows.slice(lo, hi)]
-    assert sorted(seen) == sorted(r["key"] for r in expected(frame, {"dport": 3, "history": 3}))
+    assert sorted(seen) == sorted(r["key"] for r in expected(frame, {"dport": 3, "conn_state": 3}))
     assert len(set(seen)) == len(seen)
     for part, lo, hi in batches:
         assert set(rows.part[lo:hi].tolist()) == {part}
@@ -173,7 +186,7 @@ def test_batches_cover_every_edge_once_and_never_mix_partitions() -> None:
     again = EdgeAccumulator()
     for i in range(0, len(frame), 41):
         again.add_frame(frame.iloc[i : i + 41], "week")
-    other = again.rows({"dport": 3, "history": 3}, parts=4)
+    other = again.rows({"dport": 3, "conn_state": 3}, parts=4)
     assert other.batches(3) == batches
     assert [r["key"] for r in other.slice(0, len(other))] == [
         r["key"] for r in rows.slice(0, len(rows))
@@ -223,7 +236,7 @@ def test_ids_with_bars_stay_two_edges() -> None:
     acc = EdgeAccumulator()
     acc.add_frame(frame.iloc[:4], "week")
     acc.add_frame(frame.iloc[4:], "week")
-    got = acc.rows({"dport": 3, "history": 3}).slice(0, acc.edges)
+    got = acc.rows({"dport": 3, "conn_state": 3}).slice(0, acc.edges)
     assert {(r["src"], r["dst"]): r["props"]["conns"] for r in got} == {
         ("p|q", "r"): 5,
         ("p", "q|r"): 3,
@@ -246,7 +259,7 @@ def test_edges_of_any_host_ids_are_summed_apart(
     acc = EdgeAccumulator()
     for i in range(0, len(frame), step):
         acc.add_frame(frame.iloc[i : i + step], "week")
-    rows = acc.rows({"dport": 3, "history": 3}, parts=4)
+    rows = acc.rows({"dport": 3, "conn_state": 3}, parts=4)
     got = rows.slice(0, len(rows))
     want = Counter((s, d, WEEKS[w]) for s, d, w in conns_)
     assert {(r["src"], r["dst"], r["window"]): r["props"]["conns"] for r in got} == want
@@ -262,7 +275,7 @@ def test_partitions_hash_the_pre_v2_key_text() -> None:
     )
     acc = EdgeAccumulator()
     acc.add_frame(frame, "week")
-    rows = acc.rows({"dport": 3, "history": 3}, parts=8)
+    rows = acc.rows({"dport": 3, "conn_state": 3}, parts=8)
     legacy = np.array(
         [f"{s}|{d}|{w}" for s, d, w in zip(rows.src, rows.dst, rows.win, strict=True)],
         dtype=object,

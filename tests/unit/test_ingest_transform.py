@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from graphnet import features
 from graphnet.ingest import (
     OTHER,
     Aggregate,
@@ -57,7 +58,7 @@ def test_one_edge_sums_and_histograms() -> None:
             (MON + 7300, "10.0.0.1", "10.0.0.2", 53, "udp", "dns", "SF", "Dd", 40.0, np.nan),
         ]
     )
-    rows = edge_rows(transform(f, "week"), {"dport": 10, "history": 10})
+    rows = edge_rows(transform(f, "week"), {"dport": 10, "conn_state": 10})
     assert len(rows) == 1
     r = rows[0]
     assert (r["src"], r["dst"], r["window"]) == ("10.0.0.1", "10.0.0.2", "2024-W10")
@@ -66,11 +67,11 @@ def test_one_edge_sums_and_histograms() -> None:
     assert p["src_bytes"] == 140.0 and p["dst_bytes"] == 200.0  # NaN counts as 0 in sums
     assert p["duration"] == pytest.approx(4.5)
     assert hist_of(r, "conn_state") == {"SF": 2, "S0": 1}
-    assert hist_of(r, "proto") == {"tcp": 2, "udp": 1}
     assert hist_of(r, "dport") == {"22": 2, "53": 1}
-    assert hist_of(r, "hour") == {"01": 1, "02": 2}
-    assert hist_of(r, "orig_act") == {"ADFS": 1, "S": 1, "D": 1}
-    assert hist_of(r, "dst_bytes_bin") == {"8": 1, "0": 1, "-": 1}
+    assert hist_of(r, "service") == {"ssh": 2, "dns": 1}
+    assert (p["services"], p["ports"], p["states"]) == ("ssh 2, dns 1", "22 2, 53 1", "SF 2, S0 1")
+    # the other components live in the connection archive only (tests/unit/test_engine.py)
+    assert not {"proto_k", "hour_k", "orig_act_k", "history_k", "dst_bytes_bin_k"} & set(p)
     # keys are sorted by count, most frequent first
     assert p["conn_state_k"][0] == "SF"
     assert r["first_ms"] == int((MON + 3600) * 1000) and r["last_ms"] == int((MON + 7300) * 1000)
@@ -85,10 +86,10 @@ def test_windows_split_edges_and_weekday_weekend() -> None:
             (MON + 7 * 86400, "a", "b", 80, "tcp", "http", "SF", "ShADadFf", 1.0, 1.0),  # next week
         ]
     )
-    rows = edge_rows(transform(f, "week"), {"dport": 10, "history": 10})
+    rows = edge_rows(transform(f, "week"), {"dport": 10, "conn_state": 10})
     assert [r["window"] for r in rows] == ["2024-W10", "2024-W11"]
-    assert hist_of(rows[0], "daytype") == {"weekday": 1, "weekend": 1}
-    days = edge_rows(transform(f, "day"), {"dport": 10, "history": 10})
+    assert features.components(f)["daytype"].tolist() == ["weekday", "weekend", "weekday"]
+    days = edge_rows(transform(f, "day"), {"dport": 10, "conn_state": 10})
     assert [r["window"] for r in days] == ["2024-03-04", "2024-03-09", "2024-03-11"]
 
 
@@ -97,7 +98,7 @@ def test_top_ports_fold_into_other() -> None:
         [(MON + i, "s", "d", 1000 + i % 7, "tcp", "-", "S0", "S", 0.0, 0.0) for i in range(70)]
         + [(MON, "s", "d", 22, "tcp", "ssh", "SF", "ShADadFf", 5.0, 5.0)] * 30
     )
-    rows = edge_rows(transform(f, "week"), {"dport": 3, "history": 10})
+    rows = edge_rows(transform(f, "week"), {"dport": 3, "conn_state": 10})
     h = hist_of(rows[0], "dport")
     assert h["22"] == 30
     assert sum(h.values()) == 100
@@ -125,7 +126,7 @@ def test_chunks_combine_to_the_same_as_one_pass() -> None:
             for _ in range(n)
         ]
     )
-    top = {"dport": 32, "history": 32}
+    top = {"dport": 32, "conn_state": 32}
     whole = edge_rows(transform(f, "week"), top)
     parts = edge_rows(
         combine([transform(f.iloc[i : i + 77], "week") for i in range(0, n, 77)]), top
@@ -134,7 +135,7 @@ def test_chunks_combine_to_the_same_as_one_pass() -> None:
         (r["src"], r["dst"], r["window"]) for r in parts
     ]
     for a, b in zip(whole, parts, strict=True):
-        for comp in ("conn_state", "dport", "hour", "history"):
+        for comp in ("conn_state", "dport", "service"):
             assert hist_of(a, comp) == hist_of(b, comp)
         assert a["props"]["conns"] == b["props"]["conns"]
         assert a["props"]["src_bytes"] == pytest.approx(b["props"]["src_bytes"])
@@ -172,7 +173,7 @@ def test_merge_props_adds_counts_and_refolds() -> None:
 
 def test_empty_frame() -> None:
     f = conns([])
-    assert edge_rows(transform(f, "week"), {"dport": 3, "history": 3}) == []
+    assert edge_rows(transform(f, "week"), {"dport": 3, "conn_state": 3}) == []
     assert combine([Aggregate.empty()]).edges.empty
 
 

@@ -3,7 +3,7 @@
 // Parameters: :param window => '2024-W11'
 MATCH (a:Host)-[r:TALKED {window: $window}]->(b:Host)
 RETURN a.id AS source, b.id AS destination, r.conns AS connections,
-       r.src_bytes + r.dst_bytes AS bytes, r.service_k AS services, r.dport_k AS ports,
-       r.conn_state_k AS conn_states, r.conn_state_n AS conn_state_counts
+       r.src_bytes + r.dst_bytes AS bytes, r.services AS services, r.ports AS ports,
+       r.states AS conn_states
 ORDER BY connections DESC
 LIMIT 50

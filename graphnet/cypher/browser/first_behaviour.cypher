@@ -9,5 +9,4 @@ WITH h, p, r, peer,
 ORDER BY first_time DESC, r.conns DESC
 LIMIT 100
 OPTIONAL MATCH (f:Finding {kind: 'first_behaviour', window: $window})-[:ABOUT]->(h)
-RETURN p, first_time, r.dport_k AS ports, r.service_k AS services,
-       r.conn_state_k AS conn_states, f
+RETURN p, first_time, r.ports AS ports, r.services AS services, r.states AS conn_states, f
