@@ -1,0 +1,35 @@
+-- The scored window's distinct (host, word) pairs (either end of a connection; after lda_fit):
+-- what the model scores, since every connection end with the same host and word has the same
+-- probability. Kept as `lda_pairs` (id, host, word, coarse, cnt); returned as numbers only:
+-- the pair's id, its host's code, the host's training row (lda_docs, -1: not in training),
+-- the word's vocabulary column (lda_vocab, -1: unseen), the code of its coarse form
+-- (lda_pair_coarse) and how often the host had the word.
+CREATE OR REPLACE TEMP TABLE lda_pairs AS
+SELECT ROW_NUMBER() OVER (ORDER BY e.host, e.word) - 1 AS id, e.host, e.word, e.coarse, e.cnt
+FROM (SELECT host, word, MIN(coarse) AS coarse, COUNT(*) AS cnt
+      FROM lda_now_ends
+      GROUP BY host, word) e;
+
+CREATE OR REPLACE TEMP TABLE lda_pair_coarse AS
+SELECT ROW_NUMBER() OVER (ORDER BY c.coarse) - 1 AS code, c.coarse
+FROM (SELECT DISTINCT coarse FROM lda_pairs) c;
+
+CREATE OR REPLACE TEMP TABLE lda_pair_hosts AS
+SELECT ROW_NUMBER() OVER (ORDER BY h.host) - 1 AS code, h.host, COALESCE(d.i, -1) AS doc
+FROM (SELECT DISTINCT host FROM lda_pairs) h
+LEFT JOIN lda_docs d ON d.host = h.host;
+
+CREATE OR REPLACE TEMP TABLE lda_pair_words AS
+SELECT p.id, p.host, p.coarse, p.cnt, COALESCE(v.i, -1) AS col
+FROM lda_pairs p
+LEFT JOIN lda_vocab v ON v.word = p.word;
+
+CREATE OR REPLACE TEMP TABLE lda_pair_codes AS
+SELECT w.id, h.code AS host_code, h.doc, w.col, w.coarse, w.cnt
+FROM lda_pair_words w
+JOIN lda_pair_hosts h ON h.host = w.host;
+
+SELECT p.id, p.host_code, p.doc, p.col, c.code AS coarse_code, p.cnt
+FROM lda_pair_codes p
+JOIN lda_pair_coarse c ON c.coarse = p.coarse
+ORDER BY p.id
