@@ -1,7 +1,9 @@
 """Sparse (entity, bucket) cells: flows, bytes and distinct peers per host (or busy edge) and
-time bucket, and the (hour of day, weekday/weekend) group of a bucket.
+time bucket, the busy edges, and the (hour of day, weekday/weekend) group of a bucket.
 
-Zero buckets are never materialised: every statistic downstream counts them instead.
+Zero buckets are never materialised: every statistic downstream counts them instead. These are
+the in-memory versions (the pure model's, and the oracle of the SQL aggregations of
+`volume.aggregates` that the step runs over the archive).
 """
 
 from __future__ import annotations
@@ -18,6 +20,27 @@ def _total(frame: pd.DataFrame, a: str, b: str) -> np.ndarray:
     x = pd.to_numeric(frame[a], errors="coerce").to_numpy(dtype="float64")
     y = pd.to_numeric(frame[b], errors="coerce").to_numpy(dtype="float64")
     return np.nan_to_num(x, nan=0.0) + np.nan_to_num(y, nan=0.0)
+
+
+def day_span(
+    first: float, last: float, start: float | None = None, end: float | None = None
+) -> tuple[float, float]:
+    """[start, end) of a fit: given, or the whole UTC days from `first` to `last` (the first
+    and last connection times)."""
+    if start is None:
+        start = float(np.floor(first / 86400.0) * 86400.0)
+    if end is None:
+        end = float(np.floor(last / 86400.0) * 86400.0 + 86400.0)
+    return start, end
+
+
+def busy_edges(conns: pd.DataFrame, min_flows: int, max_edges: int) -> pd.Index:
+    """The edges (`src->dst`) with at least `min_flows` connections, busiest first (ties: the
+    first seen first), at most `max_edges`: those that get their own series."""
+    pair = conns["src"].astype(str) + "->" + conns["dst"].astype(str)
+    vc = pair.value_counts()
+    vc = vc[vc >= min_flows].head(max_edges)
+    return pd.Index(vc.index.to_numpy())
 
 
 def group_of(bucket: np.ndarray, bucket_seconds: int) -> np.ndarray:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from graphnet import windows
 from graphnet.archive import Archive
+from graphnet.detectors.volume.buckets import cells
 from graphnet.detectors.volume.model import VolumeBaselines
 from graphnet.findings import Finding
 
@@ -28,10 +29,11 @@ def finding_entity(f: Finding) -> str:
 
 
 def finding_series(
-    det: VolumeBaselines, conns: pd.DataFrame, found: Sequence[Finding], window: str
+    det: VolumeBaselines, window_cells: pd.DataFrame, found: Sequence[Finding], window: str
 ) -> pd.DataFrame:
     """The time charts of the top findings over the whole window, one long frame with an
-    `entity` column: what the report draws, from the same fit as the findings."""
+    `entity` column: what the report draws, from the same fit and the same cells (`entity`
+    code, bucket, flows, bytes, peers: the window's, scored or not) as the findings."""
     start, end = windows.bounds(window)
     parts = []
     done: set[str] = set()
@@ -40,7 +42,7 @@ def finding_series(
         if not entity or entity in done:
             continue
         done.add(entity)
-        frame = series(det, conns, entity, start.timestamp(), end.timestamp())
+        frame = series_from_cells(det, window_cells, entity, start.timestamp(), end.timestamp())
         parts.append(frame.assign(entity=entity))
     if not parts:
         return pd.DataFrame()
@@ -69,19 +71,27 @@ def series(
         start = float(np.nanmin(ts)) if len(ts) else 0.0
     if end is None:
         end = float(np.nanmax(ts)) + bs if len(ts) else start + bs
-    b = np.arange(int(np.floor(start / bs)), int(np.ceil(end / bs)), dtype=np.int64)
     if "->" in entity:
         a, z = entity.split("->", 1)
         sel = (conns["src"].astype(str) == a) & (conns["dst"].astype(str) == z)
     else:
         sel = (conns["src"].astype(str) == entity) | (conns["dst"].astype(str) == entity)
-    sub = conns[sel.to_numpy()]
-    c = det.cells(sub)
+    c, det.entities = cells(conns[sel.to_numpy()], det.entities, det.edges, bs)
+    return series_from_cells(det, c, entity, start, end)
+
+
+def series_from_cells(
+    det: VolumeBaselines, window_cells: pd.DataFrame, entity: str, start: float, end: float
+) -> pd.DataFrame:
+    """`series` of an entity from sparse cells that hold all of its buckets in [start, end)
+    (entity code, bucket, flows, bytes, peers; other entities' rows are ignored)."""
+    bs = det.settings.bucket_seconds
+    b = np.arange(int(np.floor(start / bs)), int(np.ceil(end / bs)), dtype=np.int64)
     code = det.entities.get_indexer(pd.Index([entity]))[0]
     if code < 0:
         det.entities = det.entities.append(pd.Index([entity]))
         code = len(det.entities) - 1
-    c = c[c["entity"] == code]
+    c = window_cells[window_cells["entity"].to_numpy() == code]
     grid = pd.DataFrame({"entity": code, "bucket": b})
     grid = grid.merge(c[["bucket", "flows", "bytes", "peers"]], on="bucket", how="left").fillna(
         {"flows": 0.0, "bytes": 0.0, "peers": 0.0}

@@ -64,23 +64,45 @@ def runs(flagged: pd.DataFrame, merge_gap: int = 0) -> pd.DataFrame:
     return agg.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def findings_from_cells(
-    det: VolumeBaselines, c: pd.DataFrame, conns: pd.DataFrame, window: str
-) -> list[Finding]:
-    """Out-of-band runs -> `volume_anomaly` findings with the expected band and top peers."""
+def finding_runs(det: VolumeBaselines, c: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The out-of-band runs that become findings (score at the finding threshold or above,
+    strongest first, at most `max_findings`) and their member buckets (run, entity code,
+    bucket)."""
     st = det.settings
-    bs = st.bucket_seconds
-    flagged = c[c["flagged"]]
-    r = runs(flagged, st.merge_gap)
+    none = pd.DataFrame(
+        {
+            "run": pd.Series(dtype=np.int64),
+            "entity": pd.Series(dtype=np.int64),
+            "bucket": pd.Series(dtype=np.int64),
+        }
+    )
+    r = runs(c[c["flagged"]], st.merge_gap)
     if r.empty:
-        return []
+        return r, none
     r = r[r["score"] >= finding_threshold(st, len(c))].reset_index(drop=True)
     if r.empty:
-        return []
+        return r, none
     members = r.attrs["members"]
     r = r.head(st.max_findings)
-    ents = np.asarray(det.entities, dtype=object)
-    # top peers and ports of the flagged buckets, from the connections (vectorised)
+    kept = members[members["run"].isin(r["run"])]
+    mrows = c.loc[kept["index"].to_numpy()]
+    mem = pd.DataFrame(
+        {
+            "run": kept["run"].to_numpy(),
+            "entity": mrows["entity"].to_numpy(),
+            "bucket": mrows["bucket"].to_numpy(),
+        }
+    )
+    return r, mem
+
+
+def tops_from_connections(
+    det: VolumeBaselines, members: pd.DataFrame, conns: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The three peers (run, peer, role, n) and the three (port, state) pairs (run, dport,
+    state, n) with the most connections in each run's buckets, largest first (ties: by peer
+    and role, by port and state), from the connections in memory."""
+    bs = det.settings.bucket_seconds
     ts = conns["ts"].to_numpy(dtype="float64")
     bucket = np.floor(ts / bs).astype(np.int64)
     src = conns["src"].astype(str).to_numpy(dtype=object)
@@ -90,15 +112,6 @@ def findings_from_cells(
         conns["conn_state"].astype(str).to_numpy(dtype=object)
         if "conn_state" in conns
         else np.full(len(ts), "-", dtype=object)
-    )
-    kept = members[members["run"].isin(r["run"])]
-    mrows = c.loc[kept["index"].to_numpy()]
-    mem = pd.DataFrame(
-        {
-            "run": kept["run"].to_numpy(),
-            "entity": mrows["entity"].to_numpy(),
-            "bucket": mrows["bucket"].to_numpy(),
-        }
     )
     roles = []
     for role, ids, peer in (("src", src, dst), ("dst", dst, src)):
@@ -129,7 +142,7 @@ def findings_from_cells(
                 }
             )
         )
-    rc = pd.concat(roles, ignore_index=True).merge(mem, on=["entity", "bucket"])
+    rc = pd.concat(roles, ignore_index=True).merge(members, on=["entity", "bucket"])
     top_peer = (
         rc.groupby(["run", "peer", "role"])
         .size()
@@ -148,6 +161,35 @@ def findings_from_cells(
         .groupby("run")
         .head(3)
     )
+    return top_peer, top_port
+
+
+def findings_from_cells(
+    det: VolumeBaselines, c: pd.DataFrame, conns: pd.DataFrame, window: str
+) -> list[Finding]:
+    """Out-of-band runs -> `volume_anomaly` findings with the expected band and top peers
+    (the peers and ports from the connections in memory)."""
+    r, members = finding_runs(det, c)
+    if r.empty:
+        return []
+    top_peer, top_port = tops_from_connections(det, members, conns)
+    return findings_from_runs(det, c, r, top_peer, top_port, window)
+
+
+def findings_from_runs(
+    det: VolumeBaselines,
+    c: pd.DataFrame,
+    r: pd.DataFrame,
+    top_peer: pd.DataFrame,
+    top_port: pd.DataFrame,
+    window: str,
+) -> list[Finding]:
+    """The runs of `finding_runs` -> `volume_anomaly` findings: the expected band at the peak,
+    the three baselines' view, and the top peers and ports (`tops_from_connections` or the
+    archive's `aggregates.top_peers_ports`)."""
+    st = det.settings
+    bs = st.bucket_seconds
+    ents = np.asarray(det.entities, dtype=object)
     peers_of = {k: v for k, v in top_peer.groupby("run")}
     ports_of = {k: v for k, v in top_port.groupby("run")}
     mins = bs // 60

@@ -16,7 +16,7 @@ from scipy import special
 from sklearn.linear_model import Ridge
 
 from graphnet.detectors.contract import Model
-from graphnet.detectors.volume.buckets import NG, POOLED, cells, group_of
+from graphnet.detectors.volume.buckets import NG, POOLED, busy_edges, cells, day_span, group_of
 from graphnet.detectors.volume.density import (
     _kde_cdf,
     _kde_logtails,
@@ -109,27 +109,42 @@ class VolumeBaselines(Model):
     def fit(
         self, history: pd.DataFrame, start: float | None = None, end: float | None = None
     ) -> Self:
+        """Learn the baselines from connections (default span: the whole days they cover)."""
         st = self.settings
         t0 = time.perf_counter()
-        bs = st.bucket_seconds
         ts = history["ts"].to_numpy(dtype="float64")
         if not len(ts):
             raise ValueError("no connections to learn from")
-        if start is None:
-            start = float(np.floor(np.nanmin(ts) / 86400.0) * 86400.0)
-        if end is None:
-            end = float(np.floor(np.nanmax(ts) / 86400.0) * 86400.0 + 86400.0)
+        if start is None or end is None:
+            first, last = float(np.nanmin(ts)), float(np.nanmax(ts))
+            start, end = day_span(first, last, start, end)
+        edges = busy_edges(history, st.edge_min_flows, st.max_edges) if st.edges else None
+        entities = pd.Index(np.array([], dtype=object))
+        hc, entities = cells(history, entities, edges, st.bucket_seconds)
+        return self.fit_cells(hc, entities, edges, start, end, started=t0)
+
+    def fit_cells(
+        self,
+        hist_cells: pd.DataFrame,
+        entities: pd.Index,
+        edges: pd.Index | None,
+        start: float,
+        end: float,
+        started: float | None = None,
+    ) -> Self:
+        """Learn the baselines from the sparse cells of the history over [start, end) (epoch
+        seconds): `hist_cells` (entity code, bucket, flows, bytes, peers) as `buckets.cells`
+        gives them, sorted by entity and bucket; `entities` the ids of the codes; `edges` the
+        busy edges (`src->dst`) that have their own series (None: none are tracked).
+        `started`: when the fit began (`time.perf_counter`), for the report's seconds when the
+        cells were made before (default: now)."""
+        t0 = time.perf_counter() if started is None else started
+        bs = self.settings.bucket_seconds
         self.b0 = int(np.floor(start / bs))
         self.b1 = int(np.ceil(end / bs))
-        # edges with enough history
-        self.edges: pd.Index | None = None
-        if st.edges:
-            pair = history["src"].astype(str) + "->" + history["dst"].astype(str)
-            vc = pair.value_counts()
-            vc = vc[vc >= st.edge_min_flows].head(st.max_edges)
-            self.edges = pd.Index(vc.index.to_numpy())
-        self.entities: pd.Index = pd.Index(np.array([], dtype=object))
-        hc, self.entities = cells(history, self.entities, self.edges, bs)
+        self.edges: pd.Index | None = edges
+        self.entities: pd.Index = entities
+        hc = hist_cells
         hc = hc[(hc["bucket"] >= self.b0) & (hc["bucket"] < self.b1)].reset_index(drop=True)
         self.n_hist_entities = len(self.entities)
         self.hist_cells = hc
@@ -374,9 +389,18 @@ class VolumeBaselines(Model):
         quiet: low anomalies)."""
         if not self.fitted:
             raise RuntimeError("fit the baselines first")
+        oc, self.entities = cells(
+            observations, self.entities, self.edges, self.settings.bucket_seconds
+        )
+        return self.score_buckets(oc)
+
+    def score_buckets(self, oc: pd.DataFrame) -> pd.DataFrame:
+        """`cells` from the sparse cells of the observations (entity code, bucket, flows,
+        bytes, peers; codes of `self.entities`, new entities appended to it by the caller)."""
+        if not self.fitted:
+            raise RuntimeError("fit the baselines first")
         st = self.settings
         bs = st.bucket_seconds
-        oc, self.entities = cells(observations, self.entities, self.edges, bs)
         if oc.empty:
             return oc.assign(flagged=pd.Series(dtype=bool))
         b_lo, b_hi = int(oc["bucket"].min()), int(oc["bucket"].max()) + 1
@@ -494,7 +518,14 @@ class VolumeBaselines(Model):
         if self.reg is None:
             z = np.zeros(len(x))
             return z, z, np.full(len(x), np.inf), z
-        both = pd.concat([self.hist_cells, oc[["entity", "bucket", "flows", "bytes", "peers"]]])
+        # the lags look up buckets [min - 3, max) only: the rest of the history is not copied
+        hb = self.hist_cells["bucket"].to_numpy()
+        near = np.zeros(len(hb), dtype=bool)
+        if len(b):
+            near = (hb >= int(b.min()) - 3) & (hb < int(b.max()))
+        both = pd.concat(
+            [self.hist_cells[near], oc[["entity", "bucket", "flows", "bytes", "peers"]]]
+        )
         both = both.drop_duplicates(["entity", "bucket"], keep="last")
         table = self._lookup_table(both)
         feats = self._features(table, e, b)

@@ -1,6 +1,7 @@
 """The `volume` step: baselines fitted on the archive windows before a window (`fit_window`),
 its buckets scored, findings, host scores and stored charts (`run`), and `VolumeResult`, what
-`graphnet volume --json` prints.
+`graphnet volume --json` prints. The connections are aggregated by the analytical engine
+(`aggregates`): only (entity, bucket) cells reach the model.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ import pandas as pd
 from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.detectors.contract import Context, DetectorRun
+from graphnet.detectors.volume import aggregates
+from graphnet.detectors.volume.buckets import day_span
 from graphnet.detectors.volume.charts import SERIES_RESULT, finding_series
 from graphnet.detectors.volume.findings import (
+    finding_runs,
     finding_threshold,
-    findings_from_cells,
+    findings_from_runs,
     host_scores,
     runs,
 )
@@ -63,47 +67,127 @@ def _alerts(c: pd.DataFrame, volume: VolumeSettings) -> int:
     return int((r["score"] >= finding_threshold(volume, len(c))).sum()) if len(r) else 0
 
 
+@dataclass
+class _History:
+    """What a fit needs from the archive: the sparse cells of the connections learned from,
+    the ids of their entity codes, the busy edges and the first and last connection times."""
+
+    cells: pd.DataFrame
+    entities: pd.Index
+    edges: pd.Index | None
+    first: float
+    last: float
+
+
+def _history(archive: Archive, wins: list[str], volume: VolumeSettings) -> _History | None:
+    """The engine's aggregates of the connections of `wins` (None: they hold none)."""
+    with archive.session({"conns": wins}) as s:
+        sp = aggregates.span(s)
+        if not sp.n or sp.first is None or sp.last is None:
+            return None
+        edges = (
+            aggregates.busy_edges(s, volume.edge_min_flows, volume.max_edges)
+            if volume.edges
+            else None
+        )
+        s.lookup(aggregates.EDGES, aggregates.edge_table(edges))
+        empty = pd.Index(np.array([], dtype=object))
+        hc, entities = aggregates.cells(s, empty, volume.bucket_seconds)
+    return _History(hc, entities, edges, sp.first, sp.last)
+
+
+def _fit(
+    h: _History, volume: VolumeSettings, start: float | None, end: float | None, t0: float
+) -> VolumeBaselines:
+    """Baselines from the history's cells over [start, end) (default: the whole days of its
+    connections); the engine's session is closed by then."""
+    start, end = day_span(h.first, h.last, start, end)
+    return VolumeBaselines(volume).fit_cells(h.cells, h.entities, h.edges, start, end, started=t0)
+
+
 def fit_window(
     archive: Archive,
     window: str,
     volume: VolumeSettings,
-) -> tuple[VolumeBaselines, list[str], str, pd.DataFrame]:
-    """Baselines from the archive windows before `window`; returns them, the history windows,
-    what they were fitted on ("history" | "self") and the window's connections."""
-    cols = ("ts", "uid", "src", "dst", "dport", "conn_state", "src_bytes", "dst_bytes")
+) -> tuple[VolumeBaselines, list[str], str]:
+    """Baselines from the archive windows before `window`, aggregated by the engine; returns
+    them, the history windows and what they were fitted on ("history" | "self": the window
+    itself, when nothing came before it)."""
+    t0 = time.perf_counter()
     hist_w = archive.history(window, volume.history_days)
-    current = archive.connections([window], cols, complete=True)
-    w_start, _ = windows.bounds(window)
-    history = archive.connections(hist_w, cols, complete=True) if hist_w else current.iloc[:0]
-    fit_on = "history"
-    if history.empty:
-        if not volume.fallback_self:
-            raise ValueError(f"no archive windows before {window} to learn from")
-        log.warning("no history before %s: baselines from the window itself", window)
-        det = VolumeBaselines(volume).fit(current)
-        return det, [], "self", current
-    h_start, _ = windows.bounds(hist_w[0])
-    det = VolumeBaselines(volume).fit(history, start=h_start.timestamp(), end=w_start.timestamp())
-    return det, hist_w, fit_on, current
+    if hist_w:
+        h = _history(archive, hist_w, volume)
+        if h is not None:
+            w_start, _ = windows.bounds(window)
+            h_start, _ = windows.bounds(hist_w[0])
+            det = _fit(h, volume, h_start.timestamp(), w_start.timestamp(), t0)
+            return det, hist_w, "history"
+    if not volume.fallback_self:
+        raise ValueError(f"no archive windows before {window} to learn from")
+    log.warning("no history before %s: baselines from the window itself", window)
+    h = _history(archive, [window], volume)
+    if h is None:
+        raise ValueError(f"no connections archived for {window}")
+    return _fit(h, volume, None, None, t0), [], "self"
+
+
+@dataclass
+class _Scored:
+    """What the step takes from the window's session."""
+
+    cells: pd.DataFrame
+    findings: list[Finding]
+    span: aggregates.Span
+    conn_scores: pd.Series | None
+
+
+def _score_window(
+    archive: Archive, window: str, det: VolumeBaselines, per_connection: bool
+) -> _Scored:
+    """The window's cells scored, its findings (top peers and ports from the engine) and, with
+    `per_connection`, every connection's score (joined back in SQL). The engine's sessions are
+    closed while the model scores (the two never hold their memory at once)."""
+    bs = det.settings.bucket_seconds
+    lookups = {aggregates.EDGES: aggregates.edge_table(det.edges)}
+    with archive.session({"conns": [window]}, lookups=lookups) as s:
+        sp = aggregates.span(s)
+        oc, det.entities = aggregates.cells(s, det.entities, bs)
+    c = det.score_buckets(oc)
+    del oc
+    c = c.assign(entity_id=np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()])
+    r, members = finding_runs(det, c)
+    if not len(r) and not per_connection:
+        return _Scored(c, [], sp, None)
+    found: list[Finding] = []
+    with archive.session({"conns": [window]}, lookups=lookups) as s:
+        if len(r):
+            named = members.assign(
+                entity=np.asarray(det.entities, dtype=object)[members["entity"].to_numpy()]
+            )
+            top_peer, top_port = aggregates.top_peers_ports(s, named, bs)
+            found = findings_from_runs(det, c, r, top_peer, top_port, window)
+        scores = aggregates.connection_scores(s, c, bs) if per_connection else None
+    return _Scored(c, found, sp, scores)
 
 
 def run(ctx: Context) -> DetectorRun:
     """Fit the three baselines on the windows before the window (on the window itself when it
     has none), score its buckets, and return the out-of-band runs as `volume_anomaly`
-    findings; the time charts of the top findings are stored for the report."""
+    findings; the time charts of the top findings are stored for the report. The connections
+    stay in the archive: the engine aggregates them into (entity, bucket) cells, and joins the
+    bucket scores back to connections only when the caller asks for every connection's score
+    (`ConnectionScores`)."""
     t0 = time.perf_counter()
     volume = ctx.option(VolumeSettings) or VolumeSettings()
     window = ctx.archive.require(ctx.window)
-    det, hist_w, fit_on, conns = fit_window(ctx.archive, window, volume)
-    c = det.cells(conns)
-    c = c.assign(entity_id=np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()])
-    found = findings_from_cells(det, c, conns, window)
-    scores = det.score_cells(conns, c)
+    det, hist_w, fit_on = fit_window(ctx.archive, window, volume)
+    got = _score_window(ctx.archive, window, det, ctx.per_connection)
+    c, found = got.cells, got.findings
     alerts = _alerts(c, volume)
     hs = host_scores(det, c)
     if ctx.save:
         ctx.archive.write_result(
-            window, SERIES_RESULT, finding_series(det, conns, found, window), {"window": window}
+            window, SERIES_RESULT, finding_series(det, c, found, window), {"window": window}
         )
     result = VolumeResult(
         window=window,
@@ -113,7 +197,7 @@ def run(ctx: Context) -> DetectorRun:
         cells=c,
         findings=found,
         host_scores=hs,
-        alerts_per_day=alerts / windows.span_days(conns, window),
+        alerts_per_day=alerts / windows.span_days(got.span.frame(), window),
         seconds=time.perf_counter() - t0,
     )
     evidence: dict[str, str] = {}
@@ -127,9 +211,7 @@ def run(ctx: Context) -> DetectorRun:
         summary=f"{len(found)} volume anomalies ({result.alerts_per_day:.1f} a day), "
         f"baselines fitted on {fit_on}",
         host_scores=hs,
-        conn_scores=pd.Series(
-            scores["score"].to_numpy(), index=conns["uid"].astype(str).to_numpy()
-        ),
+        conn_scores=got.conn_scores,
         findings=found,
         alerts=float(alerts),
         evidence=evidence,
