@@ -567,6 +567,7 @@ class Archive:
         parts: Sequence[str] = (),
         lookups: Mapping[str, pa.Table] | None = None,
         labels: bool = False,
+        staged: Mapping[str, Sequence[str]] | None = None,
     ) -> Iterator[Session]:
         """An engine session over the archive: each name of `tables` is bound to the committed
         connections of its windows (`win` holds the window id: `window` is a reserved word in
@@ -575,10 +576,16 @@ class Archive:
         statements of `graphnet/sql/` on it by name; results are Arrow tables or batches.
 
         A connection archived twice (the same uid in two files) is read once, as by
-        `connections(..., complete=True)`; the label columns only with `labels`."""
+        `connections(..., complete=True)`; the label columns only with `labels`. `staged`
+        binds names to the files of file contents (sha256) that ingest has written and not
+        committed yet, in every window (ingest's own reading of what it is loading), every row
+        of them (no uid is dropped: the graph counts what the files hold)."""
         with self.engine().session() as s:
             for name, wins in tables.items():
-                s.bind(name, self._select(wins, labels))
+                s.bind(name, self._select(self._window_files(wins), labels))
+            for name, shas in (staged or {}).items():
+                # every row, as the Bolt path counts them (a uid in two files: twice)
+                s.bind(name, self._select(self._staged_files(shas), labels, dedup=False))
             for name in parts:
                 hist = s.rows(engine_sql("distinct_histories").format(table=name))
                 s.lookup(f"{name}_acts", _acts([h for (h,) in hist]))
@@ -600,40 +607,58 @@ class Archive:
         with self.session(tables, parts=parts, lookups=lookups) as s:
             return s.table(statement, params)
 
-    def _select(self, wins: Sequence[str], labels: bool) -> str:
-        """The SELECT that binds a table to the committed files of `wins`."""
-        cols = list(BASE_COLUMNS) + (list(LABEL_COLUMNS) if labels else [])
-        parts: list[str] = []
-        n_files = 0
-        for i, w in enumerate(dict.fromkeys(wins)):
+    def _window_files(self, wins: Sequence[str]) -> list[tuple[str, list[Path]]]:
+        """(window, its committed files) of each of `wins`."""
+        out = []
+        for w in dict.fromkeys(wins):
             if not _is_window(w):
                 raise ValueError(f"not a window id: {w!r}")
-            files = self.files(w)
+            out.append((w, self.files(w)))
+        return out
+
+    def _staged_files(self, shas: Sequence[str]) -> list[tuple[str, list[Path]]]:
+        """(window, files) of the given file contents, committed or not, in every window."""
+        names = {f"{sha[:16]}.parquet" for sha in shas}
+        if not self.root.is_dir():
+            return []
+        out = []
+        for d in sorted(self.root.iterdir()):
+            if d.is_dir() and _is_window(d.name):
+                files = sorted(d / n for n in names if (d / n).is_file())
+                if files:
+                    out.append((d.name, files))
+        return out
+
+    def _select(
+        self, by_window: Sequence[tuple[str, list[Path]]], labels: bool, dedup: bool = True
+    ) -> str:
+        """The SELECT that binds a table to the files of each window. With `dedup`, a uid
+        archived twice in a window (overlapping logs) counts once: a connection's window
+        follows from its time, so duplicates are looked for within each window of several
+        files only."""
+        cols = list(BASE_COLUMNS) + (list(LABEL_COLUMNS) if labels else [])
+        out = ", ".join(["win", *cols])
+        parts: list[str] = []
+        for i, (w, files) in enumerate(by_window):
             if not files:
                 continue
-            n_files += len(files)
             have: set[str] = set()
             for f in files:
                 have.update(pq.read_schema(f).names)
             exprs = [c if c in have else _null(c) for c in cols]
             inner = parquet_select(files, [c for c in cols if c in have] or ["ts"])
             # `w` is checked to be a window id: the literal holds no quote
-            parts.append(
-                f"SELECT {quote_literal(w)} AS win, {', '.join(exprs)}, {i} AS file_order "
-                f"FROM ({inner}) t{i}"
-            )
+            one = f"SELECT {quote_literal(w)} AS win, {', '.join(exprs)} FROM ({inner}) t{i}"
+            if dedup and len(files) > 1:
+                one = (
+                    f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY uid "
+                    f"ORDER BY line) AS copy FROM ({one}) u) d{i} WHERE copy = 1"
+                )
+            parts.append(one)
         if not parts:
             nulls = ", ".join(_null(c) for c in cols)
             return f"SELECT CAST(NULL AS VARCHAR) AS win, {nulls} WHERE 1 = 0"
-        union = " UNION ALL ".join(parts)
-        out = ", ".join(["win", *cols])
-        if n_files == 1:
-            return f"SELECT {out} FROM ({union}) u"
-        # a uid archived twice (overlapping logs) counts once: the first by file and line
-        return (
-            f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY uid "
-            f"ORDER BY win, file_order, line) AS copy FROM ({union}) u) d WHERE copy = 1"
-        )
+        return f"SELECT {out} FROM ({' UNION ALL '.join(parts)}) u"
 
     # ---------------------------------------------------------------- stored results
     def results_dir(self, window: str) -> Path:
