@@ -32,6 +32,10 @@ class Neo4jSettings:
     database: str = "neo4j"
     # "env" when taken from NEO4J_URI, "local" when it is graphnet's own server
     origin: str = "env"
+    # graphnet's own instance (origin "local"): its GRAPHNET_HOME and name (a first load
+    # imports into it)
+    home: str = ""
+    instance: str = ""
 
     def __repr__(self) -> str:  # never show the password
         return f"Neo4jSettings(uri={self.uri!r}, user={self.user!r}, origin={self.origin!r})"
@@ -97,6 +101,9 @@ class Settings:
     # $GRAPHNET_HOME/tmp/engine, and its threads
     engine_memory: str = "1GB"
     engine_threads: int = 2
+    # a first load of graphnet's own (empty) Neo4j of at least this many MiB of log files
+    # goes through `neo4j-admin database import` instead of Bolt writes (0: always)
+    bulk_min_mb: int = 128
 
     @property
     def archive_dir(self) -> Path:
@@ -126,6 +133,7 @@ class Settings:
             ("GRAPHNET_TOP_PORTS", "top_ports"),
             ("GRAPHNET_WRITERS", "writers"),
             ("GRAPHNET_ENGINE_THREADS", "engine_threads"),
+            ("GRAPHNET_BULK_MIN_MB", "bulk_min_mb"),
         ):
             if os.environ.get(env):
                 try:

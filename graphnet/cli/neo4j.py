@@ -21,7 +21,14 @@ HomeOpt = Annotated[
         "--home", help="graphnet home (default $GRAPHNET_HOME or ~/.local/share/graphnet)."
     ),
 ]
-InstanceOpt = Annotated[str, typer.Option("--instance", help="Instance name under the home.")]
+InstanceOpt = Annotated[
+    str,
+    typer.Option(
+        "--instance",
+        envvar="GRAPHNET_NEO4J_INSTANCE",
+        help="Instance name under the home (the one the other commands use).",
+    ),
+]
 
 
 @neo4j_app.command("install")

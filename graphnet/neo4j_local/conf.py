@@ -268,6 +268,27 @@ def admin_command(java: Path | str, lib_dir: Path, argfile: Path) -> list[str]:
     ]
 
 
+def import_command(java: Path | str, lib_dir: Path, heap: str, args: Sequence[str]) -> list[str]:
+    """argv of `neo4j-admin <args>` for a bulk import: the JVM of `admin_command` with `heap`
+    (the stopped server's heap) and G1, the arguments on the command line (they hold paths and
+    options, never a secret)."""
+    heap = normalise_memory(heap, "heap")
+    return [
+        str(java),
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "--add-opens=java.base/java.nio=ALL-UNNAMED",
+        "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+        "--add-opens=java.base/java.io=ALL-UNNAMED",
+        "--enable-native-access=ALL-UNNAMED",
+        "-Dfile.encoding=UTF-8",
+        "-cp",
+        classpath(lib_dir),
+        ADMIN_MAIN_CLASS,
+        *args,
+    ]
+
+
 def admin_argfile_text(args: Sequence[str]) -> str:
     """Body of a Java launcher argument file: the admin main class then `args`, one per line.
 

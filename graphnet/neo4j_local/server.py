@@ -6,6 +6,8 @@ Layout of `$GRAPHNET_HOME/neo4j/instances/<instance>/`:
     data/ logs/ run/ import/ plugins/                           (the server's folders)
     password                                                    (mode 0600, the `neo4j` password)
     instance.json                                               (pid, ports, version, memory)
+    import.pending                                              (a bulk import did not complete:
+                                                                 see graphnet.neo4j_local.bulk)
 
 The server is `java ... -cp '<dist>/lib/*' org.neo4j.server.CommunityEntryPoint` started
 detached (own session, stdout/stderr appended to logs/console.log). On the first start the
@@ -309,6 +311,112 @@ def _child_env(layout: InstanceLayout) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# an interrupted bulk import (see graphnet.neo4j_local.bulk)
+
+#: The database a bulk import writes (the default database; `system` is never touched).
+IMPORT_DATABASE = "neo4j"
+#: In the instance folder while a bulk import has not completed: written before the server is
+#: stopped for the import, removed once the server runs on the imported graph again.
+IMPORT_MARKER = "import.pending"
+#: The import tool's report, under the instance's logs (its argument also marks its process).
+IMPORT_REPORT = "import.report"
+
+
+def import_marker(layout: InstanceLayout) -> Path:
+    """`<instance>/import.pending` (see IMPORT_MARKER)."""
+    return layout.root / IMPORT_MARKER
+
+
+def write_import_marker(layout: InstanceLayout, info: dict[str, Any]) -> None:
+    """Write the marker durably (temporary file, fsync, rename, fsync of the folder)."""
+    path = import_marker(layout)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(info, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(layout.root)
+
+
+def read_import_marker(layout: InstanceLayout) -> dict[str, Any] | None:
+    """The marker's content ({} when unreadable), None when there is no marker."""
+    path = import_marker(layout)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remove_import_marker(layout: InstanceLayout) -> None:
+    import_marker(layout).unlink(missing_ok=True)
+    _fsync_dir(layout.root)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def is_import_process(pid: int, layout: InstanceLayout) -> bool:
+    """True when `pid` is alive and is a `neo4j-admin database import` of this instance."""
+    if pid <= 0 or _reap(pid) is not None:
+        return False
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    args = raw.split(b"\0")
+    return (
+        conf_mod.ADMIN_MAIN_CLASS.encode() in args
+        and f"--report-file={layout.logs / IMPORT_REPORT}".encode() in args
+    )
+
+
+def recover_interrupted_import(layout: InstanceLayout) -> bool:
+    """Before a start, with the instance lock held: when a bulk import did not complete (its
+    marker is there, and the process that wrote it is gone, since it held this lock), the
+    `neo4j` database holds part of an import. Kill the import tool if it still runs, remove
+    the database's store and transaction files (the server then creates an empty `neo4j`
+    database; the graph was empty before the import) and the marker. The `system` database,
+    with the users and the password, is not touched. Returns True when it did so."""
+    info = read_import_marker(layout)
+    if info is None:
+        return False
+    pid = info.get("import_pid")
+    if isinstance(pid, int) and is_import_process(pid, layout):
+        log.warning("a bulk import tool of a killed run still runs (pid %d); killing it", pid)
+        _signal(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while is_import_process(pid, layout) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    for folder in (
+        layout.data / "databases" / IMPORT_DATABASE,
+        layout.data / "transactions" / IMPORT_DATABASE,
+    ):
+        shutil.rmtree(folder, ignore_errors=True)
+    remove_import_marker(layout)
+    log.warning(
+        "a bulk import into Neo4j instance %s did not complete (started %s): its partial "
+        "graph was removed; the graph is empty and the next ingest loads it again",
+        layout.root.name,
+        info.get("started_at", "at an unknown time"),
+    )
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
 # status, logs, connection
 
 
@@ -382,7 +490,14 @@ def connection_for(home: Path, instance: str | None = None) -> Neo4jSettings:
         raise Neo4jUnavailable(
             f"cannot read {layout.password_file}: {exc.strerror}", hint=hint
         ) from exc
-    return Neo4jSettings(uri=conf_mod.bolt_uri(bolt), user=USER, password=password, origin="local")
+    return Neo4jSettings(
+        uri=conf_mod.bolt_uri(bolt),
+        user=USER,
+        password=password,
+        origin="local",
+        home=str(home),
+        instance=name,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -588,8 +703,16 @@ def start(
 
 
 def _start_locked(
-    home: Path, instance: str, layout: InstanceLayout, options: ServerOptions, timeout: float
+    home: Path,
+    instance: str,
+    layout: InstanceLayout,
+    options: ServerOptions,
+    timeout: float,
+    *,
+    recover: bool = True,
 ) -> Neo4jStatus:
+    """`start` with the instance lock held. `recover=False` only for the start that follows a
+    completed bulk import (its marker is still there: see `recover_interrupted_import`)."""
     bolt_port, http_port = options.bolt_port, options.http_port
     current = status(home, instance)
     if current.running:
@@ -601,6 +724,8 @@ def _start_locked(
     _check_ports(home, instance, options)
     java = check_java()
     dist = install(home)
+    if recover:
+        recover_interrupted_import(layout)
     started = time.monotonic()
     write_config(layout, dist.lib_dir, options)
     password = _ensure_password(java, dist, layout)
@@ -714,13 +839,21 @@ def stop(home: Path, instance: str = DEFAULT_INSTANCE, timeout: float = 120.0) -
         if isinstance(state.get("pid"), int):
             _clear_pid(layout, state["pid"])
         return replace(current, message=current.message)
+    with _instance_lock(layout):
+        return _stop_locked(home, instance, layout, timeout)
+
+
+def _stop_locked(home: Path, instance: str, layout: InstanceLayout, timeout: float) -> Neo4jStatus:
+    """`stop` with the instance lock held (a no-op when the server does not run)."""
+    current = status(home, instance)
+    if not current.running:
+        return current
     pid = current.pid
     assert pid is not None
     log.info("stopping Neo4j instance '%s' (pid %d)", instance, pid)
     started = time.monotonic()
-    with _instance_lock(layout):
-        _terminate(pid, layout, timeout)
-        _clear_pid(layout, pid)
+    _terminate(pid, layout, timeout)
+    _clear_pid(layout, pid)
     elapsed = time.monotonic() - started
     log.info("Neo4j instance '%s' stopped after %.1f s", instance, elapsed)
     return replace(status(home, instance), message=f"stopped (pid {pid}) in {elapsed:.1f} s")

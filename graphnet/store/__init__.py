@@ -80,18 +80,30 @@ class Tx:
 class Store:
     def __init__(self, settings: Neo4jSettings, *, retry_seconds: float = 60.0) -> None:
         self.settings = settings
-        self._driver = neo4j.GraphDatabase.driver(
-            settings.uri,
-            auth=(settings.user, settings.password),
-            max_transaction_retry_time=retry_seconds,
-            notifications_min_severity="WARNING",
-            connection_acquisition_timeout=30.0,
-        )
+        self._retry_seconds = retry_seconds
+        self._driver = self._new_driver()
         self._schema_ready = False
 
     # -- plumbing ---------------------------------------------------------------------------
+    def _new_driver(self) -> neo4j.Driver:
+        return neo4j.GraphDatabase.driver(
+            self.settings.uri,
+            auth=(self.settings.user, self.settings.password),
+            max_transaction_retry_time=self._retry_seconds,
+            notifications_min_severity="WARNING",
+            connection_acquisition_timeout=30.0,
+        )
+
     def close(self) -> None:
         self._driver.close()
+
+    def reconnect(self) -> None:
+        """Drop every connection and connect afresh: the server was restarted on another
+        database (a bulk import, graphnet.store.bulk). The schema (and the MIGRATIONS check) is
+        applied again on the next use, as on a new Store."""
+        self._driver.close()
+        self._driver = self._new_driver()
+        self._schema_ready = False
 
     def __enter__(self) -> Store:
         return self
