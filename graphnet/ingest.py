@@ -21,9 +21,10 @@ import ipaddress
 import json
 import logging
 import os
+import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -33,11 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphnet import accumulate, archive, sources, windows
+from graphnet import accumulate, archive, bulk_ingest, sources, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.errors import ConfigError, DiskFull, InputError, StoreError, is_disk_full
-from graphnet.store import Store, Tx
+from graphnet.store import Store, Tx, bulk
 
 log = logging.getLogger(__name__)
 
@@ -408,8 +409,11 @@ def _parse_file(
     window_kind: str,
     result: FileResult,
     progress: Progress,
+    aggregate: bool = True,
 ) -> tuple[accumulate.EdgeAccumulator | None, list[pd.DataFrame]]:
-    """Read the whole file (into the archive too); raise InputError if unreadable.
+    """Read the whole file (into the archive too); raise InputError if unreadable. Without
+    `aggregate` (a first load, whose edges the engine aggregates from the archive), only the
+    archive is written.
 
     Returns the aggregate of what was transformed already (None if nothing) and the frames not
     transformed yet: small files' rows are transformed together with other files' (per-call
@@ -435,13 +439,15 @@ def _parse_file(
             win = windows.window_ids(frame["ts"].to_numpy(dtype="float64"), window_kind)
             archive.write(frame, win.to_numpy())
             windows_seen.update(pd.unique(win.to_numpy()).tolist())
+            progress.rows(len(frame), 0)
+            if not aggregate:
+                continue
             pending.append(frame)
             pending_rows += len(frame)
             if pending_rows >= TRANSFORM_ROWS:
                 acc = acc or accumulate.EdgeAccumulator()
                 acc.add_frame(_concat(pending), window_kind)
                 pending, pending_rows = [], 0
-            progress.rows(len(frame), 0)
         rejects_fh = holder.pop("fh", None)
         if rejects_fh is not None:
             rejects_fh.close()  # flushes: a full disk fails here at the latest
@@ -698,13 +704,119 @@ def _parse_member(
     settings: Settings,
     window_kind: str,
     progress: Progress,
+    aggregate: bool = True,
 ) -> tuple[_Member, accumulate.EdgeAccumulator | None, list[pd.DataFrame]]:
     detected_fmt = fmt or sources.detect(path).format
     result = FileResult(path=str(path), format=detected_fmt, sha256=sha)
     acc, pending = _parse_file(
-        path, detected_fmt or "", sha, settings, window_kind, result, progress
+        path, detected_fmt or "", sha, settings, window_kind, result, progress, aggregate
     )
     return _Member(path, sha, result), acc, pending
+
+
+def _bulk_wanted(store: Store, settings: Settings, fresh: Sequence[tuple[Path, str]]) -> bool:
+    """A first load goes through the import tool: graphnet's own server, an empty graph (no
+    hosts, no ingested files) and at least `settings.bulk_min_mb` MiB of log files."""
+    local = store.settings
+    if not fresh or local.origin != "local" or not local.instance or not local.home:
+        return False
+    size = sum(p.stat().st_size for p, _ in fresh)
+    if size < settings.bulk_min_mb * 2**20:
+        return False
+    return bool(store.read("graph_empty")[0]["empty"])
+
+
+def _bulk_load(
+    store: Store,
+    members: Sequence[_Member],
+    settings: Settings,
+    window_kind: str,
+    progress: Progress,
+) -> int:
+    """Load parsed files into the empty graph with the import tool (`graphnet.bulk_ingest`):
+    edges and hosts aggregated by the engine from the archive, the ledger imported with them
+    (the files are done when the graph appears), then the archive files committed. Returns the
+    connections loaded."""
+    if not members:
+        return 0
+    shas = [m.sha for m in members]
+    group = _group_id(shas)
+    now = int(time.time() * 1000)
+    ingests = [
+        {
+            "sha256": m.sha,
+            "path": m.result.path,
+            "format": m.result.format,
+            "window_kind": window_kind,
+            "rows_accepted": m.result.accepted,
+            "rows_rejected": m.result.rejected,
+            "rows_skipped": m.result.skipped,
+            "relative_ts": m.result.relative_ts,
+            "rejects_file": m.result.rejects_file,
+            "windows": m.result.windows,
+            "group": group,
+            "status": "done",
+            "started": now,
+            "finished": now,
+        }
+        for m in members
+    ]
+    groups = [
+        {
+            "id": group,
+            "plan": plan_of(settings, window_kind),
+            "status": "done",
+            "batches_total": 0,
+            "batches_done": 0,
+            "done": [],
+            "started": now,
+            "finished": now,
+            "loaded_by": "bulk import",
+        }
+    ]
+    meta = [{"key": "graph", "window_kind": window_kind, "created": now}]
+    archive_ = Archive(settings)
+    folder = settings.home / "tmp" / "import"
+    shutil.rmtree(folder, ignore_errors=True)
+    t0 = time.perf_counter()
+    hosts = bulk_ingest.host_rows(archive_, shas, host_classifier(settings.internal_cidrs))
+    edges = _counted(bulk_ingest.edge_rows(archive_, shas, settings.top_ports), progress)
+    try:
+        files = bulk.write_import_files(folder, hosts, edges, ingests, groups, meta)
+        t1 = time.perf_counter()
+        local = store.settings
+        report = bulk.load_local(store, Path(local.home), local.instance, files)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    log.info(
+        "first load by import: %d nodes, %d relationships; files written in %.1f s, "
+        "imported in %.1f s (server stopped %.1f s, started %.1f s)",
+        report.nodes,
+        report.relationships,
+        t1 - t0,
+        report.import_seconds,
+        report.stop_seconds,
+        report.start_seconds,
+    )
+    for m in members:
+        # the ledger says done: the detectors may read the file's archive files now
+        archive_.commit(m.sha, m.result.windows)
+        m.result.status = "ingested"
+        m.result.ingested_by = "this run"
+        if m.result.relative_ts:
+            m.result.message = "relative timestamps (counted from epoch 0)"
+    return sum(m.result.accepted for m in members)
+
+
+def _counted(rows: Iterable[dict[str, Any]], progress: Progress) -> Iterator[dict[str, Any]]:
+    """The rows, reporting every 10,000 to `progress` (edges written so far; total unknown)."""
+    n = 0
+    for r in rows:
+        n += 1
+        if n % 10_000 == 0:
+            progress.edges(n, 0)
+        yield r
+    progress.edges(n, n)
 
 
 def ingest_frame(
@@ -851,10 +963,10 @@ def _ingest(
 
     Parsed = tuple[_Member, accumulate.EdgeAccumulator | None, list[pd.DataFrame]]
 
-    def parse_one(path: Path, sha: str) -> Parsed | None:
+    def parse_one(path: Path, sha: str, aggregate: bool = True) -> Parsed | None:
         progress.file_started(path, path.stat().st_size)
         try:
-            return _parse_member(path, sha, fmt, settings, kind, progress)
+            return _parse_member(path, sha, fmt, settings, kind, progress, aggregate)
         except InputError as exc:
             results[path].status, results[path].message = "failed", str(exc)
             log.error("%s", exc)
@@ -867,6 +979,18 @@ def _ingest(
             if parsed := parse_one(path, sha):
                 group.add(*parsed, kind)
         return group
+
+    if not interrupted and _bulk_wanted(store, settings, fresh):
+        loaded = []
+        for path, sha in fresh:
+            if parsed := parse_one(path, sha, aggregate=False):
+                loaded.append(parsed[0])
+        conns = _bulk_load(store, loaded, settings, kind, progress)
+        for member in loaded:
+            results[member.path] = member.result
+            progress.file_done(member.result)
+        ordered = [results[p] for p in files]
+        return IngestResult(ordered, time.perf_counter() - t0, kind, conns)
 
     written = [0]  # connections this run committed
 
