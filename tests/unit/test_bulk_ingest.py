@@ -3,6 +3,7 @@ rows the Bolt path writes for the same connections (`graphnet.accumulate.EdgeRow
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def test_engine_edges_and_hosts_are_the_bolt_rows(
         ]
     )
     cuts = np.linspace(0, len(frame), files + 1).astype(int)
-    frames = [frame.iloc[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    frames = [frame.iloc[a:b] for a, b in itertools.pairwise(cuts) if b > a]
     archive, shas = archived(tmp_path_factory.mktemp("bulk"), frames)
     want_edges, want_hosts = bolt_rows(frames, top)
     got = list(bulk_ingest.edge_rows(archive, shas, top, batch_rows=7))
