@@ -5,7 +5,7 @@ statements of `graphnet/sql/<name>.sql` by name, over tables that the archive bi
 files, with a memory limit and a spill folder under `$GRAPHNET_HOME`, so that a window of any
 size is aggregated in bounded memory and its results are streamed in batches.
 
-The statements are standard SQL over named tables (`conns`, `history`, lookup tables passed
+The statements are standard SQL over named tables (`conns`, `past`, lookup tables passed
 in): no engine-only functions where a standard one exists, so that an engine for several
 machines (Spark SQL) can run the same text. What is engine-specific — reading Parquet, the
 memory limit, the spill folder, the connection — lives here and in the archive's bindings.

@@ -1,4 +1,4 @@
-"""`graphnet analyse` runs every detector with the engine's memory limit set far below the size
+"""`graphnet analyse` runs every detector with the engine's memory limit set below the size
 of the window it analyses: the engine spills instead of failing, and no step reads the window
 into memory whole."""
 
@@ -14,8 +14,8 @@ from graphnet.archive import Archive
 from graphnet.cli import app
 from graphnet.config import Settings
 
-LIMIT = "64MiB"
-LIMIT_BYTES = 64 * 2**20
+LIMIT = "128MiB"
+LIMIT_BYTES = 128 * 2**20
 
 
 @pytest.mark.timeout(900)
@@ -28,7 +28,18 @@ def test_analyse_runs_with_an_engine_memory_limit_below_the_window(
     runner = CliRunner()
     made = runner.invoke(
         app,
-        ["generate", str(logs), "--weeks", "2", "--hosts", "50", "--scale", "80000", "--seed", "5"],
+        [
+            "generate",
+            str(logs),
+            "--weeks",
+            "2",
+            "--hosts",
+            "50",
+            "--scale",
+            "150000",
+            "--seed",
+            "5",
+        ],
     )
     assert made.exit_code == 0, made.output
     done = runner.invoke(app, ["ingest", str(logs), "--quiet"])
@@ -42,6 +53,7 @@ def test_analyse_runs_with_an_engine_memory_limit_below_the_window(
     assert table is not None and table.nbytes > LIMIT_BYTES, table.nbytes if table else 0
 
     monkeypatch.setenv("GRAPHNET_ENGINE_MEMORY", LIMIT)
+    monkeypatch.setenv("GRAPHNET_ENGINE_THREADS", "1")
     result = runner.invoke(app, ["analyse", "--window", window, "--json"])
     assert result.exit_code == 0, result.output
     (analysed,) = json.loads(result.output)["windows"]
