@@ -347,6 +347,10 @@ def import_full(
             tail = _tool_lines(log_file, TAIL_LINES)
             raise _failed(home, instance, layout, options, code, tail, log_file, start_timeout)
         counts = _counts(log_file)
+        # the database is complete from here on: a run killed later leaves a whole graph,
+        # which the next start keeps (see server.recover_interrupted_import)
+        marker["imported"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        server.write_import_marker(layout, marker)
         log.info(
             "imported %d nodes, %d relationships, %d properties in %.1f s; starting Neo4j",
             counts.get("nodes", -1),

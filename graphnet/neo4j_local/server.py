@@ -387,12 +387,25 @@ def is_import_process(pid: int, layout: InstanceLayout) -> bool:
 def recover_interrupted_import(layout: InstanceLayout) -> bool:
     """Before a start, with the instance lock held: when a bulk import did not complete (its
     marker is there, and the process that wrote it is gone, since it held this lock), the
-    `neo4j` database holds part of an import. Kill the import tool if it still runs, remove
+    `neo4j` database holds part of an import (a marker saying `imported` names a whole one,
+    which is kept). Kill the import tool if it still runs, remove
     the database's store and transaction files (the server then creates an empty `neo4j`
     database; the graph was empty before the import) and the marker. The `system` database,
     with the users and the password, is not touched. Returns True when it did so."""
     info = read_import_marker(layout)
     if info is None:
+        return False
+    if info.get("imported"):
+        # the import tool had finished: the database is whole; the run was killed while the
+        # server started or while the schema was applied (the next use applies it again)
+        remove_import_marker(layout)
+        log.warning(
+            "a bulk import into Neo4j instance %s completed (%s) but its run ended before "
+            "the graph was set up: the graph is kept; values the import files could not carry "
+            "(empty lists) may be missing",
+            layout.root.name,
+            info["imported"],
+        )
         return False
     pid = info.get("import_pid")
     if isinstance(pid, int) and is_import_process(pid, layout):

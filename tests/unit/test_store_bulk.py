@@ -681,6 +681,19 @@ def test_interrupted_import_is_pending_until_a_start_recovers(tmp_path: Path) ->
     assert not server.recover_interrupted_import(layout)
 
 
+
+def test_a_run_killed_after_a_complete_import_keeps_the_graph(tmp_path: Path) -> None:
+    # killed while the server started or the schema was applied: the database is whole
+    home = tmp_path / "home"
+    layout = InstanceLayout(server.instance_dir(home, "unit"))
+    (layout.data / "databases" / "neo4j").mkdir(parents=True)
+    (layout.data / "databases" / "neo4j" / "store").write_text("x")
+    marker = {"pid": os.getpid(), "import_pid": 2**22 + 7, "imported": "2026-12-03T22:00:00"}
+    server.write_import_marker(layout, marker)
+    assert not server.recover_interrupted_import(layout)
+    assert not import_pending(home, "unit")
+    assert (layout.data / "databases" / "neo4j" / "store").is_file()
+
 IMPORT_LOG = """--- graphnet: bulk import at Thu Dec  3 21:53:03 2026 from /tmp/imp ---
 Nodes, started 2026-12-03 21:53:03.763+0000
 [*Nodes:?? 517.6MiB---------------------------------------------------------]    0 ∆    0
