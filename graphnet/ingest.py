@@ -110,34 +110,6 @@ def combine(aggs: Sequence[Aggregate]) -> Aggregate:
     return Aggregate(edges, summed)
 
 
-def fold_top(hist: pd.DataFrame, top: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Keep the top N values of the given components per edge, fold the rest into 'other'.
-
-    Returns the folded histogram and, per edge, the number of distinct values seen before
-    folding (columns src, dst, window, <comp>_distinct).
-    """
-    distinct = (
-        hist[hist["comp"].isin(list(top))]
-        .groupby([*EDGE_KEY, "comp"], sort=False)["value"]
-        .nunique()
-        .unstack("comp", fill_value=0)
-        .add_suffix("_distinct")
-        .reset_index()
-    )
-    distinct.columns.name = None
-    out = [hist[~hist["comp"].isin(list(top))]]
-    for comp, n in top.items():
-        h = hist[hist["comp"] == comp].sort_values(
-            [*EDGE_KEY, "n", "value"], ascending=[True, True, True, False, True]
-        )
-        rank = h.groupby(EDGE_KEY, sort=False).cumcount().to_numpy()
-        h = h.assign(value=np.where(rank >= n, OTHER, h["value"].to_numpy()))
-        out.append(
-            h.groupby([*EDGE_KEY, "comp", "value"], sort=False, as_index=False)["n"].sum()  # type: ignore[arg-type]
-        )
-    return pd.concat(out, ignore_index=True), distinct
-
-
 def host_rows(
     rows: accumulate.EdgeRows, classify: Callable[[str], dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -611,6 +583,21 @@ class _Group:
         return self.acc
 
 
+def _ledger_props(m: _Member, window_kind: str) -> dict[str, Any]:
+    """What the ledger records of a file (`(:Ingest)` properties), by either load path."""
+    return {
+        "path": m.result.path,
+        "format": m.result.format,
+        "window_kind": window_kind,
+        "rows_accepted": m.result.accepted,
+        "rows_rejected": m.result.rejected,
+        "rows_skipped": m.result.skipped,
+        "relative_ts": m.result.relative_ts,
+        "rejects_file": m.result.rejects_file,
+        "windows": m.result.windows,
+    }
+
+
 def _group_id(shas: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(shas)).encode()).hexdigest()
 
@@ -638,23 +625,7 @@ def _load_group(
     t0 = time.perf_counter()
     rows = acc.rows(top, PARTITIONS)
     batches = len(rows.batches(settings.batch_size))
-    files = [
-        {
-            "sha256": m.sha,
-            "props": {
-                "path": m.result.path,
-                "format": m.result.format,
-                "window_kind": window_kind,
-                "rows_accepted": m.result.accepted,
-                "rows_rejected": m.result.rejected,
-                "rows_skipped": m.result.skipped,
-                "relative_ts": m.result.relative_ts,
-                "rejects_file": m.result.rejects_file,
-                "windows": m.result.windows,
-            },
-        }
-        for m in members
-    ]
+    files = [{"sha256": m.sha, "props": _ledger_props(m, window_kind)} for m in members]
     began = store.write(
         "ingest_group_begin", id=group, plan=plan, batches_total=batches, files=files
     )[0]
@@ -745,15 +716,7 @@ def _bulk_load(
     ingests = [
         {
             "sha256": m.sha,
-            "path": m.result.path,
-            "format": m.result.format,
-            "window_kind": window_kind,
-            "rows_accepted": m.result.accepted,
-            "rows_rejected": m.result.rejected,
-            "rows_skipped": m.result.skipped,
-            "relative_ts": m.result.relative_ts,
-            "rejects_file": m.result.rejects_file,
-            "windows": m.result.windows,
+            **_ledger_props(m, window_kind),
             "group": group,
             "status": "done",
             "started": now,
