@@ -246,6 +246,15 @@ def test_fingerprint_rows_for_neo4j() -> None:
     assert pair["client"] == "10.0.0.1" and pair["server"] == "10.0.1.2"
     assert pair["props"]["service_k"] == ["dns"] and pair["props"]["service_n"] == [12]
     assert pair["props"]["conns"] == 12.0
+    # Neo4j keeps what a person reads (as on TALKED): the service/port/state lists and their
+    # summaries; the other components stay in the archive
+    assert pair["props"]["services"] == "dns 12"
+    listed = {k[:-2] for r in rows for k in r["props"] if k.endswith("_k")}
+    assert listed == set(baseline.STORED_COMPONENTS) == {"service", "dport", "conn_state"}
+    every = baseline.fingerprint_rows(fp, components=fingerprints.COMPONENTS)
+    assert {k[:-2] for r in every for k in r["props"] if k.endswith("_k")} == set(
+        fingerprints.COMPONENTS
+    )
     for r in rows:
         for k, v in r["props"].items():
             if k.endswith("_n"):

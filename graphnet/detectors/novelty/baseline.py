@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphnet import windows
+from graphnet import accumulate, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.novelty import injection
 from graphnet.detectors.novelty.fingerprints import (
-    COMPONENTS,
     DEFAULT_BASELINE,
     JOINT,
     LEVELS,
@@ -159,9 +158,19 @@ def build_fingerprints(
 # --------------------------------------------------------------------------------------------
 # Neo4j representation
 # --------------------------------------------------------------------------------------------
-def fingerprint_rows(fp: Fingerprints, levels: Iterable[str] = LEVELS) -> list[dict[str, Any]]:
-    """One dict per (level, key) for `fingerprint_write.cypher`: lists of (value, count) per
-    component, most frequent first."""
+#: the components a stored fingerprint lists, as a `TALKED` edge does (what a person exploring
+#: the graph reads); the other components stay in the archive, where novelty computes them
+STORED_COMPONENTS: tuple[str, ...] = accumulate.EDGE_COMPONENTS
+
+
+def fingerprint_rows(
+    fp: Fingerprints,
+    levels: Iterable[str] = LEVELS,
+    components: Sequence[str] = STORED_COMPONENTS,
+) -> list[dict[str, Any]]:
+    """One dict per (level, key) for `fingerprint_write.cypher`: per component of
+    `components`, its values and counts as two lists, most frequent first, and the readable
+    summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`)."""
     rows: list[dict[str, Any]] = []
     for lvl in levels:
         if lvl == "pair":
@@ -186,7 +195,7 @@ def fingerprint_rows(fp: Fingerprints, levels: Iterable[str] = LEVELS) -> list[d
             n_keys, ids = 1, [(None, None)]
         props: list[dict[str, Any]] = [{} for _ in range(n_keys)]
         totals = np.zeros(n_keys)
-        for comp in COMPONENTS:
+        for comp in components:
             lh = fp.levels[comp][lvl]
             if len(lh.keys) == 0:
                 continue
@@ -214,6 +223,11 @@ def fingerprint_rows(fp: Fingerprints, levels: Iterable[str] = LEVELS) -> list[d
                 continue
             p = props[i]
             p["conns"] = float(totals[i])
+            for comp in components:
+                if f"{comp}_k" in p and comp in accumulate.SUMMARY_PROPS:
+                    p[accumulate.SUMMARY_PROPS[comp]] = accumulate.summary(
+                        p[f"{comp}_k"], p[f"{comp}_n"]
+                    )
             if lvl == "pair":
                 p["windows_active"] = int(active[i])
                 p["feedback_conns"] = float(injected[i])
