@@ -28,7 +28,13 @@ log = logging.getLogger(__name__)
 EXPECTED: dict[str, tuple[str, ...]] = {
     "attack_server": ("centrality_shift", "suspicious_connect", "novel_connection"),
     "lateral_movement": ("deviating_path", "novel_connection", "first_behaviour"),
-    "beaconing": ("novel_connection", "suspicious_connect", "volume_anomaly", "first_behaviour"),
+    "beaconing": (
+        "novel_connection",
+        "suspicious_connect",
+        "volume_anomaly",
+        "first_behaviour",
+        "beacon",
+    ),
     "handshake_anomaly": ("novel_connection",),
     "new_protocol": ("novel_connection",),
     "new_host": ("novel_connection", "centrality_shift", "first_behaviour"),

@@ -21,6 +21,9 @@ KINDS = (
     "suspicious_connect",
     "volume_anomaly",
     "first_behaviour",
+    "beacon",
+    "long_connection",
+    "strobe",
 )
 STATUSES = ("new", "confirmed", "benign")
 

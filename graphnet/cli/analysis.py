@@ -187,7 +187,7 @@ def findings_cmd(
         typer.Option(
             "--kind",
             help="centrality_shift, novel_connection, deviating_path, suspicious_connect, "
-            "volume_anomaly or first_behaviour.",
+            "volume_anomaly, first_behaviour, beacon, long_connection or strobe.",
         ),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 50,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from graphnet.detectors import behaviour, labels, lda, shifts, snapshots, volume
 from graphnet.detectors.contract import Step
 from graphnet.detectors.novelty import baseline, paths, scoring
+from graphnet.detectors.rita import beacon, longconn, strobe
 
 
 def default_steps() -> tuple[Step, ...]:
@@ -63,6 +64,26 @@ def default_steps() -> tuple[Step, ...]:
             behaviour.run,
             "hosts doing something for the first time",
             kind="first_behaviour",
+        ),
+        Step(
+            "beacon",
+            beacon.run,
+            "RITA-class beacons: pairs connecting at regular intervals with regular sizes "
+            "(judged against the window alone)",
+            kind="beacon",
+        ),
+        Step(
+            "long_connection",
+            longconn.run,
+            "RITA-class long connections: pairs open far longer in total than the window's "
+            "other pairs",
+            kind="long_connection",
+        ),
+        Step(
+            "strobe",
+            strobe.run,
+            "RITA-class strobes: pairs with far more connections than the window's other pairs",
+            kind="strobe",
         ),
         Step(
             "browser_labels",

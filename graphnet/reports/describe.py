@@ -19,6 +19,9 @@ KIND_TITLES = {
     "suspicious_connect": "suspicious connect",
     "volume_anomaly": "volume anomaly",
     "first_behaviour": "first-time behaviour",
+    "beacon": "beacon",
+    "long_connection": "long connection",
+    "strobe": "strobe",
 }
 
 

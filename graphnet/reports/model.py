@@ -49,6 +49,9 @@ DEVIATION_KINDS = (
     "suspicious_connect",
     "volume_anomaly",
     "first_behaviour",
+    "beacon",
+    "long_connection",
+    "strobe",
 )
 VOLUME_TOP = 5  # volume_anomaly findings drawn as a time chart with their band
 NOVELTY_RESULT = "novelty"  # the novelty step's stored per-connection scores

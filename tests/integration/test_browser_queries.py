@@ -63,7 +63,7 @@ def small_graph(store) -> dict[str, str]:  # type: ignore[no-untyped-def]
         evidence={"top_component": "service", "top_value": "ssl"},
     )
     findings.save(store, [f])
-    return {"host": "10.0.0.2", "window": "2024-W11", "finding": f.id}
+    return {"host": "10.0.0.2", "peer": "8.8.8.8", "window": "2024-W11", "finding": f.id}
 
 
 def test_saved_queries_have_headers() -> None:
@@ -101,6 +101,10 @@ def test_every_saved_query_runs(store, small_graph: dict[str, str]) -> None:  # 
     assert len(results["new_edges"]) == 2  # the two pairs that first talked in W11
     assert results["paths_to_server"]  # e.g. 10.0.0.4 -> 10.0.0.1 -> 10.0.0.2
     assert [r["window"] for r in results["host_centrality_history"]] == ["2024-W10", "2024-W11"]
+    for kind in ("beacon", "long_connection", "strobe"):  # 10.0.0.2 -> 8.8.8.8 in W10 and W11
+        (row,) = results[kind]
+        assert row["connections"] == 2 and row["earlier_windows"] == ["2024-W10"], kind
+        assert row["findings"] == [], kind
 
 
 def parse_grass(text: str) -> dict[str, dict[str, str]]:

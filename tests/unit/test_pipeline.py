@@ -183,6 +183,9 @@ def test_the_registry_is_in_order_with_one_name_per_step() -> None:
         "lda",
         "volume",
         "behaviour",
+        "beacon",
+        "long_connection",
+        "strobe",
         "browser_labels",
     } == set(names)
     assert all(callable(s.run) and s.description for s in steps)
@@ -197,6 +200,9 @@ def test_the_registry_is_in_order_with_one_name_per_step() -> None:
         "suspicious_connect": "lda",
         "volume_anomaly": "volume",
         "first_behaviour": "behaviour",
+        "beacon": "beacon",
+        "long_connection": "long_connection",
+        "strobe": "strobe",
     }
 
 

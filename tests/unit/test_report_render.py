@@ -532,6 +532,42 @@ def test_first_behaviour_findings_render_escaped() -> None:
     assert json.loads(render_json(r))
 
 
+@pytest.mark.parametrize(
+    ("kind", "title"),
+    [("beacon", "beacon"), ("long_connection", "long connection"), ("strobe", "strobe")],
+)
+def test_rita_findings_render_escaped(kind: str, title: str) -> None:
+    from graphnet.detectors.rita.common import browser_query
+    from graphnet.findings import Finding
+    from graphnet.reports.describe import KIND_TITLES
+    from graphnet.reports.model import _finding_item
+
+    f = Finding(
+        kind=kind,
+        window="2024-W11",
+        score=0.97,
+        hosts=[XSS, IMG],
+        explanation=f"{XSS} -> {IMG}: every 260 s ± 4 s, 498 times",
+        parts={"timestamp": 0.98},
+        evidence={"uids": [TICK], "judged_against": "this window's pairs"},
+        cypher=browser_query(kind, XSS, IMG, "2024-W11"),
+        detector=kind,
+    )
+    assert "'" + kind + "'" in f.cypher and "<img" in f.cypher  # a literal, quotes escaped
+    item = _finding_item(f, BROWSER)
+    r = hostile_report()
+    r.deviations.append(HostGroup(XSS, True, 0.97, [item]))
+    r.findings_by_kind[kind] = 1
+    page = render_html(r)
+    assert XSS not in page and "<img src=x" not in page
+    assert f'class="badge b-{kind}"' in page and f".b-{kind}{{" in page
+    assert KIND_TITLES[kind] == title
+    assert f"{title}: 1" in "".join(parse(page).text)
+    text = without_code(render_markdown(r))
+    assert XSS not in text and title in text
+    assert json.loads(render_json(r))
+
+
 # --------------------------------------------------------------------------------------------
 # who to look at: the combined ranking, first
 # --------------------------------------------------------------------------------------------

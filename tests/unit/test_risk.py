@@ -134,7 +134,8 @@ def test_library_entry_points_without_a_store(tmp_path: Path) -> None:
     res = risk_window(None, None, st, fresh=True)
     out = res.to_json(top=5)
     json.dumps(out)
-    assert out["detectors"] == ["lda", "volume", "behaviour"] and out["top"][0]["host"] == attacker
+    assert out["detectors"] == ["lda", "volume", "behaviour", "beacon"]
+    assert out["top"][0]["host"] == attacker
     assert set(out["top"][0]) >= {"host", "rank", "risk", "p", "detectors", "explanation"}
     assert out["top"][0]["explanation"].startswith(f"{attacker} is #1 of")
     # an empty home: no window to analyse

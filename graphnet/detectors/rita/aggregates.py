@@ -1,0 +1,179 @@
+"""What the RITA-class steps ask the archive (`graphnet/sql/rita_*.sql`), over a session whose
+`conns` is the window: the window's span and its pairs (`window_pairs`, once per session), the
+beacon statistics of the candidate pairs (`beacon_stats`), the strobes and the long
+connections above a threshold, and the examples of the findings' pairs. The connections stay in
+the engine: only per-pair rows reach Python (and, for beacon candidates, their counts in at most
+`bins` bins).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+
+from graphnet.detectors.rita.model import (
+    STAT_COLUMNS,
+    RitaSettings,
+    bin_count,
+    learned_threshold,
+)
+
+log = logging.getLogger(__name__)
+
+#: example uids per pair of a finding
+EXAMPLES = 10
+
+
+class Session(Protocol):
+    """The part of an archive session (`Archive.session`) these steps use."""
+
+    def table(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table: ...
+
+    def lookup(self, table: str, data: pa.Table) -> None: ...
+
+
+@dataclass(frozen=True)
+class WindowPairs:
+    """The window's span and what its pairs look like (`rita_pairs`)."""
+
+    lo: float
+    hi: float
+    connections: int
+    hours: int
+    pairs: int
+    timed: int  # pairs with a cumulative duration over 0
+    med_n: float | None  # median of ln(connections per pair)
+    mad_n: float | None
+    med_dur: float | None  # median of ln(cumulative seconds per pair)
+    mad_dur: float | None
+
+    def strobe_threshold(self, st: RitaSettings) -> float:
+        floor = max(float(st.strobe_floor), st.strobe_hourly * (self.hi - self.lo) / 3600.0)
+        return learned_threshold(self.med_n, self.mad_n, st.strobe_k, floor)
+
+    def long_threshold(self, st: RitaSettings) -> float:
+        return learned_threshold(self.med_dur, self.mad_dur, st.long_k, st.long_floor)
+
+    @property
+    def span(self) -> tuple[float, float]:
+        return self.lo, self.hi
+
+    def bins(self, st: RitaSettings) -> int:
+        """The beacon histogram's bins over the window's span (`model.bin_count`)."""
+        return bin_count(self.lo, self.hi, st)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def window_pairs(s: Session) -> WindowPairs:
+    """Bind the window's pairs (`r_pairs`) and return its span and pair statistics."""
+    row = s.table("rita_pairs").to_pylist()[0]
+    return WindowPairs(
+        lo=float(row["lo"]) if row["lo"] is not None else 0.0,
+        hi=float(row["hi"]) if row["hi"] is not None else 0.0,
+        connections=int(row["n"] or 0),
+        hours=int(row["hours"] or 0),
+        pairs=int(row["pairs"] or 0),
+        timed=int(row["timed"] or 0),
+        med_n=_num(row["med_n"]),
+        mad_n=_num(row["mad_n"]),
+        med_dur=_num(row["med_dur"]),
+        mad_dur=_num(row["mad_dur"]),
+    )
+
+
+def beacon_stats(
+    s: Session, st: RitaSettings, max_n: float, n_bins: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per candidate pair (at least `min_connections`, fewer than `max_n` connections, at least
+    `min_timestamps` distinct seconds) its `model.STAT_COLUMNS`, and the long frame of its
+    connections per bin of the window's span cut in `n_bins` (s, d, bin, n). After
+    `window_pairs`."""
+    params = {
+        "min_n": int(st.min_connections),
+        "max_n": float(max_n),
+        "min_stamps": int(st.min_timestamps),
+    }
+    got = s.table("rita_beacon", params).to_pandas()
+    stats = pd.DataFrame(
+        {c: got[c].to_numpy(dtype=object if c in ("s", "d") else "float64") for c in STAT_COLUMNS}
+    )
+    for c in ("n", "stamps", "hours"):
+        stats[c] = stats[c].astype("int64")
+    bins = s.table("rita_beacon_bins", {"bins": int(n_bins)}).to_pandas()
+    bins = pd.DataFrame(
+        {
+            "s": bins["s"].to_numpy(dtype=object),
+            "d": bins["d"].to_numpy(dtype=object),
+            "bin": bins["bin"].to_numpy(dtype="int64"),
+            "n": bins["n"].to_numpy(dtype="int64"),
+        }
+    )
+    log.debug("beacon: %d candidate pairs", len(stats))
+    return stats, bins
+
+
+def strobes(s: Session, min_n: float) -> pd.DataFrame:
+    """The pairs with at least `min_n` connections (s, d, n, first_ts, last_ts, bytes)."""
+    got = s.table("rita_strobes", {"min_n": float(min_n)}).to_pandas()
+    return pd.DataFrame(
+        {
+            "s": got["s"].to_numpy(dtype=object),
+            "d": got["d"].to_numpy(dtype=object),
+            "n": got["n"].to_numpy(dtype="int64"),
+            "first_ts": got["first_ts"].to_numpy(dtype="float64"),
+            "last_ts": got["last_ts"].to_numpy(dtype="float64"),
+            "bytes": got["bytes"].to_numpy(dtype="float64"),
+        }
+    )
+
+
+def long_connections(s: Session, min_dur: float) -> pd.DataFrame:
+    """The pairs whose cumulative duration is at least `min_dur` seconds (s, d, n, dur,
+    longest, open_n, first_ts, last_ts, bytes)."""
+    got = s.table("rita_long", {"min_dur": float(min_dur)}).to_pandas()
+    out = pd.DataFrame(
+        {
+            "s": got["s"].to_numpy(dtype=object),
+            "d": got["d"].to_numpy(dtype=object),
+        }
+    )
+    for c in ("n", "open_n"):
+        out[c] = got[c].to_numpy(dtype="int64")
+    for c in ("dur", "longest", "first_ts", "last_ts", "bytes"):
+        out[c] = got[c].to_numpy(dtype="float64")
+    return out
+
+
+def examples(
+    s: Session, pairs: Sequence[tuple[str, str]], limit: int = EXAMPLES
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per pair: its most used destination port (`port`), its distinct ports (`ports`) and up
+    to `limit` example uids (earliest first). After `window_pairs`."""
+    if not pairs:
+        return {}
+    s.lookup(
+        "r_sel",
+        pa.table(
+            {
+                "s": pa.array([p[0] for p in pairs], pa.string()),
+                "d": pa.array([p[1] for p in pairs], pa.string()),
+            }
+        ),
+    )
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in s.table("rita_examples", {"limit": int(limit)}).to_pylist():
+        key = (str(r["s"]), str(r["d"]))
+        ex = out.setdefault(key, {"uids": [], "port": int(r["port"]), "ports": int(r["ports"])})
+        ex["uids"].append(str(r["uid"]))
+    return out

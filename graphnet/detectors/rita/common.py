@@ -1,0 +1,100 @@
+"""What the three RITA-class steps share: their settings from the context, the session over
+the window with its pairs bound, the saved Browser query of a pair finding, and the host and
+pair scores of scored pairs."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+from graphnet.detectors.contract import Context
+from graphnet.detectors.rita import aggregates
+from graphnet.detectors.rita.aggregates import Session, WindowPairs
+from graphnet.detectors.rita.model import RitaSettings
+from graphnet.findings import cypher_literal
+
+_PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+#: what every finding of these steps says it was judged against
+JUDGED_AGAINST = "this window's pairs (no history needed)"
+
+
+def settings_of(ctx: Context) -> RitaSettings:
+    return ctx.option(RitaSettings) or RitaSettings()
+
+
+@contextlib.contextmanager
+def window_session(ctx: Context) -> Iterator[tuple[str, Session, WindowPairs]]:
+    """(window, a session whose `conns` is the window with its pairs bound, the pairs'
+    statistics). Raises ValueError when the archive does not hold the window."""
+    window = ctx.archive.require(ctx.window)
+    with ctx.archive.session({"conns": [window]}) as s:
+        yield window, s, aggregates.window_pairs(s)
+
+
+def browser_query(query: str, host: str, peer: str, window: str) -> str:
+    """The saved Browser query `graphnet/cypher/browser/<query>.cypher` with `$host`, `$peer`
+    and `$window` rendered as Cypher string literals (`graphnet.findings.cypher_literal`: host
+    ids come from logs and are attacker-controlled). Shown to people, never executed."""
+    from graphnet.store import cypher as cypher_text
+
+    params = {"host": host, "peer": peer, "window": window}
+    return _PARAM.sub(lambda m: cypher_literal(params[m.group(1)]), cypher_text(f"browser/{query}"))
+
+
+def pair_series(pairs: pd.DataFrame, column: str = "score") -> pd.Series:
+    """(src, dst) -> `column` of scored pairs (frames with `s`, `d`)."""
+    idx = pd.MultiIndex.from_arrays(
+        [pairs["s"].astype(str).to_numpy(), pairs["d"].astype(str).to_numpy()],
+        names=["src", "dst"],
+    )
+    return pd.Series(pairs[column].to_numpy(dtype="float64"), index=idx, name=column)
+
+
+def host_scores(pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Per host, from the pairs it is an end of (both ends, as the stored findings are about
+    both): (max, sum) of the pair scores, highest first, and the explanation of its best
+    pair (`pairs` has s, d, score, explanation)."""
+    if not len(pairs):
+        return pd.DataFrame(
+            {"max": pd.Series(dtype="float64"), "sum": pd.Series(dtype="float64")}
+        ), {}
+    both = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "host": pairs["s"],
+                    "score": pairs["score"],
+                    "text": pairs["explanation"],
+                    "peer": pairs["d"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "host": pairs["d"],
+                    "score": pairs["score"],
+                    "text": pairs["explanation"],
+                    "peer": pairs["s"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    both["host"] = both["host"].astype(str)
+    both = both.sort_values("score", ascending=False, kind="stable")
+    agg = both.groupby("host", sort=False).agg(max=("score", "max"), sum=("score", "sum"))
+    agg = agg.sort_values(["max", "sum"], ascending=False, kind="stable")
+    best = both.drop_duplicates("host")
+    evidence = {
+        str(h): f"with {p}: {t}"[:240]
+        for h, p, t in zip(best["host"], best["peer"], best["text"], strict=True)
+    }
+    return agg, evidence
+
+
+def example_evidence(ex: dict[str, Any] | None) -> dict[str, Any]:
+    ex = ex or {}
+    return {"uids": ex.get("uids", []), "port": ex.get("port"), "ports": ex.get("ports")}

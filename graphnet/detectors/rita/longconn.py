@@ -1,0 +1,96 @@
+"""The `long_connection` step: pairs whose connections were open a long time in total in the
+window (RITA's long connections), the cumulative duration per pair counting open connections
+(Zeek S1-S3; without a duration, open until the window's last time). The threshold is learned
+from the window's own pairs (`model.learned_threshold` on ln(cumulative seconds) of the pairs
+with a duration, never below `long_floor`); a pair's score is its cumulative duration over the
+threshold (1 or more)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from graphnet.detectors.contract import Context, DetectorRun
+from graphnet.detectors.rita import aggregates, common
+from graphnet.detectors.rita.model import fmt_seconds
+from graphnet.findings import Finding
+
+log = logging.getLogger(__name__)
+
+BROWSER_QUERY = "long_connection"  # graphnet/cypher/browser/long_connection.cypher
+
+
+def run(ctx: Context) -> DetectorRun:
+    """Find the window's long connections: one `long_connection` finding per pair at or above
+    the threshold (the `max_findings` longest)."""
+    t0 = time.perf_counter()
+    st = common.settings_of(ctx)
+    with common.window_session(ctx) as (window, s, wp):
+        limit = wp.long_threshold(st)
+        pairs = aggregates.long_connections(s, limit)
+        pairs["score"] = pairs["dur"].to_numpy(dtype="float64") / limit
+        span = max(wp.hi - wp.lo, 1.0)
+        texts = []
+        for r in pairs.to_dict("records"):
+            n, op = int(r["n"]), int(r["open_n"])
+            still = f", {op:,} still open" if op else ""
+            texts.append(
+                f"open {fmt_seconds(float(r['dur']))} in total over {n:,} connection"
+                f"{'s' if n != 1 else ''} (longest {fmt_seconds(float(r['longest']))}{still}), "
+                f"{min(100.0, 100.0 * float(r['dur']) / span):.0f} % of the window's span; "
+                f"threshold {fmt_seconds(limit)} learned from this window's {wp.timed:,} pairs "
+                "with a duration"
+            )
+        pairs["explanation"] = texts
+        top = pairs.head(st.max_findings)
+        ex = aggregates.examples(s, list(zip(top["s"], top["d"], strict=True)))
+    found = [
+        Finding(
+            kind="long_connection",
+            window=window,
+            score=float(r["score"]),
+            hosts=[str(r["s"]), str(r["d"])],
+            explanation=f"{r['s']} -> {r['d']}: {r['explanation']}",
+            parts={"seconds": round(float(r["dur"]), 1), "threshold": round(limit, 1)},
+            evidence={
+                "connections": int(r["n"]),
+                "seconds": float(r["dur"]),
+                "longest_seconds": float(r["longest"]),
+                "open": int(r["open_n"]),
+                "first": float(r["first_ts"]),
+                "last": float(r["last_ts"]),
+                "bytes": float(r["bytes"]),
+                "threshold_seconds": limit,
+                "alert": float(r["score"]) >= st.alert_ratio,
+                "judged_against": common.JUDGED_AGAINST,
+                "window_pairs": wp.timed,
+                **common.example_evidence(ex.get((str(r["s"]), str(r["d"])))),
+            },
+            cypher=common.browser_query(BROWSER_QUERY, str(r["s"]), str(r["d"]), window),
+            detector="long_connection",
+        )
+        for r in top.to_dict("records")
+    ]
+    hosts, evidence = common.host_scores(pairs)
+    alerts = int((pairs["score"] >= st.alert_ratio).sum())
+    seconds = time.perf_counter() - t0
+    log.debug("long connections %s: threshold %.0f s, %d pairs", window, limit, len(pairs))
+    return DetectorRun(
+        step="long_connection",
+        window=window,
+        summary=f"{len(pairs)} long connections (pairs open {fmt_seconds(limit)} or more in "
+        f"total, learned from this window's {wp.timed:,} pairs; {alerts} with "
+        f"{st.alert_ratio:g} x that)",
+        host_scores=hosts,
+        pair_scores=common.pair_series(pairs) if len(pairs) else None,
+        findings=found,
+        alerts=float(alerts),
+        evidence=evidence,
+        info={
+            "threshold_seconds": limit,
+            "pairs": len(pairs),
+            "window": wp.to_json(),
+            "judged_against": common.JUDGED_AGAINST,
+        },
+        seconds=seconds,
+    )
