@@ -3,7 +3,9 @@
 -- their distinct whole-second timestamps r_stamps (k connections each), the intervals between
 -- consecutive ones r_gaps, and per pair the quartiles (percentile_cont) and the median
 -- absolute deviation of the intervals and of the bytes of each connection, the hours with a
--- connection; pairs with at least $min_stamps timestamps.
+-- connection, and the destination's prevalence: how many of the window's internal sources
+-- (r_internal, bound by the caller) connected to it, of how many, and whether it is external;
+-- pairs with at least $min_stamps timestamps.
 CREATE OR REPLACE TEMP TABLE r_cand AS
 SELECT s, d, n FROM r_pairs WHERE n >= $min_n AND n < $max_n;
 CREATE OR REPLACE TEMP TABLE r_stamps AS
@@ -43,7 +45,9 @@ FROM r_stamps
 GROUP BY s, d;
 SELECT p.s, p.d, p.n, b.stamps, r.first_ts, r.last_ts, b.hours,
        gq.q1 AS gap_q1, gq.q2 AS gap_q2, gq.q3 AS gap_q3, gm.mad AS gap_mad,
-       sq.q1 AS size_q1, sq.q2 AS size_q2, sq.q3 AS size_q3, sm.mad AS size_mad
+       sq.q1 AS size_q1, sq.q2 AS size_q2, sq.q3 AS size_q3, sm.mad AS size_mad,
+       COALESCE(pv.sources, 0) AS dst_sources, tot.sources AS window_sources,
+       CASE WHEN di.h IS NULL THEN 1 ELSE 0 END AS dst_external
 FROM r_cand p
 JOIN r_pairs r ON r.s = p.s AND r.d = p.d
 JOIN r_bst b ON b.s = p.s AND b.d = p.d
@@ -51,5 +55,12 @@ JOIN r_gq gq ON gq.s = p.s AND gq.d = p.d
 JOIN r_gm gm ON gm.s = p.s AND gm.d = p.d
 JOIN r_sq sq ON sq.s = p.s AND sq.d = p.d
 JOIN r_sm sm ON sm.s = p.s AND sm.d = p.d
+LEFT JOIN (
+  SELECT r.d, COUNT(*) AS sources FROM r_pairs r JOIN r_internal i ON i.h = r.s GROUP BY r.d
+) pv ON pv.d = p.d
+LEFT JOIN r_internal di ON di.h = p.d
+CROSS JOIN (
+  SELECT COUNT(DISTINCT r.s) AS sources FROM r_pairs r JOIN r_internal i ON i.h = r.s
+) tot
 WHERE b.stamps >= $min_stamps
 ORDER BY p.s, p.d

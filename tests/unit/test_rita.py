@@ -169,3 +169,24 @@ def test_formats() -> None:
     assert model.fmt_seconds(600) == "10.0 min"
     assert model.fmt_seconds(7.5 * 3600) == "7.5 h"
     assert model.fmt_bytes(1234) == "1.2 kB" and model.fmt_bytes(12) == "12 B"
+
+
+def test_prevalence_modifier_follows_ritas_rule() -> None:
+    st = RitaSettings()
+    share, mod = model.prevalence_modifier([1, 5, 30, 1], [100, 100, 100, 10], st)
+    assert share.tolist() == pytest.approx([0.01, 0.05, 0.3, 0.1])
+    # rare destination: up; neither: 0; common destination: down; too few sources: 0
+    assert mod.tolist() == [0.15, 0.0, -0.15, 0.0]
+
+
+def test_a_rare_destination_outranks_a_gateway_every_client_polls() -> None:
+    rare = stats_row(d="x", dst_sources=1, window_sources=120)
+    common = stats_row(d="gw", gap_mad=1.0, dst_sources=60, window_sources=120)
+    stats = pd.DataFrame([rare, common])
+    bars = np.vstack([np.full(24, 20.0), np.full(24, 20.0)])
+    got = model.score_beacons(stats, bars, (0.0, 86400.0), 24, RitaSettings())
+    assert got.loc[1, "beacon"] >= got.loc[0, "beacon"]
+    assert got.loc[0, "score"] > got.loc[1, "score"]
+    assert got.loc[0, "score"] == pytest.approx(got.loc[0, "beacon"] + 0.15, abs=1e-3)
+    assert "few sources connect to the destination (0.8 %, +0.15)" in got.loc[0, "explanation"]
+    assert "many sources connect to the destination (50.0 %, -0.15)" in got.loc[1, "explanation"]

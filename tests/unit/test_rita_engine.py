@@ -26,6 +26,16 @@ T0 = 1_710_115_200.0  # Monday 2024-03-11 00:00 UTC (2024-W11)
 OPEN = ("S1", "S2", "S3")
 
 
+def internal(hosts: np.ndarray) -> np.ndarray:
+    """The oracle's and the steps' idea of internal here: 10.0.0.0/8 (the hand-written and
+    random frames' clients and servers), everything else external."""
+    return np.array([str(h).startswith("10.") for h in hosts], dtype=bool)
+
+
+def inside(hosts: pd.Series) -> pd.Series:
+    return pd.Series(internal(hosts.to_numpy(dtype=object)), index=hosts.index)
+
+
 def frame(
     rows: list[tuple[float, str, str, int, float, float, str]], uid: str = "R"
 ) -> pd.DataFrame:
@@ -135,6 +145,9 @@ def oracle_beacons(
                 "gap_mad": float(np.median(np.abs(gaps - q[1]))),
                 "size_q1": sq[0], "size_q2": sq[1], "size_q3": sq[2],
                 "size_mad": float(np.median(np.abs(b - sq[1]))),
+                "dst_sources": int(((pairs["d"] == p.d) & inside(pairs["s"])).sum()),
+                "window_sources": int(pairs.loc[inside(pairs["s"]), "s"].nunique()),
+                "dst_external": int(not inside(pd.Series([p.d])).iat[0]),
             }
         )  # fmt: skip
         width = span["hi"] - span["lo"]
@@ -216,7 +229,7 @@ def sql_of(
     with archive.session({"conns": [window]}) as s:
         wp = aggregates.window_pairs(s)
         pairs = s.table("rita_long", {"min_dur": -1.0}).to_pandas()
-        stats, bins = aggregates.beacon_stats(s, st, max_n, wp.bins(st))
+        stats, bins = aggregates.beacon_stats(s, st, max_n, wp.bins(st), internal)
     return wp, pairs, stats, bins
 
 

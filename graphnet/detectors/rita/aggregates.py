@@ -9,10 +9,11 @@ the engine: only per-pair rows reach Python (and, for beacon candidates, their c
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -92,13 +93,29 @@ def window_pairs(s: Session) -> WindowPairs:
     )
 
 
+#: per host id: is it internal? (graphnet's `internal_cidrs`)
+Internal = Callable[[np.ndarray], np.ndarray]
+
+
+def bind_internal(s: Session, internal: Internal) -> int:
+    """Bind `r_internal(h)`: the window's hosts (ends of its pairs) that are internal; returns
+    how many. After `window_pairs`."""
+    hosts = s.table("rita_hosts").column("h").to_numpy(zero_copy_only=False)
+    mask = internal(hosts) if len(hosts) else np.zeros(0, dtype=bool)
+    inside = [str(h) for h in hosts[mask]]
+    s.lookup("r_internal", pa.table({"h": pa.array(inside, pa.string())}))
+    return len(inside)
+
+
 def beacon_stats(
-    s: Session, st: RitaSettings, max_n: float, n_bins: int
+    s: Session, st: RitaSettings, max_n: float, n_bins: int, internal: Internal
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per candidate pair (at least `min_connections`, fewer than `max_n` connections, at least
-    `min_timestamps` distinct seconds) its `model.STAT_COLUMNS`, and the long frame of its
+    `min_timestamps` distinct seconds) its `model.STAT_COLUMNS` (the destination's prevalence
+    among the window's internal sources, per `internal`), and the long frame of its
     connections per bin of the window's span cut in `n_bins` (s, d, bin, n). After
     `window_pairs`."""
+    bind_internal(s, internal)
     params = {
         "min_n": int(st.min_connections),
         "max_n": float(max_n),
@@ -108,7 +125,7 @@ def beacon_stats(
     stats = pd.DataFrame(
         {c: got[c].to_numpy(dtype=object if c in ("s", "d") else "float64") for c in STAT_COLUMNS}
     )
-    for c in ("n", "stamps", "hours"):
+    for c in ("n", "stamps", "hours", "dst_sources", "window_sources", "dst_external"):
         stats[c] = stats[c].astype("int64")
     bins = s.table("rita_beacon_bins", {"bins": int(n_bins)}).to_pandas()
     bins = pd.DataFrame(

@@ -31,11 +31,11 @@ def run(ctx: Context) -> DetectorRun:
     with common.window_session(ctx) as (window, s, wp):
         strobe = wp.strobe_threshold(st)
         n_bins = wp.bins(st)
-        stats, bins = aggregates.beacon_stats(s, st, strobe, n_bins)
+        stats, bins = aggregates.beacon_stats(s, st, strobe, n_bins, common.internal_of(ctx))
         bars = bars_of(bins, stats, n_bins)
         scored = score_beacons(stats, bars, wp.span, wp.hours, st)
         pairs = pd.concat([stats[["s", "d", "n"]], scored], axis=1)
-        pairs = pairs.sort_values(["score", "n"], ascending=False, kind="stable")
+        pairs = pairs.sort_values(["score", "beacon", "n"], ascending=False, kind="stable")
         top = pairs[pairs["score"] >= st.beacon_score].head(st.max_findings)
         ex = aggregates.examples(s, list(zip(top["s"], top["d"], strict=True)))
     found = []
@@ -56,6 +56,11 @@ def run(ctx: Context) -> DetectorRun:
                     "bytes_median": float(r["size"]),
                     "bytes_mad": float(r["size_mad"]),
                     "hours_share": round(float(r["hours_share"]), 4),
+                    "beacon_score": float(r["beacon"]),
+                    "prevalence": None
+                    if pd.isna(r["prevalence"])
+                    else round(float(r["prevalence"]), 4),
+                    "prevalence_modifier": float(r["modifier"]),
                     "alert": float(r["score"]) >= st.beacon_alert,
                     "judged_against": common.JUDGED_AGAINST,
                     "window_pairs": wp.pairs,

@@ -9,8 +9,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from graphnet import ingest
 from graphnet.detectors.contract import Context
 from graphnet.detectors.rita import aggregates
 from graphnet.detectors.rita.aggregates import Session, WindowPairs
@@ -33,6 +35,18 @@ def window_session(ctx: Context) -> Iterator[tuple[str, Session, WindowPairs]]:
     window = ctx.archive.require(ctx.window)
     with ctx.archive.session({"conns": [window]}) as s:
         yield window, s, aggregates.window_pairs(s)
+
+
+def internal_of(ctx: Context) -> aggregates.Internal:
+    """Per host id: internal? (graphnet's `internal_cidrs`, else RFC 1918/4193)."""
+    classify = ingest.host_classifier(ctx.settings.internal_cidrs)
+
+    def internal(hosts: np.ndarray) -> np.ndarray:
+        out = np.array([bool(classify(str(h))["internal"]) for h in hosts], dtype=bool)
+        classify.cache_clear()  # type: ignore[attr-defined]
+        return out
+
+    return internal
 
 
 def browser_query(query: str, host: str, peer: str, window: str) -> str:

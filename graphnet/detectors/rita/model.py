@@ -70,6 +70,18 @@ class RitaSettings:
     beacon_alert: float = 0.9
     #: a host is scored for the ranking from its pairs scoring at least this much
     beacon_host_floor: float = 0.5
+    #: RITA's prevalence modifier, for external destinations: one that at most
+    #: `prevalence_rare` of the window's internal sources connect to adds
+    #: `prevalence_increase` to the score, one that at least `prevalence_common` of them
+    #: connect to takes `prevalence_decrease` off (an update server every client polls is
+    #: expected to be regular); applied only when the
+    #: window has at least `prevalence_min_sources` internal sources (shares of a handful say
+    #: nothing)
+    prevalence_increase: float = 0.15
+    prevalence_rare: float = 0.02
+    prevalence_decrease: float = 0.15
+    prevalence_common: float = 0.2
+    prevalence_min_sources: int = 20
     #: strobes: ln(connections) above median + k x 1.4826 MAD of the window's pairs, and at
     #: least `strobe_floor` connections and `strobe_hourly` an hour over the window's span
     #: (a beacon every minute for a week is a beacon, not a strobe)
@@ -91,6 +103,8 @@ class RitaSettings:
         total = sum(float(w) for w in self.weights.values())
         if any(float(w) < 0 for w in self.weights.values()) or not math.isclose(total, 1.0):
             raise ValueError("beacon weights must be 0 or more and sum to 1")
+        if not 0.0 <= self.prevalence_rare < self.prevalence_common <= 1.0:
+            raise ValueError("prevalence shares must satisfy 0 <= rare < common <= 1")
         if self.min_connections < 4 or self.min_timestamps < 4:
             raise ValueError("a beacon needs at least 4 connections (three intervals)")
 
@@ -217,6 +231,7 @@ def bin_count(lo: float, hi: float, st: RitaSettings) -> int:
 STAT_COLUMNS = (
     "s", "d", "n", "stamps", "first_ts", "last_ts", "hours",
     "gap_q1", "gap_q2", "gap_q3", "gap_mad", "size_q1", "size_q2", "size_q3", "size_mad",
+    "dst_sources", "window_sources", "dst_external",
 )  # fmt: skip
 
 
@@ -265,7 +280,16 @@ def score_beacons(
     parts = {"timestamp": ts, "size": ds, "histogram": hist, "duration": dur}
     total = sum(float(st.weights[p]) * np.asarray(parts[p], dtype="float64") for p in parts)
     out = pd.DataFrame(index=stats.index)
-    out["score"] = np.round(np.asarray(total, dtype="float64"), 4)
+    out["beacon"] = np.round(np.asarray(total, dtype="float64"), 4)
+    if "dst_sources" in stats:
+        share, mod = prevalence_modifier(
+            stats["dst_sources"], stats["window_sources"], st, stats.get("dst_external")
+        )
+    else:
+        share, mod = np.full(len(stats), np.nan), np.zeros(len(stats))
+    out["prevalence"] = share
+    out["modifier"] = mod
+    out["score"] = np.round(np.clip(out["beacon"].to_numpy() + mod, 0.0, None), 4)
     for p in BEACON_PARTS:
         out[f"part_{p}"] = np.round(np.asarray(parts[p], dtype="float64"), 4)
     out["period"] = stats["gap_q2"].to_numpy(dtype="float64")
@@ -278,6 +302,30 @@ def score_beacons(
         for r, n in zip(out.to_dict("records"), stats["n"], strict=True)
     ]
     return out
+
+
+def prevalence_modifier(
+    dst_sources: ArrayLike,
+    window_sources: ArrayLike,
+    st: RitaSettings,
+    external: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """RITA's prevalence modifier per pair: (share of the window's internal sources that
+    connected to the destination, what it adds to the beacon score): `+prevalence_increase`
+    at a share of `prevalence_rare` or less, `-prevalence_decrease` at `prevalence_common` or
+    more, else 0; 0 for internal destinations (`external` false: RITA scores the prevalence
+    of external hosts) and everywhere when the window has fewer than
+    `prevalence_min_sources` internal sources."""
+    d = np.asarray(dst_sources, dtype="float64")
+    w = np.asarray(window_sources, dtype="float64")
+    share = np.divide(d, w, out=np.full(d.shape, np.nan), where=w > 0)
+    mod = np.zeros(d.shape)
+    counted = w >= st.prevalence_min_sources
+    if external is not None:
+        counted &= np.asarray(external, dtype=bool)
+    mod[counted & (share <= st.prevalence_rare)] = st.prevalence_increase
+    mod[counted & (share >= st.prevalence_common)] = -st.prevalence_decrease
+    return share, mod
 
 
 # ---------------------------------------------------------------------------- thresholds
@@ -327,8 +375,17 @@ def beacon_text(r: Mapping[Any, Any], n: int, window_hours: int) -> str:
         sizes = f"{fmt_bytes(size)} ± {fmt_bytes(smad)} each time"
     parts = ", ".join(f"{p} {float(r[f'part_{p}']):.2f}" for p in BEACON_PARTS)
     share = 100.0 * min(1.0, float(r["hours_share"]))
+    beacon = float(r.get("beacon", r["score"]))
+    mod = float(r.get("modifier", 0.0))
+    prevalence = ""
+    if mod:
+        how = "few" if mod > 0 else "many"
+        prevalence = (
+            f"; {how} sources connect to the destination "
+            f"({100.0 * float(r['prevalence']):.1f} %, {mod:+.2f})"
+        )
     return (
         f"every {fmt_seconds(float(r['period']))} ± {fmt_seconds(float(r['jitter']))}, "
         f"{n:,} times, in {share:.0f} % of the window's {window_hours:,} hours with traffic, "
-        f"{sizes} (beacon score {float(r['score']):.2f}: {parts})"
+        f"{sizes} (beacon score {beacon:.2f}: {parts}{prevalence})"
     )
