@@ -35,13 +35,14 @@ from typing import IO, Any, NoReturn
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graphnet import windows
 from graphnet.config import Settings
 from graphnet.engine import Engine, EngineSettings, Session, parquet_select, quote_literal
 from graphnet.engine import sql as engine_sql
-from graphnet.errors import DiskFull, is_disk_full
+from graphnet.errors import DiskFull, NotEnoughHistory, is_disk_full
 from graphnet.features import act
 from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
 
@@ -235,6 +236,75 @@ def _acts(histories: Sequence[str]) -> pa.Table:
     )
 
 
+class WindowPart(str):
+    """A part of a window's connections, those with `lo <= ts < hi`, named by the window's id.
+
+    It *is* the window id (a `str` equal to it) wherever a window id is used (bounds, kinds,
+    the `win` column, messages); the archive reads only the part's connections for it. A time
+    split view (`Archive.split_view`) gives one as the pseudo-history of a window without
+    earlier windows."""
+
+    lo: float
+    hi: float
+
+    def __new__(cls, window: str, lo: float, hi: float) -> WindowPart:
+        part = super().__new__(cls, window)
+        part.lo = float(lo)
+        part.hi = float(hi)
+        return part
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WindowPart, (str(self), self.lo, self.hi))
+
+
+#: a time split: this share of the window's time (from its first connection to its last) is
+#: the baseline, the rest is scored
+SPLIT_SHARE = 0.4
+#: a window is split only when it holds at least this many connections over this many seconds
+SPLIT_MIN_CONNECTIONS = 20
+SPLIT_MIN_SECONDS = 60.0
+
+
+def _clock(ts: float) -> str:
+    return pd.Timestamp(ts, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class TimeSplit:
+    """A window learned from itself: its connections before `at` are the baseline (the
+    pseudo-history detectors learn from), those at or after `at` are scored."""
+
+    window: str
+    at: float
+    first: float
+    last: float
+    share: float = SPLIT_SHARE
+    connections: int = 0
+
+    @property
+    def baseline(self) -> WindowPart:
+        return WindowPart(self.window, float("-inf"), self.at)
+
+    @property
+    def label(self) -> str:
+        """What a finding judged against the split says of its baseline."""
+        return (
+            f"first {self.share * 100:.0f} % of this window (time split: {_clock(self.first)} "
+            f"to {_clock(self.at)} learned from, the rest scored)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "at": self.at,
+            "first": self.first,
+            "last": self.last,
+            "share": self.share,
+            "connections": self.connections,
+            "label": self.label,
+        }
+
+
 def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
     """An empty connection frame with the archive's dtypes for `columns`."""
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "ts" else object) for c in columns})
@@ -249,6 +319,45 @@ class Archive:
         self.committed_dir = self.root / COMMITTED
         self.results_root = settings.home / "scores"
         self._markers: dict[tuple[str, int], tuple[str, ...]] = {}
+        #: set on a time split view (`split_view`): the window read as two parts
+        self.split: TimeSplit | None = None
+
+    # ------------------------------------------------------------------- time split views
+    def time_split(self, window: str, share: float = SPLIT_SHARE) -> TimeSplit:
+        """Where a window without history is cut to learn from itself: at `share` of the time
+        from its first connection to its last. Raises NotEnoughHistory (with why) when the
+        window is too small to split."""
+        got = self.query("volume_span", {"conns": [window]}).to_pylist()[0]
+        n, first, last = int(got["n"] or 0), got["first_ts"], got["last_ts"]
+        if n < SPLIT_MIN_CONNECTIONS or first is None or last is None:
+            raise NotEnoughHistory(
+                f"{window} holds {n} connections, too few to learn from a part of it "
+                f"(a time split needs {SPLIT_MIN_CONNECTIONS})"
+            )
+        if float(last) - float(first) < SPLIT_MIN_SECONDS:
+            raise NotEnoughHistory(
+                f"the connections of {window} span {float(last) - float(first):.0f} s, too "
+                f"short to learn from a part of it (a time split needs {SPLIT_MIN_SECONDS:.0f} s)"
+            )
+        at = float(first) + share * (float(last) - float(first))
+        return TimeSplit(window, at, float(first), float(last), share, n)
+
+    def split_view(self, split: TimeSplit) -> Archive:
+        """The same archive read as if `split.window` had a history: `history(window, ...)`
+        gives its baseline part (`split.baseline`, when no earlier window is in reach), and the
+        window's own id reads only its connections at or after `split.at` (the part scored).
+        Every other window reads as always; nothing is written differently."""
+        view = Archive(self.settings)
+        view.split = split
+        return view
+
+    def _range(self, window: str) -> tuple[float, float] | None:
+        """The time range of a window's connections this archive reads (None: all)."""
+        if isinstance(window, WindowPart):
+            return window.lo, window.hi
+        if self.split is not None and window == self.split.window:
+            return self.split.at, float("inf")
+        return None
 
     # ---------------------------------------------------------------- the connection archive
     def writer(self, sha: str, source: str = "") -> ArchiveWriter:
@@ -497,6 +606,8 @@ class Archive:
                 continue
             if we.timestamp() <= start.timestamp() and ws.timestamp() >= lo - 1e-6:
                 out.append(w)
+        if not out and self.split is not None and window == self.split.window:
+            return [self.split.baseline]
         return out
 
     def table(
@@ -518,7 +629,14 @@ class Archive:
                     for c in dict.fromkeys(want)
                     if c in names and (labels or c not in LABEL_COLUMNS)
                 ]
-                tables.append(pq.read_table(f, columns=cols))
+                rng = self._range(w)
+                if rng is None:
+                    tables.append(pq.read_table(f, columns=cols))
+                    continue
+                t = pq.read_table(f, columns=list(dict.fromkeys([*cols, "ts"])))
+                ts = t.column("ts")
+                keep = pc.and_(pc.greater_equal(ts, rng[0]), pc.less(ts, rng[1]))
+                tables.append(t.filter(keep).select(cols))
         if not tables:
             return None
         return pa.concat_tables(tables, promote_options="permissive")
@@ -607,30 +725,37 @@ class Archive:
         with self.session(tables, parts=parts, lookups=lookups) as s:
             return s.table(statement, params)
 
-    def _window_files(self, wins: Sequence[str]) -> list[tuple[str, list[Path]]]:
-        """(window, its committed files) of each of `wins`."""
+    def _window_files(
+        self, wins: Sequence[str]
+    ) -> list[tuple[str, list[Path], tuple[float, float] | None]]:
+        """(window, its committed files, the time range read of them) of each of `wins`."""
         out = []
         for w in dict.fromkeys(wins):
             if not _is_window(w):
                 raise ValueError(f"not a window id: {w!r}")
-            out.append((w, self.files(w)))
+            out.append((str(w), self.files(w), self._range(w)))
         return out
 
-    def _staged_files(self, shas: Sequence[str]) -> list[tuple[str, list[Path]]]:
+    def _staged_files(
+        self, shas: Sequence[str]
+    ) -> list[tuple[str, list[Path], tuple[float, float] | None]]:
         """(window, files) of the given file contents, committed or not, in every window."""
         names = {f"{sha[:16]}.parquet" for sha in shas}
         if not self.root.is_dir():
             return []
-        out = []
+        out: list[tuple[str, list[Path], tuple[float, float] | None]] = []
         for d in sorted(self.root.iterdir()):
             if d.is_dir() and _is_window(d.name):
                 files = sorted(d / n for n in names if (d / n).is_file())
                 if files:
-                    out.append((d.name, files))
+                    out.append((d.name, files, None))
         return out
 
     def _select(
-        self, by_window: Sequence[tuple[str, list[Path]]], labels: bool, dedup: bool = True
+        self,
+        by_window: Sequence[tuple[str, list[Path], tuple[float, float] | None]],
+        labels: bool,
+        dedup: bool = True,
     ) -> str:
         """The SELECT that binds a table to the files of each window. With `dedup`, a uid
         archived twice in a window (overlapping logs) counts once: a connection's window
@@ -639,7 +764,7 @@ class Archive:
         cols = list(BASE_COLUMNS) + (list(LABEL_COLUMNS) if labels else [])
         out = ", ".join(["win", *cols])
         parts: list[str] = []
-        for i, (w, files) in enumerate(by_window):
+        for i, (w, files, rng) in enumerate(by_window):
             if not files:
                 continue
             have: set[str] = set()
@@ -649,6 +774,12 @@ class Archive:
             inner = parquet_select(files, [c for c in cols if c in have] or ["ts"])
             # `w` is checked to be a window id: the literal holds no quote
             one = f"SELECT {quote_literal(w)} AS win, {', '.join(exprs)} FROM ({inner}) t{i}"
+            if rng is not None:  # a part of the window (a time split): numbers, not text
+                lo, hi = float(rng[0]), float(rng[1])
+                cond = [f"ts >= {lo!r}"] if np.isfinite(lo) else []
+                cond += [f"ts < {hi!r}"] if np.isfinite(hi) else []
+                if cond:
+                    one += " WHERE " + " AND ".join(cond)
             if dedup and len(files) > 1:
                 one = (
                     f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY uid "
@@ -707,7 +838,9 @@ class Archive:
     def stamp(self, window: str) -> str:
         """A fingerprint of what the archive holds for a window (file names and sizes): a
         cached result computed from the window is valid while the stamp is the same."""
-        return json.dumps([[p.name, p.stat().st_size] for p in self.files(window)])
+        files = [[p.name, p.stat().st_size] for p in self.files(window)]
+        rng = self._range(window)
+        return json.dumps(files if rng is None else [*files, ["part", *rng]])
 
     def reset(self) -> None:
         """Delete the connection archive and every stored result."""

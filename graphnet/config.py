@@ -87,6 +87,9 @@ def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Networ
 @dataclass(frozen=True)
 class Settings:
     home: Path
+    # the window kind of a new home: `week`, `day`, `hour` or `auto` (chosen from the span of
+    # the first data: hour, day or week windows); once recorded, a home keeps its kind. The
+    # library's default is week; `from_env` (the CLI) defaults to auto (GRAPHNET_WINDOW)
     window: str = "week"
     # internal networks; empty = RFC 1918 + RFC 4193 (+ loopback/link-local)
     internal_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -121,7 +124,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        kw: dict[str, object] = {"home": graphnet_home()}
+        # a new home's window kind: auto unless GRAPHNET_WINDOW names one (a home that has a
+        # kind keeps it whatever this says)
+        kw: dict[str, object] = {"home": graphnet_home(), "window": "auto"}
         if os.environ.get("GRAPHNET_WINDOW"):
             kw["window"] = os.environ["GRAPHNET_WINDOW"]
         if os.environ.get("GRAPHNET_ENGINE_MEMORY"):

@@ -30,11 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphnet import findings as findings_mod
-from graphnet.archive import Archive
+from graphnet.archive import Archive, TimeSplit
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun, Status, Step
 from graphnet.detectors.registry import FORMER_NAMES, default_steps
 from graphnet.errors import ConfigError, NotEnoughHistory
+from graphnet.grouping import Grouped
 from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,43 @@ class WindowAnalysis:
     def status(self) -> str:
         return "failed" if self.failed else "ok"
 
+    @property
+    def findings(self) -> list[findings_mod.Finding]:
+        """Every finding of the pass, in step order."""
+        return [f for r in self.runs.values() for f in r.findings]
+
+    def grouped(self) -> Grouped:
+        """The findings by host and by conversation, ranked."""
+        return Grouped.of(self.findings)
+
+    def why_empty(self) -> str:
+        """Why the pass has no finding ("" when it has some): each detector that stepped
+        aside or failed, with its reason, and those that ran and found nothing."""
+        if self.findings:
+            return ""
+        detecting = {s.name for s in default_steps() if s.detector}
+        said = [
+            f"{o.name} {o.status}: {o.message}"
+            for o in self.outcomes
+            if o.name in detecting and o.status != "ok"
+        ]
+        quiet = [o.name for o in self.outcomes if o.name in detecting and o.status == "ok"]
+        if quiet:
+            said.append(f"{', '.join(quiet)} ran and found nothing unusual")
+        if not said:
+            said.append("no detector ran (--only chose none)")
+        return f"no findings in {self.window}: " + "; ".join(said)
+
     def to_json(self) -> dict[str, Any]:
+        grouped = self.grouped()
         return {
             "window": self.window,
             "status": self.status,
             "seconds": round(self.seconds, 3),
             "steps": [o.to_json() for o in self.outcomes],
+            "findings": grouped.findings,
+            "groups": grouped.to_json(),
+            "note": self.why_empty(),
         }
 
 
@@ -146,11 +178,59 @@ def _save_findings(step: Step, ctx: Context, run: DetectorRun) -> int | None:
     return findings_mod.save(ctx.store, run.findings, replace_kind=step.kind, window=run.window)
 
 
+NO_HISTORY = "this window itself (no earlier window to learn from)"
+
+
+def baseline_of(
+    run: DetectorRun,
+    split: TimeSplit | None = None,
+    needed: Sequence[DetectorRun] = (),
+) -> str:
+    """What a run's findings were judged against, for people: the time split it ran under,
+    the earlier windows it learned from (its `info`: `baseline_windows` or `history`), the
+    window itself (`fit_on` "self"), else the baseline of the steps it needs ("" unknown)."""
+    if split is not None:
+        return split.label
+    info = run.info
+    if info.get("fit_on") == "self":
+        return NO_HISTORY
+    wins = info.get("baseline_windows") or info.get("history")
+    if wins and not isinstance(wins, str):
+        listed = [str(w) for w in wins]
+        head = ", ".join(listed if len(listed) <= 6 else [*listed[:2], "…", *listed[-2:]])
+        return f"earlier window{'s' if len(listed) > 1 else ''} {head}"
+    for n in needed:
+        if n.info.get("baseline"):
+            return str(n.info["baseline"])
+    return ""
+
+
+def _mark_baseline(step: Step, ctx: Context, run: DetectorRun) -> None:
+    """Say in the run and in each of its findings (`evidence["baseline"]`) what it was judged
+    against."""
+    split = ctx.archive.split
+    needed = [ctx.earlier[n] for n in step.needs if n in ctx.earlier]
+    if split is not None:
+        run.info["time_split"] = split.to_json()
+        run.summary = f"{run.summary} (baseline: {split.label})"
+    else:
+        inherited = [n.info["time_split"] for n in needed if "time_split" in n.info]
+        if inherited:  # it chains the runs of a split (paths: novelty's scores)
+            run.info["time_split"] = inherited[0]
+    text = baseline_of(run, split, needed)
+    if not text:
+        return
+    run.info["baseline"] = text
+    for f in run.findings:
+        f.evidence.setdefault("baseline", text)
+
+
 def run_step(step: Step, ctx: Context) -> tuple[StepOutcome, DetectorRun | None]:
     """Run one step for one window, save its findings (when `ctx.save`), and say how it went."""
     t0 = time.perf_counter()
     try:
         run = step.run(ctx)
+        _mark_baseline(step, ctx, run)
         saved = _save_findings(step, ctx, run)
     except NotEnoughHistory as exc:
         log.info("%s of %s skipped: %s", step.name, ctx.window, exc)
@@ -165,6 +245,51 @@ def run_step(step: Step, ctx: Context) -> tuple[StepOutcome, DetectorRun | None]
         return StepOutcome(step.name, "skipped", run.skipped, run.seconds), run
     found = len(run.findings) if step.kind is not None else None
     return StepOutcome(step.name, "ok", run.summary, run.seconds, saved or found), run
+
+
+#: a window's time split view, or why it has none (made once per window, when a step needs it)
+_Split = Context | str
+
+
+def split_context(ctx: Context) -> _Split:
+    """The context of a window read as a time split (`Archive.time_split`, `split_view`):
+    its first part is the history the steps learn from, the rest is scored. A string says
+    why the window cannot be split."""
+    try:
+        split = ctx.archive.time_split(ctx.window)
+    except (NotEnoughHistory, ValueError) as exc:
+        return str(exc)
+    log.info("%s: no earlier window, learning from its %s", ctx.window, split.label)
+    return dataclasses.replace(ctx, archive=ctx.archive.split_view(split))
+
+
+def run_learning(
+    step: Step, ctx: Context, splits: dict[str, _Split]
+) -> tuple[StepOutcome, DetectorRun | None]:
+    """`run_step`, and when the step cannot run for want of history (NotEnoughHistory), once
+    more with the window learning from itself: its first part as the baseline, the rest
+    scored (`split_context`, made once per window and kept in `splits`). The step stays
+    skipped when that does not help, with its own reason and why the split could not stand
+    in."""
+    outcome, run = run_step(step, ctx)
+    if outcome.status != "skipped" or run is not None or ctx.archive.split is not None:
+        return outcome, run
+    if not step.self_baseline:
+        return outcome, run
+    if ctx.window not in splits:
+        splits[ctx.window] = split_context(dataclasses.replace(ctx, earlier={}))
+    view = splits[ctx.window]
+    if isinstance(view, str):
+        outcome.message = f"{outcome.message}; no time split of the window either: {view}"
+        return outcome, None
+    again, run = run_step(step, dataclasses.replace(view, earlier=ctx.earlier))
+    if again.status == "skipped" and run is None:
+        if again.message != outcome.message:
+            outcome.message = f"{outcome.message}; with a time split: {again.message}"
+        outcome.seconds += again.seconds
+        return outcome, None
+    again.seconds += outcome.seconds
+    return again, run
 
 
 def analyse_window(
@@ -187,6 +312,7 @@ def analyse_window(
     runs: dict[str, DetectorRun] = {}
     outcomes: list[StepOutcome] = []
     status: dict[str, str] = {}
+    splits: dict[str, _Split] = {}
     for step in chosen:
         if on_step:
             on_step(window, step, None)
@@ -197,7 +323,9 @@ def analyse_window(
             )
             run = None
         else:
-            outcome, run = run_step(step, dataclasses.replace(base, earlier=dict(runs)))
+            outcome, run = run_learning(
+                step, dataclasses.replace(base, earlier=dict(runs)), splits
+            )
         status[step.name] = outcome.status
         outcomes.append(outcome)
         if run is not None:

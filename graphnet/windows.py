@@ -15,6 +15,14 @@ import pandas as pd
 
 WindowKind = Literal["week", "day", "hour"]
 KINDS: tuple[str, ...] = ("week", "day", "hour")
+#: what `--window` / `GRAPHNET_WINDOW` accept: a kind, or `auto` (chosen from the data's span
+#: by the first ingest of a home, see `choose_kind`)
+AUTO = "auto"
+CHOICES: tuple[str, ...] = (AUTO, *KINDS)
+#: `auto`: hour windows for data spanning less than this many days, day windows up to
+#: `AUTO_DAY_MAX_DAYS`, week windows beyond
+AUTO_HOUR_MAX_DAYS = 1.0
+AUTO_DAY_MAX_DAYS = 14.0
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -41,6 +49,28 @@ def window_ids(ts: pd.Series | np.ndarray, kind: str = "week") -> pd.Series:
     else:
         ids = stamps.dt.strftime("%Y-%m-%dT%H")
     return pd.Series(ids.to_numpy(dtype=object)[inverse.reshape(-1)], dtype=object)
+
+
+def choose_kind(first: float, last: float) -> str:
+    """The window kind `auto` picks for data whose times run from `first` to `last` (epoch
+    seconds): hour windows for less than a day (a capture of an incident), day windows for up
+    to two weeks (a few days of a honeypot), week windows beyond (a deployment)."""
+    days = max(0.0, float(last) - float(first)) / 86400.0
+    if days < AUTO_HOUR_MAX_DAYS:
+        return "hour"
+    if days <= AUTO_DAY_MAX_DAYS:
+        return "day"
+    return "week"
+
+
+def describe_span(first: float, last: float) -> str:
+    """`3.2 days`, `5.0 hours`, `12 minutes`: how long data runs, for messages."""
+    secs = max(0.0, float(last) - float(first))
+    if secs >= 86400.0:
+        return f"{secs / 86400.0:.1f} days"
+    if secs >= 3600.0:
+        return f"{secs / 3600.0:.1f} hours"
+    return f"{secs / 60.0:.0f} minutes"
 
 
 def window_of(ts: float, kind: str = "week") -> str:

@@ -31,6 +31,9 @@ def graphnet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("GRAPHNET_HOME", str(home))
+    # the tests' data are written for week windows (`auto`, the CLI's default for a new
+    # home, would choose hours for most of them); tests of `auto` ask for it
+    monkeypatch.setenv("GRAPHNET_WINDOW", "week")
     return home
 
 

@@ -190,29 +190,80 @@ def findings_cmd(
             "volume_anomaly, first_behaviour, beacon, long_connection or strobe.",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="A flat list of at most this many, highest score first (--json: 50)."),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every group of hosts and conversations, in full.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Findings stored in Neo4j, highest score first."""
+    """Findings stored in Neo4j, grouped by host and by conversation, the groups to look at
+    first on top (`--all`: every group; `--limit N`: a flat list, highest score first)."""
     from graphnet import findings as findings_mod
+    from graphnet.grouping import Grouped
 
     if kind is not None and kind not in findings_mod.KINDS:
         err.print(f"error: unknown kind '{shown(kind)}'")
         err.print(f"hint: use one of {', '.join(findings_mod.KINDS)}")
         raise typer.Exit(2)
+    flat = limit is not None or as_json
     with errors(), _store() as store:
-        found = findings_mod.load(store, window=window, kind=kind, limit=limit)
+        found = findings_mod.load(
+            store, window=window, kind=kind, limit=(limit or 50) if flat and not every else None
+        )
     if as_json:
         _print_json([f.to_json() for f in found])
         return
     if not found:
         out.print("no findings (analyse the window first: graphnet analyse --window W)")
-    for f in found:
-        out.print(
-            f"{f.score:7.2f}  {f.kind:<18} {shown(f.window)}  {shown(' → '.join(f.hosts))}  "
-            f"{shown(f'[{f.status}]')} {shown(f.id)}"
-        )
-        out.print(f"         {shown(f.explanation)}")
+    if limit is not None and not every:
+        for f in found:
+            _finding_lines(f)
+        return
+    grouped = Grouped.of(found)
+    _print_groups(grouped if every else grouped.top(), grouped, detail=every)
+    if not every and found:
+        hidden = grouped.findings - grouped.top().shown_findings()
+        if hidden > 0:
+            where = f" --window {shown(window)}" if window else ""
+            out.print(
+                f"{hidden} more finding(s) in {len(grouped.hosts) - len(grouped.top().hosts)} "
+                f"more host group(s): graphnet findings{where} --all"
+            )
+
+
+def _finding_lines(f: Any, indent: str = "") -> None:
+    out.print(
+        f"{indent}{f.score:7.2f}  {f.kind:<18} {shown(f.window)}  {shown(' → '.join(f.hosts))}  "
+        f"{shown(f'[{f.status}]')} {shown(f.id)}"
+    )
+    out.print(f"{indent}         {shown(f.explanation)}")
+
+
+def _print_groups(groups: Any, everything: Any, detail: bool = False) -> None:
+    """The ranked host and conversation groups (`grouping.Grouped`), each with its best
+    finding, or every finding with `detail`; every log-made string shown inert."""
+    for title, rows, total in (
+        ("hosts to look at first", groups.hosts, everything.hosts),
+        ("conversations to look at first", groups.conversations, everything.conversations),
+    ):
+        if not rows:
+            continue
+        windows = sorted({g.window for g in total})
+        for w in windows:
+            mine = [g for g in rows if g.window == w]
+            of = sum(1 for g in total if g.window == w)
+            out.print(f"{shown(w)}: {title} ({len(mine)} of {of})")
+            for g in mine:
+                n = len(g.findings)
+                out.print(
+                    f"{g.rank:>4}. {shown(' → '.join(g.hosts))}  score {g.score:.2f}, "
+                    f"{n} finding{'s' if n != 1 else ''} from {shown(', '.join(g.detectors))}"
+                )
+                for f in g.findings if detail else g.findings[:1]:
+                    _finding_lines(f, "      ")
 
 
 @app.command()
@@ -295,11 +346,19 @@ def analyse(
             "browser_labels.",
         ),
     ] = None,
+    top: Annotated[
+        int,
+        typer.Option(
+            "--top", help="Host and conversation groups shown per window (findings --all: all)."
+        ),
+    ] = 5,
     as_json: JsonOpt = False,
 ) -> None:
     """Run every analysis of a window (default: the latest), or of every window that needs
     one, in one process: snapshot, shifts, fingerprints, novelty, paths, lda, volume,
-    behaviour, Browser labels. `graphnet risk` and `graphnet report` then use the results."""
+    behaviour, Browser labels; then show the hosts and conversations to look at first (the
+    findings grouped and ranked; every one: `graphnet findings --window W --all`), or why
+    there is none. `graphnet risk` and `graphnet report` then use the results."""
     from graphnet import pipeline
 
     if window and all_windows:
@@ -339,6 +398,7 @@ def analyse(
             }
             text = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
             out.print(f"{w.window}: {text} in {w.seconds:.1f} s")
+            _print_answer(w, top)
     if res.failed:
         failed = [f"{o.name} of {w.window}" for w in res.windows for o in w.failed]
         err.print(f"error: {len(failed)} step(s) failed: {shown(', '.join(failed))}")
@@ -347,6 +407,25 @@ def analyse(
             "`graphnet analyse --all` again: it re-runs windows whose analysis failed"
         )
         raise typer.Exit(ANALYSIS_FAILED)
+
+
+def _print_answer(w: Any, top: int) -> None:
+    """A window's answer: its top groups of findings, or why it has none."""
+    why = w.why_empty()
+    if why:
+        out.print(shown(why))
+        return
+    grouped = w.grouped()
+    if top <= 0:
+        return
+    shown_top = grouped.top(top)
+    _print_groups(shown_top, grouped)
+    rest = grouped.findings - shown_top.shown_findings()
+    if rest > 0:
+        out.print(
+            f"{rest} more finding(s) of {grouped.findings}: graphnet findings --window "
+            f"{shown(w.window)} --all"
+        )
 
 
 @contextmanager

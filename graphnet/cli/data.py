@@ -24,7 +24,12 @@ def ingest(
         typer.Option("--format", help="Force a format: zeek, zeek-json, cidds, binetflow, nfdump."),
     ] = None,
     window: Annotated[
-        str | None, typer.Option(help="Window: week (default), day or hour; fixed per graph.")
+        str | None,
+        typer.Option(
+            help="Window: auto (the default of a new home: hour windows for a capture "
+            "shorter than a day, day windows up to two weeks, week windows beyond), week, "
+            "day or hour; fixed per graph."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[
@@ -76,13 +81,15 @@ def _print_ingest_summary(result: Any) -> None:
     if len(result.files) <= 40:
         out.print(table)
     rate = result.accepted / result.seconds if result.seconds > 0 else 0.0
+    kind = getattr(result, "window_reason", "") or f"windows: {result.window_kind}"
     counts: dict[str, int] = {}
     for f in result.files:
         counts[f.status] = counts.get(f.status, 0) + 1
     out.print(
         f"{len(result.files)} files ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); "
         f"{result.accepted:,} connections accepted, {result.rejected:,} rejected "
-        f"in {result.seconds:.1f} s ({rate:,.0f}/s); windows: {result.window_kind}"
+        f"in {result.seconds:.1f} s ({rate:,.0f}/s); "
+        f"{shown(kind)}"
     )
     # which run did the work: concurrent ingests of the same files each parse (accept) them all
     by: dict[str, int] = {}

@@ -163,6 +163,10 @@ class Step:
     #: the kind of the findings it writes (None: a preparation step without findings)
     kind: str | None = None
     needs: tuple[str, ...] = ()
+    #: without history (NotEnoughHistory) the step can learn from the window itself: the
+    #: pipeline runs it again on a time split view of the archive (`Archive.split_view`: the
+    #: window's first part as its history, the rest scored)
+    self_baseline: bool = False
 
     @property
     def detector(self) -> bool:

@@ -33,12 +33,14 @@ def default_steps() -> tuple[Step, ...]:
             "fingerprints",
             baseline.run,
             "per-pair fingerprints from the earlier windows, stored for Neo4j Browser",
+            self_baseline=True,
         ),
         Step(
             "novelty",
             scoring.run,
             "every connection scored against its pair's fingerprint; novel conversations",
             kind="novel_connection",
+            self_baseline=True,
         ),
         Step(
             "paths",
@@ -64,6 +66,7 @@ def default_steps() -> tuple[Step, ...]:
             behaviour.run,
             "hosts doing something for the first time",
             kind="first_behaviour",
+            self_baseline=True,
         ),
         Step(
             "beacon",

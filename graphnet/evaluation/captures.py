@@ -2,7 +2,8 @@
 
 Issue 15's question for real logs: each labelled capture of the shared data folder that has a
 known bad host (`CAPTURES`) is ingested **alone, with graphnet's defaults** (a fresh home and a
-cleared graph, `Settings(home=...)`, so the default window kind), every window is analysed as
+cleared graph, the window kind the command line chooses for a new home: `auto`, hour windows
+for a capture shorter than a day, day windows up to two weeks), every window is analysed as
 `graphnet analyse --all` does (`graphnet.pipeline.analyse`, findings saved), and each window is
 ranked as `graphnet risk` does (`graphnet.risk.risk_window`, from the stored findings, default
 `RiskSettings`). Reported per capture:
@@ -272,7 +273,7 @@ def evaluate_capture(store: Store, capture: Capture, root: Path, work: Path) -> 
     home = work / f"home-{_slug(capture.name)}"
     home.mkdir(parents=True, exist_ok=True)
     store.clear()
-    settings = Settings(home=home)
+    settings = Settings(home=home, window="auto")  # the command line's default (from_env)
     ing = ingest.ingest(store, files, settings, fmt=capture.fmt)
     archive = Archive(settings)
     wins = archive.windows()

@@ -28,6 +28,7 @@ from graphnet.reports.formatting import (
     where,
 )
 from graphnet.reports.types import (
+    GROUP_HEAD,
     Chart,
     EdgeItem,
     FindingItem,
@@ -342,6 +343,55 @@ def _ranking(rk: Ranking) -> Html:
     return fill(SECTION, id="ranking", title="Who to look at", body=join(parts))
 
 
+def _hosts(hosts: Sequence[str]) -> Html:
+    """Hosts in order, each isolated, joined by arrows."""
+    parts: list[Any] = []
+    for i, h in enumerate(hosts):
+        if i:
+            parts.append(" → ")
+        parts.append(_host(h))
+    return join(parts)
+
+
+def _groups(r: Report) -> Html:
+    """The findings by host and by conversation: the top groups, the rest one flag away."""
+    parts: list[Html] = []
+    for title, groups, total in (
+        ("Hosts", r.host_groups, r.host_groups_total),
+        ("Conversations", r.conversation_groups, r.conversation_groups_total),
+    ):
+        if not groups:
+            continue
+        parts.append(fill(Template("<h3>$t</h3>"), t=title))
+        rows = [
+            (
+                str(g.rank),
+                _hosts(g.hosts),
+                f"{g.score:.2f}",
+                str(g.count),
+                ", ".join(g.detectors),
+                _isolated(g.explanation),
+                g.baseline or "–",
+            )
+            for g in groups
+        ]
+        parts.append(_table(GROUP_HEAD, rows, numeric=(0, 2, 3)))
+        if total > len(groups):
+            parts.append(
+                fill(
+                    Template('<p class="muted">showing $n of $t; every one: <code>$c</code></p>'),
+                    n=f"{len(groups):,}",
+                    t=f"{total:,}",
+                    c=f"graphnet findings --window {r.window} --all",
+                )
+            )
+    if not parts:
+        return Html("")
+    return fill(
+        SECTION, id="groups", title="Findings by host and by conversation", body=join(parts)
+    )
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
     r = report
@@ -358,6 +408,7 @@ def render_html(report: Report) -> str:
     ]
     if r.ranking is not None:
         body.append(_ranking(r.ranking))
+    body.append(_groups(r))
     notes = join(fill(Template('<p class="note">$n</p>'), n=n) for n in r.notes)
     kinds = join(
         fill(

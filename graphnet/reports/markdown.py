@@ -24,7 +24,16 @@ from graphnet.reports.formatting import (
     tree_rows,
     where,
 )
-from graphnet.reports.types import Chart, EdgeItem, FindingItem, RankedHost, Ranking, Report
+from graphnet.reports.types import (
+    GROUP_HEAD,
+    Chart,
+    EdgeItem,
+    FindingGroupItem,
+    FindingItem,
+    RankedHost,
+    Ranking,
+    Report,
+)
 
 
 def _md_table(head: Sequence[Any], rows: Iterable[Sequence[Any]]) -> Md:
@@ -189,6 +198,42 @@ def _md_ranking(rk: Ranking) -> list[str]:
     return out
 
 
+def _md_groups(r: Report) -> list[str]:
+    """The findings by host and by conversation: the top groups, the rest one flag away."""
+    if not r.host_groups and not r.conversation_groups:
+        return []
+    out = ["## Findings by host and by conversation", ""]
+
+    def rows(groups: Sequence[FindingGroupItem]) -> list[tuple[Any, ...]]:
+        return [
+            (
+                Md(str(g.rank)),
+                Md(" → ".join(md_host(h) for h in g.hosts)),
+                Md(f"{g.score:.2f}"),
+                Md(str(g.count)),
+                ", ".join(g.detectors),
+                g.explanation,
+                g.baseline or "–",
+            )
+            for g in groups
+        ]
+
+    for title, groups, total in (
+        ("Hosts", r.host_groups, r.host_groups_total),
+        ("Conversations", r.conversation_groups, r.conversation_groups_total),
+    ):
+        if not groups:
+            continue
+        out += [f"### {title}", "", _md_table(GROUP_HEAD, rows(groups)), ""]
+        if total > len(groups):
+            out += [
+                f"_showing {len(groups):,} of {total:,}; every one: `graphnet findings "
+                f"--window {md(r.window)} --all`_",
+                "",
+            ]
+    return out
+
+
 def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None) -> str:
     """The report as Markdown; charts are referenced as files (`chart_files`: chart key ->
     path relative to the Markdown file) and left out when not given."""
@@ -210,6 +255,7 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
     ]
     if r.ranking is not None:
         out += _md_ranking(r.ranking)
+    out += _md_groups(r)
     out += ["## At a glance", ""]
     for n in r.notes:
         out += [f"> {md(n)}", ""]

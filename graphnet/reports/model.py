@@ -18,6 +18,7 @@ from typing import Any
 
 from graphnet import features, windows
 from graphnet.config import Settings
+from graphnet.grouping import Group, Grouped
 from graphnet.reports.describe import counts_of, describe_evidence, describe_parts
 from graphnet.reports.links import (
     browser_link,
@@ -30,6 +31,7 @@ from graphnet.reports.ranking import RANKING_TOP, collect_ranking
 from graphnet.reports.trees import tree_for
 from graphnet.reports.types import (
     EdgeItem,
+    FindingGroupItem,
     FindingItem,
     HostGroup,
     HostItem,
@@ -203,6 +205,20 @@ def novelty_scores(settings: Settings, window: str) -> Any:
     return frame[[c for c in NOVELTY_COLUMNS if c in frame.columns]]
 
 
+def _group_item(g: Group) -> FindingGroupItem:
+    best = g.best
+    return FindingGroupItem(
+        rank=g.rank,
+        hosts=list(g.hosts),
+        score=float(g.score),
+        count=len(g.findings),
+        detectors=g.detectors,
+        explanation=best.explanation,
+        baseline=str(best.evidence.get("baseline", "")),
+        finding_ids=[f.id for f in g.findings],
+    )
+
+
 def build_report(
     store: Any,
     window: str | None,
@@ -346,6 +362,11 @@ def build_report(
     )
     for f in found:
         report.findings_by_kind[f.kind] = report.findings_by_kind.get(f.kind, 0) + 1
+    grouped = Grouped.of(found)
+    report.host_groups_total = len(grouped.hosts)
+    report.conversation_groups_total = len(grouped.conversations)
+    report.host_groups = [_group_item(g) for g in grouped.top().hosts]
+    report.conversation_groups = [_group_item(g) for g in grouped.top().conversations]
     shift_findings = [f for f in found if f.kind == "centrality_shift"]
     report.shifts_total = len(shift_findings)
     shift_top = shift_findings[:top]

@@ -302,6 +302,25 @@ class Ranking:
 
 
 @dataclass
+class FindingGroupItem:
+    """A host's (or a conversation's) findings in the window, ranked across detectors
+    (`graphnet.grouping`): the best one's text and the baseline it was judged against."""
+
+    rank: int
+    hosts: list[str]
+    score: float
+    count: int
+    detectors: list[str]
+    explanation: str
+    baseline: str = ""
+    finding_ids: list[str] = field(default_factory=list)
+
+
+#: head of the tables of finding groups
+GROUP_HEAD = ("rank", "hosts", "score", "findings", "detectors", "best finding", "judged against")
+
+
+@dataclass
 class Report:
     window: str
     generated: str
@@ -338,6 +357,11 @@ class Report:
     top: int = 20
     #: "Who to look at", the first section (None: not collected, e.g. a hand-made report)
     ranking: Ranking | None = None
+    #: the findings grouped by host and by conversation, the top groups (`grouping.TOP_GROUPS`)
+    host_groups: list[FindingGroupItem] = field(default_factory=list)
+    host_groups_total: int = 0
+    conversation_groups: list[FindingGroupItem] = field(default_factory=list)
+    conversation_groups_total: int = 0
 
     def all_charts(self) -> list[Chart]:
         """Every chart of the report, in reading order."""

@@ -5,6 +5,7 @@ writers one at a time) and records the run."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -87,6 +88,15 @@ def _open_store() -> Any:
     from graphnet.store import open_store
 
     return open_store()
+
+
+def _fed(settings: Settings) -> Settings:
+    """The settings of a watched feed: `auto` would choose the window kind of a new home
+    from the first files of a feed that goes on (an hour's rotation: hour windows for good),
+    so a feed's new home gets week windows unless GRAPHNET_WINDOW names a kind."""
+    if settings.window == windows_mod.AUTO:
+        return dataclasses.replace(settings, window="week")
+    return settings
 
 
 def run_ingest(
@@ -191,7 +201,7 @@ def run_ingest(
     if ready:
         stats_before = [(p, p.stat()) for p in ready]
         try:
-            res = ingest_mod.ingest(store, ready, settings, fmt=job.format)
+            res = ingest_mod.ingest(store, ready, _fed(settings), fmt=job.format)
             results = list(res.files)
         except GraphnetError as exc:
             if "no log files found" not in str(exc):

@@ -220,6 +220,7 @@ def test_an_ingest_killed_during_the_import_is_completed_with_exact_counts(
         "GRAPHNET_HOME": str(home),
         "GRAPHNET_NEO4J_INSTANCE": local.instance,
         "GRAPHNET_BULK_MIN_MB": "0",
+        "GRAPHNET_WINDOW": "week",  # the expected edges are per week (auto: days)
     }
     cmd = [sys.executable, "-m", "graphnet.cli", "ingest", str(folder)]
     err = tmp_path / "killed.err"

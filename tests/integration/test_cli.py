@@ -139,8 +139,11 @@ def test_analyse_every_window_then_rank_the_hosts(store) -> None:  # type: ignor
         for s in w["steps"]:
             assert s["status"] in ("ok", "skipped") and s["seconds"] >= 0 and s["message"]
     by = {(w["window"], s["name"]): s for w in data["windows"] for s in w["steps"]}
-    # the first window has nothing to learn from; the last one has history for every detector
-    assert by[("2024-W01", "behaviour")]["status"] == "skipped"
+    # the first window has no earlier one: it learns from its own first part (a time split);
+    # the last one has history for every detector
+    first = by[("2024-W01", "behaviour")]
+    assert first["status"] == "ok" and "(baseline: first 40 % of this window" in first["message"]
+    assert "time split" not in by[("2024-W03", "behaviour")]["message"]
     for name in ("snapshot", "lda", "volume", "behaviour", "browser_labels"):
         assert by[("2024-W03", name)]["status"] == "ok", by[("2024-W03", name)]
     # a detector step that ran says how many findings it saved: they are in the graph

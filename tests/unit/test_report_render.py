@@ -941,3 +941,54 @@ def test_control_characters_are_shown_by_code_point() -> None:
     assert shown == "[U+001B][31mRED[U+001B]]0;PWNED[U+0007][U+009B][U+202E]"
     assert "\x1b" not in esc(host) and "\x07" not in esc(host)
     assert visible_controls("a\tb\nc") == "a\tb\nc"
+
+
+def grouped_report() -> Report:
+    from graphnet.reports.types import FindingGroupItem
+
+    r = hostile_report()
+    r.host_groups = [
+        FindingGroupItem(
+            1, [SPOOF], 2.75, 4, ["novelty", "behaviour"], f"{XSS} talked to {IMG} {PIPE}",
+            f"first 40 % of this window (time split) {STAR}", ["no-1", "fi-2"],
+        )
+    ]
+    r.host_groups_total = 7
+    r.conversation_groups = [
+        FindingGroupItem(1, [SPOOF, MD_HOST], 2.0, 2, ["novelty", "lda"], f"{TICK} port 4444")
+    ]
+    r.conversation_groups_total = 1
+    return r
+
+
+def test_finding_groups_follow_the_ranking_escaped_with_the_rest_one_flag_away() -> None:
+    r = grouped_report()
+    page = render_html(r)
+    assert re.findall(r'<section id="([a-z]+)"', page)[:3] == ["ranking", "groups", "summary"]
+    section = page[page.index('<section id="groups">') : page.index('<section id="summary">')]
+    assert XSS not in section and "<img src=x" not in section and RLO not in section
+    spoof = "&lt;script&gt;alert(1)&lt;/script&gt;[U+202E]gpj.exe"
+    assert f'<bdi class="host">{spoof}</bdi> → <bdi class="host">' in section
+    tags = parse(section)
+    assert "script" not in {t for t, _ in tags.tags}
+    text = "".join(tags.text)
+    assert f"{XSS} talked to {IMG} {PIPE}" in text and "time split" in text
+    assert f"showing 1 of 7; every one: graphnet findings --window {r.window} --all" in text
+    full = render_markdown(r)
+    headings = [ln for ln in full.splitlines() if ln.startswith("## ")]
+    assert headings[:3] == [
+        "## Who to look at",
+        "## Findings by host and by conversation",
+        "## At a glance",
+    ]
+    md_section = without_code(
+        full[full.index("## Findings by host") : full.index("## At a glance")]
+    )
+    assert XSS not in md_section and RLO not in md_section
+    assert "\\<script\\>alert\\(1\\)\\</script\\>" in md_section and "svc\\|pipe" in md_section
+    assert "\\# 1. \\|x\\| \\[a\\]\\(b\\)" in md_section
+    assert f"--window {r.window} --all`_" in md_section
+    rows = [ln for ln in md_section.splitlines() if ln.startswith("|")]
+    assert {len(re.split(r"(?<!\\)\|", ln)) for ln in rows} == {7 + 2}
+    data = json.loads(render_json(r))
+    assert data["host_groups"][0]["hosts"] == [SPOOF] and data["host_groups_total"] == 7

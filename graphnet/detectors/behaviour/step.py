@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from graphnet import windows
 from graphnet.detectors.behaviour import aggregates
 from graphnet.detectors.behaviour.frames import answered
 from graphnet.detectors.behaviour.model import (
@@ -203,7 +204,7 @@ def run(ctx: Context) -> DetectorRun:
     archive = ctx.archive
     window = archive.require(ctx.window)
     st = ctx.option(BehaviourSettings) or BehaviourSettings(
-        internal_cidrs=tuple(ctx.settings.internal_cidrs), window_kind=ctx.settings.window
+        internal_cidrs=tuple(ctx.settings.internal_cidrs), window_kind=windows.kind_of(window)
     )
     hist_w = archive.history(window, st.history_days)
     if not hist_w:

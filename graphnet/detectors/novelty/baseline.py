@@ -120,20 +120,25 @@ def build_fingerprints(
     *,
     save: bool = True,
     use_feedback: bool = True,
+    archive: Archive | None = None,
 ) -> Fingerprints:
     """Fingerprints as of `window`, from the archived connections of the `baseline` windows
     with data before it (never `window` itself), with benign feedback re-injected; written to
-    Neo4j unless `save` is false (skipped when the stored set is already up to date).
+    Neo4j unless `save` is false (skipped when the stored set is already up to date). Read
+    through a time split view (`archive`), a window without earlier windows learns from its
+    first part (`Archive.history` gives it).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
-    base = baseline_windows(store, window, baseline)
+    archive = archive or Archive(settings)
+    base: list[str] = baseline_windows(store, window, baseline)
+    if not base and archive.split is not None:
+        base = archive.history(window, 0.0)
     if not base:
         raise NotEnoughHistory(
             f"no window before {window} holds data to learn normal behaviour from",
             hint="ingest earlier logs first; the first window of a graph cannot be scored",
         )
-    archive = Archive(settings)
     sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
     hist = archive_edges(archive, base, settings)
     approved = active_benign(store, before=window) if use_feedback else []
@@ -145,6 +150,7 @@ def build_fingerprints(
         joint=baseline_joint(archive, base),
         feedback=[f.id for f in approved],
         settings=settings,
+        split=archive.split is not None and window in base,
     )
     # what the fingerprints are made of: the graph's sizes and the archive's files
     made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
@@ -354,7 +360,9 @@ def run(ctx: Context) -> DetectorRun:
     baseline = (ctx.option(BaselineOptions) or BaselineOptions()).baseline
     store = ctx.graph()
     t0 = time.perf_counter()
-    fp = build_fingerprints(store, ctx.window, ctx.settings, baseline, save=False)
+    fp = build_fingerprints(
+        store, ctx.window, ctx.settings, baseline, save=False, archive=ctx.archive
+    )
     stored = save_fingerprints(store, fp) if ctx.save else 0
     res = FingerprintResult(
         ctx.window, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0

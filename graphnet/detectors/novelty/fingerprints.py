@@ -649,19 +649,26 @@ def build(
     joint: pd.DataFrame | None = None,
     feedback: Sequence[str] = (),
     settings: Settings | None = None,
+    split: bool = False,
 ) -> Fingerprints:
     """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
 
-    `hist.edges.window` must be baseline windows (all before `as_of`); `injected` edges carry
-    approved (benign) observations with their weight already applied to the counts. Subnet
-    and zone of a host: Host.subnet / Host.internal carried by the edges, else `hosts_info`
-    ({id: {"subnet", "internal"}}), else ingest's classification (settings.internal_cidrs)."""
+    `hist.edges.window` must be baseline windows (all before `as_of`; with `split`, `as_of`
+    itself: the window's first part, a time split of a window without history); `injected`
+    edges carry approved (benign) observations with their weight already applied to the
+    counts. Subnet and zone of a host: Host.subnet / Host.internal carried by the edges, else
+    `hosts_info` ({id: {"subnet", "internal"}}), else ingest's classification
+    (settings.internal_cidrs)."""
     t0 = time.perf_counter()
     real = hist
     allh = concat_histograms([hist, injected]) if injected is not None else hist
     edges = allh.edges
     n_real = len(real.edges)
-    bad = [w for w in pd.unique(real.edges["window"]) if str(w) >= as_of]
+    bad = [
+        w
+        for w in pd.unique(real.edges["window"])
+        if str(w) > as_of or (str(w) == as_of and not split)
+    ]
     if bad:
         raise ValueError(f"baseline of {as_of} contains windows not before it: {bad}")
     hosts = pd.Index(

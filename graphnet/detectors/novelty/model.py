@@ -56,7 +56,7 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from graphnet import features
+from graphnet import features, windows
 from graphnet.config import Settings
 from graphnet.detectors.contract import Model
 from graphnet.detectors.novelty import backoff, fingerprints
@@ -262,6 +262,8 @@ class NoveltyDetector(Model):
 
     def fit(self, history: pd.DataFrame) -> Self:
         kind = self.settings.window
+        if kind not in windows.KINDS:  # `auto` (a home's default): week, as before it
+            kind = "week"
         as_of = self.as_of or "9999"  # sorts after every window id
         self.fingerprints = fingerprints.fingerprints_from_connections(
             history, as_of, self.settings, window_kind=kind

@@ -39,7 +39,7 @@ from graphnet.detectors.novelty.streamed import (
     score_archived,
     top_mean,
 )
-from graphnet.errors import InputError
+from graphnet.errors import InputError, NotEnoughHistory
 from graphnet.findings import Finding, cypher_literal
 from graphnet.store.protocol import GraphStore
 
@@ -439,8 +439,16 @@ def _fingerprints(ctx: Context, opts: NoveltyOptions) -> fingerprints.Fingerprin
         and isinstance(prior.detail, FingerprintStep)
         and prior.info.get("baseline") == opts.baseline
     ):
+        split = prior.info.get("time_split")
+        if split is not None and ctx.archive.split is None:
+            # learned from the window's first part: score the rest, under the same split
+            raise NotEnoughHistory(
+                f"the fingerprints of {ctx.window} were learned from a time split of it"
+            )
         return prior.detail.fingerprints
-    return build_fingerprints(ctx.graph(), ctx.window, ctx.settings, opts.baseline, save=ctx.save)
+    return build_fingerprints(
+        ctx.graph(), ctx.window, ctx.settings, opts.baseline, save=ctx.save, archive=ctx.archive
+    )
 
 
 def _score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, Streamed, float]:
