@@ -376,9 +376,7 @@ def window_choice(
             log.info("window auto: no connection to choose a window kind from (week for now)")
             return WindowChoice("week", "week windows (auto: no connections yet)", False)
         want = windows.choose_kind(*first_last)
-        reason = (
-            f"{want} windows (auto: the data spans {windows.describe_span(*first_last)})"
-        )
+        reason = f"{want} windows (auto: the data spans {windows.describe_span(*first_last)})"
     kind = str(store.write("graphmeta_init", window_kind=want)[0]["window_kind"])
     if kind != want:  # another ingest recorded its kind meanwhile
         return window_choice(store, requested, default, span, archived)

@@ -323,9 +323,7 @@ def analyse_window(
             )
             run = None
         else:
-            outcome, run = run_learning(
-                step, dataclasses.replace(base, earlier=dict(runs)), splits
-            )
+            outcome, run = run_learning(step, dataclasses.replace(base, earlier=dict(runs)), splits)
         status[step.name] = outcome.status
         outcomes.append(outcome)
         if run is not None:

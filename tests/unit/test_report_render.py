@@ -949,8 +949,14 @@ def grouped_report() -> Report:
     r = hostile_report()
     r.host_groups = [
         FindingGroupItem(
-            1, [SPOOF], 2.75, 4, ["novelty", "behaviour"], f"{XSS} talked to {IMG} {PIPE}",
-            f"first 40 % of this window (time split) {STAR}", ["no-1", "fi-2"],
+            1,
+            [SPOOF],
+            2.75,
+            4,
+            ["novelty", "behaviour"],
+            f"{XSS} talked to {IMG} {PIPE}",
+            f"first 40 % of this window (time split) {STAR}",
+            ["no-1", "fi-2"],
         )
     ]
     r.host_groups_total = 7
