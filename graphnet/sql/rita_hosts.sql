@@ -1,5 +1,5 @@
--- The hosts of the window's pairs (after rita_pairs): every source and destination once, for
--- the caller to say which are internal (bound back as r_internal(h)).
-SELECT s AS h FROM r_pairs
+-- The hosts of the window `conns`: every source and destination once, for the caller to say
+-- which are internal (bound back as r_internal(h), before rita_pairs).
+SELECT src AS h FROM conns
 UNION
-SELECT d FROM r_pairs
+SELECT dst FROM conns

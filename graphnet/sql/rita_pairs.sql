@@ -1,19 +1,26 @@
 -- The RITA-class steps (beacon, long connections, strobes): every (src, dst) pair of the
 -- window `conns`, judged against the window itself (no history). r_conns: the connections
--- with a time, their bytes (sent + received, unknown as 0) and their duration (NaN as NULL);
+-- with a time that cross the network's edge (one end external: r_internal, bound by the
+-- caller, holds the internal hosts; both ends internal too when $internal_pairs = 1), their bytes (sent + received, unknown as 0) and their duration (NaN as NULL);
 -- r_span: the window's first and last time, connections and hours with traffic; r_pairs: per
 -- pair its connections, first and last time, bytes, open connections (Zeek S1-S3: established,
 -- not closed) and cumulative duration (a connection without a duration counts as open until
 -- the window's last time when its state is open, else as 0). The result: the span and the
 -- median and median absolute deviation of ln(connections) and ln(cumulative duration) over
 -- the pairs (those with a duration for the latter), the thresholds' material.
+CREATE OR REPLACE TEMP TABLE r_opts AS SELECT CAST($internal_pairs AS INTEGER) AS internal_pairs;
 CREATE OR REPLACE TEMP VIEW r_conns AS
-SELECT src AS s, dst AS d, ts, dport, conn_state, uid,
-       CASE WHEN duration IS NULL OR ISNAN(duration) THEN NULL ELSE duration END AS duration,
-       (CASE WHEN src_bytes IS NULL OR ISNAN(src_bytes) THEN 0 ELSE src_bytes END)
-       + (CASE WHEN dst_bytes IS NULL OR ISNAN(dst_bytes) THEN 0 ELSE dst_bytes END) AS b
-FROM conns
-WHERE ts IS NOT NULL AND NOT ISNAN(ts);
+SELECT c.src AS s, c.dst AS d, c.ts, c.dport, c.conn_state, c.uid,
+       CASE WHEN c.duration IS NULL OR ISNAN(c.duration) THEN NULL ELSE c.duration END
+         AS duration,
+       (CASE WHEN c.src_bytes IS NULL OR ISNAN(c.src_bytes) THEN 0 ELSE c.src_bytes END)
+       + (CASE WHEN c.dst_bytes IS NULL OR ISNAN(c.dst_bytes) THEN 0 ELSE c.dst_bytes END) AS b
+FROM conns c
+CROSS JOIN r_opts o
+LEFT JOIN r_internal si ON si.h = c.src
+LEFT JOIN r_internal di ON di.h = c.dst
+WHERE c.ts IS NOT NULL AND NOT ISNAN(c.ts)
+  AND (o.internal_pairs = 1 OR si.h IS NULL OR di.h IS NULL);
 CREATE OR REPLACE TEMP TABLE r_span AS
 SELECT MIN(ts) AS lo, MAX(ts) AS hi, COUNT(*) AS n, COUNT(DISTINCT FLOOR(ts / 3600)) AS hours
 FROM r_conns;

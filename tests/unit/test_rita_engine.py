@@ -227,9 +227,9 @@ def sql_of(
     archive = archived(tmp, f)
     window = archive.windows()[0]
     with archive.session({"conns": [window]}) as s:
-        wp = aggregates.window_pairs(s)
+        wp = aggregates.window_pairs(s, internal, st)
         pairs = s.table("rita_long", {"min_dur": -1.0}).to_pandas()
-        stats, bins = aggregates.beacon_stats(s, st, max_n, wp.bins(st), internal)
+        stats, bins = aggregates.beacon_stats(s, st, max_n, wp.bins(st))
     return wp, pairs, stats, bins
 
 
@@ -239,9 +239,24 @@ def sql_of(
 def test_the_sql_matches_the_pandas_oracle(
     tmp_path: Path, rows: list[tuple[float, str, str, int, float, float, str]]
 ) -> None:
-    f = frame(rows)
-    st = RitaSettings()
+    check_against_oracle(tmp_path, frame(rows), RitaSettings(internal_pairs=True))
+
+
+def test_by_default_only_pairs_with_an_external_end_are_analysed(tmp_path: Path) -> None:
+    """As RITA: a pair of two internal hosts is left to graphnet's other detectors."""
+    f = frame(hand_rows())
+    _, pairs, _, _ = sql_of(tmp_path / "a", f, RitaSettings(), 300.0)
+    assert not (inside(pairs["s"]) & inside(pairs["d"])).any()
+    assert ("10.0.0.5", "203.0.113.9") in set(zip(pairs["s"], pairs["d"], strict=True))
+    crossing = f[~(inside(f["src"]) & inside(f["dst"]))].reset_index(drop=True)
+    check_against_oracle(tmp_path / "b", f, RitaSettings(), oracle_frame=crossing)
+
+
+def check_against_oracle(
+    tmp_path: Path, f: pd.DataFrame, st: RitaSettings, oracle_frame: pd.DataFrame | None = None
+) -> None:
     wp, pairs, stats, bins = sql_of(tmp_path, f, st, 300.0)
+    f = f if oracle_frame is None else oracle_frame
     span, want = oracle_pairs(f)
     for k, v in span.items():
         got = getattr(wp, k)
@@ -281,7 +296,7 @@ def test_the_sql_matches_the_pandas_oracle(
 
 def test_pairs_at_the_strobe_threshold_are_left_out(tmp_path: Path) -> None:
     f = frame(hand_rows())
-    _, _, stats, _ = sql_of(tmp_path, f, RitaSettings(), 300.0)
+    _, _, stats, _ = sql_of(tmp_path, f, RitaSettings(internal_pairs=True), 300.0)
     assert ("10.0.0.4", "10.0.9.2") not in set(
         zip(stats["s"], stats["d"], strict=True)
     )  # 400 conns

@@ -76,9 +76,26 @@ def _num(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def window_pairs(s: Session) -> WindowPairs:
-    """Bind the window's pairs (`r_pairs`) and return its span and pair statistics."""
-    row = s.table("rita_pairs").to_pylist()[0]
+#: per host id: is it internal? (graphnet's `internal_cidrs`)
+Internal = Callable[[np.ndarray], np.ndarray]
+
+
+def bind_internal(s: Session, internal: Internal) -> int:
+    """Bind `r_internal(h)`: the window's hosts that are internal; returns how many."""
+    hosts = s.table("rita_hosts").column("h").to_numpy(zero_copy_only=False)
+    mask = internal(hosts) if len(hosts) else np.zeros(0, dtype=bool)
+    inside = [str(h) for h in hosts[mask]]
+    s.lookup("r_internal", pa.table({"h": pa.array(inside, pa.string())}))
+    return len(inside)
+
+
+def window_pairs(s: Session, internal: Internal, st: RitaSettings) -> WindowPairs:
+    """Bind the window's internal hosts (`bind_internal`) and its pairs (`r_pairs`: those
+    with an external end, as RITA analyses them, unless `st.internal_pairs`) and return its
+    span and pair statistics."""
+    bind_internal(s, internal)
+    params = {"internal_pairs": 1 if st.internal_pairs else 0}
+    row = s.table("rita_pairs", params).to_pylist()[0]
     return WindowPairs(
         lo=float(row["lo"]) if row["lo"] is not None else 0.0,
         hi=float(row["hi"]) if row["hi"] is not None else 0.0,
@@ -93,29 +110,14 @@ def window_pairs(s: Session) -> WindowPairs:
     )
 
 
-#: per host id: is it internal? (graphnet's `internal_cidrs`)
-Internal = Callable[[np.ndarray], np.ndarray]
-
-
-def bind_internal(s: Session, internal: Internal) -> int:
-    """Bind `r_internal(h)`: the window's hosts (ends of its pairs) that are internal; returns
-    how many. After `window_pairs`."""
-    hosts = s.table("rita_hosts").column("h").to_numpy(zero_copy_only=False)
-    mask = internal(hosts) if len(hosts) else np.zeros(0, dtype=bool)
-    inside = [str(h) for h in hosts[mask]]
-    s.lookup("r_internal", pa.table({"h": pa.array(inside, pa.string())}))
-    return len(inside)
-
-
 def beacon_stats(
-    s: Session, st: RitaSettings, max_n: float, n_bins: int, internal: Internal
+    s: Session, st: RitaSettings, max_n: float, n_bins: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per candidate pair (at least `min_connections`, fewer than `max_n` connections, at least
-    `min_timestamps` distinct seconds) its `model.STAT_COLUMNS` (the destination's prevalence
-    among the window's internal sources, per `internal`), and the long frame of its
+    `min_timestamps` distinct seconds) its `model.STAT_COLUMNS` (with the destination's
+    prevalence among the window's internal sources), and the long frame of its
     connections per bin of the window's span cut in `n_bins` (s, d, bin, n). After
     `window_pairs`."""
-    bind_internal(s, internal)
     params = {
         "min_n": int(st.min_connections),
         "max_n": float(max_n),

@@ -31,7 +31,7 @@ def run(ctx: Context) -> DetectorRun:
     with common.window_session(ctx) as (window, s, wp):
         strobe = wp.strobe_threshold(st)
         n_bins = wp.bins(st)
-        stats, bins = aggregates.beacon_stats(s, st, strobe, n_bins, common.internal_of(ctx))
+        stats, bins = aggregates.beacon_stats(s, st, strobe, n_bins)
         bars = bars_of(bins, stats, n_bins)
         scored = score_beacons(stats, bars, wp.span, wp.hours, st)
         pairs = pd.concat([stats[["s", "d", "n"]], scored], axis=1)

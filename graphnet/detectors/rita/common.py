@@ -34,7 +34,7 @@ def window_session(ctx: Context) -> Iterator[tuple[str, Session, WindowPairs]]:
     statistics). Raises ValueError when the archive does not hold the window."""
     window = ctx.archive.require(ctx.window)
     with ctx.archive.session({"conns": [window]}) as s:
-        yield window, s, aggregates.window_pairs(s)
+        yield window, s, aggregates.window_pairs(s, internal_of(ctx), settings_of(ctx))
 
 
 def internal_of(ctx: Context) -> aggregates.Internal:

@@ -50,6 +50,9 @@ MAD_SIGMA = 1.4826
 class RitaSettings:
     """The knobs of the beacon, long-connection and strobe steps (`ctx.option(RitaSettings)`)."""
 
+    #: score pairs whose two ends are internal too (RITA analyses only traffic with an
+    #: external end; graphnet's other detectors watch the internal network)
+    internal_pairs: bool = False
     #: beacons: a pair needs this many connections (RITA: 4, three intervals)
     min_connections: int = 4
     #: beacons: and this many distinct whole-second timestamps
