@@ -33,45 +33,55 @@ _TOTALS = ("conns", "src_bytes", "dst_bytes", "src_pkts", "dst_pkts", "duration"
 
 
 def edge_rows(
-    archive: Archive, shas: Sequence[str], top: int, batch_rows: int = 100_000
+    archive: Archive, shas: Sequence[str], top: int, batch_rows: int = 200_000
 ) -> Iterator[dict[str, Any]]:
     """The TALKED rows (`EdgeRows.slice` shapes) of the archived files `shas` (committed or
-    not), streamed: the engine aggregates each edge into one row with its lists, Python only
-    names them and adds the readable summaries."""
+    not), streamed: the engine aggregates, Python only assembles each edge's lists."""
     assert set(accumulate.EDGE_COMPONENTS) <= set(COMPONENTS)
-    listed = [
-        (comp, f"{comp}_k", f"{comp}_n", f"{comp}_distinct", accumulate.SUMMARY_PROPS[comp])
-        for comp in accumulate.EDGE_COMPONENTS
-    ]
     with archive.session({}, staged={"new": shas}, parts=["new"]) as s:
+        current: dict[str, Any] | None = None
+        key: tuple[str, str, str] | None = None
         for batch in s.batches("ingest_edges", {"top": top}, rows=batch_rows):
             cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-            src, dst, win = cols["src"], cols["dst"], cols["win"]
-            conns, first, last = cols["conns"], cols["first_ms"], cols["last_ms"]
-            totals = [(c, cols[c]) for c in _TOTALS[1:]]
-            comps = [(k, n, d, prop, cols[k], cols[n], cols[d]) for _, k, n, d, prop in listed]
             for i in range(batch.num_rows):
-                props: dict[str, Any] = {"conns": int(conns[i])}
-                for c, col in totals:
-                    props[c] = float(col[i])
-                for k, n, d, prop, ks, ns, ds in comps:
-                    values, counts = ks[i], ns[i]
-                    if values is None:
-                        continue
-                    props[k] = values
-                    props[n] = [int(x) for x in counts]
-                    props[d] = int(ds[i])
-                    props[prop] = accumulate.summary(values, counts)
-                a, b, w = str(src[i]), str(dst[i]), str(win[i])
-                yield {
-                    "src": a,
-                    "dst": b,
-                    "window": w,
-                    "key": accumulate.edge_key(a, b, w),
-                    "first_ms": int(first[i]),
-                    "last_ms": int(last[i]),
-                    "props": props,
-                }
+                k = (cols["src"][i], cols["dst"][i], cols["win"][i])
+                if k != key:
+                    if current is not None:
+                        yield _finish(current)
+                    key = k
+                    current = _start(cols, i)
+                assert current is not None
+                comp = cols["comp"][i]
+                props = current["props"]
+                props.setdefault(f"{comp}_k", []).append(cols["value"][i])
+                props.setdefault(f"{comp}_n", []).append(int(cols["n"][i]))
+                props[f"{comp}_distinct"] = int(cols["distinct_values"][i])
+        if current is not None:
+            yield _finish(current)
+
+
+def _start(cols: dict[str, list[Any]], i: int) -> dict[str, Any]:
+    src, dst, win = str(cols["src"][i]), str(cols["dst"][i]), str(cols["win"][i])
+    props: dict[str, Any] = {"conns": int(cols["conns"][i])}
+    for c in _TOTALS[1:]:
+        props[c] = float(cols[c][i])
+    return {
+        "src": src,
+        "dst": dst,
+        "window": win,
+        "key": accumulate.edge_key(src, dst, win),
+        "first_ms": int(cols["first_ms"][i]),
+        "last_ms": int(cols["last_ms"][i]),
+        "props": props,
+    }
+
+
+def _finish(row: dict[str, Any]) -> dict[str, Any]:
+    props = row["props"]
+    for comp, prop in accumulate.SUMMARY_PROPS.items():
+        if f"{comp}_k" in props:
+            props[prop] = accumulate.summary(props[f"{comp}_k"], props[f"{comp}_n"])
+    return row
 
 
 def host_rows(
