@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from graphnet.errors import ConfigError, DiskFull, is_disk_full
+from graphnet.errors import ConfigError, DiskFull, EngineOutOfMemory, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,12 @@ class Session:
     """One engine connection: tables are bound, statements run, results streamed. Closed by
     the `Engine.session` context."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, spill: Path, settings: EngineSettings
+    ) -> None:
         self.con = con
         self.spill = spill
+        self.settings = settings
 
     def bind(self, table: str, select: str) -> None:
         """Make `table` a temporary view of `select` (the archive's binding of a name to files)."""
@@ -119,10 +122,8 @@ class Session:
         try:
             yield
         except duckdb.OutOfMemoryException as exc:
-            raise MemoryError(
-                f"the {name} statement needs more memory than GRAPHNET_ENGINE_MEMORY allows "
-                f"and could not spill: {exc}"
-            ) from exc
+            s = self.settings
+            raise EngineOutOfMemory.running(name, s.memory_limit, s.threads, str(exc)) from exc
         except duckdb.IOException as exc:
             if "No space left" not in str(exc):
                 raise
@@ -198,7 +199,7 @@ class _SessionContext:
                 "autoload_known_extensions": False,
             },
         )
-        return Session(self.con, self.spill)
+        return Session(self.con, self.spill, self.settings)
 
     def __exit__(self, *exc: object) -> None:
         if self.con is not None:

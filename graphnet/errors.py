@@ -71,6 +71,25 @@ class DiskFull(GraphnetError):
         )
 
 
+class EngineOutOfMemory(GraphnetError, MemoryError):
+    """The analytical engine needed more memory than `GRAPHNET_ENGINE_MEMORY` allows for a
+    statement it could not spill to disk."""
+
+    exit_code = 10
+
+    @classmethod
+    def running(cls, statement: str, limit: str, threads: int, detail: str) -> EngineOutOfMemory:
+        first = detail.strip().splitlines()[0] if detail.strip() else "out of memory"
+        return cls(
+            f"the {statement} statement needs more memory than the engine's {limit} "
+            f"(GRAPHNET_ENGINE_MEMORY) and could not spill to disk: {first}",
+            hint=(
+                "raise GRAPHNET_ENGINE_MEMORY (e.g. GRAPHNET_ENGINE_MEMORY=4GB), or use fewer "
+                f"threads (GRAPHNET_ENGINE_THREADS, now {threads}), then re-run the same command"
+            ),
+        )
+
+
 def is_disk_full(exc: BaseException) -> TypeGuard[OSError]:
     """An OSError saying the device is full or the disk quota used up."""
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -17,7 +17,7 @@ from graphnet import features, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.engine import EngineSettings
-from graphnet.errors import ConfigError
+from graphnet.errors import ConfigError, EngineOutOfMemory
 from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
 
 T0 = 1709542800.0  # 2024-03-04 09:00 UTC (a Monday), in 2024-W10
@@ -266,3 +266,21 @@ def test_window_hosts_are_every_source_and_destination_sorted_as_python_sorts(
     archive = archived(tmp_path, odd)
     got = archive.query("window_hosts", {"conns": archive.windows()}).column("host").to_pylist()
     assert got == sorted(set(odd["src"]) | set(odd["dst"]))
+
+
+def test_a_statement_that_cannot_spill_is_a_named_error_with_a_hint(tmp_path: Path) -> None:
+    """An ordered list of ten million numbers cannot spill: at 16 MiB the engine says which
+    statement, the limit, and what to change (exit code 10), not a DuckDB traceback."""
+    archive = Archive(Settings(home=tmp_path, engine_memory="16MiB", engine_threads=1))
+    with archive.session({}) as s, pytest.raises(EngineOutOfMemory) as got:
+        with s._guard("big_list"):
+            s.con.sql("SELECT LIST(i ORDER BY i DESC) FROM range(10000000) t(i)").fetchall()
+    assert isinstance(got.value, MemoryError) and got.value.exit_code == 10
+    assert str(got.value).startswith(
+        "the big_list statement needs more memory than the engine's 16MiB "
+        "(GRAPHNET_ENGINE_MEMORY) and could not spill to disk: "
+    )
+    assert got.value.hint == (
+        "raise GRAPHNET_ENGINE_MEMORY (e.g. GRAPHNET_ENGINE_MEMORY=4GB), or use fewer threads "
+        "(GRAPHNET_ENGINE_THREADS, now 1), then re-run the same command"
+    )
