@@ -227,7 +227,7 @@ def sql_of(
     archive = archived(tmp, f)
     window = archive.windows()[0]
     with archive.session({"conns": [window]}) as s:
-        wp = aggregates.window_pairs(s, internal, st)
+        wp = aggregates.window_pairs(s, internal, bool(st.internal_pairs))
         pairs = s.table("rita_long", {"min_dur": -1.0}).to_pandas()
         stats, bins = aggregates.beacon_stats(s, st, max_n, wp.bins(st))
     return wp, pairs, stats, bins
@@ -239,17 +239,21 @@ def sql_of(
 def test_the_sql_matches_the_pandas_oracle(
     tmp_path: Path, rows: list[tuple[float, str, str, int, float, float, str]]
 ) -> None:
-    check_against_oracle(tmp_path, frame(rows), RitaSettings(internal_pairs=True))
+    check_against_oracle(
+        tmp_path, frame(rows), RitaSettings(internal_pairs=("beacon", "strobe", "long_connection"))
+    )
 
 
-def test_by_default_only_pairs_with_an_external_end_are_analysed(tmp_path: Path) -> None:
-    """As RITA: a pair of two internal hosts is left to graphnet's other detectors."""
+def test_long_connections_are_looked_for_in_pairs_with_an_external_end(tmp_path: Path) -> None:
+    """As RITA: a pair of two internal hosts is left to graphnet's other detectors (by
+    default for long connections only; `internal_pairs` names the steps that keep them)."""
+    assert "long_connection" not in RitaSettings().internal_pairs
     f = frame(hand_rows())
-    _, pairs, _, _ = sql_of(tmp_path / "a", f, RitaSettings(), 300.0)
+    _, pairs, _, _ = sql_of(tmp_path / "a", f, RitaSettings(internal_pairs=()), 300.0)
     assert not (inside(pairs["s"]) & inside(pairs["d"])).any()
     assert ("10.0.0.5", "203.0.113.9") in set(zip(pairs["s"], pairs["d"], strict=True))
     crossing = f[~(inside(f["src"]) & inside(f["dst"]))].reset_index(drop=True)
-    check_against_oracle(tmp_path / "b", f, RitaSettings(), oracle_frame=crossing)
+    check_against_oracle(tmp_path / "b", f, RitaSettings(internal_pairs=()), oracle_frame=crossing)
 
 
 def check_against_oracle(
@@ -296,7 +300,9 @@ def check_against_oracle(
 
 def test_pairs_at_the_strobe_threshold_are_left_out(tmp_path: Path) -> None:
     f = frame(hand_rows())
-    _, _, stats, _ = sql_of(tmp_path, f, RitaSettings(internal_pairs=True), 300.0)
+    _, _, stats, _ = sql_of(
+        tmp_path, f, RitaSettings(internal_pairs=("beacon", "strobe", "long_connection")), 300.0
+    )
     assert ("10.0.0.4", "10.0.9.2") not in set(
         zip(stats["s"], stats["d"], strict=True)
     )  # 400 conns

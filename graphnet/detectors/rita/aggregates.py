@@ -89,12 +89,12 @@ def bind_internal(s: Session, internal: Internal) -> int:
     return len(inside)
 
 
-def window_pairs(s: Session, internal: Internal, st: RitaSettings) -> WindowPairs:
+def window_pairs(s: Session, internal: Internal, internal_pairs: bool) -> WindowPairs:
     """Bind the window's internal hosts (`bind_internal`) and its pairs (`r_pairs`: those
-    with an external end, as RITA analyses them, unless `st.internal_pairs`) and return its
-    span and pair statistics."""
+    with an external end, as RITA analyses them, and with `internal_pairs` those of two
+    internal hosts too) and return its span and pair statistics."""
     bind_internal(s, internal)
-    params = {"internal_pairs": 1 if st.internal_pairs else 0}
+    params = {"internal_pairs": 1 if internal_pairs else 0}
     row = s.table("rita_pairs", params).to_pylist()[0]
     return WindowPairs(
         lo=float(row["lo"]) if row["lo"] is not None else 0.0,

@@ -28,7 +28,7 @@ def run(ctx: Context) -> DetectorRun:
     more (either end)."""
     t0 = time.perf_counter()
     st = common.settings_of(ctx)
-    with common.window_session(ctx) as (window, s, wp):
+    with common.window_session(ctx, "beacon") as (window, s, wp):
         strobe = wp.strobe_threshold(st)
         n_bins = wp.bins(st)
         stats, bins = aggregates.beacon_stats(s, st, strobe, n_bins)

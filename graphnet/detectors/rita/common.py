@@ -29,12 +29,13 @@ def settings_of(ctx: Context) -> RitaSettings:
 
 
 @contextlib.contextmanager
-def window_session(ctx: Context) -> Iterator[tuple[str, Session, WindowPairs]]:
+def window_session(ctx: Context, step: str) -> Iterator[tuple[str, Session, WindowPairs]]:
     """(window, a session whose `conns` is the window with its pairs bound, the pairs'
     statistics). Raises ValueError when the archive does not hold the window."""
     window = ctx.archive.require(ctx.window)
     with ctx.archive.session({"conns": [window]}) as s:
-        yield window, s, aggregates.window_pairs(s, internal_of(ctx), settings_of(ctx))
+        both = step in settings_of(ctx).internal_pairs
+        yield window, s, aggregates.window_pairs(s, internal_of(ctx), both)
 
 
 def internal_of(ctx: Context) -> aggregates.Internal:

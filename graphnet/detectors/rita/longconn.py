@@ -25,7 +25,7 @@ def run(ctx: Context) -> DetectorRun:
     the threshold (the `max_findings` longest)."""
     t0 = time.perf_counter()
     st = common.settings_of(ctx)
-    with common.window_session(ctx) as (window, s, wp):
+    with common.window_session(ctx, "long_connection") as (window, s, wp):
         limit = wp.long_threshold(st)
         pairs = aggregates.long_connections(s, limit)
         pairs["score"] = pairs["dur"].to_numpy(dtype="float64") / limit

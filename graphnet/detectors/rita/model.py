@@ -50,9 +50,12 @@ MAD_SIGMA = 1.4826
 class RitaSettings:
     """The knobs of the beacon, long-connection and strobe steps (`ctx.option(RitaSettings)`)."""
 
-    #: score pairs whose two ends are internal too (RITA analyses only traffic with an
-    #: external end; graphnet's other detectors watch the internal network)
-    internal_pairs: bool = False
+    #: the steps that analyse pairs of two internal hosts too. RITA analyses only traffic with
+    #: an external end; graphnet keeps internal pairs for beacons and strobes (a lab or a
+    #: network of private addresses has its C2 inside them) but not for long connections:
+    #: long internal sessions (file shares, remote desktops, databases) are ordinary, and on
+    #: generated networks they pushed unplanted hosts above planted attackers
+    internal_pairs: tuple[str, ...] = ("beacon", "strobe")
     #: beacons: a pair needs this many connections (RITA: 4, three intervals)
     min_connections: int = 4
     #: beacons: and this many distinct whole-second timestamps
@@ -106,6 +109,9 @@ class RitaSettings:
         total = sum(float(w) for w in self.weights.values())
         if any(float(w) < 0 for w in self.weights.values()) or not math.isclose(total, 1.0):
             raise ValueError("beacon weights must be 0 or more and sum to 1")
+        unknown = set(self.internal_pairs) - {"beacon", "long_connection", "strobe"}
+        if unknown:
+            raise ValueError(f"internal_pairs names no RITA-class step: {sorted(unknown)}")
         if not 0.0 <= self.prevalence_rare < self.prevalence_common <= 1.0:
             raise ValueError("prevalence shares must satisfy 0 <= rare < common <= 1")
         if self.min_connections < 4 or self.min_timestamps < 4:

@@ -23,7 +23,7 @@ def run(ctx: Context) -> DetectorRun:
     `max_findings` with the most connections)."""
     t0 = time.perf_counter()
     st = common.settings_of(ctx)
-    with common.window_session(ctx) as (window, s, wp):
+    with common.window_session(ctx, "strobe") as (window, s, wp):
         limit = wp.strobe_threshold(st)
         pairs = aggregates.strobes(s, limit)
         pairs["score"] = pairs["n"].to_numpy(dtype="float64") / limit
