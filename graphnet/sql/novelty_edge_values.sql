@@ -11,23 +11,48 @@ SELECT win, src, dst, proto, service, dport, conn_state, history, orig_act, resp
 FROM conns_parts
 GROUP BY win, src, dst, proto, service, dport, conn_state, history, orig_act, resp_act, hour,
          daytype, src_bytes_bin, dst_bytes_bin, src_pkts_bin, dst_pkts_bin;
+-- one aggregation per component, each into the same table: a single aggregation over the
+-- thirteen components at once (UNION ALL) ran out of the engine's memory at 8 M connections
+-- a week, where these spill
 CREATE TEMP TABLE novelty_edge_hist AS
-SELECT win, src, dst, component, value, CAST(SUM(n) AS BIGINT) AS n FROM (
-  SELECT win, src, dst, 'proto' AS component, proto AS value, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'service', service, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'dport', dport, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'conn_state', conn_state, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'history', history, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'orig_act', orig_act, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'resp_act', resp_act, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'hour', hour, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'daytype', daytype, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'src_bytes_bin', src_bytes_bin, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'dst_bytes_bin', dst_bytes_bin, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'src_pkts_bin', src_pkts_bin, n FROM novelty_edge_combos
-  UNION ALL SELECT win, src, dst, 'dst_pkts_bin', dst_pkts_bin, n FROM novelty_edge_combos
-) t
-GROUP BY win, src, dst, component, value;
+SELECT win, src, dst, 'proto' AS component, proto AS value, CAST(SUM(n) AS BIGINT) AS n
+FROM novelty_edge_combos GROUP BY win, src, dst, proto;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'service', service, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, service;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'dport', dport, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, dport;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'conn_state', conn_state, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, conn_state;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'history', history, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, history;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'orig_act', orig_act, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, orig_act;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'resp_act', resp_act, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, resp_act;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'hour', hour, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, hour;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'daytype', daytype, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, daytype;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'src_bytes_bin', src_bytes_bin, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, src_bytes_bin;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'dst_bytes_bin', dst_bytes_bin, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, dst_bytes_bin;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'src_pkts_bin', src_pkts_bin, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, src_pkts_bin;
+INSERT INTO novelty_edge_hist
+SELECT win, src, dst, 'dst_pkts_bin', dst_pkts_bin, CAST(SUM(n) AS BIGINT) FROM novelty_edge_combos
+GROUP BY win, src, dst, dst_pkts_bin;
 -- per edge: its row, connections, first and last connection in epoch milliseconds (floored,
 -- as the edges kept them) and the distinct dport and history values before folding
 CREATE TEMP TABLE novelty_edges AS
