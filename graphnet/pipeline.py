@@ -187,11 +187,14 @@ def baseline_of(
     needed: Sequence[DetectorRun] = (),
 ) -> str:
     """What a run's findings were judged against, for people: the time split it ran under,
-    the earlier windows it learned from (its `info`: `baseline_windows` or `history`), the
-    window itself (`fit_on` "self"), else the baseline of the steps it needs ("" unknown)."""
+    what the step says it judged against (`judged_against`), the earlier windows it learned
+    from (its `info`: `baseline_windows` or `history`), the window itself (`fit_on` "self"),
+    else the baseline of the steps it needs ("" unknown)."""
     if split is not None:
         return split.label
     info = run.info
+    if info.get("judged_against"):  # steps that judge a window against itself say how
+        return str(info["judged_against"])
     if info.get("fit_on") == "self":
         return NO_HISTORY
     wins = info.get("baseline_windows") or info.get("history")
