@@ -14,11 +14,8 @@ import pandas as pd
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.rita import aggregates, common
 from graphnet.detectors.rita.model import BEACON_PARTS, bars_of, score_beacons
-from graphnet.findings import Finding
 
 log = logging.getLogger(__name__)
-
-BROWSER_QUERY = "beacon"  # graphnet/cypher/browser/beacon.cypher
 
 
 def run(ctx: Context) -> DetectorRun:
@@ -38,66 +35,49 @@ def run(ctx: Context) -> DetectorRun:
         pairs = pairs.sort_values(["score", "beacon", "n"], ascending=False, kind="stable")
         top = pairs[pairs["score"] >= st.beacon_score].head(st.max_findings)
         ex = aggregates.examples(s, list(zip(top["s"], top["d"], strict=True)))
-    found = []
-    for r in top.to_dict("records"):
-        src, dst = str(r["s"]), str(r["d"])
-        found.append(
-            Finding(
-                kind="beacon",
-                window=window,
-                score=float(r["score"]),
-                hosts=[src, dst],
-                explanation=f"{src} -> {dst} beacons: {r['explanation']}",
-                parts={p: float(r[f"part_{p}"]) for p in BEACON_PARTS},
-                evidence={
-                    "connections": int(r["n"]),
-                    "interval_seconds": float(r["period"]),
-                    "interval_mad_seconds": float(r["jitter"]),
-                    "bytes_median": float(r["size"]),
-                    "bytes_mad": float(r["size_mad"]),
-                    "hours_share": round(float(r["hours_share"]), 4),
-                    "beacon_score": float(r["beacon"]),
-                    "prevalence": None
-                    if pd.isna(r["prevalence"])
-                    else round(float(r["prevalence"]), 4),
-                    "prevalence_modifier": float(r["modifier"]),
-                    "alert": float(r["score"]) >= st.beacon_alert,
-                    "judged_against": common.JUDGED_AGAINST,
-                    "window_pairs": wp.pairs,
-                    "strobe_threshold": strobe,
-                    **common.example_evidence(ex.get((src, dst))),
-                },
-                cypher=common.browser_query(BROWSER_QUERY, src, dst, window),
-                detector="beacon",
-            )
+    found = [
+        common.pair_finding(
+            "beacon",
+            window,
+            r,
+            f" beacons: {r['explanation']}",
+            {p: float(r[f"part_{p}"]) for p in BEACON_PARTS},
+            {
+                "connections": int(r["n"]),
+                "interval_seconds": float(r["period"]),
+                "interval_mad_seconds": float(r["jitter"]),
+                "bytes_median": float(r["size"]),
+                "bytes_mad": float(r["size_mad"]),
+                "hours_share": round(float(r["hours_share"]), 4),
+                "beacon_score": float(r["beacon"]),
+                "prevalence": None
+                if pd.isna(r["prevalence"])
+                else round(float(r["prevalence"]), 4),
+                "prevalence_modifier": float(r["modifier"]),
+                "alert": float(r["score"]) >= st.beacon_alert,
+                "window_pairs": wp.pairs,
+                "strobe_threshold": strobe,
+            },
+            ex.get((str(r["s"]), str(r["d"]))),
         )
-    kept = pairs[pairs["score"] >= st.beacon_host_floor]
-    hosts, evidence = common.host_scores(kept)
+        for r in top.to_dict("records")
+    ]
     alerts = int((pairs["score"] >= st.beacon_alert).sum())
-    seconds = time.perf_counter() - t0
-    log.debug(
-        "beacon %s: %d candidate pairs, %d findings, %.1f s",
+    log.debug("beacon %s: %d candidate pairs, %d findings", window, len(pairs), len(found))
+    return common.pair_run(
+        "beacon",
         window,
-        len(pairs),
-        len(found),
-        seconds,
-    )
-    return DetectorRun(
-        step="beacon",
-        window=window,
-        summary=f"{len(found)} beaconing pairs ({alerts} scoring {st.beacon_alert:g} or more) "
+        f"{len(found)} beaconing pairs ({alerts} scoring {st.beacon_alert:g} or more) "
         f"of {len(pairs)} candidate pairs, judged against this window alone",
-        host_scores=hosts,
-        pair_scores=common.pair_series(pairs) if len(pairs) else None,
-        findings=found,
-        alerts=float(alerts),
-        evidence=evidence,
-        info={
+        pairs,
+        found,
+        alerts,
+        {
             "candidates": len(pairs),
             "strobe_threshold": strobe,
             "bins": n_bins,
             "window": wp.to_json(),
-            "judged_against": common.JUDGED_AGAINST,
         },
-        seconds=seconds,
+        t0,
+        ranked=pairs[pairs["score"] >= st.beacon_host_floor],
     )

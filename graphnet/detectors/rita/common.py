@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from graphnet import ingest
-from graphnet.detectors.contract import Context
+from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.rita import aggregates
 from graphnet.detectors.rita.aggregates import Session, WindowPairs
 from graphnet.detectors.rita.model import RitaSettings
-from graphnet.findings import cypher_literal
+from graphnet.findings import Finding, cypher_literal
 
 _PARAM = re.compile(r"\$([A-Za-z_]\w*)")
 #: what every finding of these steps says it was judged against
@@ -113,3 +114,57 @@ def host_scores(pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
 def example_evidence(ex: dict[str, Any] | None) -> dict[str, Any]:
     ex = ex or {}
     return {"uids": ex.get("uids", []), "port": ex.get("port"), "ports": ex.get("ports")}
+
+
+def pair_finding(
+    kind: str,
+    window: str,
+    r: Mapping[Any, Any],
+    says: str,
+    parts: dict[str, float],
+    evidence: dict[str, Any],
+    example: dict[str, Any] | None,
+) -> Finding:
+    """The finding of one scored pair `r` (`s`, `d`, `score`) of a RITA-class step: both ends
+    as its hosts, "src -> dst<says>" as its explanation, what it was judged against and its
+    example uids in the evidence, the saved Browser query of the kind."""
+    src, dst = str(r["s"]), str(r["d"])
+    return Finding(
+        kind=kind,
+        window=window,
+        score=float(r["score"]),
+        hosts=[src, dst],
+        explanation=f"{src} -> {dst}{says}",
+        parts=parts,
+        evidence={**evidence, "judged_against": JUDGED_AGAINST, **example_evidence(example)},
+        cypher=browser_query(kind, src, dst, window),
+        detector=kind,
+    )
+
+
+def pair_run(
+    step: str,
+    window: str,
+    summary: str,
+    pairs: pd.DataFrame,
+    found: list[Finding],
+    alerts: int,
+    info: dict[str, Any],
+    t0: float,
+    ranked: pd.DataFrame | None = None,
+) -> DetectorRun:
+    """The run of a RITA-class step from its scored `pairs`: host scores (from `ranked`, by
+    default every pair), pair scores, findings, alerts, and what it was judged against."""
+    hosts, evidence = host_scores(pairs if ranked is None else ranked)
+    return DetectorRun(
+        step=step,
+        window=window,
+        summary=summary,
+        host_scores=hosts,
+        pair_scores=pair_series(pairs) if len(pairs) else None,
+        findings=found,
+        alerts=float(alerts),
+        evidence=evidence,
+        info={**info, "judged_against": JUDGED_AGAINST},
+        seconds=time.perf_counter() - t0,
+    )

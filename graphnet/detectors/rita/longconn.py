@@ -13,11 +13,8 @@ import time
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.rita import aggregates, common
 from graphnet.detectors.rita.model import fmt_seconds
-from graphnet.findings import Finding
 
 log = logging.getLogger(__name__)
-
-BROWSER_QUERY = "long_connection"  # graphnet/cypher/browser/long_connection.cypher
 
 
 def run(ctx: Context) -> DetectorRun:
@@ -45,14 +42,13 @@ def run(ctx: Context) -> DetectorRun:
         top = pairs.head(st.max_findings)
         ex = aggregates.examples(s, list(zip(top["s"], top["d"], strict=True)))
     found = [
-        Finding(
-            kind="long_connection",
-            window=window,
-            score=float(r["score"]),
-            hosts=[str(r["s"]), str(r["d"])],
-            explanation=f"{r['s']} -> {r['d']}: {r['explanation']}",
-            parts={"seconds": round(float(r["dur"]), 1), "threshold": round(limit, 1)},
-            evidence={
+        common.pair_finding(
+            "long_connection",
+            window,
+            r,
+            f": {r['explanation']}",
+            {"seconds": round(float(r["dur"]), 1), "threshold": round(limit, 1)},
+            {
                 "connections": int(r["n"]),
                 "seconds": float(r["dur"]),
                 "longest_seconds": float(r["longest"]),
@@ -62,35 +58,23 @@ def run(ctx: Context) -> DetectorRun:
                 "bytes": float(r["bytes"]),
                 "threshold_seconds": limit,
                 "alert": float(r["score"]) >= st.alert_ratio,
-                "judged_against": common.JUDGED_AGAINST,
                 "window_pairs": wp.timed,
-                **common.example_evidence(ex.get((str(r["s"]), str(r["d"])))),
             },
-            cypher=common.browser_query(BROWSER_QUERY, str(r["s"]), str(r["d"]), window),
-            detector="long_connection",
+            ex.get((str(r["s"]), str(r["d"]))),
         )
         for r in top.to_dict("records")
     ]
-    hosts, evidence = common.host_scores(pairs)
     alerts = int((pairs["score"] >= st.alert_ratio).sum())
-    seconds = time.perf_counter() - t0
     log.debug("long connections %s: threshold %.0f s, %d pairs", window, limit, len(pairs))
-    return DetectorRun(
-        step="long_connection",
-        window=window,
-        summary=f"{len(pairs)} long connections (pairs open {fmt_seconds(limit)} or more in "
+    return common.pair_run(
+        "long_connection",
+        window,
+        f"{len(pairs)} long connections (pairs open {fmt_seconds(limit)} or more in "
         f"total, learned from this window's {wp.timed:,} pairs; {alerts} with "
         f"{st.alert_ratio:g} x that)",
-        host_scores=hosts,
-        pair_scores=common.pair_series(pairs) if len(pairs) else None,
-        findings=found,
-        alerts=float(alerts),
-        evidence=evidence,
-        info={
-            "threshold_seconds": limit,
-            "pairs": len(pairs),
-            "window": wp.to_json(),
-            "judged_against": common.JUDGED_AGAINST,
-        },
-        seconds=seconds,
+        pairs,
+        found,
+        alerts,
+        {"threshold_seconds": limit, "pairs": len(pairs), "window": wp.to_json()},
+        t0,
     )

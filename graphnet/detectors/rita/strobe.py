@@ -11,11 +11,8 @@ import time
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.rita import aggregates, common
 from graphnet.detectors.rita.model import fmt_seconds
-from graphnet.findings import Finding
 
 log = logging.getLogger(__name__)
-
-BROWSER_QUERY = "strobe"  # graphnet/cypher/browser/strobe.cypher
 
 
 def run(ctx: Context) -> DetectorRun:
@@ -39,48 +36,35 @@ def run(ctx: Context) -> DetectorRun:
         top = pairs.head(st.max_findings)
         ex = aggregates.examples(s, list(zip(top["s"], top["d"], strict=True)))
     found = [
-        Finding(
-            kind="strobe",
-            window=window,
-            score=float(r["score"]),
-            hosts=[str(r["s"]), str(r["d"])],
-            explanation=f"{r['s']} -> {r['d']} strobes: {r['explanation']}",
-            parts={"connections": int(r["n"]), "threshold": round(limit, 1)},
-            evidence={
+        common.pair_finding(
+            "strobe",
+            window,
+            r,
+            f" strobes: {r['explanation']}",
+            {"connections": int(r["n"]), "threshold": round(limit, 1)},
+            {
                 "connections": int(r["n"]),
                 "first": float(r["first_ts"]),
                 "last": float(r["last_ts"]),
                 "bytes": float(r["bytes"]),
                 "threshold": limit,
                 "alert": float(r["score"]) >= st.alert_ratio,
-                "judged_against": common.JUDGED_AGAINST,
                 "window_pairs": wp.pairs,
-                **common.example_evidence(ex.get((str(r["s"]), str(r["d"])))),
             },
-            cypher=common.browser_query(BROWSER_QUERY, str(r["s"]), str(r["d"]), window),
-            detector="strobe",
+            ex.get((str(r["s"]), str(r["d"]))),
         )
         for r in top.to_dict("records")
     ]
-    hosts, evidence = common.host_scores(pairs)
     alerts = int((pairs["score"] >= st.alert_ratio).sum())
-    seconds = time.perf_counter() - t0
-    log.debug("strobe %s: threshold %.0f, %d strobes, %.1f s", window, limit, len(pairs), seconds)
-    return DetectorRun(
-        step="strobe",
-        window=window,
-        summary=f"{len(pairs)} strobes (pairs with {limit:,.0f} connections or more, learned "
+    log.debug("strobe %s: threshold %.0f, %d strobes", window, limit, len(pairs))
+    return common.pair_run(
+        "strobe",
+        window,
+        f"{len(pairs)} strobes (pairs with {limit:,.0f} connections or more, learned "
         f"from this window's {wp.pairs:,} pairs; {alerts} with {st.alert_ratio:g} x that)",
-        host_scores=hosts,
-        pair_scores=common.pair_series(pairs) if len(pairs) else None,
-        findings=found,
-        alerts=float(alerts),
-        evidence=evidence,
-        info={
-            "threshold": limit,
-            "strobes": len(pairs),
-            "window": wp.to_json(),
-            "judged_against": common.JUDGED_AGAINST,
-        },
-        seconds=seconds,
+        pairs,
+        found,
+        alerts,
+        {"threshold": limit, "strobes": len(pairs), "window": wp.to_json()},
+        t0,
     )
