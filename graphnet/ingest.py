@@ -219,6 +219,22 @@ def host_classifier(
     return classify
 
 
+def internal_hosts(
+    internal_cidrs: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Host ids -> a boolean array: internal (`host_classifier`)? The classifier's cache is
+    emptied after each call, so that classifying many hosts in batches keeps no more than a
+    batch."""
+    classify = host_classifier(internal_cidrs)
+
+    def internal(hosts: np.ndarray) -> np.ndarray:
+        out = np.array([bool(classify(str(h))["internal"]) for h in hosts], dtype=bool)
+        classify.cache_clear()  # type: ignore[attr-defined]
+        return out
+
+    return internal
+
+
 # --------------------------------------------------------------------------------------------
 # load
 # --------------------------------------------------------------------------------------------

@@ -72,17 +72,9 @@ class BehaviourSettings:
 
 
 def internal_of(settings: BehaviourSettings) -> Callable[[np.ndarray], np.ndarray]:
-    """Per host id: internal (graphnet's `internal_cidrs`, else RFC 1918/4193)? The classifier's
-    cache is emptied after each call, so that classifying every host of a long history in
-    batches keeps no more than a batch."""
-    classify = ingest.host_classifier(settings.internal_cidrs)
-
-    def internal(hosts: np.ndarray) -> np.ndarray:
-        out = np.array([bool(classify(str(h))["internal"]) for h in hosts], dtype=bool)
-        classify.cache_clear()  # type: ignore[attr-defined]
-        return out
-
-    return internal
+    """Per host id: internal (graphnet's `internal_cidrs`, else RFC 1918/4193)?
+    (`ingest.internal_hosts`: batches keep no more than a batch cached)."""
+    return ingest.internal_hosts(settings.internal_cidrs)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from graphnet import ingest
@@ -41,14 +40,7 @@ def window_session(ctx: Context, step: str) -> Iterator[tuple[str, Session, Wind
 
 def internal_of(ctx: Context) -> aggregates.Internal:
     """Per host id: internal? (graphnet's `internal_cidrs`, else RFC 1918/4193)."""
-    classify = ingest.host_classifier(ctx.settings.internal_cidrs)
-
-    def internal(hosts: np.ndarray) -> np.ndarray:
-        out = np.array([bool(classify(str(h))["internal"]) for h in hosts], dtype=bool)
-        classify.cache_clear()  # type: ignore[attr-defined]
-        return out
-
-    return internal
+    return ingest.internal_hosts(ctx.settings.internal_cidrs)
 
 
 def browser_query(query: str, host: str, peer: str, window: str) -> str:
