@@ -45,6 +45,7 @@ from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.registry import default_steps
+from graphnet.evaluation.figures import replace_block
 from graphnet.evaluation.metrics import json_number
 from graphnet.evaluation.truth import label_positive
 from graphnet.reports.escape import md, md_host
@@ -537,15 +538,7 @@ def captures_markdown(results: dict[str, Any]) -> str:
 
 def write_captures(path: Path, results: dict[str, Any]) -> None:
     """Replace the captures block of a markdown file (append it when absent)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = captures_markdown(results)
-    if CAPTURES_START in text and CAPTURES_END in text:
-        head, rest = text.split(CAPTURES_START, 1)
-        _, tail = rest.split(CAPTURES_END, 1)
-        text = head + block.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text, encoding="utf-8")
+    replace_block(path, captures_markdown(results), CAPTURES_START, CAPTURES_END)
 
 
 def to_json(results: dict[str, Any]) -> str:

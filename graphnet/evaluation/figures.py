@@ -170,14 +170,19 @@ def _criterion_table(generated: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-def write_figures(path: Path, results: dict[str, Any]) -> None:
-    """Replace the figures block of a markdown file (append it when absent)."""
+def replace_block(path: Path, block: str, start: str, end: str) -> None:
+    """Replace the block between the markers `start` and `end` of a markdown file with `block`
+    (which holds both markers); append it when the file has none."""
     text = path.read_text(encoding="utf-8") if path.exists() else ""
-    block = figures_markdown(results)
-    if FIGURES_START in text and FIGURES_END in text:
-        head, rest = text.split(FIGURES_START, 1)
-        _, tail = rest.split(FIGURES_END, 1)
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
         text = head + block.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.write_text(text, encoding="utf-8")
+
+
+def write_figures(path: Path, results: dict[str, Any]) -> None:
+    """Replace the figures block of a markdown file (append it when absent)."""
+    replace_block(path, figures_markdown(results), FIGURES_START, FIGURES_END)
