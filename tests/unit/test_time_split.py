@@ -17,6 +17,7 @@ from graphnet.archive import Archive, TimeSplit, WindowPart
 from graphnet.config import Settings
 from graphnet.detectors.contract import DetectorRun
 from graphnet.pipeline import NO_HISTORY, analyse_window, baseline_of, select
+from tests.unit.test_novelty_engine import FakeStore
 
 T0 = 1_710_237_600.0  # 2024-03-12 10:00 UTC
 WINDOW = "2024-03-12T10"
@@ -71,24 +72,6 @@ def archived(home: Path, frame: pd.DataFrame) -> Archive:
     w.write(frame, windows.window_ids(frame["ts"].to_numpy(dtype="float64"), "hour").to_numpy())
     archive.commit(sha, w.finish())
     return archive
-
-
-class FakeStore:
-    """The graph as the steps read it: the windows, no feedback, no host details."""
-
-    def __init__(self, wins: list[str]) -> None:
-        self.wins = wins
-
-    def read(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        if name == "windows_list":
-            return [{"window": w, "edges": 1, "connections": 1} for w in self.wins]
-        return []
-
-    def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
-        return [{"deleted": 0}]
-
-    def write_batches(self, name: str, rows: list[Any], batch_size: int, **params: Any) -> int:
-        return len(rows)
 
 
 def test_the_split_view_reads_the_first_part_as_history_and_scores_the_rest(
