@@ -23,9 +23,22 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
+    from graphnet.evaluation.captures import CAPTURES
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--capture", action="append", help="only this capture (repeat)")
-    ap.add_argument("--out", type=Path, default=REPO / "docs" / "evaluation.md")
+    ap.add_argument(
+        "--capture",
+        action="append",
+        choices=[c.name for c in CAPTURES],
+        metavar="NAME",
+        help="only this capture (repeat): " + "; ".join(c.name for c in CAPTURES),
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "docs" / "evaluation.md",
+        help="the markdown file whose captures block is replaced (default docs/evaluation.md)",
+    )
     ap.add_argument("--no-write", action="store_true", help="do not touch --out")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("-v", "--verbose", action="store_true")
