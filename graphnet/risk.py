@@ -40,7 +40,6 @@ run afresh through the pipeline (`fresh`).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -61,36 +60,10 @@ from graphnet.store.protocol import GraphStore
 log = logging.getLogger(__name__)
 
 
-#: detectors judged against the window alone (the RITA-class steps). In a window with earlier
-#: windows they do not count in the ranking unless `RiskSettings.weights` gives them a weight:
-#: there the detectors that know each host's past say more, and with weight 1 these steps'
-#: ordinary top hosts (hosts polling a gateway like clockwork, long remote sessions) pushed up to
-#: 7 unplanted hosts above a planted attacker on a generated network where the others allow at
-#: most 2. In a window without an earlier one (a lone capture) they count with weight 1: there
-#: they are the analyst's first tools (APT29 day 2's C2: #3 with them, #13 of 13 without).
-#: Their findings are saved, grouped and reported in every window.
-UNWEIGHTED: Mapping[str, float] = {"beacon": 0.0, "long_connection": 0.0, "strobe": 0.0}
-#: how far back an earlier window makes a window one "with history" (the detectors' default)
-HISTORY_DAYS = 28.0
-
-
-def for_window(st: RiskSettings, settings: Settings, window: str) -> RiskSettings:
-    """`st` for ranking `window`: in a window without an earlier archive window (within
-    `HISTORY_DAYS`), the detectors of `UNWEIGHTED` count with weight 1 unless `st` weighs
-    them itself."""
-    try:
-        lone = not Archive(settings).history(window, HISTORY_DAYS)
-    except ValueError:  # not a window id the archive knows
-        return st
-    if not lone:
-        return st
-    return dataclasses.replace(st, weights={**dict.fromkeys(UNWEIGHTED, 1.0), **(st.weights or {})})
-
-
 @dataclass(frozen=True)
 class RiskSettings:
     method: Literal["tpm", "brown", "fisher", "rank_sum"] = "brown"
-    weights: Mapping[str, float] | None = None  # detector -> weight (default 1; UNWEIGHTED: 0)
+    weights: Mapping[str, float] | None = None  # detector -> weight (default 1)
     tau: float = 0.05  # tpm/brown: a detector counts for a host when its rank p-value is <= tau
     min_top: int = 10  # tpm/brown: ... or when it is among the detector's min_top first
     ties: Literal["average", "max"] = "average"  # tpm/brown: "max": tied hosts get the last rank
@@ -229,7 +202,7 @@ def combine(
             rank=pd.Series(dtype="float64"),
             explanation=pd.Series(dtype=object),
         )
-    given = {**UNWEIGHTED, **(st.weights or {})}
+    given = dict(st.weights or {})
     w = {d: float(given.get(d, 1.0)) for d in names}
     risk = np.zeros(len(uni))
     tpm = st.method in ("tpm", "brown")
@@ -296,12 +269,14 @@ def host_scores_from_findings(
     found: Sequence[findings_mod.Finding], include_benign: bool = False
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, str]]]:
     """Per detector, each host's (max, sum) of the scores of the findings about it, and the
-    explanation of its best finding."""
+    explanation of its best finding. Findings marked benign, and findings their step keeps out
+    of the ranking (`evidence["ranked"] is False`: e.g. a beacon already ranked in an earlier
+    window), do not count."""
     of_kind = detector_of_kind()
     rows = [
         (of_kind.get(f.kind, f.detector or f.kind), str(h), float(f.score), f.explanation)
         for f in found
-        if include_benign or f.status != "benign"
+        if (include_benign or f.status != "benign") and f.evidence.get("ranked") is not False
         for h in f.hosts
     ]
     if not rows:
@@ -399,7 +374,6 @@ def risk_window(
     if st.internal_only and universe:
         keep = set(universe)
         scores = {d: s[s.index.isin(keep)] for d, s in scores.items()}
-    st = for_window(st, settings, window)
     table = combine(scores, universe, st, ev)
     alerts = int((table["p"] < st.alpha).sum()) if "p" in table and len(table) else 0
     return RiskResult(

@@ -52,7 +52,7 @@ from graphnet.evaluation.truth import (
     load_truth,
 )
 from graphnet.pipeline import analyse_window
-from graphnet.risk import RiskSettings, combine, for_window
+from graphnet.risk import RiskSettings, combine
 from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ def evaluate_window(
             host_scores[name] = got.host_scores
             evidence[name] = got.evidence
     universe = pd.Index(sorted(ctx.hosts), dtype=object)
-    rs = for_window(risk or RiskSettings(), ctx.settings, ctx.window)
+    rs = risk or RiskSettings()
     table = combine(host_scores, universe, rs, evidence)
     comb: dict[str, Any] = {
         "available": bool(host_scores),

@@ -435,3 +435,146 @@ def test_registry_lists_the_three_steps() -> None:
     of = detector_of_kind()
     assert of["beacon"] == "beacon" and of["long_connection"] == "long_connection"
     assert of["strobe"] == "strobe"
+
+
+def beacon_rows(
+    rng: np.random.Generator, src: str, dst: str, lo: float, hi: float
+) -> list[tuple[float, str, str, int, float, float, str]]:
+    """A clockwork beacon from `src` to `dst` over [lo, hi): a random interval, 2 % jitter,
+    sizes within a few bytes."""
+    period = float(rng.uniform(200, 600))
+    t = lo + np.arange(int((hi - lo) // period)) * period
+    t = t + rng.uniform(-0.02, 0.02, len(t)) * period
+    size = float(rng.uniform(300, 3000))
+    return [(float(x), src, dst, 443, 0.3, size + float(rng.integers(-3, 4)), "SF") for x in t]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_with_earlier_windows_pairs_rank_their_hosts_by_their_rise(
+    tmp_path: Path, seed: int
+) -> None:
+    """Two weeks: one client beacons in both, another starts beaconing in the second. In the
+    second week both are beacon findings; the one that beaconed as much in the first week says
+    where and does not count in the ranking, the new one leads the host scores. Each window's
+    scored pairs are stored and read back on the next run."""
+    bg, _ = synthetic_connections(seed=seed, weeks=2, clients=12, attacks=False)
+    rng = np.random.default_rng(seed + 2000)
+    clients = sorted({str(s) for s in bg["src"] if str(s).startswith("10.1.")})
+    c_old, c_new = (str(c) for c in rng.choice(clients, 2, replace=False))
+    e_old, e_new = external(rng), external(rng)
+    lo, hi = float(bg["ts"].min()), float(bg["ts"].max())
+    week2 = float(windows.bounds(windows.window_ids(np.array([hi])).iloc[0])[0].timestamp())
+    rows = beacon_rows(rng, c_old, e_old, lo, hi) + beacon_rows(rng, c_new, e_new, week2, hi)
+    e_long = external(rng)
+    rows += [(week2 + 86400.0 * k, c_new, e_long, 22, 6 * 3600.0, 1e6, "SF") for k in range(3)]
+    both = pd.concat([bg[list(BASE_COLUMNS)], frame(rows, uid="H")], ignore_index=True)
+    both["line"] = np.arange(1, len(both) + 1)
+    archive = archived(tmp_path, both)
+    first, second = archive.windows()
+    ctx = Context.of(Settings(home=tmp_path), second)
+
+    run = beacon.run(ctx)
+
+    assert run.info["earlier_windows"] == [first]
+    by_pair = {tuple(f.hosts): f for f in run.findings}
+    old, new = by_pair[(c_old, e_old)], by_pair[(c_new, e_new)]
+    assert old.evidence["ranked"] is False and old.evidence["earlier"]["at"] == first
+    assert old.evidence["earlier"]["best_score"] > 0.75 * old.score
+    assert f"(as in {first}, " in old.explanation
+    assert old.explanation.endswith(" there: not counted in the ranking)")
+    assert "ranked" not in new.evidence
+    assert new.evidence["earlier"] == {"windows": 1, "best_score": 0.0, "at": None}
+    assert new.explanation.endswith("(new: not scored in the 1 earlier window)")
+    hs = run.host_scores
+    assert hs is not None and set(hs.index[:2]) == {c_new, e_new}, hs.head()
+    assert e_old not in set(hs.index)  # the old beacon's server talks to no one else
+    assert run.info["judged_against"].startswith("this window's pairs, ranked by their rise")
+    # the pair scores are the window's own: both beacons are there
+    assert run.pair_scores is not None
+    assert {(c_old, e_old), (c_new, e_new)} <= set(run.pair_scores.index)
+    # each window's scored pairs were stored, and are read back while the window is the same
+    stored = archive.read_result(first, "rita_beacon_pairs")
+    assert stored is not None
+    assert (c_old, e_old) in set(zip(stored.frame["s"], stored.frame["d"], strict=True))
+    # long connections rank only in a window without earlier windows: here the planted one is
+    # a finding, outside the ranking
+    lc = longconn.run(ctx)
+    assert lc.host_scores is None and lc.pair_scores is not None
+    assert (c_new, e_long) in {tuple(f.hosts) for f in lc.findings}
+    assert all(f.evidence["ranked"] is False for f in lc.findings)
+    alone = longconn.run(Context.of(Settings(home=tmp_path), first))
+    assert alone.host_scores is not None and not alone.info["earlier_windows"]
+    written = archive.result_path(first, "rita_beacon_pairs").stat().st_mtime_ns
+    again = beacon.run(ctx)
+    assert [f.explanation for f in again.findings] == [f.explanation for f in run.findings]
+    assert archive.result_path(first, "rita_beacon_pairs").stat().st_mtime_ns == written
+
+
+def test_unranked_findings_do_not_count_in_the_risk_from_findings() -> None:
+    from graphnet.findings import Finding
+    from graphnet.risk import host_scores_from_findings
+
+    def beacon_finding(src: str, dst: str, score: float, ranked: bool) -> Finding:
+        ev: dict[str, object] = {} if ranked else {"ranked": False}
+        return Finding("beacon", "2024-W11", score, [src, dst], f"{src} -> {dst}", evidence=ev)
+
+    scores, _ = host_scores_from_findings(
+        [
+            beacon_finding("10.0.0.1", "8.8.8.8", 0.9, False),
+            beacon_finding("10.0.0.2", "1.1.1.1", 0.8, True),
+        ]
+    )
+    assert set(scores["beacon"].index) == {"10.0.0.2", "1.1.1.1"}
+
+
+def test_a_pair_ranks_by_its_rise_only_when_new_or_much_stronger(tmp_path: Path) -> None:
+    """`against_history` with a scorer of known pair scores per window: a pair ranks its hosts
+    by its rise when its best earlier score was at most `known_share` of its score now and the
+    rise is at least the floor; else its finding says where it scored as much, out of the
+    ranking."""
+    from graphnet.detectors.rita import common
+    from graphnet.findings import Finding
+
+    rows = [(T0 + day * 86400.0, "10.0.0.1", "8.8.8.8", 443, 1.0, 100.0, "SF") for day in (0, 7)]
+    archive = archived(tmp_path, frame(rows))
+    first, second = archive.windows()
+    scores = {
+        first: {("a", "x"): 0.9, ("b", "y"): 0.3, ("c", "z"): 0.5},
+        second: {("a", "x"): 0.95, ("b", "y"): 0.55, ("c", "z"): 1.1, ("d", "w"): 0.6},
+    }
+
+    def scorer(ctx: Context) -> common.Scored:
+        got = scores[ctx.window]
+        pairs = pd.DataFrame(
+            {
+                "s": [p[0] for p in got],
+                "d": [p[1] for p in got],
+                "score": list(got.values()),
+                "explanation": ["regular"] * len(got),
+            }
+        )
+        found = [
+            Finding("beacon", ctx.window, v, [s, d], f"{s} -> {d}") for (s, d), v in got.items()
+        ]
+        return common.pair_run("beacon", ctx.window, "", pairs, found, 0, {}, 0.0)
+
+    run = common.against_history(Context.of(Settings(home=tmp_path), second), "beacon", scorer, 0.5)
+
+    hs = run.host_scores
+    assert hs is not None
+    # c: 0.5 -> 1.1 (rise 0.6), d: new (0.6); b: 0.3 -> 0.55 rises only 0.25; a: as before
+    assert dict(zip(hs.index, hs["max"].round(3), strict=True)) == {
+        "c": 0.6,
+        "z": 0.6,
+        "d": 0.6,
+        "w": 0.6,
+    }
+    by = {f.hosts[0]: f for f in run.findings}
+    assert by["a"].evidence["ranked"] is False and by["b"].evidence["ranked"] is False
+    assert by["a"].explanation.endswith(f"(as in {first}, 0.90 there: not counted in the ranking)")
+    assert by["b"].explanation.endswith(
+        f"(up only from 0.30 in {first}: not counted in the ranking)"
+    )
+    assert by["c"].explanation.endswith(f"(up from 0.50 in {first})")
+    assert by["d"].explanation.endswith("(new: not scored in the 1 earlier window)")
+    assert run.info["changed_pairs"] == 2 and run.info["known_pairs"] == 2

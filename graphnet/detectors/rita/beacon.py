@@ -18,7 +18,7 @@ from graphnet.detectors.rita.model import BEACON_PARTS, bars_of, score_beacons
 log = logging.getLogger(__name__)
 
 
-def run(ctx: Context) -> DetectorRun:
+def score(ctx: Context) -> common.Scored:
     """Score the window's pairs as beacons. Pairs with fewer than `min_connections`
     connections, and pairs at or above the window's strobe threshold (RITA leaves strobes
     out), are not scored. Host scores: per host, its best pair scoring `beacon_host_floor` or
@@ -81,3 +81,9 @@ def run(ctx: Context) -> DetectorRun:
         t0,
         ranked=pairs[pairs["score"] >= st.beacon_host_floor],
     )
+
+
+def run(ctx: Context) -> DetectorRun:
+    """`score` the window; with earlier windows only its pairs new or much stronger, by a rise
+    of at least `beacon_host_floor`, rank their hosts (`common.against_history`)."""
+    return common.against_history(ctx, "beacon", score, common.settings_of(ctx).beacon_host_floor)

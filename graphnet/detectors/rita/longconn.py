@@ -17,7 +17,7 @@ from graphnet.detectors.rita.model import fmt_seconds
 log = logging.getLogger(__name__)
 
 
-def run(ctx: Context) -> DetectorRun:
+def score(ctx: Context) -> common.Scored:
     """Find the window's long connections: one `long_connection` finding per pair at or above
     the threshold (the `max_findings` longest)."""
     t0 = time.perf_counter()
@@ -78,3 +78,9 @@ def run(ctx: Context) -> DetectorRun:
         {"threshold_seconds": limit, "pairs": len(pairs), "window": wp.to_json()},
         t0,
     )
+
+
+def run(ctx: Context) -> DetectorRun:
+    """`score` the window; with earlier windows only its pairs new or much stronger, by a rise
+    of at least 1 (one threshold), rank their hosts (`common.against_history`)."""
+    return common.against_history(ctx, "long_connection", score, 1.0)

@@ -98,6 +98,15 @@ class RitaSettings:
     #: pairs with a duration, and at least `long_floor` seconds
     long_k: float = 3.0
     long_floor: float = 600.0
+    #: in a window with earlier windows, a pair ranks its hosts only when its best score in
+    #: them was at most this share of its score now (new, or much stronger), by the rise
+    known_share: float = 0.75
+    #: the steps whose pairs rank their hosts (by the rise) in a window with earlier windows;
+    #: the others rank only in a window without one. Long connections are left out: on the
+    #: generated networks nearly all of a week's long connections are to external hosts the
+    #: pair never met before (36 of 38 in one week), so a new one says nothing, and they
+    #: pushed unplanted hosts above planted attackers
+    history_ranked: tuple[str, ...] = ("beacon", "strobe")
     #: findings per step at most (highest scores first)
     max_findings: int = 50
     #: a long connection or strobe scoring this many times its threshold raises an alert
