@@ -1,6 +1,9 @@
 // Windows of the graph with their size and the state of their snapshot, oldest first.
-MATCH ()-[r:TALKED]->()
-WITH r.window AS window, count(r) AS edges, sum(r.conns) AS connections
+// `connections` leaves self-loops out, as a snapshot's own count does (its `talked_edges`
+// keeps them, as `edges` does): a window with a host talking to itself is up to date too.
+MATCH (a)-[r:TALKED]->(b)
+WITH r.window AS window, count(r) AS edges,
+     sum(CASE WHEN a = b THEN 0 ELSE r.conns END) AS connections
 OPTIONAL MATCH (s:Snapshot {window: window})
 RETURN window, edges, connections, s.status AS status,
        s.talked_edges AS snap_edges, s.connections AS snap_connections,

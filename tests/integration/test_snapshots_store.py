@@ -141,6 +141,19 @@ def test_window_that_grew_is_recomputed(store, graphnet_home: Path) -> None:  # 
     assert [r.status for r in results] == ["up to date"] * 4 + ["replaced"]
 
 
+def test_window_with_a_self_loop_is_up_to_date(store, graphnet_home: Path) -> None:  # type: ignore[no-untyped-def]
+    """A host talking to itself is a TALKED edge in the graph but not in the snapshot's graph:
+    the window is still up to date on the next `snapshot --all`."""
+    frame, _ = connections(seed=3)
+    loop = frame[frame["ts"] >= WEEK0 + 4 * WEEK].head(3).copy()
+    loop["dst"] = loop["src"]
+    loop["uid"] = loop["uid"].str.replace("C", "L", regex=False)
+    ingest.ingest_frame(store, pd.concat([frame, loop], ignore_index=True), settings(graphnet_home))
+    snapshots.snapshot(store, all_windows=True)
+    again = snapshots.snapshot(store, all_windows=True)
+    assert [r.status for r in again] == ["up to date"] * 5
+
+
 def run_shifts(  # type: ignore[no-untyped-def]
     store,
     window: str | None = None,
