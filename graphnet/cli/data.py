@@ -143,12 +143,20 @@ def generate(
         typer.Option("--scenario", help="Planted scenario (repeat; default: all)."),
     ] = None,
     start: Annotated[str, typer.Option(help="First day (a Monday, UTC).")] = "2024-03-04",
+    app_logs: Annotated[
+        bool,
+        typer.Option(
+            "--app-logs",
+            help="Also write Zeek dns.log and http.log (zeek format) and plant "
+            "dns_tunnel, dga and ua_beacon in them.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Write realistic multi-week enterprise traffic with planted attacks, plus truth.json.
 
     Scenarios: attack_server, lateral_movement, beaconing, handshake_anomaly, new_protocol,
-    new_host.
+    new_host; with --app-logs also dns_tunnel, dga, ua_beacon.
     """
     from graphnet.generate import GenerateOptions
     from graphnet.generate import generate as gen
@@ -161,6 +169,7 @@ def generate(
         scale=scale,
         scenarios=tuple(scenario) if scenario else None,
         start=start,
+        app_logs=app_logs,
     )
     with errors():
         if _interactive(False, as_json):

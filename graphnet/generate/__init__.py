@@ -6,6 +6,10 @@
   (21-field modern layout with the full header block and ``#close``);
 * ``zeek-json``: the same files with one JSON object per line (dotted keys, unset keys omitted);
 * ``cidds``: ``OUT/week1.csv`` ... in the CIDDS-001 layout (unidirectional flows, labels);
+* with ``app_logs`` (``zeek`` only): also ``OUT/YYYY-MM-DD/dns.HH:...log.gz`` and
+  ``http.HH:...log.gz``, Zeek's dns.log and http.log of the same connections (see
+  ``applogs.py``), and the scenarios of ``APP_SCENARIOS`` planted in them; without it nothing
+  of the output changes;
 
 plus ``OUT/truth.json`` describing the network and every planted scenario (hosts, window, time
 span, the uids of its connections or, for CIDDS, its attackID).
@@ -52,9 +56,27 @@ import numpy as np
 
 from graphnet import __version__
 from graphnet.errors import ConfigError
+from graphnet.generate.applogs import (
+    DNS_FIELDS,
+    DNS_TYPES,
+    HTTP_FIELDS,
+    HTTP_TYPES,
+    AppPlant,
+    AppVocab,
+    app_header,
+    dns_lines,
+    http_lines,
+)
 from graphnet.generate.conns import Conns
 from graphnet.generate.network import Network, build_network
-from graphnet.generate.scenarios import SCENARIOS, Planned, iso_time, iso_week, plan
+from graphnet.generate.scenarios import (
+    APP_SCENARIOS,
+    SCENARIOS,
+    Planned,
+    iso_time,
+    iso_week,
+    plan,
+)
 from graphnet.generate.traffic import DAY_US, HOUR_US, US, Background
 from graphnet.generate.writers import (
     CIDDS_HEADER,
@@ -68,8 +90,8 @@ from graphnet.generate.writers import (
     zeek_lines,
 )
 
-__all__ = ["FORMATS", "SCENARIOS", "GenerateOptions", "GenerateResult", "default_scale",
-           "generate"]
+__all__ = ["APP_SCENARIOS", "FORMATS", "SCENARIOS", "GenerateOptions", "GenerateResult",
+           "default_scale", "generate"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +109,8 @@ class GenerateOptions:
     scale: int | None = None  # connections per working day, whole network; None = default
     scenarios: tuple[str, ...] | None = None  # None = all of SCENARIOS
     start: str = "2024-03-04"  # a Monday (UTC)
+    #: also write dns.log and http.log (zeek format) and plant APP_SCENARIOS (None: all)
+    app_logs: bool = False
 
 
 @dataclass
@@ -120,11 +144,17 @@ def _validate(o: GenerateOptions) -> tuple[dt.date, tuple[str, ...], int]:
     if start.weekday() != 0:
         raise ConfigError(f"start {o.start} is a {start:%A}", "start must be a Monday so that "
                           "generated weeks are ISO weeks")
-    names = tuple(SCENARIOS) if o.scenarios is None else tuple(o.scenarios)
-    unknown = [n for n in names if n not in SCENARIOS]
+    if o.app_logs and o.format != "zeek":
+        raise ConfigError(f"dns.log and http.log are written in the zeek format only, not "
+                          f"{o.format}", "use --format zeek with --app-logs")
+    known = {**SCENARIOS, **APP_SCENARIOS} if o.app_logs else SCENARIOS
+    names = tuple(known) if o.scenarios is None else tuple(o.scenarios)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConfigError(f"unknown scenario(s): {', '.join(unknown)}",
-                          f"choose from {', '.join(SCENARIOS)}")
+        hint = (" (dns_tunnel, dga and ua_beacon need --app-logs)"
+                if any(n in APP_SCENARIOS for n in unknown) else "")
+        raise ConfigError(f"unknown scenario(s): {', '.join(unknown)}{hint}",
+                          f"choose from {', '.join(known)}")
     scale = default_scale(o.hosts) if o.scale is None else int(o.scale)
     if scale < 100:
         raise ConfigError(f"scale must be at least 100 connections per day, got {scale}")
@@ -132,7 +162,7 @@ def _validate(o: GenerateOptions) -> tuple[dt.date, tuple[str, ...], int]:
 
 
 _OUR_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_OUR_FILE = re.compile(r"^conn\.\d{2}:00:00-\d{2}:00:00\.log\.gz$")
+_OUR_FILE = re.compile(r"^(conn|dns|http)\.\d{2}:00:00-\d{2}:00:00\.log\.gz$")
 _OUR_WEEK = re.compile(r"^week\d+\.csv$")
 
 
@@ -205,6 +235,9 @@ class _Run:
         self.addr = addr
         self.attack_ids = np.array([p.attack_id for p in planned] or [0], dtype=np.int64)
         self.descriptions = tuple(p.name for p in planned) or ("---",)
+        self.vocab = AppVocab.build(net, opts.seed) if opts.app_logs else None
+        self.plants: dict[int, AppPlant] = {i: p.app for i, p in enumerate(planned)
+                                            if p.app is not None}
 
     def block(self, first_hour: int, n_hours: int) -> _Block:
         """Generate (calling thread): background + scenario records, sorted, with uids."""
@@ -263,6 +296,34 @@ class _Run:
                 data = gzip_bytes(chunk)
             path.write_bytes(data)
             written += 1
+        if self.vocab is not None:
+            written += self.app_files(out, c, b.uids[lo:hi], first_hour, n_hours)
+        return written
+
+    def app_files(self, out: Path, c: Conns, uid: np.ndarray, first_hour: int, n_hours: int
+                  ) -> int:
+        """dns.log and http.log of the connections `c` (one day or part of one), hourly."""
+        assert self.vocab is not None
+        rng = np.random.default_rng([self.opts.seed, 32, first_hour])
+        t0 = self.start_us + first_hour * HOUR_US
+        written = 0
+        for name, render, fields, types in (("dns", dns_lines, DNS_FIELDS, DNS_TYPES),
+                                            ("http", http_lines, HTTP_FIELDS, HTTP_TYPES)):
+            body, off, rows = render(c, uid, self.addr, rng, self.vocab, self.plants)
+            bounds = np.searchsorted(c.ts[rows], t0 + np.arange(n_hours + 1) * HOUR_US)
+            for i in range(n_hours):
+                a, z = int(bounds[i]), int(bounds[i + 1])
+                if a == z:
+                    continue
+                hs = t0 + i * HOUR_US
+                h = (hs // HOUR_US) % 24
+                date = (dt.date(1970, 1, 1) + dt.timedelta(days=hs // DAY_US)).isoformat()
+                path = out / date / f"{name}.{h:02d}:00:00-{(h + 1) % 24:02d}:00:00.log.gz"
+                path.parent.mkdir(exist_ok=True)
+                head = app_header(name, fields, types, int(c.ts[rows[a]]))
+                path.write_bytes(gzip_bytes(head, body[int(off[a]):int(off[z])],
+                                            zeek_footer(hs + HOUR_US)))
+                written += 1
         return written
 
     def cidds_text(self, b: _Block, lo: int, hi: int) -> tuple[memoryview, int]:
@@ -438,6 +499,8 @@ def _truth(options: GenerateOptions, scale: int, start: dt.date, n_days: int, ne
             "phases": p.phases,
         })
     opts = asdict(options)
+    if not options.app_logs:
+        del opts["app_logs"]  # truth.json of a run without application logs stays as it was
     opts["scale"] = scale
     opts["scenarios"] = [p.name for p in planned]
     return {

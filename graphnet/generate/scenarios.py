@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphnet.generate import conns as C
+from graphnet.generate.applogs import _B32, _HEX, _SYLL, AppPlant, random_strings
 from graphnet.generate.conns import Conns, Profile, Sizes
 from graphnet.generate.network import DEV, OFFICE, Network, ip_text, is_public, random_public
 from graphnet.generate.traffic import (
@@ -50,6 +53,17 @@ SCENARIOS: dict[str, str] = {
     "new_host": "a never-seen internal host appears and talks successfully to several servers",
 }
 
+#: scenarios that live in dns.log / http.log: planted only with `GenerateOptions.app_logs`,
+#: after (and independently of) the scenarios above, so that the conn logs of a seed without
+#: application logs stay byte for byte what they were
+APP_SCENARIOS: dict[str, str] = {
+    "dns_tunnel": "a client tunnels data over DNS: hundreds of random-looking subdomains of one "
+                  "registered domain, TXT and NULL queries, for a few hours",
+    "dga": "a DGA-like client resolves many random domains, nearly all NXDOMAIN",
+    "ua_beacon": "an http/80 beacon to a never-seen external host with a user agent nobody "
+                 "else uses",
+}
+
 NMAP_COMMON_HIGH = (
     1025, 1080, 1433, 1521, 1723, 2049, 2121, 2375, 3000, 3128, 3268, 3306, 3389, 4443, 4444,
     5000, 5060, 5432, 5601, 5800, 5900, 5985, 5986, 6000, 6379, 7001, 8000, 8008, 8009, 8080,
@@ -78,6 +92,7 @@ class Planned:
     details: dict[str, Any] = field(default_factory=dict)
     phases: list[dict[str, Any]] = field(default_factory=list)
     records: Conns = field(default_factory=C.empty)
+    app: AppPlant | None = None  # application-log fields of its connections (APP_SCENARIOS)
 
 
 def iso_week(us: int) -> str:
@@ -556,7 +571,153 @@ class _Planner:
         )
 
 
-ORDER: tuple[str, ...] = tuple(SCENARIOS)
+    # ---- 7. DNS tunnelling (application logs)
+    def _fresh_domain(self, tlds: tuple[str, ...]) -> str:
+        rng = self.rng
+        k = int(rng.integers(2, 4))
+        base = "".join(_SYLL[int(i)] for i in rng.integers(0, len(_SYLL), k))
+        return f"{base}{int(rng.integers(10, 99))}.{tlds[int(rng.integers(0, len(tlds)))]}"
+
+    def _dns_queries(self, x: int, t0: int, n: int, hours: float, tag: int) -> Conns:
+        rng, cl = self.rng, self.net.clients
+        tt = t0 + np.sort((rng.random(n) * hours * 3600 * US).astype(np.int64))
+        tt[0] = t0
+        prof = Profile("dns-app", C.UDP, (53,), "dns", (("SF", 1.0),), orig=Sizes(70, 0.3),
+                       resp=Sizes(200, 0.5), rtt=0.002)
+        X = int(cl.ip[x])
+        return self.drop_gaps(C.realise(rng, prof, tt, np.full(n, X),
+                                        np.full(n, int(cl.dns[x])),
+                                        np.full(n, bool(cl.linux[x])), tag=tag))
+
+    def dns_tunnel(self, tag: int, attack_id: int) -> Planned:
+        rng, cl = self.rng, self.net.clients
+        x = self.client()
+        X = int(cl.ip[x])
+        w = self.week()
+        domain = self._fresh_domain(("com", "net", "io"))
+        hours = float(rng.uniform(2.0, 5.0))
+        t0 = self.work_time(w, x, span_s=hours * 3600)
+        n = int(rng.integers(600, 1500))
+        recs = self._dns_queries(x, t0, n, hours, tag)
+        txt_share = float(rng.uniform(0.6, 0.85))
+
+        def fields(r: np.random.Generator, k: int) -> dict[str, pa.Array]:
+            first = random_strings(r, r.integers(30, 61, k), _B32)
+            second = random_strings(r, r.integers(8, 25, k), _B32)
+            two = pa.array(r.random(k) < 0.5)
+            sub = pc.if_else(two, pc.binary_join_element_wise(first, second, "."), first)
+            q = pc.binary_join_element_wise(sub, pa.scalar(domain), ".")
+            txt = r.random(k) < txt_share
+            qtype = pc.if_else(pa.array(txt), pa.scalar("TXT"), pa.scalar("NULL"))
+            payload = random_strings(r, r.integers(40, 160, k), _B32)
+            answers = pc.if_else(pa.array(txt), payload, pa.scalar("-"))
+            return {"query": q, "qtype_name": qtype,
+                    "rcode_name": pa.array(["NOERROR"] * k, type=pa.string()),
+                    "answers": answers}
+
+        dns_srv = int(cl.dns[x])
+        return Planned(
+            "dns_tunnel", attack_id, iso_week(t0), int(recs.ts.min()), int(recs.ts.max()),
+            {"attacker": self.hid(X), "victims": [self.hid(dns_srv)], "domain": domain},
+            [[self.hid(X), self.hid(dns_srv)]],
+            f"{self.hid(X)} tunnels data over DNS: {len(recs)} TXT/NULL queries for random "
+            f"subdomains of {domain} in {hours:.1f} hours",
+            {"domain": domain, "queries": len(recs), "txt_share": round(txt_share, 3),
+             "logs": ["conn", "dns"]},
+            [], recs, AppPlant("dns", fields),
+        )
+
+    # ---- 8. DGA-like client (application logs)
+    def dga(self, tag: int, attack_id: int) -> Planned:
+        rng, cl = self.rng, self.net.clients
+        x = self.client()
+        X = int(cl.ip[x])
+        w = self.week()
+        hours = float(rng.uniform(1.0, 4.0))
+        t0 = self.work_time(w, x, span_s=hours * 3600)
+        n = int(rng.integers(200, 600))
+        recs = self._dns_queries(x, t0, n, hours, tag)
+        live = float(rng.uniform(0.01, 0.05))
+        tlds = ("com", "net", "org", "info", "biz", "ru", "xyz", "top")
+
+        def fields(r: np.random.Generator, k: int) -> dict[str, pa.Array]:
+            label = random_strings(r, r.integers(10, 19, k), _B32[:26])
+            tld = pa.array(list(tlds), type=pa.string()).take(
+                pa.array(r.integers(0, len(tlds), k)))
+            q = pc.binary_join_element_wise(label, tld, ".")
+            ok = r.random(k) < live
+            rcode = pc.if_else(pa.array(ok), pa.scalar("NOERROR"), pa.scalar("NXDOMAIN"))
+            ip = pc.binary_join_element_wise(
+                *[pc.cast(pa.array(r.integers(1, 224, k)), pa.string()) for _ in range(4)], ".")
+            return {"query": q, "qtype_name": pa.array(["A"] * k, type=pa.string()),
+                    "rcode_name": rcode, "answers": pc.if_else(pa.array(ok), ip, pa.scalar("-"))}
+
+        dns_srv = int(cl.dns[x])
+        return Planned(
+            "dga", attack_id, iso_week(t0), int(recs.ts.min()), int(recs.ts.max()),
+            {"attacker": self.hid(X), "victims": [self.hid(dns_srv)]},
+            [[self.hid(X), self.hid(dns_srv)]],
+            f"{self.hid(X)} resolves {len(recs)} random domains in {hours:.1f} hours, "
+            f"{1 - live:.0%} of them NXDOMAIN",
+            {"queries": len(recs), "nxdomain_share": round(1 - live, 3), "logs": ["conn", "dns"]},
+            [], recs, AppPlant("dns", fields),
+        )
+
+    # ---- 9. rare-user-agent http beacon (application logs)
+    def ua_beacon(self, tag: int, attack_id: int) -> Planned:
+        rng, net = self.rng, self.net
+        cl = net.clients
+        x = self.client()
+        X = int(cl.ip[x])
+        known = np.concatenate([net.popular, net.mid, net.web_clients, net.mail_ext])
+        while True:
+            E = int(random_public(rng, 1)[0])
+            if E not in set(int(v) for v in known):
+                break
+        w = self.week()
+        t0 = self.work_time(w, x, days=(0, 1, 2))
+        t_end = min(t0 + int(rng.integers(1, 3)) * DAY_US, self.week_end(w))
+        period = float(rng.uniform(240, 900))
+        jitter = float(rng.uniform(0.05, 0.2))
+        k = np.arange(int((t_end - t0) / (period * US)) + 1)
+        tt = t0 + ((k * period + rng.normal(0, jitter * period, k.shape[0])) * US).astype(np.int64)
+        tt = np.sort(tt[(tt >= t0) & (tt < t_end)])
+        tt = tt[self.on_gate(x, tt)]
+        prof = Profile("ua-beacon", C.TCP, (80,), "http", (("SF", 1.0),),
+                       orig=Sizes(float(rng.uniform(400, 900)), 0.1),
+                       resp=Sizes(float(rng.uniform(300, 800)), 0.2), dur=Sizes(0.3, 0.3),
+                       rtt=0.04, throughput=5e5)
+        recs = self.drop_gaps(C.realise(rng, prof, tt, np.full(tt.shape[0], X),
+                                        np.full(tt.shape[0], E),
+                                        np.full(tt.shape[0], bool(cl.linux[x])), tag=tag))
+        self.forbid_hosts.append(E)
+        token = "".join(chr(int(c)) for c in _HEX[rng.integers(0, 16, 8)])
+        agent = f"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; Trident/4.0; {token})"
+        host = self._fresh_domain(("com", "net", "biz"))
+        path = "/" + "".join(chr(int(c)) for c in _B32[rng.integers(0, 26, 6)]) + "/gate.php"
+
+        def fields(r: np.random.Generator, k: int) -> dict[str, pa.Array]:
+            uri = pc.binary_join_element_wise(
+                pa.scalar(path + "?id="), random_strings(r, np.full(k, 16), _HEX), "")
+            return {"method": pa.array(["POST"] * k, type=pa.string()),
+                    "host": pa.array([host] * k, type=pa.string()), "uri": uri,
+                    "user_agent": pa.array([agent] * k, type=pa.string()),
+                    "status_code": pa.array(["200"] * k, type=pa.string()),
+                    "resp_mime_types": pa.array(["text/plain"] * k, type=pa.string())}
+
+        return Planned(
+            "ua_beacon", attack_id, iso_week(t0), int(recs.ts.min()), int(recs.ts.max()),
+            {"attacker": self.hid(X), "victims": [self.hid(E)], "c2": self.hid(E)},
+            [[self.hid(X), self.hid(E)]],
+            f"{self.hid(X)} posts to http://{host}{path} on {self.hid(E)} every "
+            f"{period:.0f} s with the user agent {agent!r}",
+            {"period_seconds": round(period, 3), "user_agent": agent, "host": host,
+             "logs": ["conn", "http"]},
+            [], recs, AppPlant("http", fields),
+        )
+
+
+ORDER: tuple[str, ...] = tuple(SCENARIOS) + tuple(APP_SCENARIOS)
 
 
 def plan(net: Network, bg: Background, seed: int, weeks: int, start_us: int,
