@@ -24,6 +24,9 @@ KINDS = (
     "beacon",
     "long_connection",
     "strobe",
+    "suspicious_dns",
+    "suspicious_http",
+    "dns_tunnel",
 )
 STATUSES = ("new", "confirmed", "benign")
 
