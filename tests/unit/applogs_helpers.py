@@ -54,7 +54,16 @@ def generated(seed: int, root: str) -> tuple[dict[str, Any], pd.DataFrame, pd.Da
     """(truth, dns, http) of a small generated network with the three application plants."""
     out = Path(root) / f"gen-{seed}"
     if not (out / "truth.json").exists():
-        generate(out, GenerateOptions(weeks=2, hosts=60, scale=3000, seed=seed, app_logs=True,
-                                      scenarios=("dns_tunnel", "dga", "ua_beacon")))
+        generate(
+            out,
+            GenerateOptions(
+                weeks=2,
+                hosts=60,
+                scale=3000,
+                seed=seed,
+                app_logs=True,
+                scenarios=("dns_tunnel", "dga", "ua_beacon"),
+            ),
+        )
     truth = json.loads((out / "truth.json").read_text())
     return truth, load(out, "dns"), load(out, "http")

@@ -220,13 +220,10 @@ class HttpWords:
         ua_bin = bins.reindex(ua).to_numpy().astype(object)
         method = _text(frame, "method")
         ctype = pd.Series(_text(frame, "resp_mime_types")).map(content_top).to_numpy(object)
-        status = (
-            pd.to_numeric(frame["status_code"], errors="coerce")
-            .astype("Int64")
-            .astype(str)
-            .replace("<NA>", "-")
-            .to_numpy(object)
-        )
+        code = pd.to_numeric(frame["status_code"], errors="coerce").to_numpy("float64")
+        known = np.isfinite(code)
+        status = np.full(len(frame), "-", dtype=object)
+        status[known] = code[known].astype(np.int64).astype(str)
         word = (
             top
             + "_"
