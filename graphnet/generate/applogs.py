@@ -306,14 +306,12 @@ def http_table(c: Conns, uid: np.ndarray, rng: np.random.Generator, vocab: AppVo
                     "Gecko) Chrome/", _s(100 + h % 23), ".0.", _s(h % 6000), ".",
                     _s((h >> 13) % 200), " Safari/537.36")
     ua = pc.if_else(pa.array(client), ua_client, pc.if_else(pa.array(ext_src), visitor, ua_server))
-    req = np.where(np.asarray(method.to_pylist(), dtype=object) == "POST",
-                   np.maximum(c.orig_bytes[sel] - 350, 0), 0)
     resp = np.maximum(c.resp_bytes[sel] - 280, 0)
     resp = np.where(status == 304, 0, resp)
     mime = pc.if_else(pa.array(resp > 0), _take(_MIMES, path), pa.scalar("-"))
     fields = {"method": method, "host": host, "uri": uri, "user_agent": ua,
-              "status_code": _s(status), "request_body_len": _s(req),
-              "response_body_len": _s(resp), "resp_mime_types": mime}
+              "status_code": _s(status), "response_body_len": _s(resp),
+              "resp_mime_types": mime}
     tags = c.tag[sel]
     for t in np.unique(tags[tags >= 0]).tolist():
         p = plants.get(int(t))
@@ -323,6 +321,9 @@ def http_table(c: Conns, uid: np.ndarray, rng: np.random.Generator, vocab: AppVo
         own = p.fields(rng, idx.shape[0])
         for k, v in own.items():
             fields[k] = _scatter(fields[k], idx, v)
+    # a request body only with POST (the request's bytes less its headers)
+    post = np.asarray(fields["method"].to_pylist(), dtype=object) == "POST"
+    fields["request_body_len"] = _s(np.where(post, np.maximum(c.orig_bytes[sel] - 350, 0), 0))
     return sel, fields
 
 

@@ -206,3 +206,11 @@ def test_tunnel_domains_and_clients() -> None:
     assert hs.to_dict() == {"10.0.0.7": 1.5}
     text = T.explain(scored.iloc[0], c, info, T.TunnelSettings(floor=100))
     assert text.startswith("10.0.0.7 asked 150 distinct subdomains of bad.com")
+
+
+def test_the_steps_are_ready_for_the_registry() -> None:
+    from graphnet.detectors.applogs import STEPS
+    from graphnet.findings import KINDS
+
+    assert [s.name for s in STEPS] == ["suspicious_dns", "suspicious_http", "dns_tunnel"]
+    assert all(s.kind == s.name and s.kind in KINDS and s.detector for s in STEPS)

@@ -216,19 +216,28 @@ class SpotLogModel(Model):
         return out
 
 
-def explain(obs: pd.DataFrame, scored: pd.DataFrame) -> list[str]:
-    """One sentence per scored record: what was asked (a DNS query or a web request), its
-    word and how the word stands for the client."""
-    out = []
-    has_q = "query" in obs.columns
-    for (_, r), (_, s) in zip(obs.iterrows(), scored.iterrows(), strict=True):
-        if has_q:
-            what = f"asked {r['dst']} for {r['query']} ({r['qtype_name']}, {r['rcode_name']})"
-        else:
-            what = f"{r['method']} http://{r['host']}{r['uri']} ({r['status_code']})"
-        p = max(float(s["part_p"]), P_FLOOR)
-        out.append(
-            f"{r['src']} {what}: word '{s['word']}' {NOVELTY[int(s['novelty'])]} "
-            f"{r['src']} (P = {p:.1e})"
-        )
-    return out
+def explain(obs: pd.DataFrame, scored: pd.DataFrame) -> np.ndarray:
+    """One sentence per scored record (column operations): what was asked (a DNS query or a
+    web request), its word and how the word stands for the client."""
+
+    def col(name: str) -> np.ndarray:
+        v = obs[name]
+        return v.astype(object).where(v.notna(), "-").astype(str).to_numpy(object)
+
+    src = col("src")
+    if "query" in obs.columns:
+        what = (
+            "asked " + col("dst") + " for " + col("query") + " (" + col("qtype_name") + ", "
+            + col("rcode_name") + ")"
+        )  # fmt: skip
+    else:
+        what = (
+            col("method") + " http://" + col("host") + col("uri") + " (" + col("status_code")
+            + ")"
+        )  # fmt: skip
+    novelty = np.asarray(NOVELTY, dtype=object)[scored["novelty"].to_numpy(dtype=np.int64)]
+    p = np.maximum(scored["part_p"].to_numpy(dtype="float64"), P_FLOOR)
+    ptxt = pd.Series(p).map("{:.1e}".format).to_numpy(object)
+    word = scored["word"].to_numpy(object)
+    out = src + " " + what + ": word '" + word + "' " + novelty + " " + src + " (P = " + ptxt + ")"
+    return np.asarray(out, dtype=object)
