@@ -29,6 +29,7 @@ from graphnet.detectors.lda.model import LdaSettings
     ("name", "domain", "sub"),
     [
         ("www.example.com", "example", "www"),
+        ("www.example.com.", "example", "www"),  # Scala's split drops the trailing label
         ("a.b.example.com", "example", "a.b"),
         ("example.com", "example", "None"),
         ("x.example.com.au", "example", "x"),  # country code, then the generic label

@@ -66,9 +66,20 @@ def _labels(name: str) -> list[str]:
     return n.split(".") if n else [""]
 
 
+def spot_split(name: str) -> list[str]:
+    """The labels of a name as Spot's Scala `url.split('.')` gives them: trailing empty
+    labels dropped (a trailing dot does not count), an empty name one empty label."""
+    parts = str(name).split(".")
+    while len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    if parts == [""] * len(parts):
+        return [""]
+    return parts
+
+
 def spot_domain(name: str) -> tuple[str, str]:
     """(domain, subdomain) by Spot's rule; "None" for what is missing."""
-    parts = str(name).split(".")  # Spot splits the name as logged
+    parts = spot_split(name)  # Spot splits the name as logged
     n = len(parts)
     domain, sub = NONE, NONE
     if (
@@ -162,7 +173,7 @@ def dns_name_parts(
                 top,
                 log2_floor(sub_len),
                 entropy_bin(ent),
-                log2_floor(len(q.split("."))),
+                log2_floor(len(spot_split(q))),
                 reg,
                 rsub,
                 int(is_reverse(reg)),
