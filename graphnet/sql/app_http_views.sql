@@ -19,6 +19,14 @@ SELECT 'ref' AS part, win, uid, ts, src, dst, dport, method, host, uri, user_age
        status_code, resp_mime_types
 FROM refs_http;
 
+-- the first response MIME type (Zeek joins several with ','), then its top-level type
+CREATE OR REPLACE TEMP VIEW app_http_first AS
+SELECT r.*,
+       CASE WHEN POSITION(',' IN COALESCE(r.resp_mime_types, '-')) > 0
+            THEN SUBSTRING(r.resp_mime_types FROM 1 FOR POSITION(',' IN r.resp_mime_types) - 1)
+            ELSE COALESCE(r.resp_mime_types, '-') END AS mime1
+FROM app_http_rows r;
+
 CREATE OR REPLACE TEMP VIEW app_http_known AS
 SELECT r.part, r.win, r.uid, r.ts, r.src, r.dst, r.dport,
        COALESCE(r.method, '-') AS method, COALESCE(r.host, '-') AS host,
@@ -26,16 +34,10 @@ SELECT r.part, r.win, r.uid, r.ts, r.src, r.dst, r.dport,
        CASE WHEN r.status_code IS NULL THEN '-' ELSE CAST(r.status_code AS VARCHAR) END AS status,
        CASE WHEN r.ts IS NULL OR ISNAN(r.ts) THEN 0
             ELSE MOD(MOD(CAST(FLOOR(r.ts / 3600.0) AS BIGINT), 24) + 24, 24) END AS hour,
-       CASE WHEN POSITION('/' IN m.mime1) > 0
-            THEN SUBSTRING(m.mime1 FROM 1 FOR POSITION('/' IN m.mime1) - 1)
-            ELSE m.mime1 END AS ctype_raw
-FROM app_http_rows r
-CROSS JOIN LATERAL (
-  SELECT CASE WHEN POSITION(',' IN COALESCE(r.resp_mime_types, '-')) > 0
-              THEN SUBSTRING(r.resp_mime_types FROM 1
-                             FOR POSITION(',' IN r.resp_mime_types) - 1)
-              ELSE COALESCE(r.resp_mime_types, '-') END AS mime1
-) m;
+       CASE WHEN POSITION('/' IN r.mime1) > 0
+            THEN SUBSTRING(r.mime1 FROM 1 FOR POSITION('/' IN r.mime1) - 1)
+            ELSE r.mime1 END AS ctype_raw
+FROM app_http_first r;
 
 CREATE OR REPLACE TEMP VIEW app_words AS
 SELECT k.part, k.win, k.uid, k.ts, k.src, k.dst, k.dport, 'http' AS service,
