@@ -574,7 +574,13 @@ def derive_uid(lines: Lines, idx: np.ndarray) -> pa.Array:
 
 def _column(value: Any, name: str, n: int) -> pa.Array:
     typ = ARROW_TYPES[name]
-    if value is None:
+    if value is None:  # a field the layout lacks: unknown
+        if pa.types.is_string(typ) and name not in NULLABLE_STRINGS:
+            return pa.array(np.full(n, UNSET, dtype=object), type=typ)
+        if name in ("sport", "dport", "status_code"):
+            return pa.array(np.full(n, -1), type=typ)
+        if pa.types.is_floating(typ):
+            return pa.array(np.full(n, np.nan), type=typ)
         return pa.nulls(n, type=typ)
     if isinstance(value, str):
         return pa.array(np.full(n, value, dtype=object), type=typ)

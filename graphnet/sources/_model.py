@@ -34,11 +34,9 @@ HTTP_COLUMNS = (
     "sensor", "line",
 )
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {"dns": DNS_COLUMNS, "http": HTTP_COLUMNS}
-#: string columns that are null when unset (free text as logged; "" when logged empty); the
-#: other string columns are categorical: "-" when unset or empty
-NULLABLE_STRINGS = frozenset((
-    "sensor", "query", "answers", "host", "uri", "referrer", "user_agent", "resp_mime_types",
-))
+#: string columns that are null when unset ("" when logged empty); the other string columns
+#: are "-" when unset (free text of the record tables: "" when logged empty)
+NULLABLE_STRINGS = frozenset(("sensor", "query", "answers"))
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "ts": pa.float64(),

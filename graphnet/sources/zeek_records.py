@@ -8,12 +8,12 @@ Columns (`_model.DNS_COLUMNS`, `_model.HTTP_COLUMNS`; documented in docs/archite
 `sensor` (Zeek `_node_name`, OTRF `@system`), `line`.
 
 Values: categorical strings (`uid`, `proto`, `qtype_name`, `rcode_name`, `method`) are `-` when
-unset or empty, as in the connection table; free text (`query`, `host`, `uri`, `referrer`,
-`user_agent`, `answers`, `resp_mime_types`, `sensor`) is kept as logged (Zeek's `\\xNN` escapes
-included), null when unset and `""` when logged empty (`(empty)`, `[]`); sets and vectors
-(`answers`, `resp_mime_types`, old Bro's `mime_type`) are joined with `,` whatever the
-`#set_separator`; `rejected` is a nullable bool (TSV `T` / `F`); body lengths are float64, NaN
-when unset; `status_code` is int32, -1 when unset, like the ports.
+unset or empty, as in the connection table; free text (`host`, `uri`, `referrer`, `user_agent`,
+`resp_mime_types`) is kept as logged (Zeek's `\\xNN` escapes included), `-` when unset and `""`
+when logged empty (`(empty)`, `[]`); `query`, `answers` and `sensor` likewise but null when
+unset; sets and vectors (`answers`, `resp_mime_types`, old Bro's `mime_type`) are joined with
+`,` whatever the `#set_separator`; `rejected` is a nullable bool (TSV `T` / `F`); body lengths
+are float64, NaN when unset; `status_code` is int32, -1 when unset, like the ports.
 Rejected like connection records: a bad timestamp, address, port or number, a `rejected` that
 is not `T`/`F`, a status code that is not a whole number below 2^31.
 """

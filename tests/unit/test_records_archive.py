@@ -77,7 +77,7 @@ def test_http_records_with_missing_columns_read_as_null(tmp_path: Path) -> None:
     frame = typed(rows, HTTP_COLUMNS).drop(columns=["referrer", "sensor"])
     put(archive.records("http"), "c" * 64, frame)
     got = archive.record_frame("http", ["2024-W10"])
-    assert got.referrer.isna().all() and got.sensor.isna().all()
+    assert got.referrer.isna().all() and got.sensor.isna().all()  # not in the file: NULL
     assert got.status_code.tolist() == [200]
 
 

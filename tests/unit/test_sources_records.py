@@ -127,9 +127,9 @@ def test_tsv_http_old_bro_layout_and_node_name(tmp_path: Path) -> None:
     assert list(http.columns) == list(HTTP_COLUMNS)
     assert http.method.tolist() == ["GET", "POST"]
     assert http.status_code.tolist() == [200, -1] and str(http.status_code.dtype) == "int32"
-    assert http.resp_mime_types[0] == "text/html" and pd.isna(http.resp_mime_types[1])
+    assert http.resp_mime_types[0] == "text/html" and http.resp_mime_types[1] == "-"
     assert http.response_body_len[0] == 1200.0 and math.isnan(http.response_body_len[1])
-    assert pd.isna(http.host[1]) and pd.isna(http.referrer[0])
+    assert http.host[1] == "-" and http.referrer[0] == "-" and http.user_agent[1] == "-"
     assert http.sensor[0] == "worker-1" and pd.isna(http.sensor[1])
 
 
@@ -209,7 +209,7 @@ def test_json_dns_and_http_keys_lists_and_rejects(tmp_path: Path) -> None:
     assert dns.sensor[0] == "n1" and pd.isna(dns.sensor[1])
     assert http.line.tolist() == [4]
     assert http.resp_mime_types[0] == "text/plain" and http.sensor[0] == "sensor-b"
-    assert http.status_code[0] == 200 and pd.isna(http.referrer[0])
+    assert http.status_code[0] == 200 and http.referrer[0] == "-"
 
 
 def test_json_without_stream_keys_by_fields(tmp_path: Path) -> None:
