@@ -174,3 +174,18 @@ def test_resolved_and_requested_rows(tmp_path: Path) -> None:
     assert (req["request_bytes"], req["response_bytes"], req["uris_distinct"]) == (12.0, 120.0, 2)
     assert req["dst_host"]["internal"] is False
     assert np.isclose(req["first_ms"], (MON + 60) * 1000)
+
+
+def test_dns_records_of_two_sensors_count_once(tmp_path: Path) -> None:
+    archive = Archive(Settings(home=tmp_path))
+    a = [dns(i, sensor="a") for i in range(10)]
+    # sensor b: the same queries 0.2 s later under its own uids; one of its own, and one
+    # with the same 5-tuple and time but another name (another question: kept)
+    b = [{**r, "ts": r["ts"] + 0.2, "uid": f"B{i}", "sensor": "b"} for i, r in enumerate(a)]
+    b += [dns(50, sensor="b"), {**a[0], "uid": "B-other", "query": "other.org", "sensor": "b"}]
+    put(archive.records("dns"), "1" * 64, typed(a, DNS_COLUMNS))
+    put(archive.records("dns"), "2" * 64, typed(b, DNS_COLUMNS))
+    got = archive.record_frame("dns", ["2024-W10"], ["uid", "sensor"])
+    assert sorted(got.uid) == sorted([f"D{i}" for i in range(10)] + ["D50", "B-other"])
+    rows = record_graph.resolved_rows(archive, ["2024-W10"], [], host_classifier())
+    assert {r["domain"]: r["queries"] for r in rows} == {"example.com": 11, "other.org": 1}
