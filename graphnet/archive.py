@@ -10,6 +10,10 @@
   starts alone adopts those the ledger says are done and removes the rest (`Archive.ingesting`).
   An archive written before markers (no `committed/` folder) is read whole until the next ingest
   adopts it once. Detectors read the columns they need with `Archive.connections`.
+- **Record archives** (`archive/dns/<window>/<sha16>.parquet`, `archive/http/...`): the `dns`
+  and `http` tables of the same files (`graphnet.sources.DNS_COLUMNS` / `HTTP_COLUMNS`), written
+  and committed exactly as the connections (`Archive.records(table)`: the same door over its own
+  folder, markers and tidying) and bound by `session(..., records=...)`.
 - **Stored results** (`$GRAPHNET_HOME/scores/<window>/<name>.parquet`): what an analysis keeps
   for later steps, reports and feedback (novelty scores, conversation summaries, volume
   series ...), each a table with a JSON metadata entry, written atomically.
@@ -44,7 +48,13 @@ from graphnet.engine import Engine, EngineSettings, Session, parquet_select, quo
 from graphnet.engine import sql as engine_sql
 from graphnet.errors import DiskFull, NotEnoughHistory, is_disk_full
 from graphnet.features import act
-from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
+from graphnet.sources import (
+    ARROW_TYPES,
+    BASE_COLUMNS,
+    RECORD_TABLES,
+    SENSOR_COLUMN,
+    TABLE_COLUMNS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +70,23 @@ LOCK = ".lock"
 #: markers of an archive written before markers, staged before they are switched in
 STAGED = ".committed.new"
 _META_KEY = b"graphnet"
+#: the columns a connection binding has (the sensor after the base columns)
+CONN_COLUMNS = (*BASE_COLUMNS, SENSOR_COLUMN)
+#: records of two sensors that start at most this many seconds apart, with the same protocol,
+#: addresses and ports (and, for dns / http records, the same question / request), are one
+#: record seen twice: the copy of the sensor whose name sorts later is not read
+SENSOR_TOLERANCE = 1.0
+#: per record table: what makes two records of one file content the same record (a uid is one
+#: connection, which may carry several dns queries or http requests), and what two sensors'
+#: copies of one record share besides the addresses and ports
+RECORD_KEYS: dict[str, tuple[str, ...]] = {
+    "dns": ("uid", "ts", "query", "qtype_name"),
+    "http": ("uid", "ts", "method", "host", "uri"),
+}
+RECORD_SAME: dict[str, tuple[str, ...]] = {
+    "dns": ("proto", "query", "qtype_name"),
+    "http": ("method", "host", "uri"),
+}
 
 
 @dataclass(frozen=True)
@@ -141,7 +168,9 @@ class ArchiveWriter:
         try:
             for w in pd.unique(win):
                 part = frame[win == w]
-                table = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+                table = _typed(
+                    pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+                )
                 writer = self.writers.get(w)
                 if writer is None:
                     path = self.root / str(w) / f"{self.sha}.parquet"
@@ -189,6 +218,15 @@ class ArchiveWriter:
         raise exc
 
 
+def _typed(table: pa.Table) -> pa.Table:
+    """Columns pandas could not type (all null: a sensor nobody named) get their known type,
+    so that every chunk of a file has one schema."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type) and f.name in ARROW_TYPES:
+            table = table.set_column(i, f.name, table.column(i).cast(ARROW_TYPES[f.name]))
+    return table
+
+
 @dataclass(frozen=True)
 class Stored:
     """A stored result: its table and the metadata written with it."""
@@ -217,12 +255,29 @@ _SQL_TYPES = {
     pa.int32(): "INTEGER",
     pa.int64(): "BIGINT",
     pa.string(): "VARCHAR",
+    pa.bool_(): "BOOLEAN",
 }
 
 
 def _null(column: str) -> str:
     """A column no file of a window has: NULL of its type."""
     return f"CAST(NULL AS {_SQL_TYPES[ARROW_TYPES[column]]}) AS {column}"
+
+
+def _sensors(path: Path) -> set[str]:
+    """The sensors a Parquet file names, from its column statistics (min and max per row
+    group: enough to tell one sensor from several)."""
+    meta = pq.read_metadata(path)
+    try:
+        j = meta.schema.names.index(SENSOR_COLUMN)
+    except ValueError:
+        return set()
+    out: set[str] = set()
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(j).statistics
+        if stats is not None and stats.has_min_max:
+            out |= {str(stats.min), str(stats.max)}
+    return out
 
 
 def _acts(histories: Sequence[str]) -> pa.Table:
@@ -311,11 +366,16 @@ def empty_frame(columns: Sequence[str]) -> pd.DataFrame:
 
 
 class Archive:
-    """Reads and writes the columnar store of one graphnet home."""
+    """Reads and writes the columnar store of one graphnet home (`table`: the connections, or
+    a record table's own archive, see `records`)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, table: str = "conn") -> None:
+        if table != "conn" and table not in RECORD_TABLES:
+            raise ValueError(f"not an archived table: {table!r}")
         self.settings = settings
-        self.root = settings.archive_dir
+        self.table_name = table
+        self.columns: tuple[str, ...] = CONN_COLUMNS if table == "conn" else TABLE_COLUMNS[table]
+        self.root = settings.archive_dir if table == "conn" else settings.archive_dir / table
         self.committed_dir = self.root / COMMITTED
         self.results_root = settings.home / "scores"
         self._markers: dict[tuple[str, int], tuple[str, ...]] = {}
@@ -341,6 +401,14 @@ class Archive:
             )
         at = float(first) + share * (float(last) - float(first))
         return TimeSplit(window, at, float(first), float(last), share, n)
+
+    def records(self, table: str) -> Archive:
+        """The archive of a record table (`dns`, `http`): `archive/<table>/<window>/<sha16>
+        .parquet`, with its own commit markers, written, committed and tidied like the
+        connections (ingest does it for every file holding such records)."""
+        view = Archive(self.settings, table)
+        view.split = self.split
+        return view
 
     def split_view(self, split: TimeSplit) -> Archive:
         """The same archive read as if `split.window` had a history: `history(window, ...)`
@@ -464,6 +532,9 @@ class Archive:
                 alone = not self.committed_dir.is_dir()
                 fcntl.flock(fd, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
             self.tidy(done, remove=alone)
+            if self.table_name == "conn":
+                for name in RECORD_TABLES:
+                    self.records(name).tidy(done, remove=alone)
             if alone:
                 fcntl.flock(fd, fcntl.LOCK_SH)  # other ingests may start now
             yield alone
@@ -686,6 +757,8 @@ class Archive:
         lookups: Mapping[str, pa.Table] | None = None,
         labels: bool = False,
         staged: Mapping[str, Sequence[str]] | None = None,
+        records: Mapping[str, tuple[str, Sequence[str]]] | None = None,
+        staged_records: Mapping[str, tuple[str, Sequence[str], Sequence[str]]] | None = None,
     ) -> Iterator[Session]:
         """An engine session over the archive: each name of `tables` is bound to the committed
         connections of its windows (`win` holds the window id: `window` is a reserved word in
@@ -697,10 +770,28 @@ class Archive:
         `connections(..., complete=True)`; the label columns only with `labels`. `staged`
         binds names to the files of file contents (sha256) that ingest has written and not
         committed yet, in every window (ingest's own reading of what it is loading), every row
-        of them (no uid is dropped: the graph counts what the files hold)."""
+        of them (no uid is dropped: the graph counts what the files hold).
+
+        `records` binds names to a record table's committed rows of windows: `{"dns": ("dns",
+        [window]), "dns_past": ("dns", history)}` (columns `win` plus `sources.DNS_COLUMNS` /
+        `HTTP_COLUMNS`; a record read once, see `RECORD_KEYS` and `SENSOR_TOLERANCE`).
+        `staged_records` binds `{name: (table, windows, shas)}` to the committed rows of the
+        windows together with the written, not yet committed files of the file contents
+        `shas` in them (ingest's summaries of what it is loading, read once like the rest).
+
+        Connections (and records) seen by several sensors count once: within a window whose
+        files name more than one sensor, a record is not read when a record of a sensor whose
+        name sorts before its own has the same protocol, addresses and ports (records: also
+        `RECORD_SAME`) and starts at most `SENSOR_TOLERANCE` seconds from it."""
         with self.engine().session() as s:
             for name, wins in tables.items():
                 s.bind(name, self._select(self._window_files(wins), labels))
+            for name, (table, wins) in (records or {}).items():
+                view = self.records(table)
+                s.bind(name, view._select(view._window_files(wins), False))
+            for name, (table, wins, shas) in (staged_records or {}).items():
+                view = self.records(table)
+                s.bind(name, view._select(view._window_files(wins, shas), False))
             for name, shas in (staged or {}).items():
                 # every row, as the Bolt path counts them (a uid in two files: twice)
                 s.bind(name, self._select(self._staged_files(shas), labels, dedup=False))
@@ -720,20 +811,43 @@ class Archive:
         *,
         parts: Sequence[str] = (),
         lookups: Mapping[str, pa.Table] | None = None,
+        records: Mapping[str, tuple[str, Sequence[str]]] | None = None,
     ) -> pa.Table:
         """The whole result of one statement (an aggregate: small) over a fresh session."""
-        with self.session(tables, parts=parts, lookups=lookups) as s:
+        with self.session(tables, parts=parts, lookups=lookups, records=records) as s:
             return s.table(statement, params)
 
+    def record_frame(
+        self, table: str, wins: Sequence[str], columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """A record table's committed rows of `wins` as a frame (`win` and `columns`, default
+        all), each record once, in (win, ts, line) order: for small windows and tests; the
+        detectors aggregate through `session(records=...)`."""
+        view = self.records(table)
+        cols = list(columns or view.columns)
+        unknown = [c for c in cols if c not in view.columns]
+        if unknown:
+            raise ValueError(f"not a column of {table}: {', '.join(unknown)}")
+        select = view._select(view._window_files(wins), False)
+        with self.engine().session() as s:
+            s.bind("records", select)
+            text = f"SELECT win, {', '.join(cols)} FROM records ORDER BY win, ts, line"
+            return s.run_text([text], None).to_arrow_table().to_pandas()
+
     def _window_files(
-        self, wins: Sequence[str]
+        self, wins: Sequence[str], shas: Sequence[str] = ()
     ) -> list[tuple[str, list[Path], tuple[float, float] | None]]:
-        """(window, its committed files, the time range read of them) of each of `wins`."""
+        """(window, its committed files, the time range read of them) of each of `wins`; with
+        `shas`, also the files of those contents in the window, committed or not."""
         out = []
         for w in dict.fromkeys(wins):
             if not _is_window(w):
                 raise ValueError(f"not a window id: {w!r}")
-            out.append((str(w), self.files(w), self._range(w)))
+            files = self.files(w)
+            if shas:
+                more = (self.root / w / f"{sha[:16]}.parquet" for sha in shas)
+                files = sorted({*files, *(p for p in more if p.is_file())})
+            out.append((str(w), files, self._range(w)))
         return out
 
     def _staged_files(
@@ -761,15 +875,19 @@ class Archive:
         archived twice in a window (overlapping logs) counts once: a connection's window
         follows from its time, so duplicates are looked for within each window of several
         files only."""
-        cols = list(BASE_COLUMNS) + (list(LABEL_COLUMNS) if labels else [])
+        conn = self.table_name == "conn"
+        cols = list(self.columns) + (list(LABEL_COLUMNS) if labels and conn else [])
         out = ", ".join(["win", *cols])
         parts: list[str] = []
         for i, (w, files, rng) in enumerate(by_window):
             if not files:
                 continue
             have: set[str] = set()
+            sensors: set[str] = set()
             for f in files:
                 have.update(pq.read_schema(f).names)
+                if dedup and len(files) > 1:
+                    sensors |= _sensors(f)
             exprs = [c if c in have else _null(c) for c in cols]
             inner = parquet_select(files, [c for c in cols if c in have] or ["ts"])
             # `w` is checked to be a window id: the literal holds no quote
@@ -781,15 +899,30 @@ class Archive:
                 if cond:
                     one += " WHERE " + " AND ".join(cond)
             if dedup and len(files) > 1:
+                key = "uid" if conn else ", ".join(RECORD_KEYS[self.table_name])
                 one = (
-                    f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY uid "
+                    f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY {key} "
                     f"ORDER BY line) AS copy FROM ({one}) u) d{i} WHERE copy = 1"
                 )
+                if len(sensors) > 1:
+                    one = self._one_per_sensor(one, out, i)
             parts.append(one)
         if not parts:
             nulls = ", ".join(_null(c) for c in cols)
             return f"SELECT CAST(NULL AS VARCHAR) AS win, {nulls} WHERE 1 = 0"
         return f"SELECT {out} FROM ({' UNION ALL '.join(parts)}) u"
+
+    def _one_per_sensor(self, one: str, out: str, i: int) -> str:
+        """`one` without the copies of records another sensor logged (see `session`)."""
+        same = ["src", "sport", "dst", "dport"]
+        same += ["proto"] if self.table_name == "conn" else list(RECORD_SAME[self.table_name])
+        match = " AND ".join(f"b.{c} IS NOT DISTINCT FROM a.{c}" for c in same)
+        tol = float(SENSOR_TOLERANCE)
+        return (
+            f"SELECT {', '.join(f'a.{c.strip()}' for c in out.split(','))} FROM ({one}) a "
+            f"WHERE NOT EXISTS (SELECT 1 FROM ({one}) b WHERE {match} "
+            f"AND b.sensor < a.sensor AND b.ts >= a.ts - {tol!r} AND b.ts <= a.ts + {tol!r})"
+        )
 
     # ---------------------------------------------------------------- stored results
     def results_dir(self, window: str) -> Path:

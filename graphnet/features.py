@@ -179,3 +179,30 @@ def describe_value(component: str, value: str) -> str:
         lo, hi = (0, 0) if n == 0 else (2 ** (n - 1), 2**n - 1)
         return f"{component[:-4].replace('_', ' ')} {lo}–{hi}"
     return f"{component} {value}"
+
+
+# --------------------------------------------------------------------------- domain names
+#: second-level labels under a two-letter country code that are registries' own (`co.uk`,
+#: `com.au`, `ac.jp`, ...): a name under one is registered one label deeper
+_CC_SECOND_LEVEL = frozenset((
+    "co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "mil", "nic", "ltd",
+    "plc", "sch", "nhs", "gv", "lg", "ad", "ed", "gr",
+))
+
+
+def registered_domain(name: str | None) -> str | None:
+    """The domain a query name belongs to, as registered (lower case, no trailing dot): the
+    last two labels (`a.b.example.com` -> `example.com`), three under a country code's own
+    second level (`x.example.co.uk` -> `example.co.uk`); reverse lookups keep their zone and the
+    first two address labels (`4.3.2.1.in-addr.arpa` -> `2.1.in-addr.arpa`). A heuristic, not
+    the public suffix list: a name of one label is itself; None / empty give None."""
+    if not name:
+        return None
+    labels = [x for x in name.strip().rstrip(".").lower().split(".") if x]
+    if not labels:
+        return None
+    if len(labels) >= 2 and labels[-1] == "arpa" and labels[-2] in ("in-addr", "ip6"):
+        return ".".join(labels[-4:])
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _CC_SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])

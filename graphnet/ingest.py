@@ -11,6 +11,12 @@ index in `(:IngestGroup).done`, rolling back when another run already committed 
 killed at any moment resumes the group's missing batches, and the counts end up exactly as
 after one clean run. A file that fails to parse (unknown format, truncated gzip) writes
 nothing. Details: docs/architecture.md, "Ingest: exactly once, crash-safe".
+
+Zeek dns and http records (dns.log, http.log, or mixed JSON files) go through the same ledger:
+their rows are archived per window beside the connections (`Archive.records`) and committed
+with them, and a group writes the RESOLVED / REQUESTED summaries of the windows they add to
+(`graphnet.record_graph`, absolute values: safe to repeat) before the group is marked done.
+Every record carries a `sensor`: the log's own (`_node_name`, `@system`) or `sensor=`.
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphnet import accumulate, archive, bulk_ingest, sources, windows
-from graphnet.archive import Archive
+from graphnet import accumulate, archive, bulk_ingest, record_graph, sources, windows
+from graphnet.archive import Archive, ArchiveWriter
 from graphnet.config import Settings
 from graphnet.errors import ConfigError, DiskFull, InputError, StoreError, is_disk_full
 from graphnet.store import Store, Tx, bulk
@@ -255,6 +261,10 @@ class FileResult:
     relative_ts: bool = False
     sha256: str = ""
     windows: list[str] = field(default_factory=list)
+    #: dns / http records accepted (a file may hold connections and records: a mixed JSON log)
+    records: dict[str, int] = field(default_factory=dict)
+    #: the windows each record table was archived in
+    record_windows: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -282,7 +292,10 @@ class IngestResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "files": [{k: v for k, v in asdict(f).items() if k != "sha256"} for f in self.files],
+            "files": [
+                {k: v for k, v in asdict(f).items() if k not in ("sha256", "record_windows")}
+                for f in self.files
+            ],
             "accepted": self.accepted,
             "rejected": self.rejected,
             "seconds": round(self.seconds, 3),
@@ -413,10 +426,11 @@ def scan_span(paths: Sequence[Path], fmt: str | None) -> tuple[float, float] | N
     for path in paths:
         try:
             for chunk in sources.read(path, fmt):
-                ts = chunk.frame["ts"].to_numpy(dtype="float64")
-                ts = ts[np.isfinite(ts)]
-                if len(ts):
-                    lo, hi = min(lo, float(ts.min())), max(hi, float(ts.max()))
+                for frame in (chunk.frame, *chunk.tables.values()):
+                    ts = frame["ts"].to_numpy(dtype="float64")
+                    ts = ts[np.isfinite(ts)]
+                    if len(ts):
+                        lo, hi = min(lo, float(ts.min())), max(hi, float(ts.max()))
         except InputError as exc:
             log.debug("window auto: %s is not scanned: %s", path, exc)
     return (lo, hi) if lo <= hi else None
@@ -478,15 +492,19 @@ def _parse_file(
     result: FileResult,
     progress: Progress,
     aggregate: bool = True,
+    sensor: str | None = None,
 ) -> tuple[accumulate.EdgeAccumulator | None, list[pd.DataFrame]]:
     """Read the whole file (into the archive too); raise InputError if unreadable. Without
     `aggregate` (a first load, whose edges the engine aggregates from the archive), only the
-    archive is written.
+    archive is written. Its dns and http records go to their own archives; `sensor` names the
+    sensor of records whose log names none.
 
     Returns the aggregate of what was transformed already (None if nothing) and the frames not
     transformed yet: small files' rows are transformed together with other files' (per-call
     overhead), large files every TRANSFORM_ROWS rows (bounded memory)."""
     archive = Archive(settings).writer(sha, source=str(path))
+    record_writers: dict[str, ArchiveWriter] = {}
+    record_windows: dict[str, set[str]] = {}
     rejects_path = settings.rejects_dir / f"{path.name}.{sha[:12]}.rejects.tsv"
     # written under a temporary name, renamed when complete: never a partial rejects file
     rejects_tmp = rejects_path.with_name(f"{rejects_path.name}.{os.getpid()}.tmp")
@@ -497,10 +515,23 @@ def _parse_file(
     windows_seen: set[str] = set()
     try:
         for chunk in sources.read(path, fmt):
-            frame = chunk.frame
+            frame = with_sensor(chunk.frame, sensor)
             result.rejected += _write_rejects(rejects_tmp, chunk.rejects, holder)
             result.skipped += getattr(chunk, "skipped", 0)
             result.relative_ts = result.relative_ts or chunk.relative_ts
+            for name, recs in chunk.tables.items():
+                if recs.empty:
+                    continue
+                writer = record_writers.get(name)
+                if writer is None:
+                    writer = Archive(settings).records(name).writer(sha, source=str(path))
+                    record_writers[name] = writer
+                rwin = windows.window_ids(recs["ts"].to_numpy(dtype="float64"), window_kind)
+                writer.write(with_sensor(recs, sensor), rwin.to_numpy())
+                result.records[name] = result.records.get(name, 0) + len(recs)
+                seen = pd.unique(rwin.to_numpy()).tolist()
+                record_windows.setdefault(name, set()).update(seen)
+                windows_seen.update(seen)
             if frame.empty:
                 continue
             result.accepted += len(frame)
@@ -520,8 +551,12 @@ def _parse_file(
         if rejects_fh is not None:
             rejects_fh.close()  # flushes: a full disk fails here at the latest
         archive.finish()  # complete under final names; read once the ledger says done
+        for writer in record_writers.values():
+            writer.finish()
     except BaseException as exc:
         archive.abort()
+        for writer in record_writers.values():
+            writer.abort()
         if holder.get("fh"):
             with contextlib.suppress(OSError):  # closing fails again on a full disk
                 holder["fh"].close()
@@ -537,7 +572,48 @@ def _parse_file(
     else:
         rejects_path.unlink(missing_ok=True)
     result.windows = sorted(windows_seen)
+    result.record_windows = {k: sorted(v) for k, v in record_windows.items()}
     return acc, pending
+
+
+def with_sensor(frame: pd.DataFrame, sensor: str | None) -> pd.DataFrame:
+    """The records of a frame whose log names no sensor get `sensor` (None: left unset)."""
+    if not sensor:
+        return frame
+    if "sensor" not in frame.columns:
+        return frame.assign(sensor=sensor)
+    missing = frame["sensor"].isna()
+    if not missing.any():
+        return frame
+    frame = frame.copy()
+    frame["sensor"] = frame["sensor"].astype(object).where(~missing, sensor)
+    return frame
+
+
+def _commit(settings: Settings, m: _Member) -> None:
+    """The ledger says the file is done: its connections and records are read from now on."""
+    Archive(settings).commit(m.sha, m.result.windows)
+    for name, wins in m.result.record_windows.items():
+        Archive(settings).records(name).commit(m.sha, wins)
+
+
+def _write_records(store: Store, members: Sequence[_Member], settings: Settings) -> None:
+    """The RESOLVED / REQUESTED summaries of the windows the members add dns / http records
+    to, recomputed from the archive (committed records and the members' files)."""
+    by_table: dict[str, set[str]] = {}
+    for m in members:
+        for name, wins in m.result.record_windows.items():
+            by_table.setdefault(name, set()).update(wins)
+    if not by_table:
+        return
+    record_graph.write(
+        store,
+        Archive(settings),
+        {k: sorted(v) for k, v in by_table.items()},
+        [m.sha for m in members],
+        host_classifier(settings.internal_cidrs),
+        settings.batch_size,
+    )
 
 
 def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
@@ -691,6 +767,8 @@ def _ledger_props(m: _Member, window_kind: str) -> dict[str, Any]:
         "relative_ts": m.result.relative_ts,
         "rejects_file": m.result.rejects_file,
         "windows": m.result.windows,
+        "rows_dns": m.result.records.get("dns", 0),
+        "rows_http": m.result.records.get("http", 0),
     }
 
 
@@ -737,6 +815,7 @@ def _load_group(
     store.write_batches("hosts_upsert", hosts, settings.batch_size)
     t1 = time.perf_counter()
     mine, conns = _load_batches(store, group, rows, done, settings, top, settings.writers, progress)
+    _write_records(store, members, settings)  # before the ledger says done: never left out
     store.write("ingest_group_finish", id=group)
     # the batches not committed by this run were committed by another one: a concurrent
     # ingest of the same files, or a killed one that this run resumed
@@ -772,11 +851,12 @@ def _parse_member(
     window_kind: str,
     progress: Progress,
     aggregate: bool = True,
+    sensor: str | None = None,
 ) -> tuple[_Member, accumulate.EdgeAccumulator | None, list[pd.DataFrame]]:
     detected_fmt = fmt or sources.detect(path).format
     result = FileResult(path=str(path), format=detected_fmt, sha256=sha)
     acc, pending = _parse_file(
-        path, detected_fmt or "", sha, settings, window_kind, result, progress, aggregate
+        path, detected_fmt or "", sha, settings, window_kind, result, progress, aggregate, sensor
     )
     return _Member(path, sha, result), acc, pending
 
@@ -857,9 +937,11 @@ def _bulk_load(
         report.stop_seconds,
         report.start_seconds,
     )
+    # the summaries of dns / http records through Bolt (the import tool wrote connections only)
+    _write_records(store, members, settings)
     for m in members:
         # the ledger says done: the detectors may read the file's archive files now
-        archive_.commit(m.sha, m.result.windows)
+        _commit(settings, m)
         m.result.status = "ingested"
         m.result.ingested_by = "this run"
         if m.result.relative_ts:
@@ -939,8 +1021,10 @@ def ingest(
     fmt: str | None = None,
     progress: Progress | None = None,
     group_rows: int = GROUP_ROWS,
+    sensor: str | None = None,
 ) -> IngestResult:
-    """Ingest every log file under `paths`, each exactly once.
+    """Ingest every log file under `paths`, each exactly once (connections, and the dns and
+    http records of Zeek logs; `sensor` names the sensor of records whose log names none).
 
     Files are parsed one by one into a running aggregate and loaded in groups: a group closes
     when its aggregate holds about `group_rows` histogram rows (compact numbers, ~24 bytes
@@ -956,7 +1040,7 @@ def ingest(
     with Archive(settings).ingesting(_ledger_lookup(store)) as alone:
         if alone:
             _tidy_rejects(settings)
-        return _ingest(store, paths, settings, window, fmt, progress, group_rows)
+        return _ingest(store, paths, settings, window, fmt, progress, group_rows, sensor)
 
 
 def _ingest(
@@ -967,6 +1051,7 @@ def _ingest(
     fmt: str | None,
     progress: Progress | None,
     group_rows: int,
+    sensor: str | None = None,
 ) -> IngestResult:
     """`ingest`, while it holds the archive."""
     progress = progress or Progress()
@@ -1000,7 +1085,7 @@ def _ingest(
             res.status, res.message = "failed", f"{path}: {detected.reason}"
             log.error("%s (%s)", res.message, _format_hint())
             continue
-        if fmt is None and not detected.is_conn:
+        if fmt is None and not detected.readable:
             res.status, res.message = "skipped", detected.reason
             continue
         sha = sha256_of(path)
@@ -1043,7 +1128,7 @@ def _ingest(
     def parse_one(path: Path, sha: str, aggregate: bool = True) -> Parsed | None:
         progress.file_started(path, path.stat().st_size)
         try:
-            return _parse_member(path, sha, fmt, settings, kind, progress, aggregate)
+            return _parse_member(path, sha, fmt, settings, kind, progress, aggregate, sensor)
         except InputError as exc:
             results[path].status, results[path].message = "failed", str(exc)
             log.error("%s", exc)
@@ -1077,7 +1162,7 @@ def _ingest(
         )
         for m in group.members:
             # the ledger says done: the detectors may read the file's archive files now
-            Archive(settings).commit(m.sha, m.result.windows)
+            _commit(settings, m)
             results[m.path] = m.result
             progress.file_done(m.result)
 

@@ -31,12 +31,20 @@ def ingest(
             "day or hour; fixed per graph."
         ),
     ] = None,
+    sensor: Annotated[
+        str | None,
+        typer.Option(
+            help="The sensor that wrote these logs, for records whose log names none (Zeek's "
+            "_node_name is kept); copies of one connection seen by two sensors count once."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress, summary only.")
     ] = False,
 ) -> None:
-    """Ingest Zeek conn logs / NetFlow CSV into the host graph (idempotent, resumable)."""
+    """Ingest Zeek conn, dns and http logs / NetFlow CSV into the host graph and the archive
+    (idempotent, resumable)."""
     from graphnet import ingest as ingest_mod
 
     settings = Settings.from_env()
@@ -50,9 +58,12 @@ def ingest(
                     window=window,
                     fmt=fmt,
                     progress=rich_ingest_progress(p),
+                    sensor=sensor,
                 )
         else:
-            result = ingest_mod.ingest(store, paths, settings, window=window, fmt=fmt)
+            result = ingest_mod.ingest(
+                store, paths, settings, window=window, fmt=fmt, sensor=sensor
+            )
     if as_json:
         _print_json(result.to_json())
     else:
@@ -85,9 +96,14 @@ def _print_ingest_summary(result: Any) -> None:
     counts: dict[str, int] = {}
     for f in result.files:
         counts[f.status] = counts.get(f.status, 0) + 1
+    records: dict[str, int] = {}
+    for f in result.files:
+        for name, n in getattr(f, "records", {}).items():
+            records[name] = records.get(name, 0) + n
+    extra = "".join(f", {n:,} {name} records" for name, n in sorted(records.items()))
     out.print(
         f"{len(result.files)} files ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}); "
-        f"{result.accepted:,} connections accepted, {result.rejected:,} rejected "
+        f"{result.accepted:,} connections{extra} accepted, {result.rejected:,} rejected "
         f"in {result.seconds:.1f} s ({rate:,.0f}/s); "
         f"{shown(kind)}"
     )

@@ -15,3 +15,6 @@ CREATE INDEX talked_key IF NOT EXISTS FOR ()-[r:TALKED]-() ON (r.key);
 CREATE CONSTRAINT ingestgroup_id IF NOT EXISTS FOR (g:IngestGroup) REQUIRE g.id IS UNIQUE;
 CREATE INDEX ingest_group IF NOT EXISTS FOR (i:Ingest) ON (i.group);
 CREATE CONSTRAINT windowanalysis_window IF NOT EXISTS FOR (w:WindowAnalysis) REQUIRE w.window IS UNIQUE;
+CREATE CONSTRAINT domain_name IF NOT EXISTS FOR (d:Domain) REQUIRE d.name IS UNIQUE;
+CREATE INDEX resolved_window IF NOT EXISTS FOR ()-[r:RESOLVED]-() ON (r.window);
+CREATE INDEX requested_window IF NOT EXISTS FOR ()-[r:REQUESTED]-() ON (r.window);

@@ -1,4 +1,5 @@
-"""Readers: a network log file -> chunks of the normalised connection table.
+"""Readers: a network log file -> chunks of the normalised connection table (and of the `dns`
+and `http` tables, from Zeek dns.log / http.log records).
 
 Formats (`FORMATS`): Zeek / Bro TSV conn logs (`zeek`), Zeek JSON logs (`zeek-json`), CIDDS-001
 flow CSV (`cidds`), CTU / Argus binetflow (`binetflow`) and nfdump CSV output (`nfdump`), each
@@ -14,11 +15,14 @@ Every non-blank line of a file ends up in exactly one of three places:
   `MAX_HOST_ID_BYTES` (1,024 bytes of UTF-8), a NUL byte anywhere in the line ("NUL byte in
   the line", in every format, wherever the line is; in Zeek JSON also a value spelling a NUL
   as `\\u0000`), ...; nothing is dropped silently;
+- a row of `Chunk.tables["dns"]` / `Chunk.tables["http"]` for a Zeek dns / http record (TSV
+  `#path dns` / `http`, JSON `_path` / `@stream` naming them or, without those keys, the
+  fields of such a record; `zeek_records` documents the columns), rejected by the same rules;
 - `Chunk.skipped`, a count of valid records that are not IP connections, by these rules:
-  * Zeek TSV: records under a `#path` other than `conn`;
-  * Zeek JSON: records whose `_path` / `@stream` is not `conn`, and records without those keys
-    that have none of the conn-only fields (conn_state, history, orig/resp bytes and packets,
-    missed_bytes);
+  * Zeek TSV: records under a `#path` other than `conn`, `dns` and `http`;
+  * Zeek JSON: records whose `_path` / `@stream` is not `conn`, `dns` or `http`, and records
+    without those keys that have none of the conn-only fields (conn_state, history, orig/resp
+    bytes and packets, missed_bytes) nor those of dns or http records;
   * binetflow: protocols `arp`, `rarp`, `llc` and `man` (Argus management records), and records
     between two MAC addresses.
 Header and comment lines (Zeek `#...`, CSV headers, nfdump's trailing `Summary` block) and
@@ -31,11 +35,16 @@ they are. Text timestamps without a zone (CIDDS, binetflow, nfdump) are read as 
 NetFlow-style records have no Zeek uid: they get a stable derived one, `F` + 17 hex digits of a
 hash of the line number and the raw line, the same on every run.
 
+Every chunk's connection frame also has a `sensor` column (after the base columns, before the
+labels): Zeek's `_node_name`, OTRF's `@system`, else null (`graphnet ingest --sensor` names the
+sensor of files without one).
+
 Errors: `read` raises `graphnet.errors.InputError` naming the file when it cannot be opened,
-is not a supported format (or not a connection log), its header is not what the format
-expects (a header line holding a NUL byte included: Zeek `#separator`, `#fields`, `#path`, ...,
-the CSV header line), or its gzip stream is truncated or corrupt; the last two may happen after
-chunks were already yielded, in which case the caller discards the file's work. A file no
+is not a supported format (or none of a connection, dns or http log), its header is not what
+the format expects (a header line holding a NUL byte included: Zeek `#separator`, `#fields`,
+`#path`, ..., the CSV header line), or its gzip stream is truncated or corrupt; the last two may
+happen after chunks were already yielded, in which case the caller discards the file's work. A
+file no
 format recognises is reported as "binary data, not a text log" when its first 4 KiB hold a NUL
 byte or are mostly undecodable / control bytes (`detect`).
 """
@@ -52,8 +61,13 @@ from graphnet.sources._io import head_bytes
 from graphnet.sources._model import (
     ARROW_TYPES,
     BASE_COLUMNS,
+    DNS_COLUMNS,
     FORMATS,
+    HTTP_COLUMNS,
     MAX_HOST_ID_BYTES,
+    RECORD_TABLES,
+    SENSOR_COLUMN,
+    TABLE_COLUMNS,
     Chunk,
     Detected,
     Reject,
@@ -62,7 +76,8 @@ from graphnet.sources._model import (
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ARROW_TYPES", "BASE_COLUMNS", "FORMATS", "MAX_HOST_ID_BYTES", "Chunk", "Detected", "Reject",
+    "ARROW_TYPES", "BASE_COLUMNS", "DNS_COLUMNS", "FORMATS", "HTTP_COLUMNS", "MAX_HOST_ID_BYTES",
+    "RECORD_TABLES", "SENSOR_COLUMN", "TABLE_COLUMNS", "Chunk", "Detected", "Reject",
     "detect", "iter_log_files", "read",
 ]
 
@@ -78,7 +93,8 @@ _SNIFFERS: tuple[Callable[[bytes], Detected | None], ...] = (
 )
 _HEAD = 1 << 16
 _JSON_HEAD = 1 << 20
-_EXPECTED = "Zeek TSV or JSON conn log, CIDDS-001 CSV, Argus binetflow or nfdump CSV"
+_EXPECTED = ("Zeek TSV or JSON conn, dns or http log, CIDDS-001 CSV, Argus binetflow or "
+             "nfdump CSV")
 
 
 def detect(path: Path) -> Detected:
@@ -152,9 +168,9 @@ def read(path: Path, fmt: str | None = None, chunk_rows: int = 1_000_000) -> Ite
         if found.format is None:
             raise InputError(f"{path}: not a supported log ({found.reason})",
                              hint=f"expected a {_EXPECTED}")
-        if not found.is_conn:
+        if not found.readable:
             raise InputError(f"{path}: {found.reason}",
-                             hint="graphnet reads connection logs only")
+                             hint="graphnet reads connection, dns and http logs")
         fmt = found.format
     elif fmt not in _READERS:
         raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
@@ -168,7 +184,7 @@ def _logged(path: Path, fmt: str, chunks: Generator[Chunk, None, None]
     rows = rejects = skipped = 0
     try:
         for chunk in chunks:
-            rows += len(chunk.frame)
+            rows += len(chunk.frame) + sum(len(f) for f in chunk.tables.values())
             rejects += len(chunk.rejects)
             skipped += chunk.skipped
             yield chunk

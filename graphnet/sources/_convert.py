@@ -22,7 +22,10 @@ from graphnet.sources._model import (
     BASE_COLUMNS,
     LABEL_COLUMNS,
     MAX_HOST_ID_BYTES,
+    NULLABLE_STRINGS,
     RELATIVE_TS_LIMIT,
+    SENSOR_COLUMN,
+    TABLE_COLUMNS,
     Chunk,
     Reject,
     empty_frame,
@@ -571,6 +574,14 @@ def derive_uid(lines: Lines, idx: np.ndarray) -> pa.Array:
 
 def _column(value: Any, name: str, n: int) -> pa.Array:
     typ = ARROW_TYPES[name]
+    if value is None:  # a field the layout lacks: unknown
+        if pa.types.is_string(typ) and name not in NULLABLE_STRINGS:
+            return pa.array(np.full(n, UNSET, dtype=object), type=typ)
+        if name in ("sport", "dport", "status_code"):
+            return pa.array(np.full(n, -1), type=typ)
+        if pa.types.is_floating(typ):
+            return pa.array(np.full(n, np.nan), type=typ)
+        return pa.nulls(n, type=typ)
     if isinstance(value, str):
         return pa.array(np.full(n, value, dtype=object), type=typ)
     if isinstance(value, (pa.Array, pa.ChunkedArray)):
@@ -579,7 +590,7 @@ def _column(value: Any, name: str, n: int) -> pa.Array:
             arr = arr.dictionary_decode()
         if arr.type != typ:
             arr = arr.cast(typ)
-        if pa.types.is_string(typ):
+        if pa.types.is_string(typ) and name not in NULLABLE_STRINGS:
             arr = arr.fill_null(UNSET)
         return arr
     data = np.asarray(value)
@@ -588,31 +599,51 @@ def _column(value: Any, name: str, n: int) -> pa.Array:
     return pa.array(data, type=typ)
 
 
-def build_table(batch: Batch, cols: dict[str, Any]) -> pa.Table:
+def build_table(batch: Batch, cols: dict[str, Any], table: str = "conn") -> pa.Table:
     """The kept rows of a batch as a table with the canonical columns (plus label columns
-    present in `cols`). `line` is filled from the batch."""
+    present in `cols`); `table` names a record table (`dns`, `http`) instead of connections.
+    `line` is filled from the batch; a column missing from `cols` is null (`sensor`, the
+    free-text columns of the record tables) or unknown."""
     n = batch.n
     cols = dict(cols)
     cols["line"] = batch.line_numbers()
-    names = [*BASE_COLUMNS, *(c for c in LABEL_COLUMNS if c in cols)]
-    arrays = [_column(cols[c], c, n) for c in names]
-    table = pa.Table.from_arrays(arrays, names=names)
+    if table == "conn":
+        names = [*BASE_COLUMNS, SENSOR_COLUMN, *(c for c in LABEL_COLUMNS if c in cols)]
+    else:
+        names = list(TABLE_COLUMNS[table])
+    arrays = [_column(cols.get(c), c, n) for c in names]
+    out = pa.Table.from_arrays(arrays, names=names)
     keep = batch.keep()
     if not keep.all():
-        table = table.filter(pa.array(keep))
-    return table
+        out = out.filter(pa.array(keep))
+    return out
 
 
-def finish(tables: list[pa.Table], rejects: list[Reject], skipped: int) -> Chunk | None:
-    """One Chunk from the tables of its runs; None when there is nothing to report."""
+def _record_frames(extra: dict[str, list[pa.Table]] | None) -> dict[str, pd.DataFrame]:
+    frames: dict[str, pd.DataFrame] = {}
+    for name, parts in (extra or {}).items():
+        parts = [t for t in parts if t.num_rows]
+        if not parts:
+            continue
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).sort_by("line")
+        frames[name] = table.to_pandas(use_threads=table.num_rows >= _THREADED_ROWS)
+    return frames
+
+
+def finish(tables: list[pa.Table], rejects: list[Reject], skipped: int,
+           extra: dict[str, list[pa.Table]] | None = None) -> Chunk | None:
+    """One Chunk from the tables of its runs (connections in `tables`, the record tables'
+    runs by name in `extra`); None when there is nothing to report."""
     tables = [t for t in tables if t.num_rows]
-    if not tables and not rejects and not skipped:
+    records = _record_frames(extra)
+    if not tables and not rejects and not skipped and not records:
         return None
     labels = tuple(c for c in LABEL_COLUMNS if any(c in t.column_names for t in tables))
     ts: np.ndarray
     if not tables:
-        frame = empty_frame(labels)
-        ts = frame["ts"].to_numpy()
+        frame = empty_frame(labels, sensor=True)
+        ts = np.concatenate([f["ts"].to_numpy(dtype=np.float64) for f in records.values()]) \
+            if records else frame["ts"].to_numpy()
     else:
         unified = []
         for t in tables:
@@ -620,7 +651,7 @@ def finish(tables: list[pa.Table], rejects: list[Reject], skipped: int) -> Chunk
                 if c not in t.column_names:
                     t = t.append_column(c, pa.array(np.full(t.num_rows, UNSET, dtype=object),
                                                     type=pa.string()))
-            unified.append(t.select([*BASE_COLUMNS, *labels]))
+            unified.append(t.select([*BASE_COLUMNS, SENSOR_COLUMN, *labels]))
         table = unified[0] if len(unified) == 1 else pa.concat_tables(unified)
         if len(unified) > 1:
             table = table.sort_by("line")
@@ -629,4 +660,5 @@ def finish(tables: list[pa.Table], rejects: list[Reject], skipped: int) -> Chunk
         frame = table.to_pandas(use_threads=table.num_rows >= _THREADED_ROWS)
     relative = bool(len(ts)) and float(np.nanmax(ts)) < RELATIVE_TS_LIMIT
     rejects.sort(key=lambda r: r.line)
-    return Chunk(frame=frame, rejects=rejects, relative_ts=relative, skipped=skipped)
+    return Chunk(frame=frame, rejects=rejects, relative_ts=relative, skipped=skipped,
+                 tables=records)

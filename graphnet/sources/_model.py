@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pyarrow as pa
@@ -16,6 +16,27 @@ BASE_COLUMNS = (
 )
 #: ground-truth columns, present only when the source has them (never read by detectors)
 LABEL_COLUMNS = ("label", "detailed_label", "attack_type", "attack_id")
+#: the sensor that logged a record (Zeek `_node_name`, OTRF `@system`, or `ingest --sensor`);
+#: every reader's chunks have it after the base columns, null when the log names none
+SENSOR_COLUMN = "sensor"
+
+#: record tables other than connections (Zeek dns.log and http.log), in `Chunk.tables`
+RECORD_TABLES = ("dns", "http")
+#: their columns, in this order (the archive's `dns` and `http` tables; never renamed, new
+#: columns only at the end)
+DNS_COLUMNS = (
+    "ts", "uid", "src", "sport", "dst", "dport", "proto", "query", "qtype_name", "rcode_name",
+    "answers", "rejected", "sensor", "line",
+)
+HTTP_COLUMNS = (
+    "ts", "uid", "src", "sport", "dst", "dport", "method", "host", "uri", "referrer",
+    "user_agent", "request_body_len", "response_body_len", "status_code", "resp_mime_types",
+    "sensor", "line",
+)
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {"dns": DNS_COLUMNS, "http": HTTP_COLUMNS}
+#: string columns that are null when unset ("" when logged empty); the other string columns
+#: are "-" when unset (free text of the record tables: "" when logged empty)
+NULLABLE_STRINGS = frozenset(("sensor", "query", "answers"))
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "ts": pa.float64(),
@@ -38,6 +59,21 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "detailed_label": pa.string(),
     "attack_type": pa.string(),
     "attack_id": pa.string(),
+    "sensor": pa.string(),
+    "query": pa.string(),
+    "qtype_name": pa.string(),
+    "rcode_name": pa.string(),
+    "answers": pa.string(),
+    "rejected": pa.bool_(),
+    "method": pa.string(),
+    "host": pa.string(),
+    "uri": pa.string(),
+    "referrer": pa.string(),
+    "user_agent": pa.string(),
+    "request_body_len": pa.float64(),
+    "response_body_len": pa.float64(),
+    "status_code": pa.int32(),
+    "resp_mime_types": pa.string(),
 }
 
 #: timestamps below this (about 1973-03-03) are taken as relative to the start of a capture
@@ -70,16 +106,33 @@ class Chunk:
     rejects: list[Reject]
     relative_ts: bool
     skipped: int = 0
+    #: records of the other tables (`RECORD_TABLES`) read from the same lines: a table's name
+    #: -> its frame (`TABLE_COLUMNS`); absent when the lines hold none
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Detected:
     format: str | None
     is_conn: bool
-    reason: str  # e.g. "Zeek TSV #path dns (not a conn log)"
+    reason: str  # e.g. "Zeek TSV #path ssl (not a conn, dns or http log)"
+    #: the record tables the file holds that graphnet reads ("conn", "dns", "http"); a conn
+    #: log's is ("conn",) also when not given
+    tables: tuple[str, ...] = ()
+
+    @property
+    def readable(self) -> bool:
+        """Whether graphnet reads records of this file (connections, dns or http)."""
+        return self.format is not None and (self.is_conn or bool(self.tables))
 
 
-def empty_frame(label_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    cols = (*BASE_COLUMNS, *label_columns)
+def empty_frame(label_columns: tuple[str, ...] = (), sensor: bool = False) -> pd.DataFrame:
+    cols = (*BASE_COLUMNS, *((SENSOR_COLUMN,) if sensor else ()), *label_columns)
     table = pa.table({c: pa.array([], type=ARROW_TYPES[c]) for c in cols})
     return table.to_pandas()
+
+
+def empty_table_frame(name: str) -> pd.DataFrame:
+    """An empty frame of a record table (`dns`, `http`)."""
+    cols = TABLE_COLUMNS[name]
+    return pa.table({c: pa.array([], type=ARROW_TYPES[c]) for c in cols}).to_pandas()

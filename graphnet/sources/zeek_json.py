@@ -2,10 +2,14 @@
 
 Keys may be dotted (`id.orig_h`, Zeek's default) or underscored (`id_orig_h`, e.g. OTRF / some
 shippers); an omitted key is an unset field; `ts` is epoch seconds or an ISO 8601 string.
-A file may mix several log types (`_path` or `@stream` naming each record's log): records of
-another type than `conn` are skipped and counted. A record without `_path` / `@stream` is a conn
-record when it has one of the conn-only fields (conn_state, history, orig_bytes, resp_bytes,
-orig_pkts, resp_pkts, missed_bytes); otherwise it is skipped and counted.
+A file may mix several log types (`_path` or `@stream` naming each record's log, as OTRF's
+`combined_zeek.log`): `conn` records are connections, `dns` and `http` records rows of the
+`dns` and `http` tables (`zeek_records`), records of other types are skipped and counted. A
+record without `_path` / `@stream` is a conn record when it has one of the conn-only fields
+(conn_state, history, orig_bytes, resp_bytes, orig_pkts, resp_pkts, missed_bytes), else a dns
+or http record when it has one of their fields (`zeek_records.MARKERS`: query, qtype_name, ...
+/ method, uri, status_code, ...); otherwise it is skipped and counted. The sensor of a record
+is `_node_name` (a Zeek cluster's node), else `@system` (the host name OTRF's shipper adds).
 
 Blocks of lines are parsed by pyarrow's JSON reader against a fixed schema (other keys ignored).
 A block that fails (bad JSON, a value of an unexpected type) is bisected; the few lines left are
@@ -29,6 +33,7 @@ import pyarrow.json as pj
 
 from graphnet.errors import InputError
 from graphnet.sources import _convert as cv
+from graphnet.sources import zeek_records
 from graphnet.sources._io import Lines, parser_block, stream_lines
 from graphnet.sources._model import Chunk, Detected, Reject
 
@@ -41,9 +46,18 @@ _SMALL = 32  # below this many lines a failing range is examined line by line
 
 _STRINGS = ("uid", "id.orig_h", "id_orig_h", "id.resp_h", "id_resp_h", "proto", "service",
             "conn_state", "history", "label", "detailedlabel", "detailed-label",
-            "detailed_label", "_path", "@stream")
+            "detailed_label", "_path", "@stream", "_node_name", "@system",
+            "query", "qtype_name", "rcode_name", "method", "host", "uri", "referrer",
+            "user_agent", "mime_type")
 _PORTS = ("id.orig_p", "id_orig_p", "id.resp_p", "id_resp_p")
-_NUMBERS = ("duration", "orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts", "missed_bytes")
+_NUMBERS = ("duration", "orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts", "missed_bytes",
+            "request_body_len", "response_body_len", "status_code")
+_LISTS = ("answers", "resp_mime_types")
+_BOOLS = ("rejected",)
+#: presence markers of dns / http records (only tested for being set, any type)
+_MARKS = tuple(dict.fromkeys(
+    k for ks in zeek_records.MARKERS.values() for k in ks
+    if k not in (*_STRINGS, *_NUMBERS, *_LISTS, *_BOOLS)))
 _LABELS = {"label": "label", "detailedlabel": "detailed_label",
            "detailed-label": "detailed_label", "detailed_label": "detailed_label"}
 
@@ -53,6 +67,9 @@ def schema(ts_type: pa.DataType) -> pa.Schema:
     fields += [pa.field(k, pa.string()) for k in _STRINGS]
     fields += [pa.field(k, pa.int64()) for k in _PORTS]
     fields += [pa.field(k, pa.float64()) for k in _NUMBERS]
+    fields += [pa.field(k, pa.list_(pa.string())) for k in _LISTS]
+    fields += [pa.field(k, pa.bool_()) for k in _BOOLS]
+    fields += [pa.field(k, pa.float64()) for k in _MARKS]
     return pa.schema(fields)
 
 
@@ -65,10 +82,24 @@ def _stream_of(rec: dict[str, Any]) -> str | None:
 
 
 def _is_conn_record(rec: dict[str, Any]) -> bool:
+    return _table_of(rec) == "conn"
+
+
+def _table_of(rec: dict[str, Any]) -> str | None:
+    """The table a record goes to (None: skipped)."""
     stream = _stream_of(rec)
     if stream is not None:
-        return stream == "conn"
-    return any(rec.get(k) is not None for k in CONN_ONLY)
+        return stream if stream in TABLES else None
+    if any(rec.get(k) is not None for k in CONN_ONLY):
+        return "conn"
+    for table, marks in zeek_records.MARKERS.items():
+        if any(rec.get(k) is not None for k in marks):
+            return table
+    return None
+
+
+#: the tables records go to
+TABLES = ("conn", "dns", "http")
 
 
 def sniff(head: bytes, more: bytes | None = None) -> Detected | None:
@@ -107,20 +138,28 @@ def sniff(head: bytes, more: bytes | None = None) -> Detected | None:
     if not zeekish:
         return None
     streams = sorted({s for r in records if (s := _stream_of(r)) is not None})
-    conn = any(_is_conn_record(r) for r in zeekish)
+    found = {t for r in zeekish if (t := _table_of(r)) is not None}
+    tables = tuple(t for t in TABLES if t in found)
+    conn = "conn" in found
     keys = "underscore keys" if any("id_orig_h" in r for r in zeekish) else "dotted keys"
     if len(streams) > 1:
-        if conn:
-            return Detected("zeek-json", True,
-                            f"Zeek JSON mixing {', '.join(streams)} ({keys}; conn records kept)")
+        if tables:
+            return Detected("zeek-json", conn,
+                            f"Zeek JSON mixing {', '.join(streams)} ({keys}; "
+                            f"{', '.join(tables)} records kept)", tables)
         return Detected("zeek-json", False,
-                        f"Zeek JSON mixing {', '.join(streams)} (no conn records at the start)")
+                        f"Zeek JSON mixing {', '.join(streams)} (no conn, dns or http records "
+                        "at the start)")
     if conn:
-        return Detected("zeek-json", True, f"Zeek JSON conn log ({keys})")
+        return Detected("zeek-json", True, f"Zeek JSON conn log ({keys})", tables)
+    if tables:
+        return Detected("zeek-json", False, f"Zeek JSON {tables[0]} log ({keys})", tables)
     if streams:
         key = next(k for k in STREAM_KEYS if any(k in r for r in zeekish))
-        return Detected("zeek-json", False, f"Zeek JSON {key} {streams[0]} (not a conn log)")
-    return Detected("zeek-json", False, "Zeek JSON without conn fields (not a conn log)")
+        return Detected("zeek-json", False,
+                        f"Zeek JSON {key} {streams[0]} (not a conn, dns or http log)")
+    return Detected("zeek-json", False,
+                    "Zeek JSON without conn, dns or http fields (not a log graphnet reads)")
 
 
 class ZeekJsonReader:
@@ -162,18 +201,19 @@ class ZeekJsonReader:
         self.nul_escape = _has_nul_escape(lines)
         pieces, singles = self._parse_ranges(lines, idx)
         tables: list[pa.Table] = []
+        extra: dict[str, list[pa.Table]] = {}
         skipped = 0
         for raw, sub in pieces:
-            table, rej, skip = self._normalise(lines, sub, raw)
+            table, rej, skip = self._normalise(lines, sub, raw, extra)
             tables.append(table)
             rejects += rej
             skipped += skip
         if singles:
-            table, rej, skip = self._singles(lines, np.asarray(singles, dtype=np.int64))
+            table, rej, skip = self._singles(lines, np.asarray(singles, dtype=np.int64), extra)
             tables.append(table)
             rejects += rej
             skipped += skip
-        return cv.finish(tables, rejects, skipped)
+        return cv.finish(tables, rejects, skipped, extra)
 
     def _start(self, lines: Lines, idx: np.ndarray) -> None:
         """First records of the file: one of the first ones must be a JSON object; the type of
@@ -234,8 +274,8 @@ class ZeekJsonReader:
         return [(t, s) for _, t, s in pieces], sorted(singles)
 
     # ------------------------------------------------------------------ vectorised path
-    def _normalise(self, lines: Lines, sub: np.ndarray, raw: pa.Table
-                   ) -> tuple[pa.Table, list[Reject], int]:
+    def _normalise(self, lines: Lines, sub: np.ndarray, raw: pa.Table,
+                   extra: dict[str, list[pa.Table]]) -> tuple[pa.Table, list[Reject], int]:
         batch = cv.Batch(self.name, lines, sub)
         n = batch.n
 
@@ -243,16 +283,26 @@ class ZeekJsonReader:
             return cv.as_array(raw.column(name))
 
         def pick(dotted: str) -> pa.Array:
-            return pc.coalesce(col(dotted), col(dotted.replace(".", "_")))
+            under = dotted.replace(".", "_")
+            if under == dotted or under not in raw.column_names:
+                return col(dotted)
+            return pc.coalesce(col(dotted), col(under))
 
-        stream = pc.coalesce(col("_path"), col("@stream"))
-        marker = np.zeros(n, dtype=bool)
-        for k in CONN_ONLY:
-            marker |= np.asarray(pc.is_valid(col(k)).to_numpy(zero_copy_only=False), dtype=bool)
-        has_stream = np.asarray(pc.is_valid(stream).to_numpy(zero_copy_only=False), dtype=bool)
-        is_conn = np.asarray(pc.equal(stream, "conn").fill_null(False)
-                             .to_numpy(zero_copy_only=False), dtype=bool)
-        batch.skip_rows(np.where(has_stream, ~is_conn, ~marker))
+        kinds = _kinds(raw, n)
+        batch.skip_rows(kinds != "conn")
+        rejects: list[Reject] = []
+        for table in zeek_records.FIELDS:
+            mine = kinds == table
+            if mine.any():
+                rec = cv.Batch(self.name, lines, sub)
+                rec.skip_rows(~mine)
+                if self.nul_escape:
+                    for name in ("uid", "query", "host", "uri", "user_agent", "referrer"):
+                        cv.check_no_nul(rec, col(name), name)
+                extra.setdefault(table, []).append(
+                    cv.build_table(rec, zeek_records.json_columns(rec, pick, table), table))
+                rejects += rec.rejects()
+        skipped = int((kinds == "").sum())
         if self.nul_escape:
             # lines holding a NUL byte are rejected before parsing, but JSON can spell a NUL
             # as an escape: a value holding one is rejected too
@@ -291,11 +341,13 @@ class ZeekJsonReader:
             arr = col(zname)
             if oname not in out and pc.any(pc.is_valid(arr)).as_py():
                 out[oname] = cv.categorical(arr)
+        out["sensor"] = pc.coalesce(col("_node_name"), col("@system"))
         table = cv.build_table(batch, out)
-        return table, batch.rejects(), batch.skipped
+        return table, batch.rejects() + rejects, skipped
 
     # ------------------------------------------------------------------ line by line
-    def _singles(self, lines: Lines, idx: np.ndarray) -> tuple[pa.Table, list[Reject], int]:
+    def _singles(self, lines: Lines, idx: np.ndarray, extra: dict[str, list[pa.Table]]
+                 ) -> tuple[pa.Table, list[Reject], int]:
         """Lines whose block failed to parse: find the reason, or the record's values."""
         rows: list[dict[str, Any]] = []
         kept: list[int] = []
@@ -313,7 +365,7 @@ class ZeekJsonReader:
                 kept.append(li)
         raw = pa.Table.from_pylist(rows, schema=schema(pa.float64())) if rows else \
             schema(pa.float64()).empty_table()
-        table, rej, skip = self._normalise(lines, np.asarray(kept, dtype=np.int64), raw)
+        table, rej, skip = self._normalise(lines, np.asarray(kept, dtype=np.int64), raw, extra)
         return table, rejects + rej, skipped + skip
 
 
@@ -372,7 +424,7 @@ def _examine(text: str) -> dict[str, Any] | str | None:
         return f"invalid JSON ({msg}{f' at column {col}' if col else ''})"
     if not isinstance(rec, dict):
         return "not a JSON object"
-    if not _is_conn_record(rec):
+    if _table_of(rec) is None:
         return None
     row: dict[str, Any] = {}
     ts = rec.get("ts")
@@ -404,7 +456,53 @@ def _examine(text: str) -> dict[str, Any] | str | None:
         if not isinstance(v, str):
             return f"bad value {_show(json.dumps(v))} in {k} (expected a string)"
         row[k] = v
+    for k in _LISTS:
+        v = rec.get(k)
+        if v is None:
+            continue
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            return f"bad value {_show(json.dumps(v))} in {k} (expected strings)"
+        row[k] = v
+    for k in _BOOLS:
+        v = rec.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, bool):
+            return f"bad value {_show(json.dumps(v))} in {k} (expected true or false)"
+        row[k] = v
+    for k in _MARKS:
+        if rec.get(k) is not None:
+            row[k] = 1.0
     return row
+
+
+def _kinds(raw: pa.Table, n: int) -> np.ndarray:
+    """Per row, the table it goes to: "conn", "dns", "http", or "" (skipped)."""
+    def valid(name: str) -> np.ndarray:
+        return np.asarray(pc.is_valid(raw.column(name)).to_numpy(zero_copy_only=False),
+                          dtype=bool)
+
+    stream = pc.coalesce(raw.column("_path"), raw.column("@stream"))
+    has_stream = np.asarray(pc.is_valid(stream).to_numpy(zero_copy_only=False), dtype=bool)
+    named = np.asarray(stream.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    out = np.full(n, "", dtype=object)
+    for t in TABLES:
+        out[has_stream & (named == t)] = t
+    free = ~has_stream
+    conn = np.zeros(n, dtype=bool)
+    for k in CONN_ONLY:
+        conn |= valid(k)
+    out[free & conn] = "conn"
+    left = free & ~conn
+    for table, marks in zeek_records.MARKERS.items():
+        hit = np.zeros(n, dtype=bool)
+        for k in marks:
+            hit |= valid(k)
+        out[left & hit] = table
+        left &= ~hit
+    return out
 
 
 def read(path: Path, chunk_rows: int) -> Generator[Chunk, None, None]:

@@ -4,7 +4,10 @@ Any `#fields` layout is accepted as long as it has `ts`, `id.orig_h` and `id.res
 mapped fields are optional (unknown when absent). Header lines (`#separator`, `#set_separator`,
 `#empty_field`, `#unset_field`, `#path`, `#fields`, ...) may appear anywhere, several times: each
 one applies to the lines after it. A header line indented by spaces/tabs is still a header.
-Records under a `#path` other than `conn` are skipped and counted. A line holding a NUL byte is
+Records under `#path dns` and `#path http` become rows of the `dns` and `http` tables
+(`zeek_records`: read as text, then converted column by column); records under another `#path`
+than these and `conn` are skipped and counted. `_node_name` (a Zeek cluster's node) is the
+record's `sensor`. A line holding a NUL byte is
 a reject (also under another `#path`, and a comment header line such as `#types` or `#close`);
 a NUL byte in a header line that sets the layout (`#separator`, `#set_separator`,
 `#empty_field`, `#unset_field`, `#path`, `#fields`) fails the file.
@@ -19,7 +22,7 @@ and converted column by column to locate and word the bad values.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +33,15 @@ import pyarrow.csv as pcsv
 
 from graphnet.errors import InputError
 from graphnet.sources import _convert as cv
+from graphnet.sources import zeek_records
 from graphnet.sources._io import Lines, parser_block, stream_lines
 from graphnet.sources._model import Chunk, Detected, Reject
 
 log = logging.getLogger(__name__)
 
 CONN_PATHS = ("conn",)
+#: paths whose records graphnet reads, -> their table
+TABLE_OF_PATH = {"conn": "conn", "dns": "dns", "http": "http"}
 REQUIRED = ("ts", "id.orig_h", "id.resp_h")
 
 #: Zeek field -> normalised column
@@ -59,6 +65,7 @@ FIELD_MAP = {
     "detailedlabel": "detailed_label",
     "detailed-label": "detailed_label",
     "detailed_label": "detailed_label",
+    "_node_name": "sensor",
 }
 _FLOAT_FIELDS = ("ts", "duration")
 _COUNT_FIELDS = ("orig_bytes", "resp_bytes", "orig_pkts", "resp_pkts")
@@ -128,7 +135,30 @@ class Header:
 
     @property
     def is_conn(self) -> bool:
-        return self.path is None or self.path in CONN_PATHS
+        return self.table == "conn"
+
+    @property
+    def table(self) -> str | None:
+        """The table the records under this header go to (None: skipped)."""
+        if self.path is not None:
+            return TABLE_OF_PATH.get(self.path)
+        return _table_of_fields(self.fields or [])
+
+    def used_for(self, table: str) -> list[str]:
+        if table == "conn":
+            return self.used
+        return zeek_records.used_fields(table, self.fields or [])
+
+
+def _table_of_fields(fields: Sequence[str]) -> str:
+    """A log without `#path`: a conn log unless its fields are those of dns or http."""
+    if "conn_state" in fields or "history" in fields:
+        return "conn"
+    if "query" in fields or "qtype_name" in fields:
+        return "dns"
+    if "method" in fields or "status_code" in fields or "user_agent" in fields:
+        return "http"
+    return "conn"
 
 
 def sniff(head: bytes) -> Detected | None:
@@ -157,14 +187,19 @@ def sniff(head: bytes) -> Detected | None:
             path = parts[1].strip()
         elif parts[0] == "#fields":
             fields = [p.strip() for p in parts[1:]]
-    if path is not None and path not in CONN_PATHS:
-        return Detected("zeek", False, f"Zeek TSV #path {path} (not a conn log)")
+    if path is not None and path not in TABLE_OF_PATH:
+        return Detected("zeek", False, f"Zeek TSV #path {path} (not a conn, dns or http log)")
     if fields is not None and any(f not in fields for f in REQUIRED):
         return Detected("zeek", False, "Zeek TSV without ts/id.orig_h/id.resp_h (not a conn log)")
-    if path is None and fields is not None and "conn_state" not in fields:
-        return Detected("zeek", False, "Zeek TSV without #path and conn_state (not a conn log)")
     n = len(fields) if fields else 0
-    return Detected("zeek", True, f"Zeek TSV #path {path or '?'}, {n} fields")
+    table = TABLE_OF_PATH[path] if path is not None else (
+        _table_of_fields(fields) if fields is not None else "conn")
+    if path is None and fields is not None and table == "conn" and "conn_state" not in fields:
+        return Detected("zeek", False, "Zeek TSV without #path and conn_state (not a conn log)")
+    if table != "conn":
+        return Detected("zeek", False, f"Zeek TSV #path {path or '?'} ({table} records), "
+                                       f"{n} fields", (table,))
+    return Detected("zeek", True, f"Zeek TSV #path {path or '?'}, {n} fields", ("conn",))
 
 
 class ZeekTsvReader:
@@ -196,6 +231,7 @@ class ZeekTsvReader:
                 is_hdr[i] = True
         header_idx = np.flatnonzero(is_hdr)
         tables: list[pa.Table] = []
+        extra: dict[str, list[pa.Table]] = {}
         rejects: list[Reject] = []
         skipped = 0
         bad_utf: np.ndarray | None = None
@@ -216,14 +252,15 @@ class ZeekTsvReader:
                     if self.header.fields is None:
                         rejects += cv.line_rejects(self.name, lines, idx,
                                                    "record before any #fields header")
-                    elif not self.header.is_conn:
+                    elif (kind := self.header.table) is None:
                         skipped += len(idx)
                     else:
                         if bad_utf is None:
                             bad_utf = lines.bad_utf8()
-                        table, rej = self._run(lines, idx, bad_utf[idx])
+                        table, rej = self._run(lines, idx, bad_utf[idx], kind)
                         if table is not None:
-                            tables.append(table)
+                            (tables if kind == "conn" else extra.setdefault(kind, [])
+                             ).append(table)
                         rejects += rej
             if h < n:
                 where = f"{self.name}:{lines.first + int(h)}"
@@ -240,10 +277,10 @@ class ZeekTsvReader:
                     text = raw.decode("utf-8", errors="replace")
                     self.header.apply(text, where)
             pos = h + 1
-        return cv.finish(tables, rejects, skipped)
+        return cv.finish(tables, rejects, skipped, extra)
 
     # ------------------------------------------------------------------ one layout run
-    def _run(self, lines: Lines, idx: np.ndarray, bad_utf: np.ndarray
+    def _run(self, lines: Lines, idx: np.ndarray, bad_utf: np.ndarray, kind: str = "conn"
              ) -> tuple[pa.Table | None, list[Reject]]:
         hdr = self.header
         assert hdr.fields is not None
@@ -256,13 +293,14 @@ class ZeekTsvReader:
             return None, rejects
         data = lines.gather(good)
         block = parser_block(lines, good)
-        typed = True
-        raw, invalid = self._parse(data, block, typed=True)
+        used = hdr.used_for(kind)
+        typed = kind == "conn"  # the record tables are read as text, then converted
+        raw, invalid = self._parse(data, block, typed, used)
         if raw is None:
             log.debug("%s: a typed conversion failed near line %d; re-reading as text",
                       self.name, lines.first + int(good[0]))
             typed = False
-            raw, invalid = self._parse(data, block, typed=False)
+            raw, invalid = self._parse(data, block, False, used)
         if invalid:
             # some lines have the wrong number of fields: count separators to find them
             seps = lines.count_byte(hdr.separator[0])[good]
@@ -274,26 +312,31 @@ class ZeekTsvReader:
             if not len(good):
                 return None, rejects
             data = lines.gather(good)
-            raw, invalid = self._parse(data, block, typed=typed)
+            raw, invalid = self._parse(data, block, typed, used)
             if raw is None:
                 typed = False
-                raw, invalid = self._parse(data, block, typed=False)
+                raw, invalid = self._parse(data, block, False, used)
         if raw is None or invalid or raw.num_rows != len(good):
             raise InputError(f"{self.name}: cannot split the records near line "
                              f"{lines.first + int(good[0])} into fields")
         batch = cv.Batch(self.name, lines, good)
-        cols = self._normalise(batch, raw, typed)
-        table = cv.build_table(batch, cols)
+        if kind == "conn":
+            cols = self._normalise(batch, raw, typed)
+        else:
+            cols = zeek_records.tsv_columns(batch, raw, kind, unset=hdr.unset, empty=hdr.empty,
+                                            set_separator=hdr.set_separator)
+        table = cv.build_table(batch, cols, kind)
         return table, rejects + batch.rejects()
 
-    def _parse(self, data: pa.Buffer, block: int, typed: bool) -> tuple[pa.Table | None, int]:
+    def _parse(self, data: pa.Buffer, block: int, typed: bool, used: list[str]
+               ) -> tuple[pa.Table | None, int]:
         """Parse lines with pyarrow. Returns (table or None when a typed conversion failed,
         number of lines with a wrong field count, which are left out)."""
         hdr = self.header
         assert hdr.fields is not None
         names = _unique_names(hdr.fields)
         types: dict[str, pa.DataType] = {}
-        for name in hdr.used:
+        for name in used:
             key = names[hdr.fields.index(name)]
             if not typed:
                 types[key] = pa.string()
@@ -330,7 +373,7 @@ class ZeekTsvReader:
             if typed:
                 return None, invalid[0]
             raise
-        by_key = {names[hdr.fields.index(u)]: u for u in hdr.used}
+        by_key = {names[hdr.fields.index(u)]: u for u in used}
         return table.rename_columns([by_key[c] for c in table.column_names]), invalid[0]
 
     def _normalise(self, batch: cv.Batch, raw: pa.Table, typed: bool) -> dict[str, Any]:
@@ -387,6 +430,8 @@ class ZeekTsvReader:
         for zname in ("label", "detailedlabel", "detailed-label", "detailed_label"):
             if zname in have:
                 out[FIELD_MAP[zname]] = cv.categorical(col(zname), cat_unset)
+        if "_node_name" in have:
+            out["sensor"] = zeek_records.nullable_text(col("_node_name"), hdr.unset, hdr.empty)
         return out
 
 

@@ -234,7 +234,7 @@ def test_windows_bind_separately_and_an_empty_binding_has_the_columns(tmp_path: 
         cols = [d[0] for d in s.con.sql("SELECT * FROM past").description]
         empty = s.con.sql("SELECT COUNT(*) FROM past").fetchall()[0]
     assert rows == [(first,)]
-    assert cols == ["win", *BASE_COLUMNS]
+    assert cols == ["win", *BASE_COLUMNS, "sensor"]
     assert empty == (0,)
 
 

@@ -41,7 +41,7 @@ def test_formats_and_types() -> None:
         r.line = 4  # type: ignore[misc]
     assert Detected("zeek", True, "ok") == Detected("zeek", True, "ok")
     assert [f.name for f in dataclasses.fields(Chunk)] == ["frame", "rejects", "relative_ts",
-                                                           "skipped"]
+                                                           "skipped", "tables"]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -49,7 +49,7 @@ def test_detect_and_map(tmp_path: Path) -> None:
     assert detect(p).format == "cidds" and detect(p).is_conn
     df, rejects, skipped, rel = collect(p)
     assert rejects == [] and skipped == 0 and rel == [False]
-    assert list(df.columns[-5:]) == ["line", "label", "detailed_label", "attack_type",
+    assert list(df.columns[-6:]) == ["line", "sensor", "label", "detailed_label", "attack_type",
                                      "attack_id"]
     r = df.iloc[0]
     assert r.ts == pytest.approx(1489536076.632)

@@ -157,7 +157,7 @@ def test_nul_lines_at_the_start_and_end_of_a_line(tmp_path: Path, fmt: str) -> N
 
 
 def test_zeek_nul_line_under_a_non_conn_path_is_rejected_not_skipped(tmp_path: Path) -> None:
-    dns = ["#path\tdns", "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tquery"]
+    dns = ["#path\tssl", "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tquery"]
     text = "\n".join([*ZEEK_HEAD, zeek_row(0), *dns, "1.7e9\tC1\t10.0.0.1\t53\t10.0.0.2\t53\ta",
                       "1.7e9\tC2\t10.0.0.1\t53\t10.0.0.2\t53\ta\x00b"]) + "\n"
     chunks = list(read(write(tmp_path, text.encode(), False)))

@@ -152,8 +152,8 @@ def test_zeek_json_roundtrip(records: list[dict[str, Any]], underscore: bool, st
 
     lines = [obj(r) for r in records]
     for pos in sorted(noise, reverse=True):  # other log types mixed in
-        lines.insert(min(pos, len(lines)), json.dumps({"@stream": "dns", "ts": 1.0,
-                                                       "query": "a.org"}))
+        lines.insert(min(pos, len(lines)), json.dumps({"@stream": "ssl", "ts": 1.0,
+                                                       "server_name": "a.org"}))
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "conn.log"
         p.write_text("\n".join(lines) + "\n")

@@ -60,15 +60,30 @@ def test_stratosphere_port_scanning_json() -> None:
     assert (df.src == "172.16.1.11").all()
 
 
-def test_otrf_apt29_combined_keeps_only_conn() -> None:
+def test_otrf_apt29_combined_keeps_conn_dns_and_http() -> None:
     root = need("zeek/otrf-apt29")
     combined = [root / d / "zeek" / "combined_zeek.log" for d in ("day1", "day2")]
     for p in combined:
         found = detect(p)
         assert found.format == "zeek-json" and found.is_conn and "mixing" in found.reason
+        assert found.tables[:2] == ("conn", "dns")
     df, rejects, skipped, _ = collect(combined)
     assert (len(df), rejects) == (1_785, [])
-    assert skipped == 2_140 + 5_664 - 1_785  # every other record is another log type
+    tables: dict[str, list[pd.DataFrame]] = {}
+    for p in combined:
+        for c in read(p):
+            for name, frame in c.tables.items():
+                tables.setdefault(name, []).append(frame)
+    dns = pd.concat(tables["dns"], ignore_index=True)
+    http = pd.concat(tables["http"], ignore_index=True)
+    # `grep -c '"@stream":"dns"'`: 53 + 250; http: 62 + 1
+    assert (len(dns), len(http)) == (303, 63)
+    # every other record is another log type
+    assert skipped == 2_140 + 5_664 - 1_785 - 303 - 63
+    # the shipper's @system names the sensor: two sensors in one file
+    assert set(dns.sensor) | set(http.sensor) <= set(df.sensor)
+    assert df.sensor.notna().all() and df.sensor.nunique() >= 2
+    assert dns["query"].notna().all() and set(dns.dport) == {53, 137}  # DNS and NetBIOS names
     assert len(set(df.src) | set(df.dst)) == 15
     individual = [f for f in iter_log_files([root]) if "individual_zeek_logs" in str(f)]
     assert len(individual) == 8

@@ -92,9 +92,12 @@ def test_mixed_log_types_keep_conn_only(tmp_path: Path) -> None:
     p = write(tmp_path, lines)
     found = detect(p)
     assert found.is_conn and "mixing conn, dns, files, loaded_scripts" in found.reason
+    assert found.tables == ("conn", "dns")
     df, rejects, skipped, _ = collect(p)
-    assert rejects == [] and skipped == 3
+    assert rejects == [] and skipped == 2  # files and loaded_scripts
     assert df.line.tolist() == [2, 4]
+    dns = pd.concat([c.tables["dns"] for c in read(p) if "dns" in c.tables])
+    assert dns.line.tolist() == [1] and dns["query"].tolist() == ["example.org"]
 
 
 def test_path_key_and_records_without_conn_fields(tmp_path: Path) -> None:
@@ -102,17 +105,23 @@ def test_path_key_and_records_without_conn_fields(tmp_path: Path) -> None:
                    '"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","query":"a.org"}')
     lines = [DOTTED.replace('{"ts"', '{"_path":"conn","ts"'),
              DOTTED.replace('{"ts"', '{"_path":"http","ts"'), dns_no_path]
-    df, rejects, skipped, _ = collect(write(tmp_path, lines))
-    assert len(df) == 1 and rejects == [] and skipped == 2
+    p = write(tmp_path, lines)
+    df, rejects, skipped, _ = collect(p)
+    assert len(df) == 1 and rejects == [] and skipped == 0
+    got = {k: v.line.tolist() for c in read(p) for k, v in c.tables.items()}
+    assert got == {"http": [2], "dns": [3]}  # by _path, and by a dns field without one
 
 
 def test_non_conn_json_log(tmp_path: Path) -> None:
+    p = write(tmp_path, [FILES_STREAM, FILES_STREAM])
+    found = detect(p)
+    assert (found.format, found.is_conn, found.tables) == ("zeek-json", False, ())
+    assert found.reason == "Zeek JSON @stream files (not a conn, dns or http log)"
+    with pytest.raises(InputError, match="not a conn, dns or http log"):
+        read(p)
     p = write(tmp_path, [DNS_STREAM, DNS_STREAM])
     found = detect(p)
-    assert (found.format, found.is_conn) == ("zeek-json", False)
-    assert found.reason == "Zeek JSON @stream dns (not a conn log)"
-    with pytest.raises(InputError, match="not a conn log"):
-        read(p)
+    assert (found.is_conn, found.tables) == (False, ("dns",))
 
 
 def test_iso_timestamps(tmp_path: Path) -> None:

@@ -74,7 +74,8 @@ def test_21_fields_maps_every_column(tmp_path: Path) -> None:
     assert rejects == [] and skipped == 0 and rel == [False]
     assert list(df.columns) == ["ts", "uid", "src", "sport", "dst", "dport", "proto", "service",
                                 "duration", "src_bytes", "dst_bytes", "src_pkts", "dst_pkts",
-                                "conn_state", "history", "line"]
+                                "conn_state", "history", "line", "sensor"]
+    assert df.sensor.isna().all()
     assert str(df.ts.dtype) == "float64" and str(df.sport.dtype) == "int32"
     assert str(df.dport.dtype) == "int32" and str(df.line.dtype) == "int64"
     assert str(df.src_bytes.dtype) == "float64"
@@ -155,13 +156,13 @@ def test_two_header_blocks_with_different_fields(tmp_path: Path) -> None:
 
 
 def test_non_conn_path(tmp_path: Path) -> None:
-    dns = header(["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "query"],
-                 path="dns")
-    p = write(tmp_path, dns + rec(1.7e9, "C1", "10.0.0.1", 5353, "10.0.0.2", 53, "example.org"))
+    ssl = header(["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p",
+                  "server_name"], path="ssl")
+    p = write(tmp_path, ssl + rec(1.7e9, "C1", "10.0.0.1", 5353, "10.0.0.2", 443, "a.org"))
     found = detect(p)
-    assert found.format == "zeek" and not found.is_conn
-    assert found.reason == "Zeek TSV #path dns (not a conn log)"
-    with pytest.raises(InputError, match="not a conn log"):
+    assert found.format == "zeek" and not found.is_conn and not found.readable
+    assert found.reason == "Zeek TSV #path ssl (not a conn, dns or http log)"
+    with pytest.raises(InputError, match="not a conn, dns or http log"):
         read(p)
 
 
@@ -170,8 +171,11 @@ def test_non_conn_block_inside_a_conn_file_is_skipped(tmp_path: Path) -> None:
                  path="dns")
     text = header(F21) + R1 + dns + rec(1.7e9, "C1", "10.0.0.1", 53, "10.0.0.2", 53, "a.org")
     text += rec(1.7e9, "C2", "10.0.0.1", 53, "10.0.0.2", 53, "b.org")
-    df, rejects, skipped, _ = collect(write(tmp_path, text))
-    assert len(df) == 1 and rejects == [] and skipped == 2
+    p = write(tmp_path, text)
+    df, rejects, skipped, _ = collect(p)
+    assert len(df) == 1 and rejects == [] and skipped == 0  # the dns records are kept
+    dns_rows = pd.concat([c.tables["dns"] for c in read(p) if "dns" in c.tables])
+    assert dns_rows["query"].tolist() == ["a.org", "b.org"]
 
 
 def test_malformed_lines_are_rejected_with_exact_lines(tmp_path: Path) -> None:

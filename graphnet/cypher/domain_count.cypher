@@ -1,0 +1,2 @@
+// How many Domain nodes the graph holds.
+MATCH (d:Domain) RETURN count(d) AS n
