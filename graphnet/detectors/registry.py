@@ -8,7 +8,7 @@ its one name everywhere: `graphnet analyse --only NAME`, the scheduler's `steps`
 
 from __future__ import annotations
 
-from graphnet.detectors import behaviour, labels, lda, shifts, snapshots, volume
+from graphnet.detectors import applogs, behaviour, labels, lda, shifts, snapshots, volume
 from graphnet.detectors.contract import Step
 from graphnet.detectors.novelty import baseline, paths, scoring
 from graphnet.detectors.rita import beacon, longconn, strobe
@@ -88,6 +88,7 @@ def default_steps() -> tuple[Step, ...]:
             "RITA-class strobes: pairs with far more connections than the window's other pairs",
             kind="strobe",
         ),
+        *applogs.STEPS,
         Step(
             "browser_labels",
             labels.run_labels,

@@ -22,6 +22,9 @@ KIND_TITLES = {
     "beacon": "beacon",
     "long_connection": "long connection",
     "strobe": "strobe",
+    "suspicious_dns": "suspicious DNS",
+    "suspicious_http": "suspicious HTTP",
+    "dns_tunnel": "DNS tunnelling",
 }
 
 

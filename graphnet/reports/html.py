@@ -60,6 +60,8 @@ color:#c92a2a}.b-deviating_path{background:#f3f0ff;color:#5f3dc4}
 color:#2b8a3e}.b-first_behaviour{background:#e6fcf5;color:#087f5b}
 .b-beacon{background:#fff9db;color:#e67700}.b-long_connection{background:#e3fafc;
 color:#0b7285}.b-strobe{background:#f8f0fc;color:#862e9c}
+.b-suspicious_dns{background:#fff4e6;color:#d9480f}.b-suspicious_http{background:#f4fce3;
+color:#5c940d}.b-dns_tunnel{background:#edf2ff;color:#364fc7}
 .card{border:1px solid #dee2e6;border-radius:6px;padding:10px 14px;margin:10px 0}
 .score{font-weight:600}.expl{margin:6px 0}.internal{color:#2b8a3e}.external{color:#c92a2a}
 img{max-width:100%;height:auto;display:block;margin:8px 0}

@@ -54,6 +54,9 @@ DEVIATION_KINDS = (
     "beacon",
     "long_connection",
     "strobe",
+    "suspicious_dns",
+    "suspicious_http",
+    "dns_tunnel",
 )
 VOLUME_TOP = 5  # volume_anomaly findings drawn as a time chart with their band
 NOVELTY_RESULT = "novelty"  # the novelty step's stored per-connection scores

@@ -186,6 +186,9 @@ def test_the_registry_is_in_order_with_one_name_per_step() -> None:
         "beacon",
         "long_connection",
         "strobe",
+        "suspicious_dns",
+        "suspicious_http",
+        "dns_tunnel",
         "browser_labels",
     } == set(names)
     assert all(callable(s.run) and s.description for s in steps)
@@ -203,6 +206,9 @@ def test_the_registry_is_in_order_with_one_name_per_step() -> None:
         "beacon": "beacon",
         "long_connection": "long_connection",
         "strobe": "strobe",
+        "suspicious_dns": "suspicious_dns",
+        "suspicious_http": "suspicious_http",
+        "dns_tunnel": "dns_tunnel",
     }
 
 

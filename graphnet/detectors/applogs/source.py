@@ -6,13 +6,11 @@ records of some windows (the agreed normalised columns, `words.DNS_COLUMNS` /
 `words.HTTP_COLUMNS`, plus `win`, the window id), next to the step's own lookup tables; and
 `AppLogs.windows` says which windows hold records.
 
-Until the archive holds dns and http records, `FrameLogs` supplies them from frames (the
-tests, the evaluation of generated logs) and `app_session` registers them as lookup tables.
-When the archive binds `dns` / `http` windows to its Parquet files like connections
-(`Archive.session(tables, ...)`), only this module changes: `app_session` asks the archive to
-bind the same names to the same windows, and an `ArchiveLogs` answers `windows(kind)` from the
-archive's committed dns/http windows. The SQL (`graphnet/sql/app_*.sql`) and the steps stay
-as they are.
+By default the records are the archive's (`ArchiveLogs`: what `graphnet ingest` stored;
+`app_session` binds the names with `Archive.session(records=...)`, and `windows(kind)` lists
+the archive's dns/http windows). `FrameLogs` supplies them from frames instead (tests, the
+evaluation of generated logs, given with the `AppLogsSource` option), registered as lookup
+tables. The SQL (`graphnet/sql/app_*.sql`) and the steps are the same for both.
 """
 
 from __future__ import annotations
@@ -124,9 +122,34 @@ def app_session(
 ) -> Iterator[Any]:
     """An engine session with each name of `bind` holding the `kind` records of its windows
     (plus `win`), and the `lookups`. The one place the steps get records from."""
+    if isinstance(logs, ArchiveLogs):
+        records = {name: (kind, list(wins)) for name, wins in bind.items()}
+        with logs.archive.session({}, records=records, lookups=dict(lookups or {})) as s:
+            yield s
+        return
     tables: dict[str, pa.Table] = {}
     for name, wins in bind.items():
         wk = windows.kind_of(wins[0]) if wins else "week"
         tables[name] = logs.table(kind, list(wins), wk)
     with archive.session({}, lookups={**tables, **(lookups or {})}) as s:
         yield s
+
+
+@dataclass(frozen=True)
+class ArchiveLogs:
+    """The dns and http records of the archive (what `graphnet ingest` stored): the steps'
+    default source. `app_session` binds the names to the archive's record files
+    (`Archive.session(records=...)`: a record read once, several sensors counted once)."""
+
+    archive: Archive
+
+    def windows(self, kind: Kind, window_kind: str) -> list[str]:
+        return [
+            w for w in self.archive.records(kind).windows() if windows.kind_of(w) == window_kind
+        ]
+
+    def table(self, kind: Kind, wins: Sequence[str], window_kind: str) -> pa.Table:
+        if not wins:
+            return empty_table(kind)
+        frame = self.archive.record_frame(kind, list(wins), COLUMNS[kind])
+        return as_table(frame, kind, frame["win"].to_numpy(dtype=object))

@@ -26,7 +26,7 @@ import pyarrow as pa
 from graphnet.detectors.applogs import names as N
 from graphnet.detectors.applogs import tunnel as T
 from graphnet.detectors.applogs.model import NOVELTY, fit_from_counts, score_distinct
-from graphnet.detectors.applogs.source import AppLogs, Kind, app_session, history
+from graphnet.detectors.applogs.source import AppLogs, ArchiveLogs, Kind, app_session, history
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.lda.feedback import benign_groups, load_feedback, match_table
 from graphnet.detectors.lda.model import P_FLOOR, LdaSettings, canonical_docs, host_scores_from_top
@@ -49,11 +49,11 @@ class AppLogsSource:
 
 
 def logs_of(ctx: Context) -> AppLogs:
-    """THE SEAM's step side: the application logs of the context. Today only what the caller
-    passes (`AppLogsSource`); once the archive holds dns/http records, the archive's."""
+    """THE SEAM's step side: the application logs of the context: what the caller passes
+    (`AppLogsSource`), else the archive's dns/http records."""
     opt = ctx.option(AppLogsSource)
     if opt is None:
-        raise NotEnoughHistory("no dns.log or http.log records are available to this step")
+        return ArchiveLogs(ctx.archive)
     return opt.logs
 
 
@@ -221,7 +221,11 @@ def _findings(
                     "variant": st.variant,
                     "fit_on": fit_on,
                 },
-                cypher=f"MATCH (h:Host {{id: {cypher_literal(src)}}}) RETURN h",
+                cypher=(
+                    f"MATCH (h:Host {{id: {cypher_literal(src)}}})"
+                    f"-[r:{'RESOLVED' if kind == 'dns' else 'REQUESTED'} "
+                    f"{{window: {cypher_literal(window)}}}]->(x) RETURN h, r, x"
+                ),
                 detector=f"suspicious_{kind}",
             )
         )
@@ -399,8 +403,11 @@ def run_tunnel(ctx: Context) -> DetectorRun:
                     },
                     "alert": bool(d["alert"]),
                 },
-                cypher="MATCH (h:Host) WHERE h.id IN "
-                f"[{', '.join(cypher_literal(str(x)) for x in cl['src'])}] RETURN h",
+                cypher=(
+                    "MATCH (h:Host)-[r:RESOLVED {window: "
+                    f"{cypher_literal(window)}}}]->(d:Domain {{name: "
+                    f"{cypher_literal(str(d['domain']))}}}) RETURN h, r, d"
+                ),
                 detector="dns_tunnel",
             )
         )
