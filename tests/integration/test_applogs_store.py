@@ -60,6 +60,11 @@ def test_app_log_steps_from_the_archive(store, tmp_path: Path, seed: int) -> Non
     assert tunnel and tunnel[0].hosts[0] == plants["dns_tunnel"]["hosts"]["attacker"]
     assert tunnel[0].evidence["domain"] == plants["dns_tunnel"]["details"]["domain"]
     assert "RESOLVED" in tunnel[0].cypher and "Domain" in tunnel[0].cypher
+    # the finding's domain is a Domain of the graph (one registered-domain rule for both)
+    resolved = store.read("browser/dns_domains", window=window)
+    assert (tunnel[0].hosts[0], tunnel[0].evidence["domain"]) in {
+        (r["client"], r["domain"]) for r in resolved
+    }
     dns = findings.load(store, window=window, kind="suspicious_dns")
     assert {plants["dns_tunnel"]["hosts"]["attacker"], plants["dga"]["hosts"]["attacker"]} <= {
         f.hosts[0] for f in dns[:3]

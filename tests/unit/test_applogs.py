@@ -55,7 +55,7 @@ def test_spot_domain_rule(name: str, domain: str, sub: str) -> None:
         ("x.y.example.co.uk", "example.co.uk", "x.y"),
         ("example.co.uk", "example.co.uk", ""),
         ("q.x.example.xyz", "example.xyz", "q.x"),
-        ("4.3.2.10.in-addr.arpa", "10.in-addr.arpa", "4.3.2"),
+        ("4.3.2.10.in-addr.arpa", "2.10.in-addr.arpa", "4.3"),
         ("localhost", "localhost", ""),
     ],
 )

@@ -9,11 +9,11 @@ Python and hand them to the engine as lookup tables, which joins them to the rec
   last label is a country code or one of com, org, net, int, edu, gov, mil (and that is not
   under in-addr.arpa) loses its country code, then its generic top-level label; the last label
   left is the domain, the labels before it the subdomain. Other names have neither ("None").
-- `registered_domain`: the registered domain (the last two labels, three when the last two are
-  a known two-level public suffix such as co.uk, `TWO_LEVEL_SUFFIXES`) and the subdomain
-  before it; what the tunnelling detector and graphnet's variant of the DNS words use (Spot's
-  rule leaves `*.io`, `*.xyz`, ... without a subdomain, and takes `co` for the domain of
-  `x.example.co.uk`).
+- `registered_domain`: the registered domain (`features.registered_domain`, the graph's
+  `Domain` names: the last two labels, three under a country code's own second level such as
+  co.uk) and the subdomain before it; what the tunnelling detector and graphnet's variant of
+  the DNS words use (Spot's rule leaves `*.io`, `*.xyz`, ... without a subdomain, and takes
+  `co` for the domain of `x.example.co.uk`).
 - `entropy`: Shannon entropy in bits of a string's characters (Spot's `Entropy.stringEntropy`).
 - `log2_floor` / `entropy_bin`: Spot's `MathUtils.logBaseXInt(x, 2)` and
   `MathUtils.bin(x, EntropyCuts)`.
@@ -27,6 +27,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from graphnet import features
 
 #: Spot's country codes (DomainProcessor.CountryCodes, as published)
 COUNTRY_CODES = frozenset(
@@ -44,18 +46,6 @@ COUNTRY_CODES = frozenset(
 GENERIC_TLDS = frozenset({"com", "org", "net", "int", "edu", "gov", "mil"})
 #: Spot's entropy cut points (ProxySuspiciousConnectsModel.EntropyCuts): 0.0, 0.3, ... 5.4, +inf
 ENTROPY_CUTS = (*(round(0.3 * i, 1) for i in range(19)), math.inf)
-#: two-level public suffixes under which a name is registered one label deeper (a small list
-#: of the common ones, from the Public Suffix List; no library for it is installed): a name
-#: under another suffix is registered at its last two labels
-TWO_LEVEL_SUFFIXES = frozenset(
-    """co.uk org.uk ac.uk gov.uk ltd.uk plc.uk net.uk me.uk nhs.uk
-    com.au net.au org.au edu.au gov.au id.au co.nz net.nz org.nz govt.nz ac.nz
-    co.jp ne.jp or.jp ac.jp go.jp com.br net.br org.br gov.br com.cn net.cn org.cn gov.cn
-    edu.cn co.in net.in org.in gov.in ac.in co.za org.za gov.za com.mx org.mx gob.mx com.tr
-    org.tr gov.tr co.kr or.kr com.sg edu.sg gov.sg com.hk org.hk com.tw org.tw co.il org.il
-    ac.il com.ar com.co com.pl com.ua co.id or.id ac.id com.my com.ph com.vn com.sa com.eg
-    co.th ac.th in.th com.pk com.ng co.ke""".split()
-)
 #: reverse-lookup zones: their names are addresses, not subdomains anyone chose
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
 NONE = "None"  # Spot's value for a missing domain or subdomain
@@ -99,14 +89,13 @@ def spot_domain(name: str) -> tuple[str, str]:
 
 def registered_domain(name: str) -> tuple[str, str]:
     """(registered domain, subdomain before it; "" when none), lower case, trailing dot
-    dropped. Reverse-lookup names give their zone's registered form (e.g. `10.in-addr.arpa`)."""
+    dropped: the registered domain is `features.registered_domain`'s, the one the graph's
+    `Domain` nodes are named by (last two labels, three under a country code's own second
+    level such as co.uk; reverse lookups: the zone with two address labels)."""
     labels = _labels(name)
-    k = 3 if len(labels) >= 3 and ".".join(labels[-2:]) in TWO_LEVEL_SUFFIXES else 2
-    if ".".join(labels[-2:]) in REVERSE_ZONES:
-        k = 3
-    if len(labels) <= k:
-        return ".".join(labels), ""
-    return ".".join(labels[-k:]), ".".join(labels[:-k])
+    reg = features.registered_domain(".".join(labels)) or ""
+    k = reg.count(".") + 1 if reg else 0
+    return reg, ".".join(labels[:-k]) if len(labels) > k else ""
 
 
 def is_reverse(domain: str) -> bool:
