@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -400,8 +401,10 @@ class FakeStore:
     def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
         return [{"deleted": 0}]
 
-    def write_batches(self, name: str, rows: list[Any], batch_size: int, **params: Any) -> int:
-        return len(rows)
+    def write_batches(
+        self, name: str, rows: Iterable[Any], batch_size: int, **params: Any
+    ) -> int:
+        return sum(1 for _ in rows)  # rows may be a generator (the store takes any iterable)
 
 
 def test_the_steps_score_every_connection_only_when_asked(tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from graphnet import accumulate, windows
 from graphnet.archive import Archive
@@ -28,6 +29,7 @@ from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.novelty import injection
 from graphnet.detectors.novelty.fingerprints import (
+    COMPONENTS,
     DEFAULT_BASELINE,
     JOINT,
     LEVELS,
@@ -35,7 +37,8 @@ from graphnet.detectors.novelty.fingerprints import (
     EdgeHistograms,
     Fingerprints,
     build,
-    edge_histograms_from_tables,
+    edge_histograms_from_batches,
+    fold_limits,
 )
 from graphnet.errors import NotEnoughHistory
 from graphnet.feedback import active_benign
@@ -60,14 +63,39 @@ def baseline_windows(store: GraphStore, window: str, baseline: int = DEFAULT_BAS
 
 def archive_edges(archive: Archive, windows_: Sequence[str], settings: Settings) -> EdgeHistograms:
     """The folded edge histograms of the archived connections of the given windows, aggregated
-    by the engine (one pass over the windows; the result grows with edges, not connections)."""
+    by the engine (one pass over the windows; the result grows with edges, not connections),
+    read one component at a time and turned into numbers as they stream in."""
     if not windows_:
         return EdgeHistograms.empty()
-    params = {"top_ports": settings.top_ports, "top_history": settings.top_history}
+    top = fold_limits(settings)
     with archive.session({"conns": list(windows_)}, parts=["conns"]) as s:
-        values = s.table("novelty_edge_values", params)
+        s.scalar("novelty_edge_values")
         edges = s.table("novelty_edges")
-    return edge_histograms_from_tables(edges, values, settings)
+
+        def rows(comp: str) -> Iterator[pa.RecordBatch]:
+            if comp in top:
+                return s.batches("novelty_edge_folded", {"component": comp, "top": top[comp]})
+            return s.batches("novelty_edge_component", {"component": comp})
+
+        return edge_histograms_from_batches(edges, LazyComponents(rows), settings)
+
+
+class LazyComponents(Mapping[str, Iterator[pa.RecordBatch]]):
+    """component -> its batches, asked of the engine only when read."""
+
+    def __init__(self, rows: Callable[[str], Iterator[pa.RecordBatch]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, comp: str) -> Iterator[pa.RecordBatch]:
+        if comp not in COMPONENTS:
+            raise KeyError(comp)
+        return self._rows(comp)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMPONENTS)
+
+    def __len__(self) -> int:
+        return len(COMPONENTS)
 
 
 def window_joint(archive: Archive, window: str) -> pd.DataFrame | None:
@@ -151,6 +179,7 @@ def build_fingerprints(
         feedback=[f.id for f in approved],
         settings=settings,
         split=archive.split is not None and window in base,
+        consume=True,  # hist is not used after: its rows go as the fingerprint grows
     )
     # what the fingerprints are made of: the graph's sizes and the archive's files
     made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
@@ -169,86 +198,134 @@ def build_fingerprints(
 STORED_COMPONENTS: tuple[str, ...] = accumulate.EDGE_COMPONENTS
 
 
+#: keys (pairs, hosts, ...) whose fingerprint rows are made at a time: the rows written to Neo4j
+#: are produced in chunks, so their Python objects never grow with the number of pairs
+ROW_CHUNK = 20_000
+
+
 def fingerprint_rows(
     fp: Fingerprints,
     levels: Iterable[str] = LEVELS,
     components: Sequence[str] = STORED_COMPONENTS,
 ) -> list[dict[str, Any]]:
+    """One dict per (level, key) for `fingerprint_write.cypher` (all of them: tests, small
+    fingerprints; `iter_fingerprint_rows` gives the same rows in bounded chunks)."""
+    return list(iter_fingerprint_rows(fp, levels, components))
+
+
+def _level_ids(fp: Fingerprints, lvl: str, lo: int, hi: int) -> list[tuple[Any, Any]]:
+    """The (src, dst) ends of the keys lo..hi-1 of a level."""
+    if lvl == "pair":
+        hosts = fp.hosts.to_numpy(dtype=object)
+        src = hosts[fp.pairs["src"].to_numpy()[lo:hi]]
+        dst = hosts[fp.pairs["dst"].to_numpy()[lo:hi]]
+        return list(zip(src.tolist(), dst.tolist(), strict=True))
+    if lvl in ("client", "server"):
+        hs = fp.hosts.to_numpy(dtype=object)[lo:hi].tolist()
+        return [(h, None) if lvl == "client" else (None, h) for h in hs]
+    if lvl == "zone_pair":
+        return [(ZONES[k // 2], ZONES[k % 2]) for k in range(lo, hi)]
+    if lvl == "subnet_pair":
+        S = max(len(fp.subnets), 1)
+        lab = fp.subnets.to_numpy(dtype=object)
+        return [(lab[k // S], lab[k % S]) for k in fp.sp_keys[lo:hi].tolist()]
+    return [(None, None)]
+
+
+def _level_size(fp: Fingerprints, lvl: str) -> int:
+    return {
+        "pair": fp.n_pairs,
+        "client": len(fp.hosts),
+        "server": len(fp.hosts),
+        "zone_pair": 4,
+        "subnet_pair": len(fp.sp_keys),
+    }.get(lvl, 1)
+
+
+def iter_fingerprint_rows(
+    fp: Fingerprints,
+    levels: Iterable[str] = LEVELS,
+    components: Sequence[str] = STORED_COMPONENTS,
+    chunk: int = ROW_CHUNK,
+) -> Iterator[dict[str, Any]]:
     """One dict per (level, key) for `fingerprint_write.cypher`: per component of
     `components`, its values and counts as two lists, most frequent first, and the readable
-    summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`)."""
-    rows: list[dict[str, Any]] = []
+    summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`).
+
+    Made `chunk` keys at a time (level by level, keys in code order): what is held at once is
+    a chunk's rows, never the whole level."""
     for lvl in levels:
-        if lvl == "pair":
-            n_keys = fp.n_pairs
-            src = fp.hosts.to_numpy(dtype=object)[fp.pairs["src"].to_numpy()] if n_keys else []
-            dst = fp.hosts.to_numpy(dtype=object)[fp.pairs["dst"].to_numpy()] if n_keys else []
-            ids = [(s, d) for s, d in zip(src, dst, strict=True)]
-        elif lvl in ("client", "server"):
-            n_keys = len(fp.hosts)
-            ids = [
-                (h, None) if lvl == "client" else (None, h) for h in fp.hosts.to_numpy(dtype=object)
-            ]
-        elif lvl == "zone_pair":
-            n_keys = 4
-            ids = [(ZONES[k // 2], ZONES[k % 2]) for k in range(4)]
-        elif lvl == "subnet_pair":
-            n_keys = len(fp.sp_keys)
-            S = max(len(fp.subnets), 1)
-            lab = fp.subnets.to_numpy(dtype=object)
-            ids = [(lab[k // S], lab[k % S]) for k in fp.sp_keys]
-        else:
-            n_keys, ids = 1, [(None, None)]
-        props: list[dict[str, Any]] = [{} for _ in range(n_keys)]
-        totals = np.zeros(n_keys)
+        n_keys = _level_size(fp, lvl)
+        for lo in range(0, n_keys, max(chunk, 1)):
+            yield from _chunk_rows(fp, lvl, lo, min(lo + chunk, n_keys), components)
+
+
+def _chunk_rows(
+    fp: Fingerprints, lvl: str, lo: int, hi: int, components: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The rows of the keys lo..hi-1 of one level."""
+    ids = _level_ids(fp, lvl, lo, hi)
+    size = hi - lo
+    props: list[dict[str, Any]] = [{} for _ in range(size)]
+    totals = np.zeros(size)
+    for comp in components:
+        lh = fp.levels[comp][lvl]
+        if len(lh.keys) == 0:
+            continue
+        totals = np.maximum(totals, lh.total[lo:hi])
+        # the (key, value) entries of these keys: keys are sorted by (key, value)
+        a0 = int(np.searchsorted(lh.keys, lo * lh.V))
+        b0 = int(np.searchsorted(lh.keys, hi * lh.V))
+        if a0 == b0:
+            continue
+        entries = lh.keys[a0:b0]
+        k = entries // lh.V
+        v = entries % lh.V
+        cn = lh.n[a0:b0]
+        # by key, most frequent first
+        order = np.lexsort((-cn, k))
+        n = np.round(cn[order], 3)
+        # Neo4j lists are homogeneous: integers unless feedback weights made fractions (in
+        # any key of the level: a level's lists are all of one type)
+        rounded = np.round(lh.n, 3)
+        whole = bool(np.all(rounded == np.floor(rounded)))
+        values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
+        counts = (n.astype(np.int64) if whole else n).tolist()
+        ks = k[order]
+        starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+        ends = np.append(starts[1:], len(ks))
+        kk, fk = f"{comp}_k", f"{comp}_n"
+        for key, a, b in zip(ks[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+            props[key - lo][kk] = values[a:b]
+            props[key - lo][fk] = counts[a:b]
+    rows: list[dict[str, Any]] = []
+    active = fp.pairs["windows"].to_numpy()[lo:hi].tolist() if lvl == "pair" else []
+    injected = fp.pairs["injected"].to_numpy()[lo:hi].tolist() if lvl == "pair" else []
+    for i, (a, b) in enumerate(ids):
+        if totals[i] <= 0:
+            continue
+        p = props[i]
+        p["conns"] = float(totals[i])
         for comp in components:
-            lh = fp.levels[comp][lvl]
-            if len(lh.keys) == 0:
-                continue
-            totals = np.maximum(totals, lh.total)
-            k = lh.keys // lh.V
-            v = lh.keys % lh.V
-            # by key, most frequent first (keys are sorted by (key, value) already)
-            order = np.argsort(k * (float(lh.n.max()) + 1.0) - lh.n, kind="stable")
-            n = np.round(lh.n[order], 3)
-            # Neo4j lists are homogeneous: integers unless feedback weights made fractions
-            whole = bool(np.all(n == np.floor(n)))
-            values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
-            counts = (n.astype(np.int64) if whole else n).tolist()
-            ks = k[order]
-            starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-            ends = np.append(starts[1:], len(ks))
-            kk, fk, fn = f"{comp}_k", f"{comp}_n", props
-            for key, a, b in zip(ks[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
-                fn[key][kk] = values[a:b]
-                fn[key][fk] = counts[a:b]
-        active = fp.pairs["windows"].to_numpy().tolist()
-        injected = fp.pairs["injected"].to_numpy().tolist()
-        for i, (a, b) in enumerate(ids):
-            if totals[i] <= 0:
-                continue
-            p = props[i]
-            p["conns"] = float(totals[i])
-            for comp in components:
-                if f"{comp}_k" in p and comp in accumulate.SUMMARY_PROPS:
-                    p[accumulate.SUMMARY_PROPS[comp]] = accumulate.summary(
-                        p[f"{comp}_k"], p[f"{comp}_n"]
-                    )
-            if lvl == "pair":
-                p["windows_active"] = int(active[i])
-                p["feedback_conns"] = float(injected[i])
-            key_text = "\x1f".join([lvl, fp.as_of, str(a), str(b)])
-            rows.append(
-                {
-                    "id": hashlib.sha1(key_text.encode()).hexdigest()[:20],
-                    "level": lvl,
-                    "src": a,
-                    "dst": b,
-                    "client": a if lvl in ("pair", "client") else None,
-                    "server": b if lvl in ("pair", "server") else None,
-                    "props": p,
-                }
-            )
+            if f"{comp}_k" in p and comp in accumulate.SUMMARY_PROPS:
+                p[accumulate.SUMMARY_PROPS[comp]] = accumulate.summary(
+                    p[f"{comp}_k"], p[f"{comp}_n"]
+                )
+        if lvl == "pair":
+            p["windows_active"] = int(active[i])
+            p["feedback_conns"] = float(injected[i])
+        key_text = "\x1f".join([lvl, fp.as_of, str(a), str(b)])
+        rows.append(
+            {
+                "id": hashlib.sha1(key_text.encode()).hexdigest()[:20],
+                "level": lvl,
+                "src": a,
+                "dst": b,
+                "client": a if lvl in ("pair", "client") else None,
+                "server": b if lvl in ("pair", "server") else None,
+                "props": p,
+            }
+        )
     return rows
 
 
@@ -262,10 +339,9 @@ def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 200
     store.write("fingerprint_set_begin", as_of=fp.as_of, signature=sig)
     while store.write("fingerprint_delete_some", as_of=fp.as_of, limit=10000)[0]["deleted"]:
         pass
-    rows = fingerprint_rows(fp)
     n = store.write_batches(
         "fingerprint_write",
-        rows,
+        iter_fingerprint_rows(fp),
         batch_size=batch_size,
         as_of=fp.as_of,
         baseline_windows=fp.windows,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,92 @@ def edge_histograms_from_tables(
             codes.astype(np.int64),
             values.column("n").take(pa.array(sel)).cast(pa.float64()).to_numpy(),
             pd.Index(vocab, dtype=object),
+            distinct,
+        )
+    return EdgeHistograms(frame, comps)
+
+
+def shared_strings(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A string column as an object array whose equal values are one Python string (a host id
+    repeated on a million edges costs a pointer per edge, not a string)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros(0, dtype=object)
+    enc = pc.dictionary_encode(arr)
+    uniq = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    out: np.ndarray = uniq[enc.indices.to_numpy(zero_copy_only=False)]
+    return out
+
+
+class _Codes:
+    """Value strings -> int codes in order of first appearance over successive batches (as
+    `pd.factorize(sort=False)` of the concatenated values), without a Python string per row."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+
+    def encode(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        if len(arr) == 0:
+            return np.zeros(0, dtype=np.int64)
+        enc = pc.dictionary_encode(arr)
+        local = enc.dictionary.to_pylist()  # first appearance within the batch
+        remap = np.empty(len(local), dtype=np.int64)
+        for i, v in enumerate(local):
+            remap[i] = self.code.setdefault(v, len(self.code))
+        codes: np.ndarray = remap[enc.indices.to_numpy(zero_copy_only=False)]
+        return codes
+
+    @property
+    def vocab(self) -> pd.Index:
+        return pd.Index(list(self.code), dtype=object)
+
+
+def edge_histograms_from_batches(
+    edges: pa.Table,
+    components: Mapping[str, Iterable[pa.RecordBatch]],
+    settings: Settings | None = None,
+) -> EdgeHistograms:
+    """The engine's edge histograms, one component at a time -> code form (as
+    `edge_histograms_from_tables`, without holding every component's value strings at once).
+
+    `edges`: as for `edge_histograms_from_tables`; `components[comp]`: batches of (edge, value,
+    n) rows of that component, by edge. Each component is read to numbers (edge, value code,
+    count) before the next one is asked for."""
+    if edges.num_rows == 0:
+        return EdgeHistograms.empty()
+    names = edges.column_names
+    frame = pd.DataFrame(
+        {
+            "src": shared_strings(edges.column("src")),
+            "dst": shared_strings(edges.column("dst")),
+            "window": shared_strings(edges.column("win")),
+            "conns": edges.column("conns").cast(pa.float64()).to_numpy(),
+        }
+    )
+    for name, ms in (("first", "first_ms"), ("last", "last_ms")):
+        if ms in names:  # epoch ms -> epoch seconds, as the TALKED edges gave them
+            frame[name] = edges.column(ms).cast(pa.float64()).to_numpy() / 1000.0
+    classify_hosts(frame, settings)
+    comps: dict[str, CompEdges] = {}
+    for comp in COMPONENTS:
+        codes = _Codes()
+        e_parts: list[np.ndarray] = []
+        v_parts: list[np.ndarray] = []
+        n_parts: list[np.ndarray] = []
+        for batch in components[comp]:
+            e_parts.append(batch.column("edge").cast(pa.int64()).to_numpy())
+            v_parts.append(codes.encode(batch.column("value")))
+            n_parts.append(batch.column("n").cast(pa.float64()).to_numpy())
+        distinct = None
+        if comp in FOLDED and f"{comp}_distinct" in names:
+            distinct = edges.column(f"{comp}_distinct").cast(pa.float64()).to_numpy()
+        z = np.zeros(0, dtype=np.int64)
+        comps[comp] = CompEdges(
+            np.concatenate(e_parts) if e_parts else z,
+            np.concatenate(v_parts) if v_parts else z,
+            np.concatenate(n_parts) if n_parts else np.zeros(0),
+            codes.vocab,
             distinct,
         )
     return EdgeHistograms(frame, comps)
@@ -538,7 +624,12 @@ def _aggregate(
     if other_code >= 0:
         o = v == other_code
         other_n[k[o]] = counts[o]
-    other_m = np.ones(n_keys) if m_per_key is None else np.maximum(m_per_key, 1.0)
+    # without folded values every key's estimate is 1: one read-only number for all of them
+    other_m = (
+        np.broadcast_to(np.float64(1.0), (n_keys,))
+        if m_per_key is None
+        else np.maximum(m_per_key, 1.0)
+    )
     return LevelHist(V, uniq, counts, total, entropy, other_n, other_m)
 
 
@@ -650,8 +741,12 @@ def build(
     feedback: Sequence[str] = (),
     settings: Settings | None = None,
     split: bool = False,
+    consume: bool = False,
 ) -> Fingerprints:
     """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
+
+    With `consume`, each component's edge histograms are dropped from `hist` (and `injected`)
+    once aggregated, so the edge rows and the fingerprint are not held in full together.
 
     `hist.edges.window` must be baseline windows (all before `as_of`; with `split`, `as_of`
     itself: the window's first part, a time split of a window without history); `injected`
@@ -662,6 +757,10 @@ def build(
     t0 = time.perf_counter()
     real = hist
     allh = concat_histograms([hist, injected]) if injected is not None else hist
+    if consume and allh is not hist:
+        hist.comps.clear()  # the concatenation holds them
+        if injected is not None:
+            injected.comps.clear()
     edges = allh.edges
     n_real = len(real.edges)
     bad = [
@@ -755,7 +854,7 @@ def build(
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
     for comp in COMPONENTS:
-        ce = allh.comps[comp]
+        ce = allh.comps.pop(comp) if consume else allh.comps[comp]
         voc = ce.vocab
         vocab[comp] = voc
         V = max(len(voc), 1)
