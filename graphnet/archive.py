@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -686,6 +686,7 @@ class Archive:
         lookups: Mapping[str, pa.Table] | None = None,
         labels: bool = False,
         staged: Mapping[str, Sequence[str]] | None = None,
+        results: Mapping[str, tuple[str, str]] | None = None,
     ) -> Iterator[Session]:
         """An engine session over the archive: each name of `tables` is bound to the committed
         connections of its windows (`win` holds the window id: `window` is a reserved word in
@@ -697,7 +698,9 @@ class Archive:
         `connections(..., complete=True)`; the label columns only with `labels`. `staged`
         binds names to the files of file contents (sha256) that ingest has written and not
         committed yet, in every window (ingest's own reading of what it is loading), every row
-        of them (no uid is dropped: the graph counts what the files hold)."""
+        of them (no uid is dropped: the graph counts what the files hold). `results` binds
+        names to stored results, `{name: (window, result)}` (written by `write_result` or
+        `write_result_batches`), read in place."""
         with self.engine().session() as s:
             for name, wins in tables.items():
                 s.bind(name, self._select(self._window_files(wins), labels))
@@ -710,6 +713,12 @@ class Archive:
                 s.bind(f"{name}_parts", engine_sql("parts").format(table=name))
             for name, data in (lookups or {}).items():
                 s.lookup(name, data)
+            for name, (window, result) in (results or {}).items():
+                path = self.result_path(window, result)
+                if not path.exists():
+                    raise FileNotFoundError(f"no stored {result} result of {window}: {path}")
+                cols = pq.read_schema(path).names
+                s.bind(name, parquet_select([path], cols))
             yield s
 
     def query(
@@ -813,6 +822,37 @@ class Archive:
         tmp = _tmp(path)
         try:
             pq.write_table(table, tmp, compression="zstd")
+            tmp.replace(path)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise DiskFull.writing(f"the {name} result of {window}", path.parent, exc) from exc
+            raise
+        return path
+
+    def write_result_batches(
+        self,
+        window: str,
+        name: str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        meta: dict[str, Any] | None = None,
+        row_group: int = 131_072,
+    ) -> Path:
+        """Store a result table of a window given in batches (atomically): what is held at
+        once is one batch, whatever the size of the table. Row groups of `row_group` rows, so
+        that a session reading a range of a sorted column skips the others."""
+        path = self.result_path(window, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        schema = schema.with_metadata({_META_KEY: json.dumps(meta or {}, default=str)})
+        tmp = _tmp(path)
+        try:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                for batch in batches:
+                    if batch.num_rows:
+                        writer.write_table(
+                            pa.Table.from_batches([batch], schema=schema), row_group_size=row_group
+                        )
             tmp.replace(path)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ from graphnet import accumulate, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
-from graphnet.detectors.novelty import injection
+from graphnet.detectors.novelty import fingerprints, injection
 from graphnet.detectors.novelty.fingerprints import (
     COMPONENTS,
     DEFAULT_BASELINE,
@@ -359,6 +359,24 @@ def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 200
     return n
 
 
+#: the stored result holding the pair level of a window's fingerprints (`store_pairs`)
+PAIRS_RESULT = "fingerprint_pairs"
+
+
+def store_pairs(archive: Archive, fp: Fingerprints) -> None:
+    """Move the pair level of `fp` out of memory: its rows are written, a batch of pairs at a
+    time, as the window's `fingerprint_pairs` result (through the archive door) and dropped
+    from `fp`; novelty then reads the pairs of each batch it scores (`fingerprints.pair_view`).
+    What stays in memory per pair is its key and its row of `fp.pairs`."""
+    if fp.pairs_result is not None:
+        return
+    meta = {"as_of": fp.as_of, "signature": fp.meta.get("signature"), "pairs": fp.n_pairs}
+    archive.write_result_batches(
+        fp.as_of, PAIRS_RESULT, fingerprints.PAIR_SCHEMA, fingerprints.pair_batches(fp), meta
+    )
+    fingerprints.detach_pairs(fp, (fp.as_of, PAIRS_RESULT))
+
+
 @dataclass
 class FingerprintResult:
     as_of: str
@@ -440,6 +458,7 @@ def run(ctx: Context) -> DetectorRun:
         store, ctx.window, ctx.settings, baseline, save=False, archive=ctx.archive
     )
     stored = save_fingerprints(store, fp) if ctx.save else 0
+    store_pairs(ctx.archive, fp)  # novelty reads the pairs it needs, batch by batch
     res = FingerprintResult(
         ctx.window, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0
     )

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -543,6 +543,12 @@ class Fingerprints:
     feedback: tuple[str, ...] = ()
     build_seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    #: where the pair level is when it is not held here (`detach_pairs`): a stored result
+    #: (window, name) of PAIR_SCHEMA rows; scoring then reads the pairs of each batch
+    #: (`pair_view`)
+    pairs_result: tuple[str, str] | None = None
+    #: the pairs of every host, for explanations (a view's `pairs` holds only its own)
+    peer_pairs: pd.DataFrame | None = None
 
     # -- lookups of observation keys ---------------------------------------------------------
     def host_codes(self, hosts: np.ndarray | pd.Series) -> np.ndarray:
@@ -770,8 +776,15 @@ def build(
     ]
     if bad:
         raise ValueError(f"baseline of {as_of} contains windows not before it: {bad}")
+    # hosts in id order: pair codes then follow (src, dst) order, the order in which the engine
+    # gives a window's combinations, so a batch of them needs one range of pairs (`pair_view`)
     hosts = pd.Index(
-        pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()])), dtype=object
+        np.sort(
+            pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()])).astype(
+                str
+            )
+        ),
+        dtype=object,
     )
     H = len(hosts)
     src = hosts.get_indexer(edges["src"]).astype(np.int64)
@@ -938,3 +951,95 @@ def fingerprints_from_connections(
     hist = edge_histograms_from_connections(baseline, kind, settings)
     joint = joint_counts(features.components(baseline)) if len(baseline) else None
     return build(as_of, hist, injected=injected, joint=joint, settings=settings)
+
+
+# --------------------------------------------------------------------------------------------
+# the pair level out of memory: stored rows, and views of the pairs a batch needs
+# --------------------------------------------------------------------------------------------
+#: the pair level as rows: pair code, component (position in COMPONENTS), value code, count,
+#: and the pair's estimate of distinct values folded into 'other' (1 when none)
+PAIR_SCHEMA = pa.schema(
+    [
+        ("pair", pa.int64()),
+        ("comp", pa.int8()),
+        ("value", pa.int64()),
+        ("n", pa.float64()),
+        ("m", pa.float64()),
+    ]
+)
+#: pairs whose rows make one batch of PAIR_SCHEMA rows
+PAIR_CHUNK = 50_000
+
+
+def pair_batches(fp: Fingerprints, chunk: int = PAIR_CHUNK) -> Iterator[pa.RecordBatch]:
+    """The pair level of every component as PAIR_SCHEMA rows, by (pair, comp, value), `chunk`
+    pairs at a time."""
+    for lo in range(0, fp.n_pairs, max(chunk, 1)):
+        hi = min(lo + chunk, fp.n_pairs)
+        cols: dict[str, list[np.ndarray]] = {name: [] for name in PAIR_SCHEMA.names}
+        for ci, comp in enumerate(COMPONENTS):
+            lh = fp.levels[comp]["pair"]
+            a = int(np.searchsorted(lh.keys, lo * lh.V))
+            b = int(np.searchsorted(lh.keys, hi * lh.V))
+            k = lh.keys[a:b] // lh.V
+            cols["pair"].append(k)
+            cols["comp"].append(np.full(b - a, ci, dtype=np.int8))
+            cols["value"].append(lh.keys[a:b] % lh.V)
+            cols["n"].append(lh.n[a:b])
+            cols["m"].append(np.asarray(lh.other_m, dtype="float64")[k])
+        pair = np.concatenate(cols["pair"])
+        order = np.lexsort((np.concatenate(cols["value"]), np.concatenate(cols["comp"]), pair))
+        yield pa.record_batch(
+            [pa.array(np.concatenate(cols[name])[order]) for name in PAIR_SCHEMA.names],
+            schema=PAIR_SCHEMA,
+        )
+
+
+def detach_pairs(fp: Fingerprints, where: tuple[str, str]) -> None:
+    """Drop the pair level from `fp` (its rows were stored as the result `where`, from
+    `pair_batches`): what stays in memory per pair is its key and its row of `pairs`."""
+    empty = np.zeros(0, dtype=np.int64)
+    for comp in COMPONENTS:
+        lh = fp.levels[comp]["pair"]
+        z = np.zeros(0)
+        fp.levels[comp]["pair"] = LevelHist(lh.V, empty, z, z, z, z, z)
+    for cached in ("_pair_weights", "_pair_coefficients"):
+        fp.meta.pop(cached, None)
+    fp.pairs_result = where
+
+
+def pair_view(fp: Fingerprints, sel: np.ndarray, rows: pa.Table) -> Fingerprints:
+    """`fp` restricted to the pairs `sel` (sorted global pair codes), their pair level made of
+    their stored rows (PAIR_SCHEMA, by pair, comp, value): scoring through the view gives what
+    the whole fingerprint gives for those pairs (each pair's numbers come from its own rows,
+    summed in the same order). Pair codes of the view are positions in `sel`."""
+    sel = np.asarray(sel, dtype=np.int64)
+    pair = rows.column("pair").to_numpy()
+    local = np.searchsorted(sel, pair).astype(np.int64)
+    comp_col = rows.column("comp").to_numpy()
+    value = rows.column("value").to_numpy().astype(np.int64)
+    n = rows.column("n").to_numpy()
+    m = rows.column("m").to_numpy()
+    levels: dict[str, dict[str, LevelHist]] = {}
+    for ci, comp in enumerate(COMPONENTS):
+        mask = comp_col == ci
+        voc = fp.vocab[comp]
+        other_code = (
+            int(np.flatnonzero(voc == OTHER)[0]) if (comp in FOLDED and OTHER in voc) else -1
+        )
+        m_key = None
+        if other_code >= 0:
+            m_key = np.zeros(len(sel))
+            np.maximum.at(m_key, local[mask], m[mask])
+        V = fp.levels[comp]["pair"].V
+        lh = _aggregate(local[mask], value[mask], n[mask], len(sel), V, other_code, m_key)
+        levels[comp] = {**fp.levels[comp], "pair": lh}
+    return replace(
+        fp,
+        pair_keys=fp.pair_keys[sel],
+        pairs=fp.pairs.iloc[sel].reset_index(drop=True),
+        levels=levels,
+        meta={},
+        pairs_result=None,
+        peer_pairs=fp.pairs if fp.peer_pairs is None else fp.peer_pairs,
+    )
