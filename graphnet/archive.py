@@ -123,6 +123,20 @@ def _write_atomic(path: Path, data: bytes, what: str) -> None:
         raise
 
 
+class ResultWriter:
+    """Batches of a result being written (`Archive.result_writer`)."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, row_group: int) -> None:
+        self._writer = writer
+        self._schema = schema
+        self._row_group = row_group
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            table = pa.Table.from_batches([batch]).cast(self._schema)
+            self._writer.write_table(table, row_group_size=self._row_group)
+
+
 class ArchiveWriter:
     """Connections of one ingested file: one Parquet file per window.
 
@@ -837,29 +851,40 @@ class Archive:
         schema: pa.Schema,
         batches: Iterable[pa.RecordBatch],
         meta: dict[str, Any] | None = None,
-        row_group: int = 131_072,
     ) -> Path:
         """Store a result table of a window given in batches (atomically): what is held at
-        once is one batch, whatever the size of the table. Row groups of `row_group` rows, so
-        that a session reading a range of a sorted column skips the others."""
+        once is one batch, whatever the size of the table (see `result_writer`)."""
+        with self.result_writer(window, name, schema, meta) as w:
+            for batch in batches:
+                w.write(batch)
+        return self.result_path(window, name)
+
+    @contextlib.contextmanager
+    def result_writer(
+        self,
+        window: str,
+        name: str,
+        schema: pa.Schema,
+        meta: dict[str, Any] | None = None,
+        row_group: int = 131_072,
+    ) -> Iterator[ResultWriter]:
+        """A result table of a window written batch by batch (`ResultWriter.write`), stored
+        when the block ends without error (atomically; nothing is stored otherwise). Row groups
+        of `row_group` rows, so that a session reading a range of a sorted column skips the
+        others."""
         path = self.result_path(window, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         schema = schema.with_metadata({_META_KEY: json.dumps(meta or {}, default=str)})
         tmp = _tmp(path)
         try:
             with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-                for batch in batches:
-                    if batch.num_rows:
-                        writer.write_table(
-                            pa.Table.from_batches([batch], schema=schema), row_group_size=row_group
-                        )
+                yield ResultWriter(writer, schema, row_group)
             tmp.replace(path)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if is_disk_full(exc):
                 raise DiskFull.writing(f"the {name} result of {window}", path.parent, exc) from exc
             raise
-        return path
 
     def read_result(
         self, window: str, name: str, columns: Sequence[str] | None = None

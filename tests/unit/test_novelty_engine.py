@@ -462,6 +462,45 @@ def test_the_steps_score_every_connection_only_when_asked(tmp_path: Path) -> Non
     assert hops.findings and all(f.kind == "deviating_path" for f in hops.findings)
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_fingerprints_built_with_the_pair_level_apart_equal_the_whole(
+    tmp_path: Path, seed: int
+) -> None:
+    """Built one component at a time with each pair level written as it is made
+    (`build_fingerprints(pairs_apart=True)`), the fingerprints give the Neo4j rows and the
+    scores of the fingerprints built whole."""
+    archive, _, _, last = scored_both(tmp_path, seed, top_ports=1, top_history=1)
+    store = FakeStore(archive.windows())
+    st_ = archive.settings
+    whole = baseline.build_fingerprints(store, last, st_, save=False, archive=archive)  # type: ignore[arg-type]
+    apart = baseline.build_fingerprints(  # type: ignore[arg-type]
+        store, last, st_, save=False, archive=archive, pairs_apart=True
+    )
+    assert apart.pairs_result == (last, baseline.PAIRS_RESULT)
+    assert all(len(apart.levels[c]["pair"].keys) == 0 for c in fingerprints.COMPONENTS)
+    assert apart.n_pairs == whole.n_pairs > 0
+    for comp in fingerprints.COMPONENTS:
+        for lvl in fingerprints.LEVELS[1:]:
+            np.testing.assert_array_equal(
+                apart.levels[comp][lvl].keys, whole.levels[comp][lvl].keys
+            )
+            np.testing.assert_array_equal(apart.levels[comp][lvl].n, whole.levels[comp][lvl].n)
+    want_rows = baseline.fingerprint_rows(whole, components=fingerprints.COMPONENTS)
+    got_rows = list(
+        baseline.iter_fingerprint_rows(
+            apart, components=fingerprints.COMPONENTS, chunk=5, archive=archive
+        )
+    )
+    assert got_rows == want_rows
+    p = NoveltyParams()
+    want = streamed.score_archived(archive, whole, last, p, st_, per_connection=True, batch=9)
+    got = streamed.score_archived(archive, apart, last, p, st_, per_connection=True, batch=9)
+    pd.testing.assert_frame_equal(got.connections, want.connections)
+    pd.testing.assert_frame_equal(got.conversations, want.conversations)
+    assert got.conn_scores is not None and want.conn_scores is not None
+    pd.testing.assert_series_equal(got.conn_scores, want.conn_scores)
+
+
 def big_window(n: int, seed: int = 0) -> pd.DataFrame:
     """n connections of 400 clients to 40 servers over a week, a few habits each."""
     rs = np.random.RandomState(seed)

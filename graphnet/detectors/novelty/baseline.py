@@ -11,6 +11,7 @@ Browser. `run` is the registry's `fingerprints` step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -64,9 +65,21 @@ def baseline_windows(store: GraphStore, window: str, baseline: int = DEFAULT_BAS
 def archive_edges(archive: Archive, windows_: Sequence[str], settings: Settings) -> EdgeHistograms:
     """The folded edge histograms of the archived connections of the given windows, aggregated
     by the engine (one pass over the windows; the result grows with edges, not connections),
-    read one component at a time and turned into numbers as they stream in."""
+    every component read (`archive_edges_open` reads them one at a time, when asked)."""
+    with archive_edges_open(archive, windows_, settings) as hist:
+        return fingerprints.materialised(hist)
+
+
+@contextlib.contextmanager
+def archive_edges_open(
+    archive: Archive, windows_: Sequence[str], settings: Settings
+) -> Iterator[EdgeHistograms]:
+    """The folded edge histograms of the given windows, their components read from the
+    engine when asked for (`fingerprints.CompSource`: one at a time, turned into numbers as
+    they stream in), while the block runs: the engine's session stays open meanwhile."""
     if not windows_:
-        return EdgeHistograms.empty()
+        yield EdgeHistograms.empty()
+        return
     top = fold_limits(settings)
     with archive.session({"conns": list(windows_)}, parts=["conns"]) as s:
         s.scalar("novelty_edge_values")
@@ -77,7 +90,7 @@ def archive_edges(archive: Archive, windows_: Sequence[str], settings: Settings)
                 return s.batches("novelty_edge_folded", {"component": comp, "top": top[comp]})
             return s.batches("novelty_edge_component", {"component": comp})
 
-        return edge_histograms_from_batches(edges, LazyComponents(rows), settings)
+        yield edge_histograms_from_batches(edges, LazyComponents(rows), settings)
 
 
 class LazyComponents(Mapping[str, Iterator[pa.RecordBatch]]):
@@ -149,12 +162,18 @@ def build_fingerprints(
     save: bool = True,
     use_feedback: bool = True,
     archive: Archive | None = None,
+    pairs_apart: bool = False,
 ) -> Fingerprints:
     """Fingerprints as of `window`, from the archived connections of the `baseline` windows
     with data before it (never `window` itself), with benign feedback re-injected; written to
     Neo4j unless `save` is false (skipped when the stored set is already up to date). Read
     through a time split view (`archive`), a window without earlier windows learns from its
     first part (`Archive.history` gives it).
+
+    The edge histograms are read one component at a time while the fingerprint is built. With
+    `pairs_apart`, the pair level of each component is written as it is made to the window's
+    `fingerprint_pairs` result and never held whole (`fp.pairs_result`; novelty reads it batch
+    by batch, `fingerprints.pair_view`).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -168,25 +187,41 @@ def build_fingerprints(
             hint="ingest earlier logs first; the first window of a graph cannot be scored",
         )
     sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
-    hist = archive_edges(archive, base, settings)
     approved = active_benign(store, before=window) if use_feedback else []
-    injected = injection.injection(approved, settings, hist) if approved else None
-    fp = build(
-        window,
-        hist,
-        injected=injected,
-        joint=baseline_joint(archive, base),
-        feedback=[f.id for f in approved],
-        settings=settings,
-        split=archive.split is not None and window in base,
-        consume=True,  # hist is not used after: its rows go as the fingerprint grows
-    )
+    joint = baseline_joint(archive, base)
+    with contextlib.ExitStack() as stack:
+        hist = stack.enter_context(archive_edges_open(archive, base, settings))
+        injected = injection.injection(approved, settings, hist) if approved else None
+        sink = None
+        if pairs_apart:
+            meta = {"as_of": window, "windows": base}
+            out = stack.enter_context(
+                archive.result_writer(window, PAIRS_RESULT, fingerprints.PAIR_SCHEMA, meta)
+            )
+
+            def sink(ci: int, lh: fingerprints.LevelHist) -> None:
+                for batch in fingerprints.level_batches(ci, lh):
+                    out.write(batch)
+
+        fp = build(
+            window,
+            hist,
+            injected=injected,
+            joint=joint,
+            feedback=[f.id for f in approved],
+            settings=settings,
+            split=archive.split is not None and window in base,
+            consume=True,  # one component's edge rows at a time, dropped once aggregated
+            pair_sink=sink,
+        )
+    if pairs_apart:
+        fp.pairs_result = (window, PAIRS_RESULT)
     # what the fingerprints are made of: the graph's sizes and the archive's files
     made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
     fp.meta["signature"] = _signature(window, made_of, fp.feedback, settings)
     fp.meta["baseline"] = baseline
     if save:
-        save_fingerprints(store, fp)
+        save_fingerprints(store, fp, archive=archive)
     return fp
 
 
@@ -247,21 +282,50 @@ def iter_fingerprint_rows(
     levels: Iterable[str] = LEVELS,
     components: Sequence[str] = STORED_COMPONENTS,
     chunk: int = ROW_CHUNK,
+    archive: Archive | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One dict per (level, key) for `fingerprint_write.cypher`: per component of
     `components`, its values and counts as two lists, most frequent first, and the readable
     summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`).
 
     Made `chunk` keys at a time (level by level, keys in code order): what is held at once is
-    a chunk's rows, never the whole level."""
+    a chunk's rows, never the whole level. A pair level stored apart (`fp.pairs_result`) is
+    read from the `archive`, a chunk of pairs at a time."""
     for lvl in levels:
         n_keys = _level_size(fp, lvl)
+        if lvl == "pair" and fp.pairs_result is not None and n_keys:
+            if archive is None:
+                raise ValueError("the pair level is stored apart: its archive is needed")
+            yield from _stored_pair_rows(fp, archive, components, chunk)
+            continue
         for lo in range(0, n_keys, max(chunk, 1)):
             yield from _chunk_rows(fp, lvl, lo, min(lo + chunk, n_keys), components)
 
 
+def _stored_pair_rows(
+    fp: Fingerprints, archive: Archive, components: Sequence[str], chunk: int
+) -> Iterator[dict[str, Any]]:
+    """The pair-level rows of fingerprints whose pair level is stored apart: each chunk of
+    pairs read back as a view (`fingerprints.pair_view`), made as from the whole level."""
+    assert fp.pairs_result is not None
+    whole = fp.meta.get("pair_whole") or {}
+    with archive.session({}, results={"fp_pairs": fp.pairs_result}) as s:
+        for lo in range(0, fp.n_pairs, max(chunk, 1)):
+            hi = min(lo + chunk, fp.n_pairs)
+            sel = np.arange(lo, hi, dtype=np.int64)
+            s.lookup("novelty_fp_sel", pa.table({"pair": pa.array(sel)}))
+            rows = s.table("novelty_fp_pairs", {"lo": lo, "hi": hi - 1})
+            view = fingerprints.pair_view(fp, sel, rows)
+            yield from _chunk_rows(view, "pair", 0, hi - lo, components, whole)
+
+
 def _chunk_rows(
-    fp: Fingerprints, lvl: str, lo: int, hi: int, components: Sequence[str]
+    fp: Fingerprints,
+    lvl: str,
+    lo: int,
+    hi: int,
+    components: Sequence[str],
+    whole_level: Mapping[str, bool] | None = None,
 ) -> list[dict[str, Any]]:
     """The rows of the keys lo..hi-1 of one level."""
     ids = _level_ids(fp, lvl, lo, hi)
@@ -287,8 +351,11 @@ def _chunk_rows(
         n = np.round(cn[order], 3)
         # Neo4j lists are homogeneous: integers unless feedback weights made fractions (in
         # any key of the level: a level's lists are all of one type)
-        rounded = np.round(lh.n, 3)
-        whole = bool(np.all(rounded == np.floor(rounded)))
+        if whole_level is not None and comp in whole_level:
+            whole = whole_level[comp]
+        else:
+            rounded = np.round(lh.n, 3)
+            whole = bool(np.all(rounded == np.floor(rounded)))
         values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
         counts = (n.astype(np.int64) if whole else n).tolist()
         ks = k[order]
@@ -329,8 +396,11 @@ def _chunk_rows(
     return rows
 
 
-def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 2000) -> int:
-    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date)."""
+def save_fingerprints(
+    store: GraphStore, fp: Fingerprints, batch_size: int = 2000, archive: Archive | None = None
+) -> int:
+    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date; a
+    pair level stored apart is read from the `archive`)."""
     sig = fp.meta.get("signature", "")
     got = [r["props"] for r in store.read("fingerprint_set_get", as_of=fp.as_of)]
     if got and sig and got[0].get("signature") == sig and got[0].get("complete"):
@@ -341,7 +411,7 @@ def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 200
         pass
     n = store.write_batches(
         "fingerprint_write",
-        iter_fingerprint_rows(fp),
+        iter_fingerprint_rows(fp, archive=archive),
         batch_size=batch_size,
         as_of=fp.as_of,
         baseline_windows=fp.windows,
@@ -455,10 +525,15 @@ def run(ctx: Context) -> DetectorRun:
     store = ctx.graph()
     t0 = time.perf_counter()
     fp = build_fingerprints(
-        store, ctx.window, ctx.settings, baseline, save=False, archive=ctx.archive
+        store,
+        ctx.window,
+        ctx.settings,
+        baseline,
+        save=False,
+        archive=ctx.archive,
+        pairs_apart=True,  # novelty reads the pairs it needs, batch by batch
     )
-    stored = save_fingerprints(store, fp) if ctx.save else 0
-    store_pairs(ctx.archive, fp)  # novelty reads the pairs it needs, batch by batch
+    stored = save_fingerprints(store, fp, archive=ctx.archive) if ctx.save else 0
     res = FingerprintResult(
         ctx.window, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0
     )

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,12 +80,54 @@ class CompEdges:
     distinct: np.ndarray | None = None  # per edge: distinct values before top-N folding
 
 
+class CompSource(MutableMapping[str, CompEdges]):
+    """Component -> its CompEdges, made when asked (from an engine session that is open, or
+    from other sources): a build that takes one component at a time (`build(consume=True)`)
+    holds one component's edge rows, never all thirteen. Each access makes them again;
+    deleting a component (or `clear`) only forgets it."""
+
+    def __init__(self, make: Callable[[str], CompEdges]) -> None:
+        self._make = make
+        self._gone: set[str] = set()
+        self._set: dict[str, CompEdges] = {}
+
+    def __getitem__(self, comp: str) -> CompEdges:
+        if comp in self._set:
+            return self._set[comp]
+        if comp not in COMPONENTS or comp in self._gone:
+            raise KeyError(comp)
+        return self._make(comp)
+
+    def __setitem__(self, comp: str, value: CompEdges) -> None:
+        self._set[comp] = value
+        self._gone.discard(comp)
+
+    def __delitem__(self, comp: str) -> None:
+        if comp not in self:
+            raise KeyError(comp)
+        self._set.pop(comp, None)
+        self._gone.add(comp)
+
+    def __contains__(self, comp: object) -> bool:
+        return comp in self._set or (comp in COMPONENTS and comp not in self._gone)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([c for c in COMPONENTS if c in self])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def clear(self) -> None:
+        self._set.clear()
+        self._gone.update(COMPONENTS)
+
+
 @dataclass
 class EdgeHistograms:
     """Edges (src, dst, window) or feedback pseudo-edges with their component histograms."""
 
     edges: pd.DataFrame  # src, dst, window, conns, [first, last,] src_/dst_subnet, _internal
-    comps: dict[str, CompEdges]
+    comps: MutableMapping[str, CompEdges]  # a dict, or a CompSource (made when asked)
 
     @staticmethod
     def empty() -> EdgeHistograms:
@@ -212,8 +254,9 @@ def edge_histograms_from_batches(
     `edge_histograms_from_tables`, without holding every component's value strings at once).
 
     `edges`: as for `edge_histograms_from_tables`; `components[comp]`: batches of (edge, value,
-    n) rows of that component, by edge. Each component is read to numbers (edge, value code,
-    count) before the next one is asked for."""
+    n) rows of that component, by edge. The components are a `CompSource`: each is read to
+    numbers (edge, value code, count) when asked for, so `components` must stay readable
+    while they are (`materialised` reads them all at once)."""
     if edges.num_rows == 0:
         return EdgeHistograms.empty()
     names = edges.column_names
@@ -229,8 +272,8 @@ def edge_histograms_from_batches(
         if ms in names:  # epoch ms -> epoch seconds, as the TALKED edges gave them
             frame[name] = edges.column(ms).cast(pa.float64()).to_numpy() / 1000.0
     classify_hosts(frame, settings)
-    comps: dict[str, CompEdges] = {}
-    for comp in COMPONENTS:
+
+    def make(comp: str) -> CompEdges:
         codes = _Codes()
         e_parts: list[np.ndarray] = []
         v_parts: list[np.ndarray] = []
@@ -243,14 +286,20 @@ def edge_histograms_from_batches(
         if comp in FOLDED and f"{comp}_distinct" in names:
             distinct = edges.column(f"{comp}_distinct").cast(pa.float64()).to_numpy()
         z = np.zeros(0, dtype=np.int64)
-        comps[comp] = CompEdges(
+        return CompEdges(
             np.concatenate(e_parts) if e_parts else z,
             np.concatenate(v_parts) if v_parts else z,
             np.concatenate(n_parts) if n_parts else np.zeros(0),
             codes.vocab,
             distinct,
         )
-    return EdgeHistograms(frame, comps)
+
+    return EdgeHistograms(frame, CompSource(make))
+
+
+def materialised(hist: EdgeHistograms) -> EdgeHistograms:
+    """Every component's edge rows made now (a `CompSource` reads them once)."""
+    return EdgeHistograms(hist.edges, {c: hist.comps[c] for c in COMPONENTS if c in hist.comps})
 
 
 def edge_histograms_from_records(records: Sequence[Mapping[str, Any]]) -> EdgeHistograms:
@@ -433,6 +482,8 @@ def edge_histograms_from_connections(
 
 
 def concat_histograms(parts: Sequence[EdgeHistograms]) -> EdgeHistograms:
+    """The edges of `parts` one after the other, with their histograms (a component is
+    concatenated when asked for: parts whose components are made when asked stay so)."""
     parts = [p for p in parts if len(p.edges)]
     if not parts:
         return EdgeHistograms.empty()
@@ -440,29 +491,30 @@ def concat_histograms(parts: Sequence[EdgeHistograms]) -> EdgeHistograms:
         return parts[0]
     offsets = np.cumsum([0, *[len(p.edges) for p in parts[:-1]]])
     edges = pd.concat([p.edges for p in parts], ignore_index=True)
-    comps: dict[str, CompEdges] = {}
-    for comp in COMPONENTS:
-        vocab = pd.Index(
-            pd.unique(np.concatenate([p.comps[comp].vocab.to_numpy(dtype=object) for p in parts]))
-        )
+
+    def make(comp: str) -> CompEdges:
+        got = [p.comps[comp] for p in parts]  # each part's rows made once
+        vocab = pd.Index(pd.unique(np.concatenate([ce.vocab.to_numpy(dtype=object) for ce in got])))
         e, v, n, d = [], [], [], []
-        has_distinct = any(p.comps[comp].distinct is not None for p in parts)
-        for off, p in zip(offsets, parts, strict=True):
-            ce = p.comps[comp]
+        has_distinct = any(ce.distinct is not None for ce in got)
+        for off, p, ce in zip(offsets, parts, got, strict=True):
             e.append(ce.edge + off)
             remap = vocab.get_indexer(ce.vocab).astype(np.int64)
             v.append(remap[ce.value] if len(ce.value) else ce.value)
             n.append(ce.n)
             if has_distinct:
                 d.append(ce.distinct if ce.distinct is not None else np.zeros(len(p.edges)))
-        comps[comp] = CompEdges(
+        return CompEdges(
             np.concatenate(e),
             np.concatenate(v),
             np.concatenate(n),
             vocab,
             np.concatenate(d) if has_distinct else None,
         )
-    return EdgeHistograms(edges, comps)
+
+    if not any(isinstance(p.comps, CompSource) for p in parts):
+        return EdgeHistograms(edges, {c: make(c) for c in COMPONENTS})
+    return EdgeHistograms(edges, CompSource(make))
 
 
 # --------------------------------------------------------------------------------------------
@@ -748,11 +800,16 @@ def build(
     settings: Settings | None = None,
     split: bool = False,
     consume: bool = False,
+    pair_sink: Callable[[int, LevelHist], None] | None = None,
 ) -> Fingerprints:
     """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
 
     With `consume`, each component's edge histograms are dropped from `hist` (and `injected`)
     once aggregated, so the edge rows and the fingerprint are not held in full together.
+    With `pair_sink`, each component's pair level is handed to it (with the component's
+    position in COMPONENTS) as soon as it is made, and not kept: the caller stores it (see
+    `level_batches`) and sets `pairs_result`; `meta["pair_whole"]` says per component whether
+    its pair-level counts are whole numbers (how Neo4j lists them).
 
     `hist.edges.window` must be baseline windows (all before `as_of`; with `split`, `as_of`
     itself: the window's first part, a time split of a window without history); `injected`
@@ -763,7 +820,7 @@ def build(
     t0 = time.perf_counter()
     real = hist
     allh = concat_histograms([hist, injected]) if injected is not None else hist
-    if consume and allh is not hist:
+    if consume and allh is not hist and not isinstance(allh.comps, CompSource):
         hist.comps.clear()  # the concatenation holds them
         if injected is not None:
             injected.comps.clear()
@@ -866,6 +923,7 @@ def build(
 
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
+    whole: dict[str, bool] = {}
     for comp in COMPONENTS:
         ce = allh.comps.pop(comp) if consume else allh.comps[comp]
         voc = ce.vocab
@@ -893,6 +951,14 @@ def build(
                 m = np.zeros(level_size[lvl])
                 np.maximum.at(m, level_key[lvl], m_pair)
             levels[comp][lvl] = _aggregate(key, ce.value, ce.n, level_size[lvl], V, other_code, m)
+        del ce, pair_rows, key  # before the next component's rows are made
+        if pair_sink is not None:
+            lh = levels[comp]["pair"]
+            pair_sink(COMPONENTS.index(comp), lh)
+            rounded = np.round(lh.n, 3)
+            whole[comp] = bool(np.all(rounded == np.floor(rounded)))
+            levels[comp]["pair"] = _empty_level(lh.V)
+            del lh, rounded
     timed = {"first", "last"} <= set(real.edges.columns)
     who = _who_stats(
         real_win,
@@ -922,6 +988,8 @@ def build(
         joint=joint,
         feedback=tuple(feedback),
     )
+    if pair_sink is not None:
+        fp.meta["pair_whole"] = whole
     fp.build_seconds = time.perf_counter() - t0
     log.debug("fingerprints as of %s: %d pairs in %.2fs", as_of, P, fp.build_seconds)
     return fp
@@ -995,14 +1063,39 @@ def pair_batches(fp: Fingerprints, chunk: int = PAIR_CHUNK) -> Iterator[pa.Recor
         )
 
 
+def _empty_level(V: int) -> LevelHist:
+    z = np.zeros(0)
+    return LevelHist(V, np.zeros(0, dtype=np.int64), z, z, z, z, z)
+
+
+def level_batches(ci: int, lh: LevelHist, chunk: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+    """One component's pair level (`ci`: its position in COMPONENTS) as PAIR_SCHEMA rows, by
+    (pair, value), `chunk` rows at a time (`build(pair_sink=...)` stores them)."""
+    for a in range(0, len(lh.keys), max(chunk, 1)):
+        keys = lh.keys[a : a + chunk]
+        k = keys // lh.V
+        yield pa.record_batch(
+            [
+                pa.array(k),
+                pa.array(np.full(len(keys), ci, dtype=np.int8)),
+                pa.array(keys % lh.V),
+                pa.array(lh.n[a : a + chunk]),
+                pa.array(np.asarray(lh.other_m, dtype="float64")[k]),
+            ],
+            schema=PAIR_SCHEMA,
+        )
+
+
 def detach_pairs(fp: Fingerprints, where: tuple[str, str]) -> None:
     """Drop the pair level from `fp` (its rows were stored as the result `where`, from
     `pair_batches`): what stays in memory per pair is its key and its row of `pairs`."""
-    empty = np.zeros(0, dtype=np.int64)
+    whole: dict[str, bool] = {}
     for comp in COMPONENTS:
         lh = fp.levels[comp]["pair"]
-        z = np.zeros(0)
-        fp.levels[comp]["pair"] = LevelHist(lh.V, empty, z, z, z, z, z)
+        rounded = np.round(lh.n, 3)
+        whole[comp] = bool(np.all(rounded == np.floor(rounded)))
+        fp.levels[comp]["pair"] = _empty_level(lh.V)
+    fp.meta["pair_whole"] = whole
     for cached in ("_pair_weights", "_pair_coefficients"):
         fp.meta.pop(cached, None)
     fp.pairs_result = where

@@ -25,7 +25,7 @@ from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.novelty import fingerprints
-from graphnet.detectors.novelty.baseline import FingerprintStep, build_fingerprints, store_pairs
+from graphnet.detectors.novelty.baseline import FingerprintStep, build_fingerprints
 from graphnet.detectors.novelty.conversations import conversations
 from graphnet.detectors.novelty.explain import explain, summarise
 from graphnet.detectors.novelty.fingerprints import DEFAULT_BASELINE
@@ -446,11 +446,15 @@ def _fingerprints(ctx: Context, opts: NoveltyOptions) -> fingerprints.Fingerprin
                 f"the fingerprints of {ctx.window} were learned from a time split of it"
             )
         return prior.detail.fingerprints
-    fp = build_fingerprints(
-        ctx.graph(), ctx.window, ctx.settings, opts.baseline, save=ctx.save, archive=ctx.archive
+    return build_fingerprints(
+        ctx.graph(),
+        ctx.window,
+        ctx.settings,
+        opts.baseline,
+        save=ctx.save,
+        archive=ctx.archive,
+        pairs_apart=True,
     )
-    store_pairs(ctx.archive, fp)
-    return fp
 
 
 def _score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, Streamed, float]:
