@@ -633,8 +633,15 @@ def run_size(
             (
                 "ingest empty",
                 "ingest weeks 1-2 into the empty graph",
+                # week windows named: `auto` would choose day windows for two weeks of data,
+                # and the analysis is of week 3
                 graphnet_argv(
-                    "ingest", "--json", "-q", *[str(d) for w in (1, 2) for d in ds.week_dirs(w)]
+                    "ingest",
+                    "--window",
+                    "week",
+                    "--json",
+                    "-q",
+                    *[str(d) for w in (1, 2) for d in ds.week_dirs(w)],
                 ),
                 per_week[1][0] + per_week[2][0],
                 per_week[1][1] + per_week[2][1],

@@ -31,7 +31,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -148,6 +148,20 @@ def _write_atomic(path: Path, data: bytes, what: str) -> None:
         if is_disk_full(exc):
             raise DiskFull.writing(what, path.parent, exc) from exc
         raise
+
+
+class ResultWriter:
+    """Batches of a result being written (`Archive.result_writer`)."""
+
+    def __init__(self, writer: pq.ParquetWriter, schema: pa.Schema, row_group: int) -> None:
+        self._writer = writer
+        self._schema = schema
+        self._row_group = row_group
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            table = pa.Table.from_batches([batch]).cast(self._schema)
+            self._writer.write_table(table, row_group_size=self._row_group)
 
 
 class ArchiveWriter:
@@ -759,6 +773,7 @@ class Archive:
         staged: Mapping[str, Sequence[str]] | None = None,
         records: Mapping[str, tuple[str, Sequence[str]]] | None = None,
         staged_records: Mapping[str, tuple[str, Sequence[str], Sequence[str]]] | None = None,
+        results: Mapping[str, tuple[str, str]] | None = None,
     ) -> Iterator[Session]:
         """An engine session over the archive: each name of `tables` is bound to the committed
         connections of its windows (`win` holds the window id: `window` is a reserved word in
@@ -770,7 +785,9 @@ class Archive:
         `connections(..., complete=True)`; the label columns only with `labels`. `staged`
         binds names to the files of file contents (sha256) that ingest has written and not
         committed yet, in every window (ingest's own reading of what it is loading), every row
-        of them (no uid is dropped: the graph counts what the files hold).
+        of them (no uid is dropped: the graph counts what the files hold). `results` binds
+        names to stored results, `{name: (window, result)}` (written by `write_result` or
+        `write_result_batches`), read in place.
 
         `records` binds names to a record table's committed rows of windows: `{"dns": ("dns",
         [window]), "dns_past": ("dns", history)}` (columns `win` plus `sources.DNS_COLUMNS` /
@@ -801,6 +818,12 @@ class Archive:
                 s.bind(f"{name}_parts", engine_sql("parts").format(table=name))
             for name, data in (lookups or {}).items():
                 s.lookup(name, data)
+            for name, (window, result) in (results or {}).items():
+                path = self.result_path(window, result)
+                if not path.exists():
+                    raise FileNotFoundError(f"no stored {result} result of {window}: {path}")
+                cols = pq.read_schema(path).names
+                s.bind(name, parquet_select([path], cols))
             yield s
 
     def query(
@@ -953,6 +976,48 @@ class Archive:
                 raise DiskFull.writing(f"the {name} result of {window}", path.parent, exc) from exc
             raise
         return path
+
+    def write_result_batches(
+        self,
+        window: str,
+        name: str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        meta: dict[str, Any] | None = None,
+    ) -> Path:
+        """Store a result table of a window given in batches (atomically): what is held at
+        once is one batch, whatever the size of the table (see `result_writer`)."""
+        with self.result_writer(window, name, schema, meta) as w:
+            for batch in batches:
+                w.write(batch)
+        return self.result_path(window, name)
+
+    @contextlib.contextmanager
+    def result_writer(
+        self,
+        window: str,
+        name: str,
+        schema: pa.Schema,
+        meta: dict[str, Any] | None = None,
+        row_group: int = 131_072,
+    ) -> Iterator[ResultWriter]:
+        """A result table of a window written batch by batch (`ResultWriter.write`), stored
+        when the block ends without error (atomically; nothing is stored otherwise). Row groups
+        of `row_group` rows, so that a session reading a range of a sorted column skips the
+        others."""
+        path = self.result_path(window, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        schema = schema.with_metadata({_META_KEY: json.dumps(meta or {}, default=str)})
+        tmp = _tmp(path)
+        try:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+                yield ResultWriter(writer, schema, row_group)
+            tmp.replace(path)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if is_disk_full(exc):
+                raise DiskFull.writing(f"the {name} result of {window}", path.parent, exc) from exc
+            raise
 
     def read_result(
         self, window: str, name: str, columns: Sequence[str] | None = None

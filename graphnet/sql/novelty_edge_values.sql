@@ -2,8 +2,10 @@
 -- per edge (win, src, dst) of the bound `conns` and component, how many connections had each
 -- value, with `dport` and `history` folded to their $top_ports / $top_history most frequent
 -- values per edge (count descending, then value) and the rest counted under 'other' (a real
--- value 'other' and the folded rest are one value). Rows: (edge, component, value, n), edge
--- being the row of `novelty_edges`, which this also creates (see novelty_edges.sql).
+-- value 'other' and the folded rest are one value). Prepares the tables the fingerprints read
+-- in the same session: `novelty_edges` (one row per edge, see novelty_edges.sql) and
+-- `novelty_edge_hist` (per edge, component and value, unfolded), whose rows one component at
+-- a time novelty_edge_component.sql gives, folded; the result is the number of edges.
 CREATE TEMP TABLE novelty_edge_combos AS
 SELECT win, src, dst, proto, service, dport, conn_state, history, orig_act, resp_act, hour,
        daytype, src_bytes_bin, dst_bytes_bin, src_pkts_bin, dst_pkts_bin, COUNT(*) AS n,
@@ -73,27 +75,4 @@ JOIN (
   FROM novelty_edge_hist
   GROUP BY win, src, dst
 ) d ON d.win = e.win AND d.src = e.src AND d.dst = e.dst;
-SELECT e.edge, f.component, f.value, f.n
-FROM (
-  SELECT win, src, dst, component, value, n
-  FROM novelty_edge_hist
-  WHERE component NOT IN ('dport', 'history')
-  UNION ALL
-  SELECT win, src, dst, component, value, CAST(SUM(n) AS BIGINT) AS n
-  FROM (
-    SELECT win, src, dst, component,
-           CASE WHEN r > (CASE WHEN component = 'dport' THEN $top_ports ELSE $top_history END)
-                THEN 'other' ELSE value END AS value,
-           n
-    FROM (
-      SELECT win, src, dst, component, value, n,
-             ROW_NUMBER() OVER (PARTITION BY win, src, dst, component
-                                ORDER BY n DESC, value) AS r
-      FROM novelty_edge_hist
-      WHERE component IN ('dport', 'history')
-    ) ranked
-  ) folded
-  GROUP BY win, src, dst, component, value
-) f
-JOIN novelty_edges e ON e.win = f.win AND e.src = f.src AND e.dst = f.dst
-ORDER BY e.edge, f.component, f.n DESC, f.value
+SELECT COUNT(*) AS edges FROM novelty_edges

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from graphnet import windows
 from graphnet.config import Settings
@@ -285,3 +289,44 @@ def test_injected_pseudo_edges_add_counts_but_not_windows() -> None:
     assert fp.pairs["injected"].iat[pair] == 50.0
     assert fp.windows == sorted(set(fp.windows))  # no pseudo window
     assert "" not in fp.windows
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_fingerprint_rows_in_chunks_are_the_rows_of_the_whole(seed: int) -> None:
+    """The Neo4j rows made a few keys at a time are the rows made at once, in the same order
+    with the same value types (fractional feedback weights in one chunk make every list of
+    the level fractional, as for the whole)."""
+    net = synthetic_network(seed, n_windows=3, n_clients=20, n_servers=6)
+    settings = Settings(home=Path("."), top_ports=2, top_history=2)
+    as_of = windows.window_of(float(net.frame["ts"].max()) + W)
+    first = net.frame.iloc[:3]
+    inj = fingerprints.edge_histograms_from_connections(
+        first, "week", fold=False, weight=0.3, window=fingerprints.INJECTED
+    )
+    fp = fingerprints.fingerprints_from_connections(net.frame, as_of, settings, injected=inj)
+    whole = list(baseline.iter_fingerprint_rows(fp, components=COMPONENTS, chunk=10**9))
+    assert any(isinstance(x, float) for r in whole for x in r["props"].get("service_n", []))
+    for chunk in (1, 3, 17):
+        got = list(baseline.iter_fingerprint_rows(fp, components=COMPONENTS, chunk=chunk))
+        assert got == whole
+        types = [type(x) for r in got for k, v in r["props"].items() if k.endswith("_n") for x in v]
+        assert types == [
+            type(x) for r in whole for k, v in r["props"].items() if k.endswith("_n") for x in v
+        ]
+
+
+@hypothesis_settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["a", "b", "other", "c", "22", "-", ""]), max_size=6),
+        max_size=5,
+    )
+)
+def test_value_codes_over_batches_follow_first_appearance(batches: list[list[str]]) -> None:
+    """Codes given batch by batch are those of pd.factorize over all the values at once."""
+    codes = fingerprints._Codes()
+    got = [codes.encode(pa.array(b, type=pa.string())) for b in batches]
+    every = [v for b in batches for v in b]
+    want, vocab = pd.factorize(np.asarray(every, dtype=object), sort=False)
+    np.testing.assert_array_equal(np.concatenate(got) if got else np.zeros(0, dtype=np.int64), want)
+    assert list(codes.vocab) == list(vocab)

@@ -6,9 +6,11 @@ memory limit its connections do not fit in (no Neo4j)."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +270,39 @@ def scored_both(
     return archive, fp, f[wid == last].reset_index(drop=True), last
 
 
+@pytest.mark.parametrize(("seed", "batch"), [(0, 7), (3, 50_000), (5, 113)])
+def test_the_pair_level_stored_apart_scores_as_the_whole_fingerprint(
+    tmp_path: Path, seed: int, batch: int
+) -> None:
+    """Fingerprints whose pair level is stored as a result and read batch by batch
+    (`store_pairs`, `pair_view`) score a window exactly as the fingerprints in memory, in
+    batches that split pairs or hold them all; folded values ('other') included."""
+    archive, fp, obs, last = scored_both(tmp_path, seed, top_ports=1, top_history=1)
+    assert any(fingerprints.OTHER in fp.vocab[c] for c in fingerprints.FOLDED)
+    fp2 = copy.deepcopy(fp)
+    p = NoveltyParams()
+    want = streamed.score_archived(
+        archive, fp, last, p, archive.settings, per_connection=True, batch=batch
+    )
+    baseline.store_pairs(archive, fp2)
+    assert fp2.pairs_result == (last, baseline.PAIRS_RESULT)
+    assert all(len(fp2.levels[c]["pair"].keys) == 0 for c in fingerprints.COMPONENTS)
+    with pytest.raises(ValueError, match="stored apart"):
+        scoring.score_frame(fp2, obs, last)
+    got = streamed.score_archived(
+        archive, fp2, last, p, archive.settings, per_connection=True, batch=batch
+    )
+    pd.testing.assert_frame_equal(got.connections, want.connections)
+    pd.testing.assert_frame_equal(got.conversations, want.conversations)
+    pd.testing.assert_series_equal(got.host_scores, want.host_scores)
+    pd.testing.assert_frame_equal(got.host_best, want.host_best)
+    assert got.conn_scores is not None and want.conn_scores is not None
+    pd.testing.assert_series_equal(got.conn_scores, want.conn_scores)
+    assert got.combos is not None and want.combos is not None
+    pd.testing.assert_frame_equal(got.combos.frame, want.combos.frame)
+    np.testing.assert_array_equal(got.combo_ids, want.combo_ids)
+
+
 @pytest.mark.parametrize("seed", [0, 3])
 def test_the_window_scored_out_of_core_equals_score_frame(tmp_path: Path, seed: int) -> None:
     archive, fp, obs, last = scored_both(tmp_path, seed)
@@ -400,8 +435,8 @@ class FakeStore:
     def write(self, name: str, **params: Any) -> list[dict[str, Any]]:
         return [{"deleted": 0}]
 
-    def write_batches(self, name: str, rows: list[Any], batch_size: int, **params: Any) -> int:
-        return len(rows)
+    def write_batches(self, name: str, rows: Iterable[Any], batch_size: int, **params: Any) -> int:
+        return sum(1 for _ in rows)  # rows may be a generator (the store takes any iterable)
 
 
 def test_the_steps_score_every_connection_only_when_asked(tmp_path: Path) -> None:
@@ -425,6 +460,45 @@ def test_the_steps_score_every_connection_only_when_asked(tmp_path: Path) -> Non
     # the paths step reads the stored scores
     hops = paths.run(Context(archive.settings, last, archive, store, save=False))  # type: ignore[arg-type]
     assert hops.findings and all(f.kind == "deviating_path" for f in hops.findings)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_fingerprints_built_with_the_pair_level_apart_equal_the_whole(
+    tmp_path: Path, seed: int
+) -> None:
+    """Built one component at a time with each pair level written as it is made
+    (`build_fingerprints(pairs_apart=True)`), the fingerprints give the Neo4j rows and the
+    scores of the fingerprints built whole."""
+    archive, _, _, last = scored_both(tmp_path, seed, top_ports=1, top_history=1)
+    store = FakeStore(archive.windows())
+    st_ = archive.settings
+    whole = baseline.build_fingerprints(store, last, st_, save=False, archive=archive)  # type: ignore[arg-type]
+    apart = baseline.build_fingerprints(  # type: ignore[arg-type]
+        store, last, st_, save=False, archive=archive, pairs_apart=True
+    )
+    assert apart.pairs_result == (last, baseline.PAIRS_RESULT)
+    assert all(len(apart.levels[c]["pair"].keys) == 0 for c in fingerprints.COMPONENTS)
+    assert apart.n_pairs == whole.n_pairs > 0
+    for comp in fingerprints.COMPONENTS:
+        for lvl in fingerprints.LEVELS[1:]:
+            np.testing.assert_array_equal(
+                apart.levels[comp][lvl].keys, whole.levels[comp][lvl].keys
+            )
+            np.testing.assert_array_equal(apart.levels[comp][lvl].n, whole.levels[comp][lvl].n)
+    want_rows = baseline.fingerprint_rows(whole, components=fingerprints.COMPONENTS)
+    got_rows = list(
+        baseline.iter_fingerprint_rows(
+            apart, components=fingerprints.COMPONENTS, chunk=5, archive=archive
+        )
+    )
+    assert got_rows == want_rows
+    p = NoveltyParams()
+    want = streamed.score_archived(archive, whole, last, p, st_, per_connection=True, batch=9)
+    got = streamed.score_archived(archive, apart, last, p, st_, per_connection=True, batch=9)
+    pd.testing.assert_frame_equal(got.connections, want.connections)
+    pd.testing.assert_frame_equal(got.conversations, want.conversations)
+    assert got.conn_scores is not None and want.conn_scores is not None
+    pd.testing.assert_series_equal(got.conn_scores, want.conn_scores)
 
 
 def big_window(n: int, seed: int = 0) -> pd.DataFrame:

@@ -33,6 +33,10 @@ def pair_keys(
     hosts_info: Mapping[str, Mapping[str, Any]] | None,
     settings: Settings | None,
 ) -> PairKeys:
+    if fp.pairs_result is not None:
+        raise ValueError(
+            "the pair level of these fingerprints is stored apart: score through pair_view"
+        )
     s_codes, s_uniq = pd.factorize(src, sort=False)  # Arrow strings are factorised natively
     d_codes, d_uniq = pd.factorize(dst, sort=False)
     nd = max(len(d_uniq), 1)
@@ -146,13 +150,18 @@ def pair_weights(fp: Fingerprints, comp: str, p: NoveltyParams) -> np.ndarray:
     ck = (comp, p.alpha, p.alpha_global, p.pair_alphas)
     if ck in cache:
         return np.asarray(cache[ck])
+    w = _pair_weights(fp, comp, p)
+    cache[ck] = w
+    return w
+
+
+def _pair_weights(fp: Fingerprints, comp: str, p: NoveltyParams) -> np.ndarray:
+    """`pair_weights`, not cached (scoring keeps only the two coefficients made of them)."""
     lh = fp.levels[comp]["pair"]
     alphas = np.asarray(p.pair_alphas, dtype="float64")
     P = fp.n_pairs
     if P == 0 or len(lh.keys) == 0:
-        w = np.full((P, len(alphas)), 1.0 / len(alphas))
-        cache[ck] = w
-        return w
+        return np.full((P, len(alphas)), 1.0 / len(alphas))
     pair = lh.keys // lh.V
     value = lh.keys % lh.V
     pairs = fp.pairs
@@ -173,7 +182,6 @@ def pair_weights(fp: Fingerprints, comp: str, p: NoveltyParams) -> np.ndarray:
     ll -= ll.max(axis=1, keepdims=True)
     w = np.exp(ll)
     w /= w.sum(axis=1, keepdims=True)
-    cache[ck] = w
     return w
 
 
@@ -205,11 +213,13 @@ def chain(
 def _pair_coefficients(
     fp: Fingerprints, comp: str, p: NoveltyParams
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair: c1 = sum_k w_k / (N + a_k) and c2 = sum_k w_k a_k / (N + a_k)."""
+    """Per pair: c1 = sum_k w_k / (N + a_k) and c2 = sum_k w_k a_k / (N + a_k) (cached; the
+    weights themselves are not: pairs x alphas numbers per component)."""
     cache = fp.meta.setdefault("_pair_coefficients", {})
     ck = (comp, p.alpha, p.alpha_global, p.pair_alphas)
     if ck not in cache:
-        w = pair_weights(fp, comp, p)
+        weights = fp.meta.get("_pair_weights", {}).get(ck)
+        w = np.asarray(weights) if weights is not None else _pair_weights(fp, comp, p)
         a = np.asarray(p.pair_alphas, dtype="float64")[None, :]
         N = fp.levels[comp]["pair"].total[:, None]
         cache[ck] = ((w / (N + a)).sum(axis=1), (w * a / (N + a)).sum(axis=1))

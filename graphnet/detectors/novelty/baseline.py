@@ -11,23 +11,26 @@ Browser. `run` is the registry's `fingerprints` step.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from graphnet import accumulate, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
-from graphnet.detectors.novelty import injection
+from graphnet.detectors.novelty import fingerprints, injection
 from graphnet.detectors.novelty.fingerprints import (
+    COMPONENTS,
     DEFAULT_BASELINE,
     JOINT,
     LEVELS,
@@ -35,7 +38,8 @@ from graphnet.detectors.novelty.fingerprints import (
     EdgeHistograms,
     Fingerprints,
     build,
-    edge_histograms_from_tables,
+    edge_histograms_from_batches,
+    fold_limits,
 )
 from graphnet.errors import NotEnoughHistory
 from graphnet.feedback import active_benign
@@ -60,14 +64,51 @@ def baseline_windows(store: GraphStore, window: str, baseline: int = DEFAULT_BAS
 
 def archive_edges(archive: Archive, windows_: Sequence[str], settings: Settings) -> EdgeHistograms:
     """The folded edge histograms of the archived connections of the given windows, aggregated
-    by the engine (one pass over the windows; the result grows with edges, not connections)."""
+    by the engine (one pass over the windows; the result grows with edges, not connections),
+    every component read (`archive_edges_open` reads them one at a time, when asked)."""
+    with archive_edges_open(archive, windows_, settings) as hist:
+        return fingerprints.materialised(hist)
+
+
+@contextlib.contextmanager
+def archive_edges_open(
+    archive: Archive, windows_: Sequence[str], settings: Settings
+) -> Iterator[EdgeHistograms]:
+    """The folded edge histograms of the given windows, their components read from the
+    engine when asked for (`fingerprints.CompSource`: one at a time, turned into numbers as
+    they stream in), while the block runs: the engine's session stays open meanwhile."""
     if not windows_:
-        return EdgeHistograms.empty()
-    params = {"top_ports": settings.top_ports, "top_history": settings.top_history}
+        yield EdgeHistograms.empty()
+        return
+    top = fold_limits(settings)
     with archive.session({"conns": list(windows_)}, parts=["conns"]) as s:
-        values = s.table("novelty_edge_values", params)
+        s.scalar("novelty_edge_values")
         edges = s.table("novelty_edges")
-    return edge_histograms_from_tables(edges, values, settings)
+
+        def rows(comp: str) -> Iterator[pa.RecordBatch]:
+            if comp in top:
+                return s.batches("novelty_edge_folded", {"component": comp, "top": top[comp]})
+            return s.batches("novelty_edge_component", {"component": comp})
+
+        yield edge_histograms_from_batches(edges, LazyComponents(rows), settings)
+
+
+class LazyComponents(Mapping[str, Iterator[pa.RecordBatch]]):
+    """component -> its batches, asked of the engine only when read."""
+
+    def __init__(self, rows: Callable[[str], Iterator[pa.RecordBatch]]) -> None:
+        self._rows = rows
+
+    def __getitem__(self, comp: str) -> Iterator[pa.RecordBatch]:
+        if comp not in COMPONENTS:
+            raise KeyError(comp)
+        return self._rows(comp)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMPONENTS)
+
+    def __len__(self) -> int:
+        return len(COMPONENTS)
 
 
 def window_joint(archive: Archive, window: str) -> pd.DataFrame | None:
@@ -121,12 +162,18 @@ def build_fingerprints(
     save: bool = True,
     use_feedback: bool = True,
     archive: Archive | None = None,
+    pairs_apart: bool = False,
 ) -> Fingerprints:
     """Fingerprints as of `window`, from the archived connections of the `baseline` windows
     with data before it (never `window` itself), with benign feedback re-injected; written to
     Neo4j unless `save` is false (skipped when the stored set is already up to date). Read
     through a time split view (`archive`), a window without earlier windows learns from its
     first part (`Archive.history` gives it).
+
+    The edge histograms are read one component at a time while the fingerprint is built. With
+    `pairs_apart`, the pair level of each component is written as it is made to the window's
+    `fingerprint_pairs` result and never held whole (`fp.pairs_result`; novelty reads it batch
+    by batch, `fingerprints.pair_view`).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -140,24 +187,41 @@ def build_fingerprints(
             hint="ingest earlier logs first; the first window of a graph cannot be scored",
         )
     sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
-    hist = archive_edges(archive, base, settings)
     approved = active_benign(store, before=window) if use_feedback else []
-    injected = injection.injection(approved, settings, hist) if approved else None
-    fp = build(
-        window,
-        hist,
-        injected=injected,
-        joint=baseline_joint(archive, base),
-        feedback=[f.id for f in approved],
-        settings=settings,
-        split=archive.split is not None and window in base,
-    )
+    joint = baseline_joint(archive, base)
+    with contextlib.ExitStack() as stack:
+        hist = stack.enter_context(archive_edges_open(archive, base, settings))
+        injected = injection.injection(approved, settings, hist) if approved else None
+        sink = None
+        if pairs_apart:
+            meta = {"as_of": window, "windows": base}
+            out = stack.enter_context(
+                archive.result_writer(window, PAIRS_RESULT, fingerprints.PAIR_SCHEMA, meta)
+            )
+
+            def sink(ci: int, lh: fingerprints.LevelHist) -> None:
+                for batch in fingerprints.level_batches(ci, lh):
+                    out.write(batch)
+
+        fp = build(
+            window,
+            hist,
+            injected=injected,
+            joint=joint,
+            feedback=[f.id for f in approved],
+            settings=settings,
+            split=archive.split is not None and window in base,
+            consume=True,  # one component's edge rows at a time, dropped once aggregated
+            pair_sink=sink,
+        )
+    if pairs_apart:
+        fp.pairs_result = (window, PAIRS_RESULT)
     # what the fingerprints are made of: the graph's sizes and the archive's files
     made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
     fp.meta["signature"] = _signature(window, made_of, fp.feedback, settings)
     fp.meta["baseline"] = baseline
     if save:
-        save_fingerprints(store, fp)
+        save_fingerprints(store, fp, archive=archive)
     return fp
 
 
@@ -169,91 +233,174 @@ def build_fingerprints(
 STORED_COMPONENTS: tuple[str, ...] = accumulate.EDGE_COMPONENTS
 
 
+#: keys (pairs, hosts, ...) whose fingerprint rows are made at a time: the rows written to Neo4j
+#: are produced in chunks, so their Python objects never grow with the number of pairs
+ROW_CHUNK = 20_000
+
+
 def fingerprint_rows(
     fp: Fingerprints,
     levels: Iterable[str] = LEVELS,
     components: Sequence[str] = STORED_COMPONENTS,
 ) -> list[dict[str, Any]]:
+    """One dict per (level, key) for `fingerprint_write.cypher` (all of them: tests, small
+    fingerprints; `iter_fingerprint_rows` gives the same rows in bounded chunks)."""
+    return list(iter_fingerprint_rows(fp, levels, components))
+
+
+def _level_ids(fp: Fingerprints, lvl: str, lo: int, hi: int) -> list[tuple[Any, Any]]:
+    """The (src, dst) ends of the keys lo..hi-1 of a level."""
+    if lvl == "pair":
+        hosts = fp.hosts.to_numpy(dtype=object)
+        src = hosts[fp.pairs["src"].to_numpy()[lo:hi]]
+        dst = hosts[fp.pairs["dst"].to_numpy()[lo:hi]]
+        return list(zip(src.tolist(), dst.tolist(), strict=True))
+    if lvl in ("client", "server"):
+        hs = fp.hosts.to_numpy(dtype=object)[lo:hi].tolist()
+        return [(h, None) if lvl == "client" else (None, h) for h in hs]
+    if lvl == "zone_pair":
+        return [(ZONES[k // 2], ZONES[k % 2]) for k in range(lo, hi)]
+    if lvl == "subnet_pair":
+        S = max(len(fp.subnets), 1)
+        lab = fp.subnets.to_numpy(dtype=object)
+        return [(lab[k // S], lab[k % S]) for k in fp.sp_keys[lo:hi].tolist()]
+    return [(None, None)]
+
+
+def _level_size(fp: Fingerprints, lvl: str) -> int:
+    return {
+        "pair": fp.n_pairs,
+        "client": len(fp.hosts),
+        "server": len(fp.hosts),
+        "zone_pair": 4,
+        "subnet_pair": len(fp.sp_keys),
+    }.get(lvl, 1)
+
+
+def iter_fingerprint_rows(
+    fp: Fingerprints,
+    levels: Iterable[str] = LEVELS,
+    components: Sequence[str] = STORED_COMPONENTS,
+    chunk: int = ROW_CHUNK,
+    archive: Archive | None = None,
+) -> Iterator[dict[str, Any]]:
     """One dict per (level, key) for `fingerprint_write.cypher`: per component of
     `components`, its values and counts as two lists, most frequent first, and the readable
-    summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`)."""
-    rows: list[dict[str, Any]] = []
+    summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`).
+
+    Made `chunk` keys at a time (level by level, keys in code order): what is held at once is
+    a chunk's rows, never the whole level. A pair level stored apart (`fp.pairs_result`) is
+    read from the `archive`, a chunk of pairs at a time."""
     for lvl in levels:
-        if lvl == "pair":
-            n_keys = fp.n_pairs
-            src = fp.hosts.to_numpy(dtype=object)[fp.pairs["src"].to_numpy()] if n_keys else []
-            dst = fp.hosts.to_numpy(dtype=object)[fp.pairs["dst"].to_numpy()] if n_keys else []
-            ids = [(s, d) for s, d in zip(src, dst, strict=True)]
-        elif lvl in ("client", "server"):
-            n_keys = len(fp.hosts)
-            ids = [
-                (h, None) if lvl == "client" else (None, h) for h in fp.hosts.to_numpy(dtype=object)
-            ]
-        elif lvl == "zone_pair":
-            n_keys = 4
-            ids = [(ZONES[k // 2], ZONES[k % 2]) for k in range(4)]
-        elif lvl == "subnet_pair":
-            n_keys = len(fp.sp_keys)
-            S = max(len(fp.subnets), 1)
-            lab = fp.subnets.to_numpy(dtype=object)
-            ids = [(lab[k // S], lab[k % S]) for k in fp.sp_keys]
+        n_keys = _level_size(fp, lvl)
+        if lvl == "pair" and fp.pairs_result is not None and n_keys:
+            if archive is None:
+                raise ValueError("the pair level is stored apart: its archive is needed")
+            yield from _stored_pair_rows(fp, archive, components, chunk)
+            continue
+        for lo in range(0, n_keys, max(chunk, 1)):
+            yield from _chunk_rows(fp, lvl, lo, min(lo + chunk, n_keys), components)
+
+
+def _stored_pair_rows(
+    fp: Fingerprints, archive: Archive, components: Sequence[str], chunk: int
+) -> Iterator[dict[str, Any]]:
+    """The pair-level rows of fingerprints whose pair level is stored apart: each chunk of
+    pairs read back as a view (`fingerprints.pair_view`), made as from the whole level."""
+    assert fp.pairs_result is not None
+    whole = fp.meta.get("pair_whole") or {}
+    with archive.session({}, results={"fp_pairs": fp.pairs_result}) as s:
+        for lo in range(0, fp.n_pairs, max(chunk, 1)):
+            hi = min(lo + chunk, fp.n_pairs)
+            sel = np.arange(lo, hi, dtype=np.int64)
+            s.lookup("novelty_fp_sel", pa.table({"pair": pa.array(sel)}))
+            rows = s.table("novelty_fp_pairs", {"lo": lo, "hi": hi - 1})
+            view = fingerprints.pair_view(fp, sel, rows)
+            yield from _chunk_rows(view, "pair", 0, hi - lo, components, whole)
+
+
+def _chunk_rows(
+    fp: Fingerprints,
+    lvl: str,
+    lo: int,
+    hi: int,
+    components: Sequence[str],
+    whole_level: Mapping[str, bool] | None = None,
+) -> list[dict[str, Any]]:
+    """The rows of the keys lo..hi-1 of one level."""
+    ids = _level_ids(fp, lvl, lo, hi)
+    size = hi - lo
+    props: list[dict[str, Any]] = [{} for _ in range(size)]
+    totals = np.zeros(size)
+    for comp in components:
+        lh = fp.levels[comp][lvl]
+        if len(lh.keys) == 0:
+            continue
+        totals = np.maximum(totals, lh.total[lo:hi])
+        # the (key, value) entries of these keys: keys are sorted by (key, value)
+        a0 = int(np.searchsorted(lh.keys, lo * lh.V))
+        b0 = int(np.searchsorted(lh.keys, hi * lh.V))
+        if a0 == b0:
+            continue
+        entries = lh.keys[a0:b0]
+        k = entries // lh.V
+        v = entries % lh.V
+        cn = lh.n[a0:b0]
+        # by key, most frequent first
+        order = np.lexsort((-cn, k))
+        n = np.round(cn[order], 3)
+        # Neo4j lists are homogeneous: integers unless feedback weights made fractions (in
+        # any key of the level: a level's lists are all of one type)
+        if whole_level is not None and comp in whole_level:
+            whole = whole_level[comp]
         else:
-            n_keys, ids = 1, [(None, None)]
-        props: list[dict[str, Any]] = [{} for _ in range(n_keys)]
-        totals = np.zeros(n_keys)
+            rounded = np.round(lh.n, 3)
+            whole = bool(np.all(rounded == np.floor(rounded)))
+        values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
+        counts = (n.astype(np.int64) if whole else n).tolist()
+        ks = k[order]
+        starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+        ends = np.append(starts[1:], len(ks))
+        kk, fk = f"{comp}_k", f"{comp}_n"
+        for key, a, b in zip(ks[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
+            props[key - lo][kk] = values[a:b]
+            props[key - lo][fk] = counts[a:b]
+    rows: list[dict[str, Any]] = []
+    active = fp.pairs["windows"].to_numpy()[lo:hi].tolist() if lvl == "pair" else []
+    injected = fp.pairs["injected"].to_numpy()[lo:hi].tolist() if lvl == "pair" else []
+    for i, (a, b) in enumerate(ids):
+        if totals[i] <= 0:
+            continue
+        p = props[i]
+        p["conns"] = float(totals[i])
         for comp in components:
-            lh = fp.levels[comp][lvl]
-            if len(lh.keys) == 0:
-                continue
-            totals = np.maximum(totals, lh.total)
-            k = lh.keys // lh.V
-            v = lh.keys % lh.V
-            # by key, most frequent first (keys are sorted by (key, value) already)
-            order = np.argsort(k * (float(lh.n.max()) + 1.0) - lh.n, kind="stable")
-            n = np.round(lh.n[order], 3)
-            # Neo4j lists are homogeneous: integers unless feedback weights made fractions
-            whole = bool(np.all(n == np.floor(n)))
-            values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
-            counts = (n.astype(np.int64) if whole else n).tolist()
-            ks = k[order]
-            starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-            ends = np.append(starts[1:], len(ks))
-            kk, fk, fn = f"{comp}_k", f"{comp}_n", props
-            for key, a, b in zip(ks[starts].tolist(), starts.tolist(), ends.tolist(), strict=True):
-                fn[key][kk] = values[a:b]
-                fn[key][fk] = counts[a:b]
-        active = fp.pairs["windows"].to_numpy().tolist()
-        injected = fp.pairs["injected"].to_numpy().tolist()
-        for i, (a, b) in enumerate(ids):
-            if totals[i] <= 0:
-                continue
-            p = props[i]
-            p["conns"] = float(totals[i])
-            for comp in components:
-                if f"{comp}_k" in p and comp in accumulate.SUMMARY_PROPS:
-                    p[accumulate.SUMMARY_PROPS[comp]] = accumulate.summary(
-                        p[f"{comp}_k"], p[f"{comp}_n"]
-                    )
-            if lvl == "pair":
-                p["windows_active"] = int(active[i])
-                p["feedback_conns"] = float(injected[i])
-            key_text = "\x1f".join([lvl, fp.as_of, str(a), str(b)])
-            rows.append(
-                {
-                    "id": hashlib.sha1(key_text.encode()).hexdigest()[:20],
-                    "level": lvl,
-                    "src": a,
-                    "dst": b,
-                    "client": a if lvl in ("pair", "client") else None,
-                    "server": b if lvl in ("pair", "server") else None,
-                    "props": p,
-                }
-            )
+            if f"{comp}_k" in p and comp in accumulate.SUMMARY_PROPS:
+                p[accumulate.SUMMARY_PROPS[comp]] = accumulate.summary(
+                    p[f"{comp}_k"], p[f"{comp}_n"]
+                )
+        if lvl == "pair":
+            p["windows_active"] = int(active[i])
+            p["feedback_conns"] = float(injected[i])
+        key_text = "\x1f".join([lvl, fp.as_of, str(a), str(b)])
+        rows.append(
+            {
+                "id": hashlib.sha1(key_text.encode()).hexdigest()[:20],
+                "level": lvl,
+                "src": a,
+                "dst": b,
+                "client": a if lvl in ("pair", "client") else None,
+                "server": b if lvl in ("pair", "server") else None,
+                "props": p,
+            }
+        )
     return rows
 
 
-def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 2000) -> int:
-    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date)."""
+def save_fingerprints(
+    store: GraphStore, fp: Fingerprints, batch_size: int = 2000, archive: Archive | None = None
+) -> int:
+    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date; a
+    pair level stored apart is read from the `archive`)."""
     sig = fp.meta.get("signature", "")
     got = [r["props"] for r in store.read("fingerprint_set_get", as_of=fp.as_of)]
     if got and sig and got[0].get("signature") == sig and got[0].get("complete"):
@@ -262,10 +409,9 @@ def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 200
     store.write("fingerprint_set_begin", as_of=fp.as_of, signature=sig)
     while store.write("fingerprint_delete_some", as_of=fp.as_of, limit=10000)[0]["deleted"]:
         pass
-    rows = fingerprint_rows(fp)
     n = store.write_batches(
         "fingerprint_write",
-        rows,
+        iter_fingerprint_rows(fp, archive=archive),
         batch_size=batch_size,
         as_of=fp.as_of,
         baseline_windows=fp.windows,
@@ -281,6 +427,24 @@ def save_fingerprints(store: GraphStore, fp: Fingerprints, batch_size: int = 200
     )
     log.info("stored %d fingerprints as of %s", n, fp.as_of)
     return n
+
+
+#: the stored result holding the pair level of a window's fingerprints (`store_pairs`)
+PAIRS_RESULT = "fingerprint_pairs"
+
+
+def store_pairs(archive: Archive, fp: Fingerprints) -> None:
+    """Move the pair level of `fp` out of memory: its rows are written, a batch of pairs at a
+    time, as the window's `fingerprint_pairs` result (through the archive door) and dropped
+    from `fp`; novelty then reads the pairs of each batch it scores (`fingerprints.pair_view`).
+    What stays in memory per pair is its key and its row of `fp.pairs`."""
+    if fp.pairs_result is not None:
+        return
+    meta = {"as_of": fp.as_of, "signature": fp.meta.get("signature"), "pairs": fp.n_pairs}
+    archive.write_result_batches(
+        fp.as_of, PAIRS_RESULT, fingerprints.PAIR_SCHEMA, fingerprints.pair_batches(fp), meta
+    )
+    fingerprints.detach_pairs(fp, (fp.as_of, PAIRS_RESULT))
 
 
 @dataclass
@@ -361,9 +525,15 @@ def run(ctx: Context) -> DetectorRun:
     store = ctx.graph()
     t0 = time.perf_counter()
     fp = build_fingerprints(
-        store, ctx.window, ctx.settings, baseline, save=False, archive=ctx.archive
+        store,
+        ctx.window,
+        ctx.settings,
+        baseline,
+        save=False,
+        archive=ctx.archive,
+        pairs_apart=True,  # novelty reads the pairs it needs, batch by batch
     )
-    stored = save_fingerprints(store, fp) if ctx.save else 0
+    stored = save_fingerprints(store, fp, archive=ctx.archive) if ctx.save else 0
     res = FingerprintResult(
         ctx.window, fp.windows, fp.n_pairs, fp.conns, stored, time.perf_counter() - t0
     )

@@ -60,7 +60,8 @@ def _describe_part(
     if name == "new_pair":
         text = f"{src}→{dst} is a new pair (never seen in the {wins})"
         if src_fp >= 0:
-            peers = fp.pairs[fp.pairs["src"] == src_fp].nlargest(3, "conns")
+            every = fp.pairs if fp.peer_pairs is None else fp.peer_pairs  # a view: all pairs
+            peers = every[every["src"] == src_fp].nlargest(3, "conns")
             names = [str(fp.hosts[int(d)]) for d in peers["dst"]]
             if names:
                 text += f"; {src} usually talks to {', '.join(names)}"

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,54 @@ class CompEdges:
     distinct: np.ndarray | None = None  # per edge: distinct values before top-N folding
 
 
+class CompSource(MutableMapping[str, CompEdges]):
+    """Component -> its CompEdges, made when asked (from an engine session that is open, or
+    from other sources): a build that takes one component at a time (`build(consume=True)`)
+    holds one component's edge rows, never all thirteen. Each access makes them again;
+    deleting a component (or `clear`) only forgets it."""
+
+    def __init__(self, make: Callable[[str], CompEdges]) -> None:
+        self._make = make
+        self._gone: set[str] = set()
+        self._set: dict[str, CompEdges] = {}
+
+    def __getitem__(self, comp: str) -> CompEdges:
+        if comp in self._set:
+            return self._set[comp]
+        if comp not in COMPONENTS or comp in self._gone:
+            raise KeyError(comp)
+        return self._make(comp)
+
+    def __setitem__(self, comp: str, value: CompEdges) -> None:
+        self._set[comp] = value
+        self._gone.discard(comp)
+
+    def __delitem__(self, comp: str) -> None:
+        if comp not in self:
+            raise KeyError(comp)
+        self._set.pop(comp, None)
+        self._gone.add(comp)
+
+    def __contains__(self, comp: object) -> bool:
+        return comp in self._set or (comp in COMPONENTS and comp not in self._gone)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([c for c in COMPONENTS if c in self])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def clear(self) -> None:
+        self._set.clear()
+        self._gone.update(COMPONENTS)
+
+
 @dataclass
 class EdgeHistograms:
     """Edges (src, dst, window) or feedback pseudo-edges with their component histograms."""
 
     edges: pd.DataFrame  # src, dst, window, conns, [first, last,] src_/dst_subnet, _internal
-    comps: dict[str, CompEdges]
+    comps: MutableMapping[str, CompEdges]  # a dict, or a CompSource (made when asked)
 
     @staticmethod
     def empty() -> EdgeHistograms:
@@ -165,6 +207,99 @@ def edge_histograms_from_tables(
             distinct,
         )
     return EdgeHistograms(frame, comps)
+
+
+def shared_strings(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A string column as an object array whose equal values are one Python string (a host id
+    repeated on a million edges costs a pointer per edge, not a string)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros(0, dtype=object)
+    enc = pc.dictionary_encode(arr)
+    uniq = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+    out: np.ndarray = uniq[enc.indices.to_numpy(zero_copy_only=False)]
+    return out
+
+
+class _Codes:
+    """Value strings -> int codes in order of first appearance over successive batches (as
+    `pd.factorize(sort=False)` of the concatenated values), without a Python string per row."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, int] = {}
+
+    def encode(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        if len(arr) == 0:
+            return np.zeros(0, dtype=np.int64)
+        enc = pc.dictionary_encode(arr)
+        local = enc.dictionary.to_pylist()  # first appearance within the batch
+        remap = np.empty(len(local), dtype=np.int64)
+        for i, v in enumerate(local):
+            remap[i] = self.code.setdefault(v, len(self.code))
+        codes: np.ndarray = remap[enc.indices.to_numpy(zero_copy_only=False)]
+        return codes
+
+    @property
+    def vocab(self) -> pd.Index:
+        return pd.Index(list(self.code), dtype=object)
+
+
+def edge_histograms_from_batches(
+    edges: pa.Table,
+    components: Mapping[str, Iterable[pa.RecordBatch]],
+    settings: Settings | None = None,
+) -> EdgeHistograms:
+    """The engine's edge histograms, one component at a time -> code form (as
+    `edge_histograms_from_tables`, without holding every component's value strings at once).
+
+    `edges`: as for `edge_histograms_from_tables`; `components[comp]`: batches of (edge, value,
+    n) rows of that component, by edge. The components are a `CompSource`: each is read to
+    numbers (edge, value code, count) when asked for, so `components` must stay readable
+    while they are (`materialised` reads them all at once)."""
+    if edges.num_rows == 0:
+        return EdgeHistograms.empty()
+    names = edges.column_names
+    frame = pd.DataFrame(
+        {
+            "src": shared_strings(edges.column("src")),
+            "dst": shared_strings(edges.column("dst")),
+            "window": shared_strings(edges.column("win")),
+            "conns": edges.column("conns").cast(pa.float64()).to_numpy(),
+        }
+    )
+    for name, ms in (("first", "first_ms"), ("last", "last_ms")):
+        if ms in names:  # epoch ms -> epoch seconds, as the TALKED edges gave them
+            frame[name] = edges.column(ms).cast(pa.float64()).to_numpy() / 1000.0
+    classify_hosts(frame, settings)
+
+    def make(comp: str) -> CompEdges:
+        codes = _Codes()
+        e_parts: list[np.ndarray] = []
+        v_parts: list[np.ndarray] = []
+        n_parts: list[np.ndarray] = []
+        for batch in components[comp]:
+            e_parts.append(batch.column("edge").cast(pa.int64()).to_numpy())
+            v_parts.append(codes.encode(batch.column("value")))
+            n_parts.append(batch.column("n").cast(pa.float64()).to_numpy())
+        distinct = None
+        if comp in FOLDED and f"{comp}_distinct" in names:
+            distinct = edges.column(f"{comp}_distinct").cast(pa.float64()).to_numpy()
+        z = np.zeros(0, dtype=np.int64)
+        return CompEdges(
+            np.concatenate(e_parts) if e_parts else z,
+            np.concatenate(v_parts) if v_parts else z,
+            np.concatenate(n_parts) if n_parts else np.zeros(0),
+            codes.vocab,
+            distinct,
+        )
+
+    return EdgeHistograms(frame, CompSource(make))
+
+
+def materialised(hist: EdgeHistograms) -> EdgeHistograms:
+    """Every component's edge rows made now (a `CompSource` reads them once)."""
+    return EdgeHistograms(hist.edges, {c: hist.comps[c] for c in COMPONENTS if c in hist.comps})
 
 
 def edge_histograms_from_records(records: Sequence[Mapping[str, Any]]) -> EdgeHistograms:
@@ -347,6 +482,8 @@ def edge_histograms_from_connections(
 
 
 def concat_histograms(parts: Sequence[EdgeHistograms]) -> EdgeHistograms:
+    """The edges of `parts` one after the other, with their histograms (a component is
+    concatenated when asked for: parts whose components are made when asked stay so)."""
     parts = [p for p in parts if len(p.edges)]
     if not parts:
         return EdgeHistograms.empty()
@@ -354,29 +491,30 @@ def concat_histograms(parts: Sequence[EdgeHistograms]) -> EdgeHistograms:
         return parts[0]
     offsets = np.cumsum([0, *[len(p.edges) for p in parts[:-1]]])
     edges = pd.concat([p.edges for p in parts], ignore_index=True)
-    comps: dict[str, CompEdges] = {}
-    for comp in COMPONENTS:
-        vocab = pd.Index(
-            pd.unique(np.concatenate([p.comps[comp].vocab.to_numpy(dtype=object) for p in parts]))
-        )
+
+    def make(comp: str) -> CompEdges:
+        got = [p.comps[comp] for p in parts]  # each part's rows made once
+        vocab = pd.Index(pd.unique(np.concatenate([ce.vocab.to_numpy(dtype=object) for ce in got])))
         e, v, n, d = [], [], [], []
-        has_distinct = any(p.comps[comp].distinct is not None for p in parts)
-        for off, p in zip(offsets, parts, strict=True):
-            ce = p.comps[comp]
+        has_distinct = any(ce.distinct is not None for ce in got)
+        for off, p, ce in zip(offsets, parts, got, strict=True):
             e.append(ce.edge + off)
             remap = vocab.get_indexer(ce.vocab).astype(np.int64)
             v.append(remap[ce.value] if len(ce.value) else ce.value)
             n.append(ce.n)
             if has_distinct:
                 d.append(ce.distinct if ce.distinct is not None else np.zeros(len(p.edges)))
-        comps[comp] = CompEdges(
+        return CompEdges(
             np.concatenate(e),
             np.concatenate(v),
             np.concatenate(n),
             vocab,
             np.concatenate(d) if has_distinct else None,
         )
-    return EdgeHistograms(edges, comps)
+
+    if not any(isinstance(p.comps, CompSource) for p in parts):
+        return EdgeHistograms(edges, {c: make(c) for c in COMPONENTS})
+    return EdgeHistograms(edges, CompSource(make))
 
 
 # --------------------------------------------------------------------------------------------
@@ -457,6 +595,12 @@ class Fingerprints:
     feedback: tuple[str, ...] = ()
     build_seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    #: where the pair level is when it is not held here (`detach_pairs`): a stored result
+    #: (window, name) of PAIR_SCHEMA rows; scoring then reads the pairs of each batch
+    #: (`pair_view`)
+    pairs_result: tuple[str, str] | None = None
+    #: the pairs of every host, for explanations (a view's `pairs` holds only its own)
+    peer_pairs: pd.DataFrame | None = None
 
     # -- lookups of observation keys ---------------------------------------------------------
     def host_codes(self, hosts: np.ndarray | pd.Series) -> np.ndarray:
@@ -538,7 +682,12 @@ def _aggregate(
     if other_code >= 0:
         o = v == other_code
         other_n[k[o]] = counts[o]
-    other_m = np.ones(n_keys) if m_per_key is None else np.maximum(m_per_key, 1.0)
+    # without folded values every key's estimate is 1: one read-only number for all of them
+    other_m = (
+        np.broadcast_to(np.float64(1.0), (n_keys,))
+        if m_per_key is None
+        else np.maximum(m_per_key, 1.0)
+    )
     return LevelHist(V, uniq, counts, total, entropy, other_n, other_m)
 
 
@@ -650,8 +799,17 @@ def build(
     feedback: Sequence[str] = (),
     settings: Settings | None = None,
     split: bool = False,
+    consume: bool = False,
+    pair_sink: Callable[[int, LevelHist], None] | None = None,
 ) -> Fingerprints:
     """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
+
+    With `consume`, each component's edge histograms are dropped from `hist` (and `injected`)
+    once aggregated, so the edge rows and the fingerprint are not held in full together.
+    With `pair_sink`, each component's pair level is handed to it (with the component's
+    position in COMPONENTS) as soon as it is made, and not kept: the caller stores it (see
+    `level_batches`) and sets `pairs_result`; `meta["pair_whole"]` says per component whether
+    its pair-level counts are whole numbers (how Neo4j lists them).
 
     `hist.edges.window` must be baseline windows (all before `as_of`; with `split`, `as_of`
     itself: the window's first part, a time split of a window without history); `injected`
@@ -662,6 +820,10 @@ def build(
     t0 = time.perf_counter()
     real = hist
     allh = concat_histograms([hist, injected]) if injected is not None else hist
+    if consume and allh is not hist and not isinstance(allh.comps, CompSource):
+        hist.comps.clear()  # the concatenation holds them
+        if injected is not None:
+            injected.comps.clear()
     edges = allh.edges
     n_real = len(real.edges)
     bad = [
@@ -671,8 +833,15 @@ def build(
     ]
     if bad:
         raise ValueError(f"baseline of {as_of} contains windows not before it: {bad}")
+    # hosts in id order: pair codes then follow (src, dst) order, the order in which the engine
+    # gives a window's combinations, so a batch of them needs one range of pairs (`pair_view`)
     hosts = pd.Index(
-        pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()])), dtype=object
+        np.sort(
+            pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()])).astype(
+                str
+            )
+        ),
+        dtype=object,
     )
     H = len(hosts)
     src = hosts.get_indexer(edges["src"]).astype(np.int64)
@@ -754,8 +923,9 @@ def build(
 
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
+    whole: dict[str, bool] = {}
     for comp in COMPONENTS:
-        ce = allh.comps[comp]
+        ce = allh.comps.pop(comp) if consume else allh.comps[comp]
         voc = ce.vocab
         vocab[comp] = voc
         V = max(len(voc), 1)
@@ -781,6 +951,14 @@ def build(
                 m = np.zeros(level_size[lvl])
                 np.maximum.at(m, level_key[lvl], m_pair)
             levels[comp][lvl] = _aggregate(key, ce.value, ce.n, level_size[lvl], V, other_code, m)
+        del ce, pair_rows, key  # before the next component's rows are made
+        if pair_sink is not None:
+            lh = levels[comp]["pair"]
+            pair_sink(COMPONENTS.index(comp), lh)
+            rounded = np.round(lh.n, 3)
+            whole[comp] = bool(np.all(rounded == np.floor(rounded)))
+            levels[comp]["pair"] = _empty_level(lh.V)
+            del lh, rounded
     timed = {"first", "last"} <= set(real.edges.columns)
     who = _who_stats(
         real_win,
@@ -810,6 +988,8 @@ def build(
         joint=joint,
         feedback=tuple(feedback),
     )
+    if pair_sink is not None:
+        fp.meta["pair_whole"] = whole
     fp.build_seconds = time.perf_counter() - t0
     log.debug("fingerprints as of %s: %d pairs in %.2fs", as_of, P, fp.build_seconds)
     return fp
@@ -839,3 +1019,120 @@ def fingerprints_from_connections(
     hist = edge_histograms_from_connections(baseline, kind, settings)
     joint = joint_counts(features.components(baseline)) if len(baseline) else None
     return build(as_of, hist, injected=injected, joint=joint, settings=settings)
+
+
+# --------------------------------------------------------------------------------------------
+# the pair level out of memory: stored rows, and views of the pairs a batch needs
+# --------------------------------------------------------------------------------------------
+#: the pair level as rows: pair code, component (position in COMPONENTS), value code, count,
+#: and the pair's estimate of distinct values folded into 'other' (1 when none)
+PAIR_SCHEMA = pa.schema(
+    [
+        ("pair", pa.int64()),
+        ("comp", pa.int8()),
+        ("value", pa.int64()),
+        ("n", pa.float64()),
+        ("m", pa.float64()),
+    ]
+)
+#: pairs whose rows make one batch of PAIR_SCHEMA rows
+PAIR_CHUNK = 50_000
+
+
+def pair_batches(fp: Fingerprints, chunk: int = PAIR_CHUNK) -> Iterator[pa.RecordBatch]:
+    """The pair level of every component as PAIR_SCHEMA rows, by (pair, comp, value), `chunk`
+    pairs at a time."""
+    for lo in range(0, fp.n_pairs, max(chunk, 1)):
+        hi = min(lo + chunk, fp.n_pairs)
+        cols: dict[str, list[np.ndarray]] = {name: [] for name in PAIR_SCHEMA.names}
+        for ci, comp in enumerate(COMPONENTS):
+            lh = fp.levels[comp]["pair"]
+            a = int(np.searchsorted(lh.keys, lo * lh.V))
+            b = int(np.searchsorted(lh.keys, hi * lh.V))
+            k = lh.keys[a:b] // lh.V
+            cols["pair"].append(k)
+            cols["comp"].append(np.full(b - a, ci, dtype=np.int8))
+            cols["value"].append(lh.keys[a:b] % lh.V)
+            cols["n"].append(lh.n[a:b])
+            cols["m"].append(np.asarray(lh.other_m, dtype="float64")[k])
+        pair = np.concatenate(cols["pair"])
+        order = np.lexsort((np.concatenate(cols["value"]), np.concatenate(cols["comp"]), pair))
+        yield pa.record_batch(
+            [pa.array(np.concatenate(cols[name])[order]) for name in PAIR_SCHEMA.names],
+            schema=PAIR_SCHEMA,
+        )
+
+
+def _empty_level(V: int) -> LevelHist:
+    z = np.zeros(0)
+    return LevelHist(V, np.zeros(0, dtype=np.int64), z, z, z, z, z)
+
+
+def level_batches(ci: int, lh: LevelHist, chunk: int = 1 << 20) -> Iterator[pa.RecordBatch]:
+    """One component's pair level (`ci`: its position in COMPONENTS) as PAIR_SCHEMA rows, by
+    (pair, value), `chunk` rows at a time (`build(pair_sink=...)` stores them)."""
+    for a in range(0, len(lh.keys), max(chunk, 1)):
+        keys = lh.keys[a : a + chunk]
+        k = keys // lh.V
+        yield pa.record_batch(
+            [
+                pa.array(k),
+                pa.array(np.full(len(keys), ci, dtype=np.int8)),
+                pa.array(keys % lh.V),
+                pa.array(lh.n[a : a + chunk]),
+                pa.array(np.asarray(lh.other_m, dtype="float64")[k]),
+            ],
+            schema=PAIR_SCHEMA,
+        )
+
+
+def detach_pairs(fp: Fingerprints, where: tuple[str, str]) -> None:
+    """Drop the pair level from `fp` (its rows were stored as the result `where`, from
+    `pair_batches`): what stays in memory per pair is its key and its row of `pairs`."""
+    whole: dict[str, bool] = {}
+    for comp in COMPONENTS:
+        lh = fp.levels[comp]["pair"]
+        rounded = np.round(lh.n, 3)
+        whole[comp] = bool(np.all(rounded == np.floor(rounded)))
+        fp.levels[comp]["pair"] = _empty_level(lh.V)
+    fp.meta["pair_whole"] = whole
+    for cached in ("_pair_weights", "_pair_coefficients"):
+        fp.meta.pop(cached, None)
+    fp.pairs_result = where
+
+
+def pair_view(fp: Fingerprints, sel: np.ndarray, rows: pa.Table) -> Fingerprints:
+    """`fp` restricted to the pairs `sel` (sorted global pair codes), their pair level made of
+    their stored rows (PAIR_SCHEMA, by pair, comp, value): scoring through the view gives what
+    the whole fingerprint gives for those pairs (each pair's numbers come from its own rows,
+    summed in the same order). Pair codes of the view are positions in `sel`."""
+    sel = np.asarray(sel, dtype=np.int64)
+    pair = rows.column("pair").to_numpy()
+    local = np.searchsorted(sel, pair).astype(np.int64)
+    comp_col = rows.column("comp").to_numpy()
+    value = rows.column("value").to_numpy().astype(np.int64)
+    n = rows.column("n").to_numpy()
+    m = rows.column("m").to_numpy()
+    levels: dict[str, dict[str, LevelHist]] = {}
+    for ci, comp in enumerate(COMPONENTS):
+        mask = comp_col == ci
+        voc = fp.vocab[comp]
+        other_code = (
+            int(np.flatnonzero(voc == OTHER)[0]) if (comp in FOLDED and OTHER in voc) else -1
+        )
+        m_key = None
+        if other_code >= 0:
+            m_key = np.zeros(len(sel))
+            np.maximum.at(m_key, local[mask], m[mask])
+        V = fp.levels[comp]["pair"].V
+        lh = _aggregate(local[mask], value[mask], n[mask], len(sel), V, other_code, m_key)
+        levels[comp] = {**fp.levels[comp], "pair": lh}
+    return replace(
+        fp,
+        pair_keys=fp.pair_keys[sel],
+        pairs=fp.pairs.iloc[sel].reset_index(drop=True),
+        levels=levels,
+        meta={},
+        pairs_result=None,
+        peer_pairs=fp.pairs if fp.peer_pairs is None else fp.peer_pairs,
+    )

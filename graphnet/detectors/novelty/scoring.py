@@ -447,7 +447,13 @@ def _fingerprints(ctx: Context, opts: NoveltyOptions) -> fingerprints.Fingerprin
             )
         return prior.detail.fingerprints
     return build_fingerprints(
-        ctx.graph(), ctx.window, ctx.settings, opts.baseline, save=ctx.save, archive=ctx.archive
+        ctx.graph(),
+        ctx.window,
+        ctx.settings,
+        opts.baseline,
+        save=ctx.save,
+        archive=ctx.archive,
+        pairs_apart=True,
     )
 
 

@@ -29,11 +29,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from graphnet.archive import Archive
+from graphnet.archive import Archive, Session
 from graphnet.config import Settings
 from graphnet.detectors.novelty.conversations import conversations_from_runs, p_values
 from graphnet.detectors.novelty.explain import explain, summarise
-from graphnet.detectors.novelty.fingerprints import COMPONENTS, Fingerprints
+from graphnet.detectors.novelty.fingerprints import (
+    COMPONENTS,
+    PAIR_SCHEMA,
+    Fingerprints,
+    pair_view,
+)
 from graphnet.detectors.novelty.model import score_connections
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.scored import Scored
@@ -111,6 +116,23 @@ def _objects(table: pa.Table, name: str) -> np.ndarray:
     return out
 
 
+def _view(s: Session, fp: Fingerprints, page: pa.Table) -> Fingerprints:
+    """The fingerprints a batch is scored against: `fp` itself when it holds its pair level,
+    else a view of the batch's pairs, read from the stored pair level (`novelty_fp_pairs`)."""
+    if fp.pairs_result is None:
+        return fp
+    src = fp.host_codes(_objects(page, "src"))
+    dst = fp.host_codes(_objects(page, "dst"))
+    codes = fp.pair_codes(src, dst)
+    sel = np.unique(codes[codes >= 0])
+    if len(sel):
+        s.lookup("novelty_fp_sel", pa.table({"pair": pa.array(sel, type=pa.int64())}))
+        rows = s.table("novelty_fp_pairs", {"lo": int(sel[0]), "hi": int(sel[-1])})
+    else:
+        rows = PAIR_SCHEMA.empty_table()
+    return pair_view(fp, sel, rows)
+
+
 def _score_batch(
     fp: Fingerprints,
     page: pa.Table,
@@ -118,7 +140,8 @@ def _score_batch(
     hosts_info: Mapping[str, Mapping[str, Any]],
     settings: Settings,
 ) -> Scored:
-    """Score combinations (rows of `novelty_combos`) as if each were one connection."""
+    """Score combinations (rows of `novelty_combos`) as if each were one connection (`fp`: a
+    view holding the pairs of the batch, when the pair level is stored apart)."""
     conns = pd.DataFrame(
         {
             "uid": page.column("id").to_numpy(),
@@ -235,7 +258,8 @@ def score_archived(
     docstring). `hosts_info` gives Host.subnet / Host.internal of the hosts the fingerprints do
     not know; `reported(conversations)` which conversations make findings (their most novel
     connection is fetched and explained even without novel ones, with the hosts' best)."""
-    with archive.session({"conns": [window]}, parts=["conns"]) as s:
+    results = {"fp_pairs": fp.pairs_result} if fp.pairs_result is not None else None
+    with archive.session({"conns": [window]}, parts=["conns"], results=results) as s:
         info = s.table("novelty_combos").to_pylist()[0]
         n_combos, total = int(info["combos"]), int(info["connections"])
         if total == 0:
@@ -246,7 +270,7 @@ def score_archived(
         extra = dict(hosts_info(unknown)) if hosts_info is not None and unknown else {}
         for lo in range(0, n_combos, batch):
             page = s.table("novelty_page", {"lo": lo, "hi": lo + batch})
-            scored = _score_batch(fp, page, params, extra, settings)
+            scored = _score_batch(_view(s, fp, page), page, params, extra, settings)
             del page
             s.lookup("novelty_batch", _kept(scored))
             s.scalar("novelty_keep")
@@ -272,7 +296,11 @@ def score_archived(
         )
         s.lookup("novelty_ids", pa.table({"id": pa.array(ids, type=pa.int64())}))
         rows = s.table("novelty_combo_rows")
-        combos = _score_batch(fp, rows, params, extra, settings) if rows.num_rows else None
+        combos = (
+            _score_batch(_view(s, fp, rows), rows, params, extra, settings)
+            if rows.num_rows
+            else None
+        )
         conn_scores = None
         if per_connection:
             parts = [_frame(b) for b in s.batches("novelty_conn_scores")]
