@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -311,22 +311,7 @@ class ZeekJsonReader:
             for name in ("uid", "proto", "service", "conn_state", "history", *_LABELS):
                 cv.check_no_nul(batch, col(name), name)
 
-        out: dict[str, Any] = {}
-        ts_col = col("ts")
-        if pa.types.is_string(ts_col.type):
-            out["ts"] = cv.parse_datetime(batch, ts_col.fill_null(""), "ts", allow_epoch=True)
-        else:
-            ts = np.asarray(ts_col.to_numpy(zero_copy_only=False), dtype=np.float64)
-            out["ts"] = cv.check_ts(batch, ts, cv.number_text(ts_col), "ts")
-        for dotted, oname in (("id.orig_p", "sport"), ("id.resp_p", "dport")):
-            port = pick(dotted)
-            vals = np.array(port.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-            null = np.asarray(pc.is_null(port).to_numpy(zero_copy_only=False), dtype=bool)
-            bad = ~null & ((vals < 0) | (vals > 65535))
-            if bad.any():
-                batch.reject(bad, _port_reason(port, dotted))
-                vals[bad] = -1
-            out[oname] = vals
+        out = zeek_records.json_time_and_ports(batch, col("ts"), pick)
         for zname, oname in (("duration", "duration"), ("orig_bytes", "src_bytes"),
                              ("resp_bytes", "dst_bytes"), ("orig_pkts", "src_pkts"),
                              ("resp_pkts", "dst_pkts")):
@@ -383,10 +368,6 @@ def _has_nul_escape(lines: Lines) -> bool:
     for k in range(2, 6):
         hit &= seg[at + k] == ord("0")
     return bool(hit.any())
-
-
-def _port_reason(port: pa.Array, name: str) -> Callable[[int], str]:
-    return lambda i: f"bad port {_show(port[i].as_py())} in {name}"
 
 
 def _show(value: Any) -> str:

@@ -152,17 +152,13 @@ def _port_reason(port: pa.Array, name: str) -> Callable[[int], str]:
     return lambda i: f"bad port {cv.shown(port[i].as_py())} in {name}"
 
 
-def _columns(table: str) -> set[str]:
-    return set(FIELDS[table].values())
-
-
-def json_columns(batch: cv.Batch, pick: Callable[[str], pa.Array], table: str
-                 ) -> dict[str, Any]:
-    """The columns of `table` from a JSON run parsed against the reader's schema (`pick`
-    gives a field by its dotted name, coalescing the underscore spelling)."""
-    have = _columns(table)
+def json_time_and_ports(
+    batch: cv.Batch, ts_col: pa.Array, pick: Callable[[str], pa.Array]
+) -> dict[str, Any]:
+    """`ts`, `sport` and `dport` of a JSON run (connections and records alike): `ts` as an
+    epoch number or ISO 8601 text, ports 0-65535 (another value rejects its line; a missing
+    one is -1)."""
     out: dict[str, Any] = {}
-    ts_col = pick("ts")
     if pa.types.is_string(ts_col.type):
         out["ts"] = cv.parse_datetime(batch, ts_col.fill_null(""), "ts", allow_epoch=True)
     else:
@@ -177,6 +173,19 @@ def json_columns(batch: cv.Batch, pick: Callable[[str], pa.Array], table: str
             batch.reject(bad, _port_reason(port, dotted))
             vals[bad] = -1
         out[oname] = vals
+    return out
+
+
+def _columns(table: str) -> set[str]:
+    return set(FIELDS[table].values())
+
+
+def json_columns(batch: cv.Batch, pick: Callable[[str], pa.Array], table: str
+                 ) -> dict[str, Any]:
+    """The columns of `table` from a JSON run parsed against the reader's schema (`pick`
+    gives a field by its dotted name, coalescing the underscore spelling)."""
+    have = _columns(table)
+    out = json_time_and_ports(batch, pick("ts"), pick)
     out["src"] = cv.check_ip(batch, pick("id.orig_h"), "id.orig_h")
     out["dst"] = cv.check_ip(batch, pick("id.resp_h"), "id.resp_h")
     for c in CATEGORICAL:
