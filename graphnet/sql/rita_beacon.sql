@@ -6,8 +6,12 @@
 -- connection, and the destination's prevalence: how many of the window's internal sources
 -- (r_internal, bound by the caller) connected to it, of how many, and whether it is external;
 -- pairs with at least $min_stamps timestamps.
+-- The candidates are taken in $buckets batches (this statement runs once per $bucket, each
+-- batch the pairs whose hash falls in it): the quartiles and medians are ordered aggregates,
+-- which the engine cannot spill, so a batch's connections must fit in its memory.
 CREATE OR REPLACE TEMP TABLE r_cand AS
-SELECT s, d, n FROM r_pairs WHERE n >= $min_n AND n < $max_n;
+SELECT s, d, n FROM r_pairs
+WHERE n >= $min_n AND n < $max_n AND MOD(HASH(s, d), $buckets) = $bucket;
 CREATE OR REPLACE TEMP TABLE r_stamps AS
 SELECT c.s, c.d, FLOOR(c.ts) AS t, COUNT(*) AS k
 FROM r_conns c JOIN r_cand p ON p.s = c.s AND p.d = c.d

@@ -578,3 +578,19 @@ def test_a_pair_ranks_by_its_rise_only_when_new_or_much_stronger(tmp_path: Path)
     assert by["c"].explanation.endswith(f"(up from 0.50 in {first})")
     assert by["d"].explanation.endswith("(new: not scored in the 1 earlier window)")
     assert run.info["changed_pairs"] == 2 and run.info["known_pairs"] == 2
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_beacon_statistics_in_batches_equal_one_batch(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The candidates cut in batches of a few connections (as a large window is, to bound the
+    engine's memory) give the same statistics and bins as in one batch."""
+    st = RitaSettings(internal_pairs=("beacon", "strobe", "long_connection"))
+    f = frame(random_rows(seed))
+    _, _, whole, whole_bins = sql_of(tmp_path / "a", f, st, 1e9)
+    monkeypatch.setattr(aggregates, "BEACON_BATCH_CONNECTIONS", 7)
+    _, _, cut, cut_bins = sql_of(tmp_path / "b", f, st, 1e9)
+    assert len(whole) > 3
+    pd.testing.assert_frame_equal(whole, cut)
+    pd.testing.assert_frame_equal(whole_bins, cut_bins)

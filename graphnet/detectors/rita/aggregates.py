@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: example uids per pair of a finding
 EXAMPLES = 10
+#: beacon statistics are computed over batches of candidate pairs holding about this many
+#: connections each (their quartiles are ordered aggregates, which the engine cannot spill)
+BEACON_BATCH_CONNECTIONS = 1_000_000
 
 
 class Session(Protocol):
@@ -118,24 +121,36 @@ def beacon_stats(
     prevalence among the window's internal sources), and the long frame of its
     connections per bin of the window's span cut in `n_bins` (s, d, bin, n). After
     `window_pairs`."""
-    params = {
+    params: dict[str, Any] = {
         "min_n": int(st.min_connections),
         "max_n": float(max_n),
         "min_stamps": int(st.min_timestamps),
     }
-    got = s.table("rita_beacon", params).to_pandas()
+    size = s.table("rita_beacon_size", {"min_n": params["min_n"], "max_n": params["max_n"]})
+    conns = int(size.column("conns")[0].as_py() or 0)
+    buckets = max(1, -(-conns // BEACON_BATCH_CONNECTIONS))
+    parts, bin_parts = [], []
+    for bucket in range(buckets):
+        batch = {**params, "buckets": buckets, "bucket": bucket}
+        parts.append(s.table("rita_beacon", batch).to_pandas())
+        bin_parts.append(s.table("rita_beacon_bins", {"bins": int(n_bins)}).to_pandas())
+    got = pd.concat(parts, ignore_index=True)
+    binned = pd.concat(bin_parts, ignore_index=True)
+    if buckets > 1:
+        got = got.sort_values(["s", "d"], kind="stable", ignore_index=True)
+        binned = binned.sort_values(["s", "d", "bin"], kind="stable", ignore_index=True)
+    log.debug("beacon: %d candidate connections in %d batch(es)", conns, buckets)
     stats = pd.DataFrame(
         {c: got[c].to_numpy(dtype=object if c in ("s", "d") else "float64") for c in STAT_COLUMNS}
     )
     for c in ("n", "stamps", "hours", "dst_sources", "window_sources", "dst_external"):
         stats[c] = stats[c].astype("int64")
-    bins = s.table("rita_beacon_bins", {"bins": int(n_bins)}).to_pandas()
     bins = pd.DataFrame(
         {
-            "s": bins["s"].to_numpy(dtype=object),
-            "d": bins["d"].to_numpy(dtype=object),
-            "bin": bins["bin"].to_numpy(dtype="int64"),
-            "n": bins["n"].to_numpy(dtype="int64"),
+            "s": binned["s"].to_numpy(dtype=object),
+            "d": binned["d"].to_numpy(dtype=object),
+            "bin": binned["bin"].to_numpy(dtype="int64"),
+            "n": binned["n"].to_numpy(dtype="int64"),
         }
     )
     log.debug("beacon: %d candidate pairs", len(stats))
