@@ -773,6 +773,7 @@ class Archive:
         staged: Mapping[str, Sequence[str]] | None = None,
         records: Mapping[str, tuple[str, Sequence[str]]] | None = None,
         staged_records: Mapping[str, tuple[str, Sequence[str], Sequence[str]]] | None = None,
+        staged_windows: Mapping[str, tuple[Sequence[str], Sequence[str], bool]] | None = None,
         results: Mapping[str, tuple[str, str]] | None = None,
     ) -> Iterator[Session]:
         """An engine session over the archive: each name of `tables` is bound to the committed
@@ -809,6 +810,8 @@ class Archive:
             for name, (table, wins, shas) in (staged_records or {}).items():
                 view = self.records(table)
                 s.bind(name, view._select(view._window_files(wins, shas), False))
+            for name, (wins, shas, once) in (staged_windows or {}).items():
+                s.bind(name, self._select(self._window_files(wins, shas), labels, dedup=once))
             for name, shas in (staged or {}).items():
                 # every row, as the Bolt path counts them (a uid in two files: twice)
                 s.bind(name, self._select(self._staged_files(shas), labels, dedup=False))
@@ -856,6 +859,18 @@ class Archive:
             s.bind("records", select)
             text = f"SELECT win, {', '.join(cols)} FROM records ORDER BY win, ts, line"
             return s.run_text([text], None).to_arrow_table().to_pandas()
+
+    def several_sensors(self, wins: Sequence[str], shas: Sequence[str] = ()) -> list[str]:
+        """The windows of `wins` whose files (committed, and those of the contents `shas`)
+        name more than one sensor, from the files' statistics."""
+        out = []
+        for w, files, _ in self._window_files(wins, shas):
+            names: set[str] = set()
+            for f in files:
+                names |= _sensors(f)
+            if len(names) > 1:
+                out.append(w)
+        return out
 
     def _window_files(
         self, wins: Sequence[str], shas: Sequence[str] = ()
@@ -909,7 +924,7 @@ class Archive:
             sensors: set[str] = set()
             for f in files:
                 have.update(pq.read_schema(f).names)
-                if dedup and len(files) > 1:
+                if dedup:
                     sensors |= _sensors(f)
             exprs = [c if c in have else _null(c) for c in cols]
             inner = parquet_select(files, [c for c in cols if c in have] or ["ts"])
@@ -927,8 +942,8 @@ class Archive:
                     f"SELECT {out} FROM (SELECT u.*, ROW_NUMBER() OVER (PARTITION BY {key} "
                     f"ORDER BY line) AS copy FROM ({one}) u) d{i} WHERE copy = 1"
                 )
-                if len(sensors) > 1:
-                    one = self._one_per_sensor(one, out, i)
+            if dedup and len(sensors) > 1:  # also one file of several sensors' records
+                one = self._one_per_sensor(one, out, i)
             parts.append(one)
         if not parts:
             nulls = ", ".join(_null(c) for c in cols)

@@ -20,8 +20,10 @@ its archive files (`Archive.ingesting`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+import pyarrow as pa
 
 from graphnet import accumulate
 from graphnet.archive import Archive
@@ -37,27 +39,50 @@ def edge_rows(
 ) -> Iterator[dict[str, Any]]:
     """The TALKED rows (`EdgeRows.slice` shapes) of the archived files `shas` (committed or
     not), streamed: the engine aggregates, Python only assembles each edge's lists."""
+    with archive.session({}, staged={"new": shas, "seen": shas}, parts=["new"]) as s:
+        yield from _assembled(s.batches("ingest_edges", {"top": top, "sensors": False},
+                                        rows=batch_rows))
+
+
+def window_edge_rows(
+    archive: Archive,
+    wins: Sequence[str],
+    shas: Sequence[str],
+    top: int,
+    batch_rows: int = 200_000,
+) -> Iterator[dict[str, Any]]:
+    """The TALKED rows of whole windows as the detectors count their connections (committed
+    files and those of the contents `shas`; a uid once, copies logged by several sensors
+    once: `Archive.session`), with `sensors`, how many of the edge's connections each sensor
+    logged (every copy). Streamed like `edge_rows`."""
+    binding = {"new": (list(wins), list(shas), True), "seen": (list(wins), list(shas), False)}
+    with archive.session({}, staged_windows=binding, parts=["new"]) as s:
+        yield from _assembled(s.batches("ingest_edges", {"top": top, "sensors": True},
+                                        rows=batch_rows))
+
+
+def _assembled(batches: Iterable[pa.RecordBatch]) -> Iterator[dict[str, Any]]:
+    """Edge rows from `ingest_edges.sql`'s rows (one per edge and listed value, by edge)."""
     assert set(accumulate.EDGE_COMPONENTS) <= set(COMPONENTS)
-    with archive.session({}, staged={"new": shas}, parts=["new"]) as s:
-        current: dict[str, Any] | None = None
-        key: tuple[str, str, str] | None = None
-        for batch in s.batches("ingest_edges", {"top": top}, rows=batch_rows):
-            cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
-            for i in range(batch.num_rows):
-                k = (cols["src"][i], cols["dst"][i], cols["win"][i])
-                if k != key:
-                    if current is not None:
-                        yield _finish(current)
-                    key = k
-                    current = _start(cols, i)
-                assert current is not None
-                comp = cols["comp"][i]
-                props = current["props"]
-                props.setdefault(f"{comp}_k", []).append(cols["value"][i])
-                props.setdefault(f"{comp}_n", []).append(int(cols["n"][i]))
-                props[f"{comp}_distinct"] = int(cols["distinct_values"][i])
-        if current is not None:
-            yield _finish(current)
+    current: dict[str, Any] | None = None
+    key: tuple[str, str, str] | None = None
+    for batch in batches:
+        cols = {name: batch.column(name).to_pylist() for name in batch.schema.names}
+        for i in range(batch.num_rows):
+            k = (cols["src"][i], cols["dst"][i], cols["win"][i])
+            if k != key:
+                if current is not None:
+                    yield _finish(current)
+                key = k
+                current = _start(cols, i)
+            assert current is not None
+            comp = cols["comp"][i]
+            props = current["props"]
+            props.setdefault(f"{comp}_k", []).append(cols["value"][i])
+            props.setdefault(f"{comp}_n", []).append(int(cols["n"][i]))
+            props[f"{comp}_distinct"] = int(cols["distinct_values"][i])
+    if current is not None:
+        yield _finish(current)
 
 
 def _start(cols: dict[str, list[Any]], i: int) -> dict[str, Any]:
@@ -81,6 +106,9 @@ def _finish(row: dict[str, Any]) -> dict[str, Any]:
     for comp, prop in accumulate.SUMMARY_PROPS.items():
         if f"{comp}_k" in props:
             props[prop] = accumulate.summary(props[f"{comp}_k"], props[f"{comp}_n"])
+    if "sensor_k" in props:  # a summary only: the sensors are not a histogram of TALKED
+        props["sensors"] = accumulate.summary(props.pop("sensor_k"), props.pop("sensor_n"))
+        props.pop("sensor_distinct")
     return row
 
 

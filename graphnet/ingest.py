@@ -616,6 +616,30 @@ def _write_records(store: Store, members: Sequence[_Member], settings: Settings)
     )
 
 
+def _recount_sensor_windows(
+    store: Store, members: Sequence[_Member], settings: Settings
+) -> list[str]:
+    """Recount the TALKED edges of the windows the members add connections to when their
+    files name more than one sensor: each edge's totals, histograms and summaries as the
+    detectors count them (a connection logged by several sensors once; `Archive.session`), and
+    `sensors`, who logged it. Set, not added: a resumed load writes the same values again.
+    Windows of one sensor pay nothing (the files' statistics say so). Returns the windows."""
+    archive_ = Archive(settings)
+    shas = [m.sha for m in members]
+    wins = sorted({w for m in members for w in m.result.windows})
+    several = archive_.several_sensors(wins, shas) if wins else []
+    if not several:
+        return []
+    t0 = time.perf_counter()
+    rows = bulk_ingest.window_edge_rows(archive_, several, shas, settings.top_ports)
+    n = store.write_batches("edges_update", rows, settings.batch_size)
+    log.info(
+        "%d edges of %d windows logged by several sensors recounted in %.1f s",
+        n, len(several), time.perf_counter() - t0,
+    )
+    return several
+
+
 def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
@@ -815,7 +839,9 @@ def _load_group(
     store.write_batches("hosts_upsert", hosts, settings.batch_size)
     t1 = time.perf_counter()
     mine, conns = _load_batches(store, group, rows, done, settings, top, settings.writers, progress)
-    _write_records(store, members, settings)  # before the ledger says done: never left out
+    # before the ledger says done: never left out
+    _recount_sensor_windows(store, members, settings)
+    _write_records(store, members, settings)
     store.write("ingest_group_finish", id=group)
     # the batches not committed by this run were committed by another one: a concurrent
     # ingest of the same files, or a killed one that this run resumed
@@ -937,7 +963,9 @@ def _bulk_load(
         report.stop_seconds,
         report.start_seconds,
     )
-    # the summaries of dns / http records through Bolt (the import tool wrote connections only)
+    # through Bolt (the import tool wrote every row): the windows several sensors logged,
+    # and the summaries of dns / http records
+    _recount_sensor_windows(store, members, settings)
     _write_records(store, members, settings)
     for m in members:
         # the ledger says done: the detectors may read the file's archive files now

@@ -3,6 +3,9 @@
 -- summarised component, its values by count (then by value), the first $top kept and the rest
 -- folded into 'other', with the number of distinct values before folding. One row per edge
 -- and listed value, ordered by edge; the caller assembles each edge's lists from its rows.
+-- With $sensors, also the component 'sensor': how many of the edge's connections each sensor
+-- logged, from the bound table `seen` (every copy: a connection two sensors logged counts for
+-- both; ingest's recount of a window several sensors logged; the bulk load leaves it out).
 CREATE TEMP TABLE edge_totals AS
 SELECT win, src, dst, COUNT(*) AS conns,
        SUM(COALESCE(src_bytes_num, 0)) AS src_bytes, SUM(COALESCE(dst_bytes_num, 0)) AS dst_bytes,
@@ -23,6 +26,9 @@ FROM (
   SELECT win, src, dst, 'dport', dport, COUNT(*) FROM new_parts GROUP BY win, src, dst, dport
   UNION ALL
   SELECT win, src, dst, 'service', service, COUNT(*) FROM new_parts GROUP BY win, src, dst, service
+  UNION ALL
+  SELECT win, src, dst, 'sensor', sensor, COUNT(*) FROM seen
+  WHERE $sensors AND sensor IS NOT NULL GROUP BY win, src, dst, sensor
 ) v;
 SELECT t.src, t.dst, t.win, t.conns, t.src_bytes, t.dst_bytes, t.src_pkts, t.dst_pkts,
        t.duration, t.first_ms, t.last_ms, f.comp, f.value, f.n, f.distinct_values

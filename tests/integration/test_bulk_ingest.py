@@ -79,9 +79,11 @@ HOSTS = [
 ]
 
 
-def zeek_file(path: Path, rows: list[tuple[Any, ...]]) -> Path:
-    """A Zeek conn.log (TSV) of (ts, src, dst, dport, proto, service, state, history, bytes)."""
-    lines = ["#separator \\x09", "#path\tconn", "#fields\t" + "\t".join(FIELDS)]
+def zeek_file(path: Path, rows: list[tuple[Any, ...]], node: str | None = None) -> Path:
+    """A Zeek conn.log (TSV) of (ts, src, dst, dport, proto, service, state, history, bytes),
+    with `_node_name` = `node` when given."""
+    fields = [*FIELDS, "_node_name"] if node else FIELDS
+    lines = ["#separator \\x09", "#path\tconn", "#fields\t" + "\t".join(fields)]
     for i, (ts, src, dst, port, proto, service, state, hist, nbytes) in enumerate(rows):
         uid = f"C{path.stem}{i:06d}"
         lines.append(
@@ -109,6 +111,7 @@ def zeek_file(path: Path, rows: list[tuple[Any, ...]]) -> Path:
                     2,
                     90,
                     "-",
+                    *([node] if node else []),
                 )
             )
         )
@@ -197,6 +200,50 @@ def test_a_first_load_by_import_is_the_graph_the_bolt_path_writes(
     ledger = {"started", "finished", "group"}
     for sha, props in bolt["files"].items():
         same_props(bulk["files"][sha], props, skip=ledger)
+
+
+def test_two_sensors_count_a_connection_once_by_import_and_by_bolt(
+    local: Local, tmp_path: Path
+) -> None:
+    # tap-a and tap-b saw the same 600 connections (tap-b 0.3 s later, its own uids); tap-b
+    # also saw 40 of its own
+    rows = [
+        (W10 + i * 700.0, HOSTS[i % 3], HOSTS[3 + i % 4], (22, 443, 53)[i % 3], "tcp",
+         ("ssh", "ssl", "dns")[i % 3], "SF", "ShADadFf", 100 + i)
+        for i in range(600)
+    ]
+    own = [(W10 + 5 + i * 900.0, HOSTS[0], HOSTS[7], 8080, "tcp", "http", "S0", "S", 0)
+           for i in range(40)]
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    zeek_file(folder / "a.log", rows, node="tap-a")
+    zeek_file(folder / "b.log", [(r[0] + 0.3, *r[1:]) for r in rows] + own, node="tap-b")
+    want: dict[tuple[str, str], int] = {}
+    for r in rows + own:
+        want[(r[1], r[2])] = want.get((r[1], r[2]), 0) + 1
+    loaded = {}
+    for how, min_mb, parts in (("bulk", 0, [[folder]]), ("bolt", 10**6, [[folder]]),
+                               ("bolt, one file at a time", 10**6,
+                                [[folder / "a.log"], [folder / "b.log"]])):
+        with local.store() as store:
+            store.clear()
+            settings = Settings(home=tmp_path / how.replace(" ", "_"), bulk_min_mb=min_mb)
+            for paths in parts:
+                ingest.ingest(store, paths, settings)
+        loaded[how] = graph(local)
+        ends = {}
+        for p in loaded[how]["edges"].values():
+            src, dst = (part.split(":", 1)[1] for part in p["key"].split("|")[:2])
+            ends[(src, dst)] = p
+        assert {k: p["conns"] for k, p in ends.items()} == want, how
+        for (src, dst), p in ends.items():  # every copy a sensor logged
+            n = want[(src, dst)]
+            assert p["sensors"] == ("tap-b 40" if dst == HOSTS[7] else f"tap-a {n}, tap-b {n}")
+        assert ends[(HOSTS[0], HOSTS[7])]["services"] == "http 40"
+    for how in ("bolt", "bolt, one file at a time"):
+        assert set(loaded[how]["edges"]) == set(loaded["bulk"]["edges"])
+        for key, props in loaded["bulk"]["edges"].items():
+            same_props(loaded[how]["edges"][key], props)
 
 
 def _importing(layout: InstanceLayout) -> bool:

@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphnet import record_graph, windows
+from graphnet import bulk_ingest, record_graph, windows
 from graphnet.archive import SENSOR_TOLERANCE, Archive
 from graphnet.config import Settings
 from graphnet.ingest import host_classifier
@@ -98,6 +98,48 @@ def test_two_sensors_count_a_connection_once(tmp_path: Path) -> None:
     with archive.session({"conns": ["2024-W10"]}) as s:
         kept = {u for (u,) in s.rows("SELECT uid FROM conns")}
     assert kept == {f"A{i}" for i in range(20)} | {"B-own1", "B-own2"}
+
+
+def test_one_file_of_two_sensors_counts_a_connection_once(tmp_path: Path) -> None:
+    # a shipper merged both sensors' logs into one file: the rule still applies
+    archive = Archive(Settings(home=tmp_path))
+    base = [{"ts": MON + 100 + 10 * i, "uid": f"A{i}", "src": "10.0.0.1", "sport": 1000 + i,
+             "dst": "10.0.0.2", "dport": 443, "sensor": "s-a"} for i in range(10)]
+    copies = [{**r, "ts": r["ts"] + 0.2, "uid": f"B{i}", "sensor": "s-b"}
+              for i, r in enumerate(base)]
+    put(archive, "1" * 64, conns_frame(base + copies))
+    assert archive.several_sensors(["2024-W10"]) == ["2024-W10"]
+    with archive.session({"conns": ["2024-W10"]}) as s:
+        assert {u for (u,) in s.rows("SELECT uid FROM conns")} == {f"A{i}" for i in range(10)}
+
+
+def test_talked_rows_of_a_window_two_sensors_logged(tmp_path: Path) -> None:
+    archive = Archive(Settings(home=tmp_path))
+    base = [{"ts": MON + 100 + 10 * i, "uid": f"A{i}", "src": "10.0.0.1", "sport": 1000 + i,
+             "dst": "10.0.0.2" if i % 4 else "10.0.0.3", "dport": 443 if i % 2 else 22,
+             "service": "ssl" if i % 2 else "ssh", "src_bytes": 10.0 * i, "sensor": "s-a"}
+            for i in range(20)]
+    copies = [{**r, "ts": r["ts"] + 0.4, "uid": f"B{i}", "sensor": "s-b"}
+              for i, r in enumerate(base)]
+    put(archive, "1" * 64, conns_frame(base))
+    assert archive.several_sensors(["2024-W10"]) == []
+    # the other sensor's file, written and not committed yet: ingest's view while loading it
+    put(archive, "2" * 64, conns_frame(copies), commit=False)
+    assert archive.several_sensors(["2024-W10"]) == []
+    assert archive.several_sensors(["2024-W10"], ["2" * 64]) == ["2024-W10"]
+    rows = list(bulk_ingest.window_edge_rows(archive, ["2024-W10"], ["2" * 64], top=32))
+    got = {(r["src"], r["dst"]): r for r in rows}
+    frame = pd.DataFrame(base)  # the oracle: each connection once, as sensor s-a logged it
+    for (src, dst), part in frame.groupby(["src", "dst"]):
+        props = got[(src, dst)]["props"]
+        assert props["conns"] == len(part)
+        assert props["src_bytes"] == part["src_bytes"].sum()
+        assert props["sensors"] == f"s-a {len(part)}, s-b {len(part)}"  # every copy
+        counts = part["dport"].astype(str).value_counts()
+        assert dict(zip(props["dport_k"], props["dport_n"], strict=True)) == counts.to_dict()
+        assert "sensor_k" not in props and "sensor_distinct" not in props
+        assert got[(src, dst)]["first_ms"] == round(part["ts"].min() * 1000)
+    assert set(got) == {("10.0.0.1", "10.0.0.2"), ("10.0.0.1", "10.0.0.3")}
 
 
 def _oracle(frame: pd.DataFrame) -> set[str]:
