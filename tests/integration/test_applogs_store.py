@@ -75,3 +75,11 @@ def test_app_log_steps_from_the_archive(store, tmp_path: Path, seed: int) -> Non
     assert ranked is not None
     assert plants["ua_beacon"]["hosts"]["attacker"] in list(ranked.index[:3])
     assert "REQUESTED" in http[0].cypher
+    # the saved Browser query of a client: its findings beside what it resolved and requested
+    tunneller = plants["dns_tunnel"]["hosts"]["attacker"]
+    (row,) = store.read("browser/dns_http_client", host=tunneller, window=window)
+    assert {"dns_tunnel", "suspicious_dns"} <= {f["kind"] for f in row["findings"]}
+    assert row["resolved"][0]["domain"] == plants["dns_tunnel"]["details"]["domain"]
+    beaconer = plants["ua_beacon"]["hosts"]["attacker"]
+    (row,) = store.read("browser/dns_http_client", host=beaconer, window=window)
+    assert row["requested"] and all(r["user_agents"] for r in row["requested"])

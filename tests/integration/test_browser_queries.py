@@ -105,6 +105,8 @@ def test_every_saved_query_runs(store, small_graph: dict[str, str]) -> None:  # 
         (row,) = results[kind]
         assert row["connections"] == 2 and row["earlier_windows"] == ["2024-W10"], kind
         assert row["findings"] == [], kind
+    (row,) = results["dns_http_client"]  # no dns or http records: the client, nothing else
+    assert row == {"client": "10.0.0.2", "findings": [], "resolved": [], "requested": []}
 
 
 def parse_grass(text: str) -> dict[str, dict[str, str]]:
