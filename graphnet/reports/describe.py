@@ -125,7 +125,7 @@ def describe_parts(parts: Mapping[str, Any], limit: int = 6) -> list[tuple[str, 
     return out
 
 
-def describe_evidence(evidence: Mapping[str, Any], limit: int = 10) -> list[tuple[str, str]]:
+def describe_evidence(evidence: Mapping[str, Any], limit: int = 14) -> list[tuple[str, str]]:
     """A finding's evidence as (name, text); conn_state and TCP history values are shown with
     their meanings."""
     out: list[tuple[str, str]] = []

@@ -28,7 +28,13 @@ from graphnet.reports.formatting import (
     where,
 )
 from graphnet.reports.types import (
+    DNS_HEAD,
+    DNS_RECORD_HEAD,
     GROUP_HEAD,
+    HTTP_HEAD,
+    HTTP_RECORD_HEAD,
+    TUNNEL_HEAD,
+    AppClientItem,
     Chart,
     EdgeItem,
     FindingItem,
@@ -36,6 +42,7 @@ from graphnet.reports.types import (
     RankedHost,
     Ranking,
     Report,
+    TunnelItem,
     VolumeItem,
 )
 
@@ -394,6 +401,200 @@ def _groups(r: Report) -> Html:
     )
 
 
+APP_ITEM = Template("""<div class="card"><h3>$title</h3>
+<p class="expl">$explanation</p>
+$table
+$more
+<div class="muted">$status · $id $open</div>
+$cypher
+</div>""")
+
+
+def _n(v: int | None) -> str:
+    return "–" if v is None else f"{v:,}"
+
+
+def _text(value: str) -> Html:
+    """A logged string in a table cell, isolated; '–' when empty."""
+    return _isolated(value) if value else Html("–")
+
+
+def _app_more(shown: int, total: int, what: str, window: str, kind: str) -> Html:
+    if total <= shown:
+        return Html("")
+    return fill(
+        Template('<p class="muted">showing $n of $t $what; every one: <code>$c</code></p>'),
+        n=f"{shown:,}",
+        t=f"{total:,}",
+        what=what,
+        c=f"graphnet findings --window {window} --kind {kind} --all",
+    )
+
+
+def _app_client(c: AppClientItem, dns: bool) -> Html:
+    what = "queries" if dns else "requests"
+    rows: list[tuple[Any, ...]]
+    if dns:
+        rows = [(_text(x.name), _text(x.domain), _text(x.detail), x.uid or "–") for x in c.records]
+    else:
+        rows = [
+            (_text(x.domain), _text(x.name), _text(x.detail), _text(x.agent), x.uid or "–")
+            for x in c.records
+        ]
+    more = (
+        fill(
+            Template('<p class="muted">showing $n of the $t worst $what the finding keeps</p>'),
+            n=f"{len(c.records):,}",
+            t=f"{len(c.records) + c.records_more:,}",
+            what=what,
+        )
+        if c.records_more
+        else Html("")
+    )
+    return fill(
+        APP_ITEM,
+        title=join(
+            [
+                _host(c.host, c.internal),
+                fill(
+                    Template(' <span class="muted">$w · score $s</span>'),
+                    w=where(c.internal),
+                    s=f"{c.score:.2f}",
+                ),
+            ]
+        ),
+        explanation=_isolated(c.explanation or "(no explanation)"),
+        table=_table(DNS_RECORD_HEAD if dns else HTTP_RECORD_HEAD, rows),
+        more=more,
+        status=c.status,
+        id=c.finding_id,
+        open=_link(c.link),
+        cypher=_cypher(c.cypher, c.link),
+    )
+
+
+def _app_clients(r: Report, kind: str) -> Html:
+    """The section of `suspicious_dns` or `suspicious_http`: the clients, worst first, each
+    with its worst records (left out when the window has no such finding)."""
+    dns = kind == "suspicious_dns"
+    items: Sequence[AppClientItem] = r.dns_clients if dns else r.http_clients
+    total = r.dns_clients_total if dns else r.http_clients_total
+    if not items:
+        return Html("")
+    what = "queries" if dns else "requests"
+    intro = fill(
+        Template(
+            '<p class="muted">Clients with $what whose words no client\'s profile expects '
+            "(<code>$kind</code>: Apache Spot's $which suspicious connects), worst "
+            "first.</p>"
+        ),
+        what=what,
+        kind=kind,
+        which="DNS" if dns else "proxy",
+    )
+    rows = [
+        (
+            _host(c.host, c.internal),
+            where(c.internal),
+            f"{c.score:.2f}",
+            _text(c.worst),
+            c.below_text(what),
+            _n(c.domains),
+            c.status,
+        )
+        for c in items
+    ]
+    parts = [
+        intro,
+        _table(DNS_HEAD if dns else HTTP_HEAD, rows, numeric=(2, 5)),
+        _app_more(len(items), total, "clients", r.window, kind),
+        join(_app_client(c, dns) for c in items),
+    ]
+    return fill(
+        SECTION,
+        id="dns" if dns else "http",
+        title="Suspicious DNS queries, by client" if dns else "Suspicious web requests, by client",
+        body=join(parts),
+    )
+
+
+def _tunnel(t: TunnelItem) -> Html:
+    clients = _table(
+        ["client", "where", "distinct subdomains"],
+        [(_host(c.host, c.internal), where(c.internal), _n(c.subdomains)) for c in t.clients],
+        numeric=(2,),
+    )
+    if t.clients_total > len(t.clients):
+        clients = clients + fill(
+            Template('<p class="muted">showing $n of $t clients</p>'),
+            n=f"{len(t.clients):,}",
+            t=f"{t.clients_total:,}",
+        )
+    if t.examples:
+        clients = clients + fill(
+            Template('<p>Longest names asked by its first client:</p><ul class="why">$li</ul>'),
+            li=join(Html("<li>") + _isolated(x) + Html("</li>") for x in t.examples),
+        )
+    return fill(
+        APP_ITEM,
+        title=join(
+            [
+                _host(t.domain or "–"),
+                fill(
+                    Template(
+                        ' <span class="muted">$n distinct subdomains, $r × the threshold of '
+                        "$t</span>"
+                    ),
+                    n=_n(t.subdomains),
+                    r=f"{t.score:.1f}",
+                    t=t.threshold_text(),
+                ),
+            ]
+        ),
+        explanation=_isolated(t.explanation or "(no explanation)"),
+        table=clients,
+        more=Html(""),
+        status=t.status,
+        id=t.finding_id,
+        open=_link(t.link),
+        cypher=_cypher(t.cypher, t.link),
+    )
+
+
+def _tunnels(r: Report) -> Html:
+    """The `dns_tunnel` section: the registered domains, most distinct subdomains first, each
+    with its clients (left out when the window has no such finding)."""
+    if not r.dns_tunnels:
+        return Html("")
+    rows = [
+        (
+            _host(t.domain or "–"),
+            _n(t.subdomains),
+            t.threshold_text(),
+            f"{t.score:.1f}",
+            _n(t.queries),
+            _n(t.txt_null),
+            _n(t.nxdomain),
+            f"{t.clients_total:,}",
+            t.status,
+        )
+        for t in r.dns_tunnels
+    ]
+    parts = [
+        Html(
+            '<p class="muted">Registered domains with more distinct subdomains in this window '
+            "than its threshold (<code>dns_tunnel</code>: learned from the window's domains), "
+            "most first.</p>"
+        ),
+        _table(TUNNEL_HEAD, rows, numeric=(1, 2, 3, 4, 5, 6, 7)),
+        _app_more(len(r.dns_tunnels), r.dns_tunnels_total, "domains", r.window, "dns_tunnel"),
+        join(_tunnel(t) for t in r.dns_tunnels),
+    ]
+    return fill(
+        SECTION, id="tunnel", title="DNS tunnelling, by registered domain", body=join(parts)
+    )
+
+
 def render_html(report: Report) -> str:
     """The report as one self-contained HTML page."""
     r = report
@@ -524,6 +725,10 @@ def render_html(report: Report) -> str:
                 body=join(_volume(v) for v in r.volume),
             )
         )
+
+    body.append(_app_clients(r, "suspicious_dns"))
+    body.append(_app_clients(r, "suspicious_http"))
+    body.append(_tunnels(r))
 
     nov = (
         [_img(r.novelty_chart, width=800)]

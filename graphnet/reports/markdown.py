@@ -25,7 +25,13 @@ from graphnet.reports.formatting import (
     where,
 )
 from graphnet.reports.types import (
+    DNS_HEAD,
+    DNS_RECORD_HEAD,
     GROUP_HEAD,
+    HTTP_HEAD,
+    HTTP_RECORD_HEAD,
+    TUNNEL_HEAD,
+    AppClientItem,
     Chart,
     EdgeItem,
     FindingGroupItem,
@@ -33,6 +39,7 @@ from graphnet.reports.types import (
     RankedHost,
     Ranking,
     Report,
+    TunnelItem,
 )
 
 
@@ -234,6 +241,160 @@ def _md_groups(r: Report) -> list[str]:
     return out
 
 
+def _md_more(shown: int, total: int, what: str, window: str, kind: str) -> list[str]:
+    if total <= shown:
+        return []
+    return [
+        f"_showing {shown:,} of {total:,} {what}; every one: `graphnet findings --window "
+        f"{md(window)} --kind {kind} --all`_",
+        "",
+    ]
+
+
+def _md_status(status: str, finding_id: str, link: str | None) -> str:
+    return f"Status {md(status)} · id {md(finding_id)} {_md_link(link)}".rstrip()
+
+
+def _md_clients(r: Report, kind: str) -> list[str]:
+    """The section of `suspicious_dns` or `suspicious_http`: the clients, worst first, each
+    with its worst records (left out when the window has no such finding)."""
+    dns = kind == "suspicious_dns"
+    items: Sequence[AppClientItem] = r.dns_clients if dns else r.http_clients
+    total = r.dns_clients_total if dns else r.http_clients_total
+    if not items:
+        return []
+    what = "queries" if dns else "requests"
+    out = [
+        "## Suspicious DNS queries, by client" if dns else "## Suspicious web requests, by client",
+        "",
+        md(
+            f"Clients with {what} whose words no client's profile expects ({kind}: Apache "
+            f"Spot's {'DNS' if dns else 'proxy'} suspicious connects), worst first."
+        ),
+        "",
+        _md_table(
+            DNS_HEAD if dns else HTTP_HEAD,
+            [
+                (
+                    md_host(c.host),
+                    where(c.internal),
+                    Md(f"{c.score:.2f}"),
+                    c.worst or "–",
+                    c.below_text(what),
+                    "–" if c.domains is None else f"{c.domains:,}",
+                    c.status,
+                )
+                for c in items
+            ],
+        ),
+        "",
+    ]
+    out += _md_more(len(items), total, "clients", r.window, kind)
+    for c in items:
+        out += [
+            f"### {md_host(c.host)} ({where(c.internal)}, score {c.score:.2f})",
+            "",
+            md(c.explanation or "(no explanation)"),
+            "",
+        ]
+        rows: list[tuple[str, ...]]
+        if dns:
+            rows = [
+                (x.name or "–", x.domain or "–", x.detail or "–", x.uid or "–") for x in c.records
+            ]
+        else:
+            rows = [
+                (x.domain or "–", x.name or "–", x.detail or "–", x.agent or "–", x.uid or "–")
+                for x in c.records
+            ]
+        out += [_md_table(DNS_RECORD_HEAD if dns else HTTP_RECORD_HEAD, rows), ""]
+        if c.records_more:
+            out += [
+                f"_showing {len(c.records):,} of the {len(c.records) + c.records_more:,} "
+                f"worst {what} the finding keeps_",
+                "",
+            ]
+        out += [_md_status(c.status, c.finding_id, c.link), ""]
+        if c.cypher:
+            out += [fence(c.cypher), ""]
+    return out
+
+
+def _md_tunnel(t: TunnelItem) -> list[str]:
+    subdomains = "–" if t.subdomains is None else f"{t.subdomains:,}"
+    out = [
+        f"### {md(t.domain or '–')} ({subdomains} distinct subdomains, {t.score:.1f} × the "
+        f"threshold of {t.threshold_text()})",
+        "",
+        md(t.explanation or "(no explanation)"),
+        "",
+        _md_table(
+            ["client", "where", "distinct subdomains"],
+            [
+                (
+                    md_host(c.host),
+                    where(c.internal),
+                    "–" if c.subdomains is None else f"{c.subdomains:,}",
+                )
+                for c in t.clients
+            ],
+        ),
+        "",
+    ]
+    if t.clients_total > len(t.clients):
+        out += [f"_showing {len(t.clients):,} of {t.clients_total:,} clients_", ""]
+    if t.examples:
+        out += ["Longest names asked by its first client:", ""]
+        out += [f"- {md(x)}" for x in t.examples]
+        out.append("")
+    out += [_md_status(t.status, t.finding_id, t.link), ""]
+    if t.cypher:
+        out += [fence(t.cypher), ""]
+    return out
+
+
+def _md_tunnels(r: Report) -> list[str]:
+    """The `dns_tunnel` section: the registered domains, most distinct subdomains first, each
+    with its clients (left out when the window has no such finding)."""
+    if not r.dns_tunnels:
+        return []
+
+    def n(v: int | None) -> str:
+        return "–" if v is None else f"{v:,}"
+
+    out = [
+        "## DNS tunnelling, by registered domain",
+        "",
+        md(
+            "Registered domains with more distinct subdomains in this window than its threshold "
+            "(dns_tunnel: learned from the window's domains), most first."
+        ),
+        "",
+        _md_table(
+            TUNNEL_HEAD,
+            [
+                (
+                    t.domain or "–",
+                    n(t.subdomains),
+                    t.threshold_text(),
+                    Md(f"{t.score:.1f}"),
+                    n(t.queries),
+                    n(t.txt_null),
+                    n(t.nxdomain),
+                    f"{t.clients_total:,}",
+                    t.status,
+                )
+                for t in r.dns_tunnels
+            ],
+        ),
+        "",
+    ]
+    out += _md_more(len(r.dns_tunnels), r.dns_tunnels_total, "domains", r.window, "dns_tunnel")
+    for t in r.dns_tunnels:
+        out += _md_tunnel(t)
+    return out
+
+
 def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None) -> str:
     """The report as Markdown; charts are referenced as files (`chart_files`: chart key ->
     path relative to the Markdown file) and left out when not given."""
@@ -355,6 +516,10 @@ def render_markdown(report: Report, chart_files: Mapping[str, str] | None = None
             if v.note:
                 out += [f"> {md(v.note)}", ""]
             out += img(v.chart)
+
+    out += _md_clients(r, "suspicious_dns")
+    out += _md_clients(r, "suspicious_http")
+    out += _md_tunnels(r)
 
     out += ["## Novelty of the window's connections", ""]
     if r.novelty_chart is not None:

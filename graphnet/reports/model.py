@@ -19,6 +19,7 @@ from typing import Any
 from graphnet import features, windows
 from graphnet.config import Settings
 from graphnet.grouping import Group, Grouped
+from graphnet.reports.applogs import app_sections
 from graphnet.reports.describe import counts_of, describe_evidence, describe_parts
 from graphnet.reports.links import (
     browser_link,
@@ -418,6 +419,19 @@ def build_report(
     volume_top = [f for f in found if f.kind == "volume_anomaly"][:VOLUME_TOP]
     if volume_top:
         report.volume = _volume_items(settings, window, volume_top, charts)
+
+    # -- DNS and web requests: a section per kind ---------------------------------------------
+    apps = app_sections(found, browser)
+    if apps.hosts():
+        apps.set_internal(
+            {
+                r["host"]: r["internal"]
+                for r in store.read("report_hosts", hosts=sorted(apps.hosts()))
+            }
+        )
+    report.dns_clients, report.dns_clients_total = apps.dns, apps.dns_total
+    report.http_clients, report.http_clients_total = apps.http, apps.http_total
+    report.dns_tunnels, report.dns_tunnels_total = apps.tunnels, apps.tunnels_total
 
     # -- novelty and fingerprints ----------------------------------------------------------
     novel = [f for f in found if f.kind == "novel_connection"]

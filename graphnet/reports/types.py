@@ -218,6 +218,119 @@ def volume_numbers(frame: Any) -> dict[str, Any]:
     }
 
 
+@dataclass
+class AppRecord:
+    """One of the worst records of a `suspicious_dns` / `suspicious_http` finding, as logged
+    (what the finding's evidence keeps of it; empty: not kept)."""
+
+    #: dns: the query name; http: the URI (host and URI as one string when the host is unknown)
+    name: str
+    uid: str = ""
+    #: dns: the name's registered domain; http: the Host header
+    domain: str = ""
+    #: dns: query type and response code; http: method and status
+    detail: str = ""
+    #: http: the user agent
+    agent: str = ""
+
+
+@dataclass
+class AppClientItem:
+    """A client of a `suspicious_dns` or `suspicious_http` finding: its worst query name (or
+    request), how many of its records fell below the detector's threshold, to how many
+    registered domains (http: hosts), and its worst records."""
+
+    host: str
+    finding_id: str
+    score: float
+    worst: str  # the worst query name, or host and URI of the worst request
+    below: int | None = None  # records below the threshold
+    records_total: int | None = None  # the client's records in the window
+    domains: int | None = None  # registered domains (http: hosts) of the records below it
+    server: str = ""  # the server of the worst record (resolver or web server)
+    internal: bool | None = None
+    explanation: str = ""
+    records: list[AppRecord] = field(default_factory=list)
+    records_more: int = 0  # further worst records the finding keeps, not listed
+    status: str = "new"
+    cypher: str = ""
+    link: str | None = None
+
+    def below_text(self, what: str) -> str:
+        """`120 of 400 queries` (what: `queries` or `requests`)."""
+        if self.below is None:
+            return "–"
+        if self.records_total is None:
+            return f"{self.below:,} {what}"
+        return f"{self.below:,} of {self.records_total:,} {what}"
+
+
+@dataclass
+class TunnelClient:
+    host: str
+    subdomains: int | None = None  # distinct subdomains of the domain it asked for
+    internal: bool | None = None
+
+
+@dataclass
+class TunnelItem:
+    """A `dns_tunnel` finding: a registered domain with more distinct subdomains in the window
+    than the window's threshold, and the clients that asked for them."""
+
+    domain: str
+    finding_id: str
+    score: float  # distinct subdomains / threshold
+    subdomains: int | None = None
+    threshold: float | None = None
+    queries: int | None = None
+    txt_null: int | None = None
+    nxdomain: int | None = None
+    clients_total: int = 0
+    clients: list[TunnelClient] = field(default_factory=list)  # most subdomains first
+    examples: list[str] = field(default_factory=list)  # longest names of its first client
+    explanation: str = ""
+    status: str = "new"
+    cypher: str = ""
+    link: str | None = None
+
+    def threshold_text(self) -> str:
+        return "–" if self.threshold is None else f"{self.threshold:,.0f}"
+
+
+#: head of the tables of the application-log sections
+DNS_HEAD = (
+    "client",
+    "where",
+    "score",
+    "worst query name",
+    "below the threshold",
+    "registered domains",
+    "status",
+)
+HTTP_HEAD = (
+    "client",
+    "where",
+    "score",
+    "worst request (host and URI)",
+    "below the threshold",
+    "hosts",
+    "status",
+)
+DNS_RECORD_HEAD = ("query name", "registered domain", "type and response code", "uid")
+HTTP_RECORD_HEAD = ("host", "URI", "method and status", "user agent", "uid")
+TUNNEL_HEAD = (
+    "registered domain",
+    "distinct subdomains",
+    "threshold",
+    "× threshold",
+    "queries",
+    "TXT or NULL",
+    "NXDOMAIN",
+    "clients",
+    "status",
+)
+
+
 def rank_text(rank: float) -> str:
     """A rank as shown: `#3`, or `#2.5` for an average rank of tied hosts."""
     if not math.isfinite(rank):
@@ -362,6 +475,14 @@ class Report:
     host_groups_total: int = 0
     conversation_groups: list[FindingGroupItem] = field(default_factory=list)
     conversation_groups_total: int = 0
+    #: the application-log sections: `suspicious_dns` and `suspicious_http` clients, worst
+    #: first, and `dns_tunnel` domains, most subdomains first (the top `applogs.APP_TOP`)
+    dns_clients: list[AppClientItem] = field(default_factory=list)
+    dns_clients_total: int = 0
+    http_clients: list[AppClientItem] = field(default_factory=list)
+    http_clients_total: int = 0
+    dns_tunnels: list[TunnelItem] = field(default_factory=list)
+    dns_tunnels_total: int = 0
 
     def all_charts(self) -> list[Chart]:
         """Every chart of the report, in reading order."""

@@ -517,3 +517,93 @@ def test_volume_anomaly_without_stored_series_leaves_a_note(store, graph) -> Non
     assert item.note == (
         "no time chart stored: run `graphnet analyse --window 2024-W11 --only volume`"
     )
+
+
+def test_app_log_sections_from_the_analysed_window(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Generated conn, dns and http logs ingested and analysed by the three app-log steps: the
+    report's DNS, HTTP and tunnelling sections show the stored findings, the plants first,
+    the user agent of the beacon read back from the archive."""
+    import ipaddress
+
+    from graphnet import pipeline
+    from graphnet.detectors.applogs import STEPS
+    from graphnet.generate import GenerateOptions, generate
+    from graphnet.reports.applogs import APP_RECORDS, APP_TOP
+
+    logs = tmp_path / "logs"
+    generate(
+        logs,
+        GenerateOptions(
+            weeks=2,
+            hosts=60,
+            scale=3000,
+            seed=1,
+            app_logs=True,
+            scenarios=("dns_tunnel", "dga", "ua_beacon"),
+        ),
+    )
+    plants = {s["type"]: s for s in json.loads((logs / "truth.json").read_text())["scenarios"]}
+    window = plants["dns_tunnel"]["window"]
+    settings = Settings.from_env()
+    assert not ingest.ingest(store, sorted(logs.rglob("*.log.gz")), settings).failed
+    done = pipeline.analyse_window(store, settings, window, list(STEPS))
+    assert [o.status for o in done.outcomes] == ["ok", "ok", "ok"], done.to_json()
+
+    r = build_report(store, window, settings, baseline_windows=2, browser_url=BROWSER)
+    stored = {
+        k: findings.load(store, window=window, kind=k)
+        for k in ("suspicious_dns", "suspicious_http", "dns_tunnel")
+    }
+    assert r.dns_clients_total == len(stored["suspicious_dns"]) > 0
+    assert r.http_clients_total == len(stored["suspicious_http"]) > 0
+    assert r.dns_tunnels_total == len(stored["dns_tunnel"]) > 0
+    assert len(r.dns_clients) == min(APP_TOP, r.dns_clients_total)
+
+    def internal(host: str) -> bool:
+        return ipaddress.ip_address(host).is_private
+
+    # DNS tunnelling: the planted domain first, its client first, as stored
+    tunnel = stored["dns_tunnel"][0]
+    t = r.dns_tunnels[0]
+    attacker = plants["dns_tunnel"]["hosts"]["attacker"]
+    assert t.domain == plants["dns_tunnel"]["details"]["domain"] == tunnel.evidence["domain"]
+    assert (t.subdomains, t.threshold) == (
+        tunnel.parts["subdomains"],
+        pytest.approx(tunnel.parts["threshold"]),
+    )
+    assert t.clients[0].host == attacker and t.clients[0].internal is internal(attacker)
+    assert t.clients[0].subdomains == tunnel.evidence["per_client"][attacker]
+    assert t.examples and all(x.endswith("." + t.domain) for x in t.examples)
+
+    # suspicious DNS: both DNS plants among the worst clients, each with its worst names
+    by_host = {c.host: c for c in r.dns_clients}
+    for plant in ("dns_tunnel", "dga"):
+        c = by_host[plants[plant]["hosts"]["attacker"]]
+        f = next(x for x in stored["suspicious_dns"] if x.hosts[0] == c.host)
+        assert [x.name for x in c.records] == f.evidence["examples"][:APP_RECORDS]
+        assert c.worst == f.evidence["examples"][0]
+        assert c.below == f.parts["suspicious_queries"] and c.domains == f.evidence["domains"]
+        assert all(x.detail and x.domain for x in c.records)
+
+    # suspicious HTTP: the beacon's requests with the planted host and user agent (read back
+    # from the archive's http records)
+    beacon = next(c for c in r.http_clients if c.host == plants["ua_beacon"]["hosts"]["attacker"])
+    first = beacon.records[0]
+    assert first.agent == plants["ua_beacon"]["details"]["user_agent"]
+    assert first.domain == plants["ua_beacon"]["details"]["host"]
+    assert first.detail == "POST 200" and first.name.startswith("/")
+
+    paths = write_report(r, tmp_path / "out")
+    page = paths["html"].read_text()
+    text = paths["markdown"].read_text()
+    data = json.loads(paths["json"].read_text())
+    for section in ("dns", "http", "tunnel"):
+        assert f'<section id="{section}">' in page
+    for title in (
+        "## Suspicious DNS queries, by client",
+        "## Suspicious web requests, by client",
+        "## DNS tunnelling, by registered domain",
+    ):
+        assert title in text
+    assert data["dns_tunnels"][0]["domain"] == t.domain
+    assert data["http_clients_total"] == r.http_clients_total

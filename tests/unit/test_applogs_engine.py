@@ -303,6 +303,59 @@ def test_step_scores_equal_the_pure_model(
     )
     assert r.info["fit_on"] == "history" and r.findings
     assert all(f.kind == f"suspicious_{kind}" and f.kind in KINDS for f in r.findings)
+    check_example_evidence(r.findings, frame, kind)
+
+
+def check_example_evidence(found: list[Any], frame: pd.DataFrame, kind: str) -> None:
+    """Each finding's example lists line up with `examples` and `uids`, and each entry is what
+    the records of that uid hold (read from the frame, not from the engine)."""
+    by_uid = {str(u): g for u, g in frame.groupby("uid")}
+    for f in found:
+        ev = f.evidence
+        n = len(ev["uids"])
+        assert n and len(ev["examples"]) == n
+        if kind == "dns":
+            assert len(ev["example_domains"]) == len(ev["example_details"]) == n
+            for uid, name, reg, detail in zip(
+                ev["uids"],
+                ev["examples"],
+                ev["example_domains"],
+                ev["example_details"],
+                strict=True,
+            ):
+                recs = by_uid[uid]
+                want = {
+                    (q, f"{t} {c}")
+                    for q, t, c in zip(
+                        recs["query"], recs["qtype_name"], recs["rcode_name"], strict=True
+                    )
+                }
+                assert (name, detail) in want
+                assert reg == N.registered_domain(name)[0]
+            continue
+        assert len(ev["example_hosts"]) == len(ev["example_details"]) == n
+        assert len(ev["example_agents"]) == n
+        for uid, item, host, detail, agent in zip(
+            ev["uids"],
+            ev["examples"],
+            ev["example_hosts"],
+            ev["example_details"],
+            ev["example_agents"],
+            strict=True,
+        ):
+            recs = by_uid[uid]
+            want = {
+                (h + u, h, f"{m} {c}", a)
+                for h, u, m, c, a in zip(
+                    recs["host"],
+                    recs["uri"],
+                    recs["method"],
+                    recs["status_code"],
+                    recs["user_agent"],
+                    strict=True,
+                )
+            }
+            assert (item, host, detail, agent) in want
 
 
 # ------------------------------------------------------------------------ plants
@@ -331,6 +384,9 @@ def test_each_plant_is_in_the_top_three_of_its_detector(
     assert r.host_scores is not None
     assert (rank(r.host_scores, p["ua_beacon"]["hosts"]["attacker"]) or 99) <= 3
     assert p["ua_beacon"]["hosts"]["attacker"] in [f.hosts[0] for f in r.findings[:3]]
+    beacon = next(f for f in r.findings if f.hosts[0] == p["ua_beacon"]["hosts"]["attacker"])
+    assert beacon.evidence["example_agents"][0] == p["ua_beacon"]["details"]["user_agent"]
+    assert beacon.evidence["example_hosts"][0] == p["ua_beacon"]["details"]["host"]
     r = run_tunnel(ctx_for(tmp_path, w, frames))
     assert r.host_scores is not None
     assert rank(r.host_scores, p["dns_tunnel"]["hosts"]["attacker"]) == 1

@@ -182,6 +182,31 @@ def _sentence(r: Mapping[str, Any], kind: Kind) -> str:
     )
 
 
+def _example_evidence(g: pd.DataFrame, kind: Kind) -> dict[str, list[str]]:
+    """What else a finding keeps of each of its example records, in the order of `examples`:
+    dns: the registered domain of the name and `qtype rcode`; http: the Host header,
+    `method status` and the user agent (`examples` is the host and URI joined)."""
+    details = [str(x) for x in g["detail"]]
+    if kind == "dns":
+        return {"example_domains": [str(x) for x in g["domain"]], "example_details": details}
+    agents = g["agent"] if "agent" in g.columns else pd.Series("-", index=g.index)
+    return {
+        "example_hosts": [str(x) for x in g["domain"]],
+        "example_details": details,
+        "example_agents": [str(x) for x in agents],
+    }
+
+
+def _with_agents(s: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """The findings' example requests with their user agents (`app_http_example_agents`)."""
+    if rows.empty:
+        return rows.assign(agent=pd.Series(dtype=object))
+    s.lookup("app_examples", _arrow(rows[["uid", "ts", "item"]]))
+    agents = s.table("app_http_example_agents").to_pandas()
+    got = rows.merge(agents, on=["uid", "ts", "item"], how="left", sort=False)
+    return got.assign(agent=got["user_agent"].fillna("-")).drop(columns=["user_agent"])
+
+
 def _findings(
     rows: pd.DataFrame, kind: Kind, window: str, st: LdaSettings, fit_on: str
 ) -> list[Finding]:
@@ -213,6 +238,7 @@ def _findings(
                 evidence={
                     "uids": [str(u) for u in g["uid"]],
                     "examples": [str(x) for x in g["item"]],
+                    **_example_evidence(g, kind),
                     what: n_total,
                     "domains": int(best["domains"]),
                     "servers": int(best["servers"]),
@@ -287,6 +313,8 @@ def run_spot(ctx: Context, kind: Kind) -> DetectorRun:
             "app_findings",
             {"threshold": lda.threshold, "max_findings": lda.max_findings, "uids": FINDING_UIDS},
         ).to_pandas()
+        if kind == "http":
+            rows = _with_agents(s, rows)
         conn_scores = None
         if ctx.per_connection:
             cs = s.table("app_conn_scores").to_pandas()
