@@ -187,7 +187,8 @@ def findings_cmd(
         typer.Option(
             "--kind",
             help="centrality_shift, novel_connection, deviating_path, suspicious_connect, "
-            "volume_anomaly, first_behaviour, beacon, long_connection or strobe.",
+            "volume_anomaly, first_behaviour, beacon, long_connection, strobe, suspicious_dns, "
+            "suspicious_http or dns_tunnel.",
         ),
     ] = None,
     limit: Annotated[
