@@ -10,10 +10,10 @@ Python and hand them to the engine as lookup tables, which joins them to the rec
   under in-addr.arpa) loses its country code, then its generic top-level label; the last label
   left is the domain, the labels before it the subdomain. Other names have neither ("None").
 - `registered_domain`: the registered domain (`features.registered_domain`, the graph's
-  `Domain` names: the last two labels, three under a country code's own second level such as
-  co.uk) and the subdomain before it; what the tunnelling detector and graphnet's variant of
-  the DNS words use (Spot's rule leaves `*.io`, `*.xyz`, ... without a subdomain, and takes
-  `co` for the domain of `x.example.co.uk`).
+  `Domain` names: the public suffix by the public suffix list's ICANN section and one label
+  more, e.g. example.co.uk) and the subdomain before it; what the tunnelling detector and
+  graphnet's variant of the DNS words use (Spot's rule leaves `*.io`, `*.xyz`, ... without a
+  subdomain, and takes `co` for the domain of `x.example.co.uk`).
 - `entropy`: Shannon entropy in bits of a string's characters (Spot's `Entropy.stringEntropy`).
 - `log2_floor` / `entropy_bin`: Spot's `MathUtils.logBaseXInt(x, 2)` and
   `MathUtils.bin(x, EntropyCuts)`.
@@ -90,8 +90,8 @@ def spot_domain(name: str) -> tuple[str, str]:
 def registered_domain(name: str) -> tuple[str, str]:
     """(registered domain, subdomain before it; "" when none), lower case, trailing dot
     dropped: the registered domain is `features.registered_domain`'s, the one the graph's
-    `Domain` nodes are named by (last two labels, three under a country code's own second
-    level such as co.uk; reverse lookups: the zone with two address labels)."""
+    `Domain` nodes are named by (the public suffix list's ICANN section and one label more,
+    such as example.co.uk; reverse lookups: the zone with two address labels)."""
     labels = _labels(name)
     reg = features.registered_domain(".".join(labels)) or ""
     k = reg.count(".") + 1 if reg else 0
