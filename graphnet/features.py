@@ -7,10 +7,12 @@ All functions are vectorised: loops run over distinct values, never over rows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from publicsuffixlist import PublicSuffixList
 
 # component name -> description (used in docs, explanations and reports)
 COMPONENTS: dict[str, str] = {
@@ -182,27 +184,34 @@ def describe_value(component: str, value: str) -> str:
 
 
 # --------------------------------------------------------------------------- domain names
-#: second-level labels under a two-letter country code that are registries' own (`co.uk`,
-#: `com.au`, `ac.jp`, ...): a name under one is registered one label deeper
-_CC_SECOND_LEVEL = frozenset((
-    "co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "mil", "nic", "ltd",
-    "plc", "sch", "nhs", "gv", "lg", "ad", "ed", "gr",
-))
+#: reverse-lookup zones: a registered domain there is the zone and its first two address labels
+_REVERSE_ZONES = ("in-addr", "ip6")
 
 
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    """The public suffix list bundled with the `publicsuffixlist` package (read once, never
+    fetched): its ICANN section only, the suffixes under which registries sell names."""
+    return PublicSuffixList(only_icann=True)
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def registered_domain(name: str | None) -> str | None:
     """The domain a query name belongs to, as registered (lower case, no trailing dot): the
-    last two labels (`a.b.example.com` -> `example.com`), three under a country code's own
-    second level (`x.example.co.uk` -> `example.co.uk`); reverse lookups keep their zone and the
-    first two address labels (`4.3.2.1.in-addr.arpa` -> `2.1.in-addr.arpa`). A heuristic, not
-    the public suffix list: a name of one label is itself; None / empty give None."""
+    name's public suffix by the public suffix list's ICANN section plus one label
+    (`a.b.example.com` -> `example.com`, `x.example.co.uk` -> `example.co.uk`,
+    `foo.github.io` -> `github.io`: private suffixes such as github.io are not public
+    suffixes here); an unknown last label counts as a public suffix (`x.corp.internal` ->
+    `corp.internal`). Reverse lookups keep their zone and the first two address labels
+    (`4.3.2.1.in-addr.arpa` -> `2.1.in-addr.arpa`). A name that is itself a public suffix
+    (`co.uk`, `x.kawasaki.jp`) or of one label is itself; empty labels are dropped; None /
+    empty give None. Cached per distinct name."""
     if not name:
         return None
     labels = [x for x in name.strip().rstrip(".").lower().split(".") if x]
     if not labels:
         return None
-    if len(labels) >= 2 and labels[-1] == "arpa" and labels[-2] in ("in-addr", "ip6"):
+    if len(labels) >= 2 and labels[-1] == "arpa" and labels[-2] in _REVERSE_ZONES:
         return ".".join(labels[-4:])
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _CC_SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    clean = ".".join(labels)
+    return _suffixes().privatesuffix(clean) or clean

@@ -1,11 +1,15 @@
 -- Spot's proxy words (graphnet.detectors.applogs.words.HttpWords, the same words in SQL) of
 -- the scored window (`http`, part 'now'), the training history (`past_http`, 'past') and the
--- verdicts' reference windows (`refs_http`, 'ref'), as the view `app_words` of the generic
--- statements: client (`src`), `word`, `coarse`, `item` (host and URI), `domain` (the host)
--- and `detail` (method and status). Lookups `http_uris` (uri, ent_bin, len_bin), `http_hosts`
--- (host, top), `http_agents` (part, user_agent, ua_bin: the training's bins for 'past' and
--- 'ref', the scored window's for 'now') and `app_opts` (one row: graphnet, true for
--- graphnet's variant: the agent bin is part of the coarse word).
+-- verdicts' reference windows (`refs_http`, 'ref'), for the generic statements, as
+-- app_dns_views gives them: the view `app_words` (a record's client `src`, `word`, `coarse`,
+-- `wid`, `item` (host and URI), `domain` (the host) and `detail` (method and status)), the
+-- tables `app_groups` (records counted per part, client and word key) and `app_vocab` (the
+-- words of the keys) and the view `app_word_groups`. The key packs the word's numbers into
+-- one BIGINT `wkey` (topDomain < 3, hour < 24, uriEntropyBin < 32, uriLengthBin < 64) next to
+-- its texts (method, content type, agent bin, status). Lookups `http_uris` (uri, ent_bin,
+-- len_bin), `http_hosts` (host, top), `http_agents` (part, user_agent, ua_bin: the
+-- training's bins for 'past' and 'ref', the scored window's for 'now') and `app_opts` (one
+-- row: graphnet, true for graphnet's variant: the agent bin is part of the coarse word).
 CREATE OR REPLACE TEMP VIEW app_http_rows AS
 SELECT 'now' AS part, win, uid, ts, src, dst, dport, method, host, uri, user_agent,
        status_code, resp_mime_types
@@ -39,20 +43,62 @@ SELECT r.part, r.win, r.uid, r.ts, r.src, r.dst, r.dport,
             ELSE r.mime1 END AS ctype_raw
 FROM app_http_first r;
 
-CREATE OR REPLACE TEMP VIEW app_words AS
-SELECT k.part, k.win, k.uid, k.ts, k.src, k.dst, k.dport, 'http' AS service,
-       k.host || k.uri AS item, k.host AS domain, k.method || ' ' || k.status AS detail, k.hour,
-       CAST(h.top AS VARCHAR) || '_' || CAST(k.hour AS VARCHAR) || '_' || k.method || '_'
-         || CAST(u.ent_bin AS VARCHAR) || '_' || k.ctype_raw || '_' || a.ua_bin || '_'
-         || CAST(u.len_bin AS VARCHAR) || '_' || k.status AS word,
-       CAST(h.top AS VARCHAR) || '_' || k.method || '_' || k.ctype_raw || '_' || k.status
-         || CASE WHEN o.graphnet THEN '_' || a.ua_bin ELSE '' END AS coarse
+CREATE OR REPLACE TEMP VIEW app_http_keyed AS
+SELECT k.part, k.win, k.uid, k.ts, k.src, k.dst, k.dport, k.method, k.host, k.uri, k.status,
+       k.hour, k.ctype_raw AS ctype, a.ua_bin,
+       ((h.top * 24 + k.hour) * 32 + u.ent_bin) * 64 + u.len_bin AS wkey
 FROM app_http_known k
 JOIN http_uris u ON u.uri = k.uri
 JOIN http_hosts h ON h.host = k.host
 JOIN http_agents a ON a.user_agent = k.user_agent
-                  AND a.part = CASE WHEN k.part = 'now' THEN 'now' ELSE 'past' END
-CROSS JOIN app_opts o;
+                  AND a.part = CASE WHEN k.part = 'now' THEN 'now' ELSE 'past' END;
 
-SELECT part, COUNT(*) AS n, MIN(ts) AS first_ts, MAX(ts) AS last_ts
-FROM app_words GROUP BY part ORDER BY part
+CREATE OR REPLACE TEMP TABLE app_groups AS
+SELECT part, src, wkey, method, ctype, ua_bin, status, COUNT(*) AS n
+FROM app_http_keyed
+GROUP BY part, src, wkey, method, ctype, ua_bin, status;
+
+-- the word of each key (the numbers unpacked); `wid` numbers the distinct words, and `same`
+-- says how many keys give the same word (more than one only when a text holds '_')
+CREATE OR REPLACE TEMP TABLE app_vocab AS
+WITH keys AS (
+  SELECT DISTINCT wkey, method, ctype, ua_bin, status FROM app_groups
+),
+parts AS (
+  SELECT wkey, method, ctype, ua_bin, status,
+         MOD(wkey, 64) AS len_bin,
+         MOD(CAST(FLOOR(wkey / 64) AS BIGINT), 32) AS ent_bin,
+         MOD(CAST(FLOOR(wkey / 2048) AS BIGINT), 24) AS hour,
+         CAST(FLOOR(wkey / 49152) AS BIGINT) AS top
+  FROM keys
+),
+words AS (
+  SELECT p.wkey, p.method, p.ctype, p.ua_bin, p.status,
+         CAST(p.top AS VARCHAR) || '_' || CAST(p.hour AS VARCHAR) || '_' || p.method || '_'
+           || CAST(p.ent_bin AS VARCHAR) || '_' || p.ctype || '_' || p.ua_bin || '_'
+           || CAST(p.len_bin AS VARCHAR) || '_' || p.status AS word,
+         CAST(p.top AS VARCHAR) || '_' || p.method || '_' || p.ctype || '_' || p.status
+           || CASE WHEN o.graphnet THEN '_' || p.ua_bin ELSE '' END AS coarse
+  FROM parts p
+  CROSS JOIN app_opts o
+)
+SELECT wkey, method, ctype, ua_bin, status, word, coarse,
+       DENSE_RANK() OVER (ORDER BY word) AS wid,
+       COUNT(*) OVER (PARTITION BY word) AS same
+FROM words;
+
+CREATE OR REPLACE TEMP VIEW app_word_groups AS
+SELECT g.part, g.src, v.wid, v.word, v.coarse, v.same, g.n
+FROM app_groups g
+JOIN app_vocab v ON v.wkey = g.wkey AND v.method = g.method AND v.ctype = g.ctype
+                AND v.ua_bin = g.ua_bin AND v.status = g.status;
+
+CREATE OR REPLACE TEMP VIEW app_words AS
+SELECT k.part, k.win, k.uid, k.ts, k.src, k.dst, k.dport, 'http' AS service,
+       k.host || k.uri AS item, k.host AS domain, k.method || ' ' || k.status AS detail, k.hour,
+       v.wid, v.word, v.coarse
+FROM app_http_keyed k
+JOIN app_vocab v ON v.wkey = k.wkey AND v.method = k.method AND v.ctype = k.ctype
+                AND v.ua_bin = k.ua_bin AND v.status = k.status;
+
+SELECT part, CAST(SUM(n) AS BIGINT) AS n FROM app_groups GROUP BY part ORDER BY part

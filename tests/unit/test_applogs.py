@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from graphnet import features
 from graphnet.detectors.applogs import names as N
 from graphnet.detectors.applogs import tunnel as T
 from graphnet.detectors.applogs.model import SpotLogModel
@@ -56,12 +57,55 @@ def test_spot_domain_rule(name: str, domain: str, sub: str) -> None:
         ("example.co.uk", "example.co.uk", ""),
         ("q.x.example.xyz", "example.xyz", "q.x"),
         ("4.3.2.10.in-addr.arpa", "2.10.in-addr.arpa", "4.3"),
+        ("b.a.9.8.ip6.arpa", "9.8.ip6.arpa", "b.a"),
         ("localhost", "localhost", ""),
+        # the public suffix list where the earlier heuristic (last two labels, three under a
+        # country code's co/com/gov/...) was wrong
+        ("a.b.example.com.au", "example.com.au", "a.b"),
+        ("www.example.gouv.fr", "example.gouv.fr", "www"),  # heuristic: gouv.fr
+        ("a.school.k12.ca.us", "school.k12.ca.us", "a"),  # heuristic: ca.us
+        ("www.city.kawasaki.jp", "city.kawasaki.jp", "www"),  # !city.kawasaki.jp
+        ("a.b.c.kawasaki.jp", "b.c.kawasaki.jp", "a"),  # *.kawasaki.jp
+        ("x.kawasaki.jp", "x.kawasaki.jp", ""),  # a public suffix itself: itself
+        ("co.uk", "co.uk", ""),
+        ("www.example.xn--p1ai", "example.xn--p1ai", "www"),  # .рф, punycode
+        ("www.example.рф", "example.рф", "www"),
+        # the ICANN section only: private suffixes (github.io, blogspot.com) are not suffixes
+        ("foo.github.io", "github.io", "foo"),
+        ("a.b.blogspot.com", "blogspot.com", "a.b"),
+        # an unknown last label counts as a public suffix
+        ("x.corp.internal", "corp.internal", "x"),
     ],
 )
 def test_registered_domain(name: str, reg: str, sub: str) -> None:
     assert N.registered_domain(name) == (reg, sub)
-    assert N.is_reverse(reg) == reg.endswith("in-addr.arpa")
+    assert N.is_reverse(reg) == reg.endswith(("in-addr.arpa", "ip6.arpa"))
+
+
+@pytest.mark.parametrize("name", [None, "", ".", "..", "  "])
+def test_registered_domain_of_nothing_is_none(name: str | None) -> None:
+    assert features.registered_domain(name) is None
+
+
+_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=8)
+_suffix = st.sampled_from(
+    ["com", "co.uk", "com.au", "kawasaki.jp", "github.io", "in-addr.arpa", "xyz", "nosuchtld"]
+)
+
+
+@given(st.lists(_label, min_size=0, max_size=5), _suffix, _label)
+def test_registered_domain_properties(labels: list[str], suffix: str, extra: str) -> None:
+    """Whatever the name: its registered domain is a trailing run of its labels; it is its
+    own registered domain; a name below a registrable domain keeps that domain whatever is
+    prepended."""
+    name = ".".join([*labels, suffix])
+    reg = features.registered_domain(name)
+    assert reg is not None
+    assert name == reg or name.endswith("." + reg)
+    assert features.registered_domain(reg) == reg
+    if reg != name:  # the name has a subdomain: more labels in front change nothing
+        assert features.registered_domain(f"{extra}.{name}") == reg
+        assert features.registered_domain(f"{name.upper()}.") == reg
 
 
 def test_entropy_and_bins_follow_spot() -> None:

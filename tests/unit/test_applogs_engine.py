@@ -144,32 +144,34 @@ def test_dns_words_sql_equal_pandas_on_edge_cases(tmp_path: Path) -> None:
         check_words(tmp_path, "dns", now, past, variant)
 
 
-def test_http_words_sql_equal_pandas_on_edge_cases(tmp_path: Path) -> None:
-    def frame(rows: list[tuple[Any, ...]], pre: str) -> pd.DataFrame:
-        ts, src, method, host, uri, ua, status, mime = (list(c) for c in zip(*rows, strict=True))
-        n = len(rows)
-        return pd.DataFrame(
-            {
-                "ts": ts,
-                "uid": [f"{pre}{i}" for i in range(n)],
-                "src": src,
-                "sport": 5000,
-                "dst": "93.184.216.34",
-                "dport": 80,
-                "method": method,
-                "host": host,
-                "uri": uri,
-                "referrer": "-",
-                "user_agent": ua,
-                "request_body_len": 0.0,
-                "response_body_len": 1.0,
-                "status_code": status,
-                "resp_mime_types": mime,
-                "sensor": "-",
-                "line": range(1, n + 1),
-            }
-        )
+def http_frame(rows: list[tuple[Any, ...]], pre: str) -> pd.DataFrame:
+    ts, src, method, host, uri, ua, status, mime = (list(c) for c in zip(*rows, strict=True))
+    n = len(rows)
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "uid": [f"{pre}{i}" for i in range(n)],
+            "src": src,
+            "sport": 5000,
+            "dst": "93.184.216.34",
+            "dport": 80,
+            "method": method,
+            "host": host,
+            "uri": uri,
+            "referrer": "-",
+            "user_agent": ua,
+            "request_body_len": 0.0,
+            "response_body_len": 1.0,
+            "status_code": status,
+            "resp_mime_types": mime,
+            "sensor": "-",
+            "line": range(1, n + 1),
+        }
+    )
 
+
+def test_http_words_sql_equal_pandas_on_edge_cases(tmp_path: Path) -> None:
+    frame = http_frame
     past = frame(
         [
             (T0 - WEEK + 3600 * h, "10.0.0.1", "GET", "www.example.com", "/", "A", 200, "text/html")
@@ -199,6 +201,110 @@ def test_http_words_sql_equal_pandas_on_edge_cases(tmp_path: Path) -> None:
     )
     for variant in ("spot", "graphnet"):
         check_words(tmp_path, "http", now, past, variant)
+
+
+def grouped(src: np.ndarray, word: np.ndarray, coarse: np.ndarray, n: str) -> pd.DataFrame:
+    """Per (client, word) of per-record words (the oracle): the least coarse word and count."""
+    f = pd.DataFrame({"host": src, "word": word, "coarse": coarse})
+    g = f.groupby(["host", "word"], sort=True)
+    out = g.agg(coarse=("coarse", "min"), **{n: ("coarse", "size")}).reset_index()
+    return out.astype({n: np.int64})
+
+
+def collisions(kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(now, past) records of a few clients whose words repeat, and two records of one client
+    whose different parts give the same word text (a query type or an HTTP method holding
+    '_'): the engine counts words per key, and must count these two as one word."""
+    if kind == "dns":
+        base = [
+            ("10.0.0.1", "www.example.com", "A", "NOERROR", "1.2.3.4"),
+            ("10.0.0.1", "mail.example.com", "MX", "NOERROR", "mx.example.com"),
+            ("10.0.0.2", "x1.tunnel.example.org", "TXT", "NXDOMAIN", "-"),
+            ("10.0.0.2", "www.example.com", "A", "NOERROR", "1.2.3.4,5.6.7.8"),
+            ("10.0.0.3", "cdn.example.net", "AAAA", "NOERROR", "a::1"),
+            # the same word: A_B + _ + C and A + _ + B_C
+            ("10.0.0.3", "q.example.com", "A_B", "C", "-"),
+            ("10.0.0.3", "q.example.com", "A", "B_C", "-"),
+        ]
+
+        def frame(t0: float, pre: str) -> pd.DataFrame:
+            rows = [(t0 + 3600 * 7 * (i % 3) + 60 * i, *r) for i in range(12) for r in base]
+            return dns_frame(rows).assign(uid=lambda f: pre + f["uid"])
+
+        return frame(T0, "N"), frame(T0 - WEEK, "P")
+    ent = N.entropy_bin(N.entropy("/abc"))  # "/abc" and "/////" have the same length bin
+    base_h = [
+        ("10.0.0.1", "GET", "www.example.com", "/", "A", 200, "text/html"),
+        ("10.0.0.1", "POST", "api.example.com", "/v1/x?y=1", "A", 201, "application/json"),
+        ("10.0.0.2", "GET", "www.example.com", "/", "B", 304, "-"),
+        ("10.0.0.2", "GET", "evil.biz", "/g.php?id=%41%42", "C", 200, "text/plain"),
+        # the same word: GET_0 + _ + ent + _ + text and GET + _ + 0 + _ + <ent>_text
+        ("10.0.0.3", "GET_0", "x.example.com", "/abc", "A", 200, "text/html"),
+        ("10.0.0.3", "GET", "x.example.com", "/////", "A", 200, f"{ent}_text/plain"),
+    ]
+
+    def frame_h(t0: float, pre: str) -> pd.DataFrame:
+        rows = [(t0 + 3600 * 7 * (i % 3) + 60 * i, *r) for i in range(12) for r in base_h]
+        return http_frame(rows, pre)
+
+    return frame_h(T0, "N"), frame_h(T0 - WEEK, "P")
+
+
+@pytest.mark.parametrize(
+    ("kind", "variant"),
+    [("dns", "graphnet"), ("dns", "spot"), ("http", "graphnet"), ("http", "spot")],
+)
+def test_counts_pairs_and_scores_by_word_keys_equal_per_record_words(
+    tmp_path: Path, kind: str, variant: str
+) -> None:
+    """The engine counts records per word key and builds each key's word once: its counts,
+    pairs and record scores are those of the words built record by record (pandas) and of the
+    pure model, also where two different keys give one word text."""
+    from graphnet.detectors.applogs import steps
+
+    now, past = collisions(kind)
+    maker = DnsWords(variant=variant) if kind == "dns" else HttpWords(variant=variant)
+    maker.learn(past)
+    pw, pc = maker.words(past)
+    nw, nc = maker.scoring(now)
+    # the test holds two records of one client with different parts and one word text
+    last = slice(len(now) - 2, len(now)) if kind == "dns" else slice(4, 6)
+    parts = ["qtype_name", "rcode_name"] if kind == "dns" else ["method", "resp_mime_types"]
+    assert len(set(nw[last])) == 1 and len(now.iloc[last][parts].drop_duplicates()) == 2
+    lda = LdaSettings(variant=variant, topics=3, max_iter=10)  # type: ignore[arg-type]
+    st_ = SuspiciousDnsSettings(lda) if kind == "dns" else SuspiciousHttpSettings(lda)
+    wins = windows.window_ids(np.array([T0 - WEEK, T0])).to_numpy()
+    bind = {kind: [wins[1]], f"past_{kind}": [wins[0]], f"refs_{kind}": []}
+    logs = FrameLogs({kind: pd.concat([now, past], ignore_index=True)})
+    archive = Archive(Settings(home=tmp_path))
+    with app_session(archive, logs, kind, bind) as s:  # type: ignore[arg-type]
+        steps._prepare(s, kind, st_)  # type: ignore[arg-type]
+        counts = s.table("app_counts").to_pandas()
+        model, _, _ = steps._fit(s, lda, {})
+        pairs = s.table("app_pairs")
+        s.lookup("app_pair_scores", steps.pair_scores(model, lda, pairs))
+        s.table("app_scored", {"threshold": lda.threshold})
+        scored = pd.DataFrame(
+            s.rows("SELECT uid, word, score FROM app_scored"), columns=["uid", "word", "score"]
+        ).set_index("uid")
+    keys = ["host", "word"]
+    want = grouped(past["src"].to_numpy(object), pw, pc, "n")
+    got = counts.sort_values(keys).reset_index(drop=True).astype({"n": np.int64})
+    pd.testing.assert_frame_equal(got, want)
+    want_p = grouped(now["src"].to_numpy(object), nw, nc, "cnt")
+    got_p = pairs.to_pandas().drop(columns="wid").sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got_p.astype({"cnt": np.int64}), want_p)
+    # one number per word: equal words share it, different words do not
+    p = pairs.to_pandas()
+    assert p.groupby("word")["wid"].nunique().max() == 1
+    assert p.groupby("wid")["word"].nunique().max() == 1
+    # every record scored with its pair's score, as the pure model scores it
+    pure = SpotLogModel(maker, lda).fit(past).score(now)
+    pure.index = now["uid"].to_numpy()
+    assert len(scored) == len(now)
+    scored = scored.reindex(pure.index)
+    assert (scored["word"] == pure["word"]).all()
+    np.testing.assert_allclose(scored["score"].to_numpy(), pure["score"].to_numpy(), rtol=1e-6)
 
 
 @settings(

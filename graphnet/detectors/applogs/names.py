@@ -10,10 +10,10 @@ Python and hand them to the engine as lookup tables, which joins them to the rec
   under in-addr.arpa) loses its country code, then its generic top-level label; the last label
   left is the domain, the labels before it the subdomain. Other names have neither ("None").
 - `registered_domain`: the registered domain (`features.registered_domain`, the graph's
-  `Domain` names: the last two labels, three under a country code's own second level such as
-  co.uk) and the subdomain before it; what the tunnelling detector and graphnet's variant of
-  the DNS words use (Spot's rule leaves `*.io`, `*.xyz`, ... without a subdomain, and takes
-  `co` for the domain of `x.example.co.uk`).
+  `Domain` names: the public suffix by the public suffix list's ICANN section and one label
+  more, e.g. example.co.uk) and the subdomain before it; what the tunnelling detector and
+  graphnet's variant of the DNS words use (Spot's rule leaves `*.io`, `*.xyz`, ... without a
+  subdomain, and takes `co` for the domain of `x.example.co.uk`).
 - `entropy`: Shannon entropy in bits of a string's characters (Spot's `Entropy.stringEntropy`).
 - `log2_floor` / `entropy_bin`: Spot's `MathUtils.logBaseXInt(x, 2)` and
   `MathUtils.bin(x, EntropyCuts)`.
@@ -21,6 +21,7 @@ Python and hand them to the engine as lookup tables, which joins them to the rec
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,8 @@ ENTROPY_CUTS = (*(round(0.3 * i, 1) for i in range(19)), math.inf)
 #: reverse-lookup zones: their names are addresses, not subdomains anyone chose
 REVERSE_ZONES = ("in-addr.arpa", "ip6.arpa")
 NONE = "None"  # Spot's value for a missing domain or subdomain
+#: the columns of `dns_name_parts`
+DNS_NAME_COLUMNS = ("query", "top", "sub_len", "ent_bin", "periods", "reg", "sub", "rev")
 
 
 def _labels(name: str) -> list[str]:
@@ -90,8 +93,8 @@ def spot_domain(name: str) -> tuple[str, str]:
 def registered_domain(name: str) -> tuple[str, str]:
     """(registered domain, subdomain before it; "" when none), lower case, trailing dot
     dropped: the registered domain is `features.registered_domain`'s, the one the graph's
-    `Domain` nodes are named by (last two labels, three under a country code's own second
-    level such as co.uk; reverse lookups: the zone with two address labels)."""
+    `Domain` nodes are named by (the public suffix list's ICANN section and one label more,
+    such as example.co.uk; reverse lookups: the zone with two address labels)."""
     labels = _labels(name)
     reg = features.registered_domain(".".join(labels)) or ""
     k = reg.count(".") + 1 if reg else 0
@@ -118,11 +121,10 @@ def log2_floor(x: float) -> int:
 
 
 def entropy_bin(h: float) -> int:
-    """Spot's `MathUtils.bin(h, EntropyCuts)`: the index of the first cut >= h."""
-    for i, cut in enumerate(ENTROPY_CUTS):
-        if h <= cut:
-            return i
-    return -1
+    """Spot's `MathUtils.bin(h, EntropyCuts)`: the index of the first cut >= h (-1 for none:
+    NaN)."""
+    i = bisect.bisect_left(ENTROPY_CUTS, h)
+    return i if i < len(ENTROPY_CUTS) and h <= ENTROPY_CUTS[i] else -1
 
 
 def dns_name_parts(
@@ -145,31 +147,28 @@ def dns_name_parts(
     "graphnet" they are the registered domain's (first label of the registered domain, the
     subdomain before it)."""
     tops = frozenset(top_domains)
-    rows = []
+    bins: dict[str, int] = {NONE: entropy_bin(0.0)}  # entropy bin per distinct subdomain
+    cols: dict[str, list[object]] = {c: [] for c in DNS_NAME_COLUMNS}
     for q in dict.fromkeys(str(x) for x in names):
+        reg, rsub = registered_domain(q)
         if variant == "spot":
             domain, sub = spot_domain(q)
         else:
-            reg_d, reg_s = registered_domain(q)
-            domain, sub = reg_d.split(".")[0], (reg_s or NONE)
-        top = 2 if user_domain and domain == user_domain else 1 if domain in tops else 0
-        sub_len = len(sub) if sub != NONE else 0
-        ent = entropy(sub) if sub != NONE else 0.0
-        reg, rsub = registered_domain(q)
-        rows.append(
-            (
-                q,
-                top,
-                log2_floor(sub_len),
-                entropy_bin(ent),
-                log2_floor(len(spot_split(q))),
-                reg,
-                rsub,
-                int(is_reverse(reg)),
-            )
+            domain, sub = reg.split(".")[0], (rsub or NONE)
+        ent = bins.get(sub)
+        if ent is None:
+            ent = bins[sub] = entropy_bin(entropy(sub))
+        cols["query"].append(q)
+        cols["top"].append(
+            2 if user_domain and domain == user_domain else 1 if domain in tops else 0
         )
-    cols = ["query", "top", "sub_len", "ent_bin", "periods", "reg", "sub", "rev"]
-    out = pd.DataFrame(rows, columns=cols)
+        cols["sub_len"].append(log2_floor(len(sub)) if sub != NONE else 0)
+        cols["ent_bin"].append(ent)
+        cols["periods"].append(log2_floor(len(spot_split(q))))
+        cols["reg"].append(reg)
+        cols["sub"].append(rsub)
+        cols["rev"].append(int(is_reverse(reg)))
+    out = pd.DataFrame(cols, columns=list(DNS_NAME_COLUMNS))
     for c in ("top", "sub_len", "ent_bin", "periods", "rev"):
         out[c] = out[c].astype(np.int64)
     return out

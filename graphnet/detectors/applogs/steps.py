@@ -2,13 +2,14 @@
 proxy suspicious connects over http.log) and `dns_tunnel` (RITA-class), out of core.
 
 Each step gets its records through the seam (`source.app_session`, `logs_of`); the engine
-builds the words and counts them per (client, word) (`graphnet/sql/app_*.sql`), Python fits
-the flow detector's topic model on the counts (`lda.model.fit_counts`, through
-`model.fit_from_counts`) and scores the window's distinct (client, word) pairs
-(`lda.model.score_pairs`), and the engine joins the scores back to the records for the host
-scores, the findings and (for the evaluation) every record's score. Benign verdicts are the
-flow detector's (`lda.feedback`: same scopes, same re-injection x DUPFACTOR of the covered
-records of the verdict's window, for the windows after it).
+counts the records per client and word key in one pass, builds each distinct key's word once
+(`graphnet/sql/app_*_views.sql`) and gives the counts per (client, word); Python fits the flow
+detector's topic model on the counts (`lda.model.fit_counts`, through `model.fit_from_counts`)
+and scores the window's distinct (client, word) pairs (`lda.model.score_pairs`, Arrow in and
+out: `pair_scores`), and the engine joins the scores back to the records by client and word
+number for the host scores, the findings and (for the evaluation) every record's score.
+Benign verdicts are the flow detector's (`lda.feedback`: same scopes, same re-injection x
+DUPFACTOR of the covered records of the verdict's window, for the windows after it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ from graphnet.detectors.applogs.model import NOVELTY, fit_from_counts, score_dis
 from graphnet.detectors.applogs.source import AppLogs, ArchiveLogs, Kind, app_session, history
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.lda.feedback import benign_groups, load_feedback, match_table
-from graphnet.detectors.lda.model import P_FLOOR, LdaSettings, canonical_docs, host_scores_from_top
+from graphnet.detectors.lda.model import (
+    P_FLOOR,
+    LdaModel,
+    LdaSettings,
+    canonical_docs,
+    host_scores_from_top,
+)
 from graphnet.errors import NotEnoughHistory
 from graphnet.findings import Finding, cypher_literal
 
@@ -80,10 +87,9 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _prepare(
-    s: Any, kind: Kind, st: SuspiciousDnsSettings | SuspiciousHttpSettings
-) -> dict[str, dict[str, Any]]:
-    """Give the engine the per-distinct-value parts of the words and build `app_words`."""
+def _lookups(s: Any, kind: Kind, st: SuspiciousDnsSettings | SuspiciousHttpSettings) -> None:
+    """Give the engine the parts of the words that need string maths, computed in Python once
+    per distinct query name (DNS) or URI, host and user agent (HTTP), as lookup tables."""
     if kind == "dns":
         queries = s.table("app_dns_names").column("query").to_pylist()
         parts = N.dns_name_parts(
@@ -93,20 +99,28 @@ def _prepare(
             user_domain=st.user_domain,
         )
         s.lookup("dns_names", _arrow(parts))
-        sizes = s.table("app_dns_views").to_pylist()
-    else:
-        distinct = s.table("app_http_distinct").to_pandas()
-        uris = distinct.loc[distinct["kind"] == "uri", "value"]
-        hosts = distinct.loc[distinct["kind"] == "host", "value"]
-        s.lookup("http_uris", _arrow(N.uri_parts(uris)))
-        s.lookup(
-            "http_hosts",
-            _arrow(N.host_parts(hosts, top_domains=st.top_domains, user_domain=st.user_domain)),
-        )
-        agents = s.table("app_http_agents").to_pandas()
-        s.lookup("http_agents", _arrow(_agent_bins(agents, st.lda.variant)))
-        s.lookup("app_opts", pa.table({"graphnet": pa.array([st.lda.variant != "spot"])}))
-        sizes = s.table("app_http_views").to_pylist()
+        return
+    distinct = s.table("app_http_distinct").to_pandas()
+    uris = distinct.loc[distinct["kind"] == "uri", "value"]
+    hosts = distinct.loc[distinct["kind"] == "host", "value"]
+    s.lookup("http_uris", _arrow(N.uri_parts(uris)))
+    s.lookup(
+        "http_hosts",
+        _arrow(N.host_parts(hosts, top_domains=st.top_domains, user_domain=st.user_domain)),
+    )
+    agents = s.table("app_http_agents").to_pandas()
+    s.lookup("http_agents", _arrow(_agent_bins(agents, st.lda.variant)))
+    s.lookup("app_opts", pa.table({"graphnet": pa.array([st.lda.variant != "spot"])}))
+
+
+def _prepare(
+    s: Any, kind: Kind, st: SuspiciousDnsSettings | SuspiciousHttpSettings
+) -> dict[str, dict[str, Any]]:
+    """The lookups (`_lookups`), then the words: `app_*_views` counts the records per part,
+    client and word key in one pass and builds the words of the distinct keys (`app_words`,
+    `app_word_groups`); returns the records per part."""
+    _lookups(s, kind, st)
+    sizes = s.table(f"app_{kind}_views").to_pylist()
     return {str(r["part"]): r for r in sizes}
 
 
@@ -167,6 +181,28 @@ def _fit(
         n_fb,
     )
     return model, n_train, n_fb
+
+
+def pair_scores(model: LdaModel, st: LdaSettings, pairs: pa.Table) -> pa.Table:
+    """The scores of the scored window's distinct (client, word) pairs (`app_pairs`: host,
+    wid, word, coarse, cnt) as the lookup `app_pair_scores` (host, wid, cnt, p, score,
+    novelty, expected): the texts go to Python once, the client and word number back to the
+    engine as they came (no frame conversions)."""
+
+    def text(name: str) -> np.ndarray:
+        return np.asarray(pairs.column(name).to_numpy(zero_copy_only=False), dtype=object)
+
+    sc = score_distinct(
+        model, st, text("host"), text("word"), text("coarse"), pairs.column("cnt").to_numpy()
+    )
+    return pa.table(
+        {
+            "host": pairs.column("host"),
+            "wid": pairs.column("wid"),
+            "cnt": pairs.column("cnt"),
+            **{c: pa.array(sc[c].to_numpy()) for c in ("p", "score", "novelty", "expected")},
+        }
+    )
 
 
 def _sentence(r: Mapping[str, Any], kind: Kind) -> str:
@@ -289,24 +325,8 @@ def run_spot(ctx: Context, kind: Kind) -> DetectorRun:
     with app_session(ctx.archive, logs, kind, bind, lookups) as s:
         sizes = _prepare(s, kind, st)
         model, n_train, n_fb = _fit(s, lda, groups)
-        pairs = s.table("app_pairs").to_pandas()
-        sc = score_distinct(
-            model,
-            lda,
-            pairs["host"].to_numpy(object),
-            pairs["word"].to_numpy(object),
-            pairs["coarse"].to_numpy(object),
-            pairs["cnt"].to_numpy(),
-        )
-        s.lookup(
-            "app_pair_scores",
-            _arrow(
-                pd.concat(
-                    [pairs[["host", "word", "cnt"]], sc[["p", "score", "novelty", "expected"]]],
-                    axis=1,
-                )
-            ),
-        )
+        pairs = s.table("app_pairs")
+        s.lookup("app_pair_scores", pair_scores(model, lda, pairs))
         summary = s.table("app_scored", {"threshold": lda.threshold}).to_pylist()[0]
         hosts = s.table("app_hosts", {"threshold": lda.threshold, "top": lda.host_top})
         rows = s.table(
@@ -327,7 +347,7 @@ def run_spot(ctx: Context, kind: Kind) -> DetectorRun:
     evidence = {str(f.hosts[0]): f.explanation for f in found}
     n = int(summary["records"])
     alerts, suspicious = int(summary["alerts"] or 0), int(summary["suspicious"] or 0)
-    log.info("%s %s: %d records, %d distinct (client, word) pairs", step, window, n, len(pairs))
+    log.info("%s %s: %d records, %d distinct (client, word) pairs", step, window, n, pairs.num_rows)
     return DetectorRun(
         step=step,
         window=window,

@@ -1,9 +1,10 @@
 """DNS tunnelling, RITA-class (pure maths: frames in, frames out).
 
 Data sent over DNS has to be written into query names, each query a new name under a domain
-the sender controls: per registered domain (`names.registered_domain`: the last two labels,
-three under a two-level public suffix such as co.uk), the number of **distinct subdomains**
-queried in the window is what gives it away (RITA's "DNS tunnelling" / unique subdomains).
+the sender controls: per registered domain (`names.registered_domain`: the public suffix by the
+public suffix list's ICANN section and one label more, e.g. example.co.uk), the number of
+**distinct subdomains** queried in the window is what gives it away (RITA's "DNS tunnelling" /
+unique subdomains).
 A normal network has domains with many subdomains too (CDNs, cloud services), so the
 threshold is learned from the network itself, as graphnet's RITA-class steps learn theirs:
 median + k x 1.4826 MAD of ln(distinct subdomains) over the window's domains with a
