@@ -84,7 +84,7 @@ def results() -> dict[str, Any]:
             "dns_tunnel": {"available": False, "reason": "no dns records in 2024-W13"},
         },
     )
-    multi = {"window": None, "windows": [w1, w2], "detectors": {}, "combined": {}}
+    multi: dict[str, Any] = {"window": None, "windows": [w1, w2], "detectors": {}, "combined": {}}
     return {
         "generated": [],
         "applogs": [
