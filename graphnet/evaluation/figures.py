@@ -52,6 +52,7 @@ def figures_markdown(results: dict[str, Any]) -> str:
             lines += _type_table(w)
             lines += _rank_table(w)
     lines += _criterion_table(results.get("generated", []))
+    lines += applogs_markdown(results.get("applogs", []))
     for lab in results.get("labelled", []):
         lines.append(
             f"#### Labelled logs: `{lab['set']}` ({lab['connections']:,} connections, "
@@ -168,6 +169,100 @@ def _criterion_table(generated: Sequence[dict[str, Any]]) -> list[str]:
         *rows,
         "",
     ]
+
+
+#: a plant in the top TOP_PLANT of each detector meant to find it (the issue's "top 3")
+TOP_PLANT = 3
+
+
+def _app_windows(applogs: Sequence[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(seed, window result) of every window with application-log plants."""
+    return [(g["seed"], w) for g in applogs for w in _windows_of(g["result"]) if w.get("plants")]
+
+
+def _plant_detectors(windows: Sequence[tuple[int, dict[str, Any]]]) -> list[str]:
+    """The detectors meant for some plant, in the windows' (registry) order."""
+    meant = {d for _, w in windows for p in w["plants"] for d in p["detectors"]}
+    names: list[str] = []
+    for n in [n for _, w in windows for n in w["detectors"]] + sorted(meant):
+        if n in meant and n not in names:
+            names.append(n)
+    return names
+
+
+def applogs_markdown(applogs: Sequence[dict[str, Any]]) -> list[str]:
+    """The application-log detectors on the generated networks with dns.log and http.log: each
+    plant's client ranked by the detectors meant to find it and in the combined ranking, and
+    those detectors' host-level figures per window."""
+    windows = _app_windows(applogs)
+    if not windows:
+        return []
+    names = _plant_detectors(windows)
+    lines = ["#### Application logs (dns.log, http.log)", ""]
+    for g in applogs:
+        rec = g.get("records") or {}
+        lines.append(
+            f"- Seed {g['seed']}: {g['weeks']} weeks, {g['hosts']} hosts, "
+            f"{g['connections']:,} connections, {rec.get('dns', 0):,} dns and "
+            f"{rec.get('http', 0):,} http records"
+        )
+    lines += [
+        "",
+        "Rank of each plant's client among the window's hosts by the detectors meant to find it "
+        f"(1 = top, ties averaged; top {TOP_PLANT}: by each of them) and in the combined "
+        f"ranking of all detectors (unplanted hosts ranked above it; met: at most "
+        f"{MAX_UNPLANTED_ABOVE}):",
+        "",
+        "| seed | window | plant | client | "
+        + " | ".join([*names, f"top {TOP_PLANT}", "combined", "unplanted above", "met"])
+        + " |",
+        "|---|---|---|---|" + "---|" * (len(names) + 4),
+    ]
+    for seed, w in windows:
+        for p in w["plants"]:
+            ranks = p.get("ranks") or {}
+            cells = [_f(ranks.get(n), 1) if n in p["detectors"] else "" for n in names]
+            mine = [ranks.get(n) for n in p["detectors"]]
+            top = bool(mine) and all(r is not None and r <= TOP_PLANT for r in mine)
+            n_above = p.get("unplanted_above")
+            cells += [
+                "yes" if top else "**no**",
+                _f(p.get("combined"), 1),
+                _f(n_above),
+                "–" if n_above is None else ("yes" if criterion_met(n_above) else "**no**"),
+            ]
+            lines.append(
+                f"| {seed} | {w['window']} | {p['type']} | {p['client']} | "
+                + " | ".join(cells)
+                + " |"
+            )
+    lines += [
+        "",
+        "The same detectors per window, at host level (positives: the clients of the window's "
+        "plants meant for the detector; hosts it did not score share its bottom ranks), and "
+        "what they raise at their thresholds per day:",
+        "",
+        "| seed | window | detector | level | positives | hosts | ROC AUC | AP | P@k (k) "
+        "| alerts/day |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for seed, w in windows:
+        for n in names:
+            d = w["detectors"].get(n) or {}
+            meant = ", ".join(p["type"] for p in w["plants"] if n in p["detectors"]) or "none"
+            if not d.get("available"):
+                lines.append(
+                    f"| {seed} | {w['window']} | {n} | not available | {meant} | "
+                    f"{w['hosts']:,} | | | | |"
+                )
+                continue
+            lines.append(
+                f"| {seed} | {w['window']} | {n} | {d.get('level') or 'host'} | {meant} | "
+                f"{w['hosts']:,} | {_f(d.get('auc'))} | {_f(d.get('ap'))} | "
+                f"{_f(d.get('precision_at_k'), 2)} ({d.get('k')}) | "
+                f"{_f(d.get('alerts_per_day'), 1)} |"
+            )
+    return [*lines, ""]
 
 
 def replace_block(path: Path, block: str, start: str, end: str) -> None:

@@ -17,13 +17,18 @@ the rank of every attacker/victim host among the window's hosts, and alerts per 
 detector's own threshold: all from the detector's `DetectorRun` (connection, pair and host
 scores, alerts). A detector that skipped the window, or scored nothing, is reported
 unavailable with the pipeline's reason. The JSON shape is documented in docs/evaluation.md.
+
+The detectors of dns.log / http.log records (`RECORD_DETECTORS`) score records and clients:
+they are measured at host level, against the clients of the window's application-log plants
+meant for them (`truth.PLANT_DETECTORS`), and each plant gets its client's rank by its
+detectors and in the combined ranking (`plants`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ import pandas as pd
 from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
+from graphnet.detectors import applogs
 from graphnet.detectors.contract import ConnectionScores, DetectorRun, Step
 from graphnet.detectors.lda import CONN_COLUMNS
 from graphnet.detectors.registry import default_steps
@@ -58,6 +64,10 @@ from graphnet.store.protocol import GraphStore
 log = logging.getLogger(__name__)
 
 EVAL_COLUMNS = (*CONN_COLUMNS, "history", "duration")
+
+#: detectors of dns / http records: their records' uids are those of their connections, but
+#: they cover only some connections and rank clients, so they are measured at host level
+RECORD_DETECTORS = frozenset(s.name for s in applogs.STEPS)
 
 
 @dataclass
@@ -97,6 +107,7 @@ def window_truth(ctx: EvalWindow, scenarios: Sequence[Scenario] | None) -> Windo
     if scenarios is not None:
         label = np.zeros(n, dtype=bool)
         listed = []
+        plants = []
         w0, w1 = (b.timestamp() for b in windows.bounds(ctx.window))
         for s in scenarios:
             in_window = s.window == ctx.window or (
@@ -137,6 +148,15 @@ def window_truth(ctx: EvalWindow, scenarios: Sequence[Scenario] | None) -> Windo
                     "connections": int(m.sum()),
                 }
             )
+            if s.client is not None:
+                plants.append(
+                    {
+                        "id": s.id,
+                        "type": s.type,
+                        "client": s.client,
+                        "detectors": list(s.detectors),
+                    }
+                )
         return WindowTruth(
             ctx.window,
             "truth",
@@ -145,6 +165,7 @@ def window_truth(ctx: EvalWindow, scenarios: Sequence[Scenario] | None) -> Windo
             hosts,
             pairs,
             listed,
+            plants,
         )
     lab = label_positive(c).reset_index(drop=True)
     pos = lab.fillna(False).to_numpy(dtype=bool)
@@ -187,7 +208,8 @@ def detector_result(
     y = truth.label.fillna(False).to_numpy(dtype=bool)
     res: dict[str, Any] = {"available": True, "level": None}
     conn_s: np.ndarray | None = None
-    if got.conn_scores is not None:
+    record = name in RECORD_DETECTORS
+    if got.conn_scores is not None and not record:
         conn = got.conn_scores[~got.conn_scores.index.duplicated(keep="first")]
         conn_s = conn.reindex(uid.to_numpy()).to_numpy(dtype="float64")
         conn_s = np.where(np.isnan(conn_s), np.nanmin(conn_s, initial=0.0) - 1.0, conn_s)
@@ -230,8 +252,14 @@ def detector_result(
             res.update({key: mp[key] for key in ("auc", "ap", "precision_at_k", "k")})
             res["level"] = "pair"
     universe = pd.Index(sorted(ctx.hosts), dtype=object)
+    positive = truth
+    if record and truth.source == "truth":
+        # its positives: the clients of the window's plants meant for it (none: no AUC / AP)
+        clients = truth.clients_of(name)
+        positive = replace(truth, hosts=dict.fromkeys(clients, "attacker"))
+        res["clients"] = clients
     if got.host_scores is not None and len(universe):
-        hb, ranks = host_block(got.host_scores, universe, truth, k)
+        hb, ranks = host_block(got.host_scores, universe, positive, k)
         res["host"] = hb
         res["host_ranks"] = ranks
         if res["level"] is None:
@@ -341,7 +369,32 @@ def evaluate_window(
             for h, r in zip(table.index[:10], table.head(10).to_dict("records"), strict=True)
         ]
     out["combined"] = comb
+    if truth.plants:
+        out["plants"] = plant_ranks(truth, out["detectors"], comb)
     return json_number(out)
+
+
+def plant_ranks(
+    truth: WindowTruth, detectors: dict[str, dict[str, Any]], combined: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Per application-log plant of the window: its client's rank among the window's hosts by
+    each detector meant to find it (None: the detector was not available) and in the combined
+    ranking, with the unplanted hosts above it there."""
+    out = []
+    for p in truth.plants:
+        client = p["client"]
+        ranks = {
+            d: (detectors.get(d, {}).get("host_ranks") or {}).get(client) for d in p["detectors"]
+        }
+        out.append(
+            {
+                **p,
+                "ranks": ranks,
+                "combined": (combined.get("host_ranks") or {}).get(client),
+                "unplanted_above": (combined.get("unplanted_above") or {}).get(client),
+            }
+        )
+    return out
 
 
 def _archive_label_windows(settings: Settings) -> list[str]:

@@ -4,6 +4,11 @@
 `load_truth` reads the scenarios of a truth.json, `label_positive` decides from label columns
 whether a connection is an attack, benign or unknown, and `WindowTruth` holds what is positive
 in one window (built by `graphnet.evaluation.harness.window_truth`).
+
+The application-log plants of `graphnet generate --app-logs` (`PLANT_DETECTORS`: DNS
+tunnelling, a DGA-like client, a rare-user-agent http beacon) live in dns.log / http.log,
+whose detectors score records and clients, not connections: a plant's **client** (its
+`hosts.attacker`) is what they should rank high (`Scenario.detectors`, `WindowTruth.plants`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,14 @@ POSITIVE = re.compile(
     re.IGNORECASE,
 )
 NEGATIVE = re.compile(r"benign|normal|background|legitimate", re.IGNORECASE)
+
+#: the application-log plants of `graphnet generate --app-logs` (scenario type) and the
+#: detectors meant to find their client; a truth.json scenario may name its own (`detectors`)
+PLANT_DETECTORS: dict[str, tuple[str, ...]] = {
+    "dns_tunnel": ("suspicious_dns", "dns_tunnel"),
+    "dga": ("suspicious_dns",),
+    "ua_beacon": ("suspicious_http",),
+}
 
 
 def epoch_seconds(value: Any) -> float | None:
@@ -55,6 +68,23 @@ class Scenario:
     end: float | None
     attack_id: str | None = None
     phases: list[dict[str, Any]] = field(default_factory=list)
+    #: the logs its records are in (`details.logs` of truth.json; conn only when absent)
+    logs: tuple[str, ...] = ("conn",)
+    #: the detectors meant to find its client: an application-log plant's (PLANT_DETECTORS),
+    #: or the scenario's own `detectors`; empty for the connection scenarios
+    detectors: tuple[str, ...] = ()
+
+    @property
+    def client(self) -> str | None:
+        """An application-log plant's client (the host whose dns/http records it planted):
+        its attacker; None for the other scenarios."""
+        return self.attackers[0] if self.detectors and self.attackers else None
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def load_truth(path: Path) -> list[Scenario]:
@@ -69,10 +99,13 @@ def load_truth(path: Path) -> list[Scenario]:
         vic = [vic] if isinstance(vic, str) else list(vic)
         start = epoch_seconds(s.get("start"))
         win = s.get("window") or (windows.window_of(start) if start is not None else "")
+        details = s.get("details") if isinstance(s.get("details"), dict) else {}
+        kind = str(s.get("type", "scenario"))
+        meant = _names(s.get("detectors")) or PLANT_DETECTORS.get(kind, ())
         out.append(
             Scenario(
                 id=str(s.get("id", f"s{i + 1}")),
-                type=str(s.get("type", "scenario")),
+                type=kind,
                 window=str(win),
                 attackers=[str(a) for a in att],
                 victims=[str(v) for v in vic if str(v) not in att],
@@ -82,6 +115,8 @@ def load_truth(path: Path) -> list[Scenario]:
                 end=epoch_seconds(s.get("end")),
                 attack_id=None if s.get("attack_id") is None else str(s.get("attack_id")),
                 phases=list(s.get("phases") or []),
+                logs=_names(details.get("logs")) or ("conn",),
+                detectors=meant,
             )
         )
     return out
@@ -115,3 +150,9 @@ class WindowTruth:
     hosts: dict[str, str]  # host -> "attacker" | "victim"
     pairs: set[tuple[str, str]]
     scenarios: list[dict[str, Any]]
+    #: the window's application-log plants: {"id", "type", "client", "detectors"}
+    plants: list[dict[str, Any]] = field(default_factory=list)
+
+    def clients_of(self, detector: str) -> list[str]:
+        """The clients of the window's plants that `detector` is meant to find."""
+        return sorted({p["client"] for p in self.plants if detector in p["detectors"]})

@@ -246,3 +246,123 @@ def test_pooled_windows_keep_each_block_with_its_own_window() -> None:
     assert beh["windows"] == 1 and beh["host_ranks"] == {"b@W2": 2.0}
     assert beh["alerts_per_day"] == pytest.approx(10.0)  # over the one day it ran
     assert out["combined"]["unplanted_above"] == {"a@W1": 0, "a@W2": 0}
+
+
+# ------------------------------------------------------------ application-log plants
+def app_truth(window: str) -> dict[str, Any]:
+    """A truth.json of `graphnet generate --app-logs` (hand-written): the three plants and a
+    connection scenario; the last names the detectors meant for it itself."""
+
+    def plant(i: int, kind: str, client: str, victim: str, logs: list[str]) -> dict[str, Any]:
+        return {
+            "id": f"{kind}-{i}",
+            "type": kind,
+            "window": window,
+            "start": "2024-01-30T10:00:00Z",
+            "hosts": {"attacker": client, "victims": [victim]},
+            "pairs": [[client, victim]],
+            "uids": [],
+            "details": {"logs": logs},
+        }
+
+    own = plant(5, "exfil", "10.1.0.18", "203.0.113.7", ["conn", "http"])
+    own["detectors"] = ["suspicious_http"]
+    return {
+        "scenarios": [
+            plant(1, "dns_tunnel", "10.1.0.13", "10.2.0.1", ["conn", "dns"]),
+            plant(2, "dga", "10.1.0.19", "10.2.0.1", ["conn", "dns"]),
+            plant(3, "ua_beacon", "10.1.0.20", "203.0.113.9", ["conn", "http"]),
+            plant(4, "beaconing", "10.1.0.21", "203.0.113.8", []),
+            own,
+        ]
+    }
+
+
+def test_truth_knows_the_application_log_plants_and_their_clients(tmp_path: Path) -> None:
+    path = tmp_path / "truth.json"
+    path.write_text(json.dumps(app_truth("2024-W05")))
+    tunnel, dga, beacon, conn, own = load_truth(path)
+    assert tunnel.detectors == ("suspicious_dns", "dns_tunnel") and tunnel.client == "10.1.0.13"
+    assert tunnel.logs == ("conn", "dns") and beacon.logs == ("conn", "http")
+    assert dga.detectors == ("suspicious_dns",) and dga.client == "10.1.0.19"
+    assert beacon.detectors == ("suspicious_http",) and beacon.client == "10.1.0.20"
+    assert conn.detectors == () and conn.client is None and conn.logs == ("conn",)
+    assert own.detectors == ("suspicious_http",) and own.client == "10.1.0.18"
+    assert tunnel.victims == ["10.2.0.1"]  # the DNS server: a victim as before
+    conns = pd.DataFrame(
+        {
+            "ts": [1706608800.0],
+            "uid": ["C1"],
+            "src": ["10.1.0.13"],
+            "dst": ["10.2.0.1"],
+        }
+    )
+    ctx = EvalWindow(None, Settings(home=tmp_path), "2024-W05")
+    ctx.__dict__["conns"] = conns
+    wt = window_truth(ctx, load_truth(path))
+    assert [p["id"] for p in wt.plants] == ["dns_tunnel-1", "dga-2", "ua_beacon-3", "exfil-5"]
+    assert wt.clients_of("suspicious_dns") == ["10.1.0.13", "10.1.0.19"]
+    assert wt.clients_of("suspicious_http") == ["10.1.0.18", "10.1.0.20"]
+    assert wt.clients_of("dns_tunnel") == ["10.1.0.13"] and wt.clients_of("lda") == []
+    assert wt.hosts["10.1.0.21"] == "attacker" and wt.hosts["10.2.0.1"] == "victim"
+    other = EvalWindow(None, ctx.settings, "2024-W06")
+    other.__dict__["conns"] = conns
+    assert window_truth(other, load_truth(path)).plants == []
+
+
+def test_record_detectors_are_measured_at_host_level_against_the_plants_clients(
+    synthetic_archive: tuple[Settings, Path, dict], tmp_path: Path
+) -> None:
+    st, _, truth = synthetic_archive
+    window = truth["scenarios"][0]["window"]
+    path = tmp_path / "truth.json"
+    plants = app_truth(window)["scenarios"][:3]
+    path.write_text(json.dumps({"scenarios": [*truth["scenarios"], *plants]}))
+
+    def dns(ctx: Context) -> DetectorRun:
+        scores = pd.Series({"10.1.0.20": 5.0, "10.1.0.13": 4.0, "10.1.0.19": 1.0})
+        records = pd.Series({"D1": 3.0, "D2": 1.0})  # uids of records, not of connections
+        return DetectorRun(
+            "suspicious_dns", ctx.window, "", host_scores=scores, conn_scores=records, alerts=7.0
+        )
+
+    def http(ctx: Context) -> DetectorRun:
+        scores = pd.Series({"10.1.0.20": 2.0, "10.1.0.11": 1.0})
+        return DetectorRun("suspicious_http", ctx.window, "", host_scores=scores, alerts=0.0)
+
+    fake = {"suspicious_dns": dns, "suspicious_http": http}
+    steps = tuple(
+        Step(s.name, fake[s.name], s.description, kind=s.kind) if s.name in fake else s
+        for s in default_steps()
+    )
+    res = evaluate(
+        None, path, window, st, detectors=["suspicious_dns", "suspicious_http"], steps=steps
+    )
+    json.dumps(res, allow_nan=False)
+    d = res["detectors"]["suspicious_dns"]
+    assert d["level"] == "host" and "by_type" not in d and "pair" not in d
+    assert d["clients"] == ["10.1.0.13", "10.1.0.19"]
+    assert d["host_ranks"] == {"10.1.0.13": 2.0, "10.1.0.19": 3.0}
+    assert d["ap"] == pytest.approx((1 / 2 + 2 / 3) / 2)  # positives at ranks 2 and 3
+    assert d["alerts_per_day"] == pytest.approx(7.0 / res["days"])
+    h = res["detectors"]["suspicious_http"]
+    assert h["clients"] == ["10.1.0.20"] and h["host_ranks"] == {"10.1.0.20": 1.0}
+    assert h["auc"] == 1.0 and h["ap"] == 1.0
+    by_type = {p["type"]: p for p in res["plants"]}
+    assert set(by_type) == {"dns_tunnel", "dga", "ua_beacon"}
+    assert by_type["dns_tunnel"]["ranks"] == {"suspicious_dns": 2.0, "dns_tunnel": None}
+    assert by_type["dga"]["ranks"] == {"suspicious_dns": 3.0}
+    assert by_type["ua_beacon"]["ranks"] == {"suspicious_http": 1.0}
+    comb = res["combined"]
+    for p in res["plants"]:
+        assert p["client"] == next(s["hosts"]["attacker"] for s in plants if s["id"] == p["id"])
+        assert p["combined"] == comb["host_ranks"][p["client"]]
+        assert p["unplanted_above"] == comb["unplanted_above"][p["client"]]
+    assert by_type["ua_beacon"]["combined"] == 1.0 and by_type["ua_beacon"]["unplanted_above"] == 0
+    # a window without plants: no "plants"; no client to find, so no AUC / AP
+    plain = evaluate(
+        None, synthetic_archive[1], window, st, detectors=["suspicious_dns"], steps=steps
+    )
+    d = plain["detectors"]["suspicious_dns"]
+    assert "plants" not in plain and d["level"] == "host" and d["clients"] == []
+    assert d["auc"] is None and d["ap"] is None and d["host_ranks"] == {}
