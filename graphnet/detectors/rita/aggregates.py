@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 #: example uids per pair of a finding
 EXAMPLES = 10
 #: beacon statistics are computed over batches of candidate pairs holding about this many
-#: connections each (their quartiles are ordered aggregates, which the engine cannot spill)
+#: connections each (their quartiles are ordered aggregates, which the engine cannot spill);
+#: the candidates' connections are read from the window once, for every batch
+#: (`rita_beacon_conns`)
 BEACON_BATCH_CONNECTIONS = 1_000_000
 
 
@@ -129,11 +131,12 @@ def beacon_stats(
     size = s.table("rita_beacon_size", {"min_n": params["min_n"], "max_n": params["max_n"]})
     conns = int(size.column("conns")[0].as_py() or 0)
     buckets = max(1, -(-conns // BEACON_BATCH_CONNECTIONS))
+    s.table("rita_beacon_conns", {**params, "buckets": buckets})
     parts, bin_parts = [], []
     for bucket in range(buckets):
-        batch = {**params, "buckets": buckets, "bucket": bucket}
-        parts.append(s.table("rita_beacon", batch).to_pandas())
+        parts.append(s.table("rita_beacon", {**params, "bucket": bucket}).to_pandas())
         bin_parts.append(s.table("rita_beacon_bins", {"bins": int(n_bins)}).to_pandas())
+    s.table("rita_beacon_done")
     got = pd.concat(parts, ignore_index=True)
     binned = pd.concat(bin_parts, ignore_index=True)
     if buckets > 1:
