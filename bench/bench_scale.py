@@ -749,7 +749,18 @@ def fill_phase(ph: Phase, p: Proc) -> None:
             "failed": out.get("failed"),
             "message": out.get("message"),
             "steps": [
-                {k: s.get(k) for k in ("name", "status", "seconds", "findings", "message")}
+                {
+                    k: s.get(k)
+                    for k in (
+                        "name",
+                        "status",
+                        "seconds",
+                        "findings",
+                        "message",
+                        "rss_mib",
+                        "peak_rss_mib",
+                    )
+                }
                 for s in steps
             ],
         }
@@ -829,6 +840,14 @@ def print_size(sr: SizeRun) -> None:
                     + ("" if s["status"] == "ok" else f" ({s['status']})")
                     for s in p.detail["steps"]
                     if s.get("seconds") is not None
+                )
+            )
+            say(
+                "   analyse memory after each step, resident / peak so far (GiB): "
+                + ", ".join(
+                    f"{s['name']} {s['rss_mib'] / 1024:.2f} / {s['peak_rss_mib'] / 1024:.2f}"
+                    for s in p.detail["steps"]
+                    if s.get("rss_mib") is not None and s.get("peak_rss_mib") is not None
                 )
             )
     say(

@@ -24,6 +24,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,20 +45,48 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StepOutcome:
-    """One step of one window: `ok`, `skipped` or `failed`, why, and how long it took."""
+    """One step of one window: `ok`, `skipped` or `failed`, why, how long it took, and the
+    process's memory after it: resident (`rss_mib`) and its peak so far (`peak_rss_mib`; the
+    step that raises it is the one that needed it), in MiB, None where the system does not
+    say."""
 
     name: str
     status: Status
     message: str
     seconds: float = 0.0
     findings: int | None = None
+    rss_mib: float | None = None
+    peak_rss_mib: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["seconds"] = round(self.seconds, 3)
         if self.findings is None:
             data.pop("findings")
+        for k in ("rss_mib", "peak_rss_mib"):
+            if data[k] is None:
+                data.pop(k)
+            else:
+                data[k] = round(data[k], 1)
         return data
+
+
+def memory_mib() -> tuple[float | None, float | None]:
+    """This process's resident memory now and its peak so far, in MiB (None where unknown)."""
+    rss: float | None = None
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return rss, None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mib = peak / (2**20 if sys.platform == "darwin" else 2**10)
+    # the kernel updates the high-water mark lazily: it can trail the resident size read first
+    return rss, peak_mib if rss is None else max(rss, peak_mib)
 
 
 @dataclass
@@ -295,6 +325,14 @@ def run_learning(
     return again, run
 
 
+def release_details(runs: Mapping[str, DetectorRun], later: Sequence[Step]) -> None:
+    """Drop the `detail` of each run that none of the `later` steps needs."""
+    needed = {n for s in later for n in s.needs}
+    for name, run in runs.items():
+        if name not in needed:
+            run.detail = None
+
+
 def analyse_window(
     store: GraphStore | None,
     settings: Settings,
@@ -308,7 +346,12 @@ def analyse_window(
 ) -> WindowAnalysis:
     """Run `steps` (default: the whole registry) over one window, in order. A step whose
     needed step did not succeed in this pass is skipped. With `mark`, the analysis is recorded
-    on the window (`scheduler_mark_analysed`)."""
+    on the window (`scheduler_mark_analysed`).
+
+    A run's `detail` (the step's own result, for its own command: it can be as large as the
+    window's fingerprints) is dropped as soon as no later step of the pass needs the run
+    (`release_details`), so a pass holds one step's working set at a time; the runs keep
+    their scores, findings and evidence. `run_detector` keeps the detail."""
     t0 = time.perf_counter()
     chosen = list(steps if steps is not None else default_steps())
     base = Context.of(settings, window, store, save=save, options=options)
@@ -331,6 +374,8 @@ def analyse_window(
         outcomes.append(outcome)
         if run is not None:
             runs[step.name] = run
+        release_details(runs, chosen[len(outcomes) :])
+        outcome.rss_mib, outcome.peak_rss_mib = memory_mib()
         if on_step:
             on_step(window, step, outcome)
     result = WindowAnalysis(window, outcomes, runs, time.perf_counter() - t0)

@@ -3,8 +3,10 @@ and the registry it runs by default."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from graphnet import pipeline
@@ -131,6 +133,41 @@ def test_a_clean_pass_is_ok(tmp_path: Path) -> None:
     done = analyse_window(None, Settings(home=tmp_path), WINDOW, steps=steps, save=False)
     assert done.status == "ok" and not done.failed
     assert [o.status for o in done.outcomes] == ["ok", "ok"]
+
+
+class Held:
+    """A step's own result (`DetectorRun.detail`)."""
+
+    def to_json(self) -> str:
+        return "held"
+
+
+def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None:
+    seen: dict[str, object] = {}
+
+    def make(name: str) -> Step:
+        def run(ctx: Context) -> DetectorRun:
+            seen[name] = {n: r.detail for n, r in ctx.earlier.items()}
+            return DetectorRun(
+                name, ctx.window, "", host_scores=pd.Series({"h": 1.0}), detail=Held()
+            )
+
+        return Step(name, run, name)
+
+    a, b, c = make("a"), make("b"), make("c")
+    b = dataclasses.replace(b, needs=("a",))
+    c = dataclasses.replace(c, needs=("a",))
+    d = make("d")
+    done = analyse_window(None, Settings(home=tmp_path), WINDOW, steps=[a, b, c, d], save=False)
+    # a later step that needs a run sees its detail, until the last one of them has run
+    assert isinstance(seen["c"]["a"], Held)  # type: ignore[index]
+    assert seen["c"]["b"] is None  # type: ignore[index]
+    assert seen["d"] == {"a": None, "b": None, "c": None}
+    assert [r.detail for r in done.runs.values()] == [None] * 4
+    # the scores stay, and every step says the process's memory after it
+    assert all(r.host_scores is not None for r in done.runs.values())
+    for o in done.to_json()["steps"]:
+        assert o["peak_rss_mib"] >= o["rss_mib"] > 0
 
 
 def test_select_keeps_registry_order_and_names_unknown_steps() -> None:
