@@ -20,6 +20,7 @@ from graphnet import ingest
 from graphnet.archive import Archive
 from graphnet.cli import app
 from graphnet.config import Settings
+from graphnet.ingest import writer
 from graphnet.store import open_store
 
 FIELDS = (
@@ -389,11 +390,11 @@ def test_a_stale_writer_adds_nothing(store, tmp_path: Path) -> None:  # type: ig
     frame = Archive(settings).connections(["2024-W10"])
     acc.add_frame(frame, "week")
     rows = acc.rows(
-        {"dport": settings.top_ports, "history": settings.top_history}, ingest.PARTITIONS
+        {"dport": settings.top_ports, "history": settings.top_history}, writer.PARTITIONS
     )
     group = store.read("ingest_get", sha256=ingest.sha256_of(path))[0]["group"]
     top = {"dport": settings.top_ports, "history": settings.top_history}
-    ingest._load_batches(store, group, rows, set(), settings, top, writers=2)
+    writer.load_batches(store, group, rows, set(), settings, top, writers=2)
     assert stats(store) == before
 
 
