@@ -143,7 +143,7 @@ class Held:
 
 
 def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None:
-    seen: dict[str, object] = {}
+    seen: dict[str, dict[str, object]] = {}
 
     def make(name: str) -> Step:
         def run(ctx: Context) -> DetectorRun:
@@ -160,8 +160,8 @@ def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None
     d = make("d")
     done = analyse_window(None, Settings(home=tmp_path), WINDOW, steps=[a, b, c, d], save=False)
     # a later step that needs a run sees its detail, until the last one of them has run
-    assert isinstance(seen["c"]["a"], Held)  # type: ignore[index]
-    assert seen["c"]["b"] is None  # type: ignore[index]
+    assert isinstance(seen["c"]["a"], Held)
+    assert seen["c"]["b"] is None
     assert seen["d"] == {"a": None, "b": None, "c": None}
     assert [r.detail for r in done.runs.values()] == [None] * 4
     # the scores stay, and every step says the process's memory after it
