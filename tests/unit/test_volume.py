@@ -107,8 +107,37 @@ def test_density_family_is_chosen_by_fit(name: str, draw: object, family: str) -
         one_host_history(counts), start=MON, end=MON + 7 * 86400
     )
     code = det.entities.get_indexer(["10.0.0.1"])[0]
-    fam = det.fam.reshape(-1, NG + 1)[code, :NG]
+    fam = det.group_families(code)
     assert (fam == ["normal", "exponential", "kde"].index(family)).mean() > 0.7, fam
+
+
+def test_key_statistics_grow_with_cells_not_entities() -> None:
+    """Thousands of peers seen once: the per-key statistics hold the keys the history's
+    cells touch (plus one shared entry per hour group), and a key without cells scores as
+    its group's shared entry says (expected 0)."""
+    rng = np.random.default_rng(3)
+    busy = flows("10.0.0.1", "10.0.0.2", rng.poisson(5, 2016), MON)
+    once = busy.iloc[:3000].assign(dst=[f"198.51.{i // 250}.{i % 250}" for i in range(3000)])
+    det = VolumeBaselines(VolumeSettings(edges=False)).fit(
+        pd.concat([busy, once], ignore_index=True), start=MON, end=MON + 7 * 86400
+    )
+    n_cells = len(det.hist_cells)
+    assert len(det.entities) > 3000
+    assert len(det.mu) <= 2 * n_cells + NG + 1 < len(det.entities) * (NG + 1) // 10
+    assert sum(det.report.families.values()) == len(det.entities) * NG
+    # a peer seen once, in a group where it has no cell: its group's entry, no flows expected
+    code = int(det.entities.get_indexer(pd.Index(["198.51.0.0"]))[0])
+    quiet = pd.DataFrame(
+        {
+            "entity": [code],
+            "bucket": [det.b0 + 12 * 12],
+            "flows": [0.0],
+            "bytes": [0.0],
+            "peers": [0.0],
+        }
+    )
+    row = det._score_table(quiet).iloc[0]
+    assert row["expected"] == 0.0 and row["known"] and not row["flagged"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,6 +167,11 @@ class VolumeBaselines(Model):
         return self
 
     def _fit_groups(self, hc: pd.DataFrame) -> None:
+        """The per-key statistics of baselines 1 and 2. A key is (entity, hour group) or
+        (entity, pooled): only the keys the history's cells touch get their own entry
+        (`self.keys`, sorted); every other key has no flows in history, and its statistics
+        depend on its group alone: one shared entry per group after them (`_idx`). So the
+        arrays grow with the history's cells, not with entities x groups."""
         st = self.settings
         bs = st.bucket_seconds
         all_b = np.arange(self.b0, self.b1, dtype=np.int64)
@@ -174,17 +179,19 @@ class VolumeBaselines(Model):
         self.n_pooled = float(len(all_b))
         hc = hc.assign(group=group_of(hc["bucket"].to_numpy(), bs))
         n_ent = len(self.entities)
-        e = hc["entity"].to_numpy()
-        g = hc["group"].to_numpy()
-        x = hc["flows"].to_numpy()
-        size = n_ent * (NG + 1)
-        k = e * (NG + 1) + g
-        kp = e * (NG + 1) + POOLED
-        s1 = np.bincount(k, weights=x, minlength=size) + np.bincount(kp, weights=x, minlength=size)
-        s2 = np.bincount(k, weights=x * x, minlength=size) + np.bincount(
-            kp, weights=x * x, minlength=size
-        )
-        n = np.tile(np.append(self.n_g, self.n_pooled), n_ent)
+        e = hc["entity"].to_numpy().astype(np.int64)
+        g = hc["group"].to_numpy().astype(np.int64)
+        x = hc["flows"].to_numpy().astype("float64")
+        both = np.concatenate([e * (NG + 1) + g, e * (NG + 1) + POOLED])
+        keys, inv = np.unique(both, return_inverse=True)
+        self.keys = keys
+        nk = len(keys)
+        xx = np.concatenate([x, x])
+        # entries: the keys with cells, then one per group (no flows in history)
+        s1 = np.concatenate([np.bincount(inv, weights=xx, minlength=nk), np.zeros(NG + 1)])
+        s2 = np.concatenate([np.bincount(inv, weights=xx * xx, minlength=nk), np.zeros(NG + 1)])
+        grp = np.concatenate([keys % (NG + 1), np.arange(NG + 1)])
+        n = np.append(self.n_g, self.n_pooled)[grp]
         mu = s1 / np.maximum(n, 1.0)
         var = np.maximum(s2 / np.maximum(n, 1.0) - mu * mu, 0.0) * n / np.maximum(n - 1.0, 1.0)
         sigma = np.sqrt(var)
@@ -195,20 +202,22 @@ class VolumeBaselines(Model):
         # which key a (entity, group) uses: its own, or the pooled one when the group is thin
         self.use_pooled = self.n_g < st.min_group
         # -- density families ------------------------------------------------------------
-        fam = np.zeros(size, dtype=np.int8)  # 0 normal, 1 exponential, 2 kde
         ll_n = -0.5 * n * np.log(2 * np.pi * sig_n**2) - (s2 - 2 * mu * s1 + n * mu * mu) / (
             2 * sig_n**2
         )
-        crit = np.full((size, 3), np.inf)
+        crit = np.full((len(n), 3), np.inf)
         if "normal" in st.families:
             crit[:, 0] = 2 * 2 - 2 * ll_n
         m_eff = np.maximum(mu, 0.5)
         if "exponential" in st.families:
             ll_e = -n * np.log(m_eff) - s1 / m_eff
             crit[:, 1] = 2 * 1 - 2 * ll_e
+        del s2, ll_n
         h = np.maximum(1.06 * sigma * np.maximum(n, 1.0) ** -0.2, 0.5)
         self.support = pd.DataFrame({"key": pd.Series(dtype=np.int64), "value": [], "mult": []})
-        self.h = pd.Series(h, index=np.arange(size))
+        # bandwidths of the keys with cells, by key (a KDE needs three distinct values, so a
+        # key without flows in history never has one)
+        self.h = pd.Series(h[:nk], index=keys)
         if "kde" in st.families and len(hc):
             sup = _kde_support(hc, n_ent, self.n_g, int(self.n_pooled))
             distinct = sup.groupby("key").size()
@@ -219,14 +228,16 @@ class VolumeBaselines(Model):
                 # gives the best leave-one-out likelihood (multi-modal counts need narrower)
                 ll_k = _kde_loo_loglik(sub, self.h, KDE_FACTORS)
                 best = ll_k.to_numpy().argmax(axis=1)
-                kk = ll_k.index.to_numpy()
+                kk = np.searchsorted(keys, ll_k.index.to_numpy())
                 factor = np.asarray(KDE_FACTORS)[best]
                 h[kk] = np.maximum(h[kk] * factor, 0.5)
-                self.h = pd.Series(h, index=np.arange(size))
+                self.h = pd.Series(h[:nk], index=keys)
                 crit[kk, 2] = -2 * ll_k.to_numpy()[np.arange(len(kk)), best]
                 self.support = sub.reset_index(drop=True)
+            del sup
         fam = np.argmin(crit, axis=1).astype(np.int8)
         fam[~np.isfinite(crit.min(axis=1))] = 0
+        del crit
         self.mu, self.sigma, self.sig_eff, self.m_eff, self.fam = mu, sigma, sig_eff, m_eff, fam
         self.sig_n = sig_n
         # bands of baselines 1 and 2 per key
@@ -238,13 +249,30 @@ class VolumeBaselines(Model):
         lo2[ex] = -m_eff[ex] * np.log(1 - st.p_threshold / 2)
         kd = np.flatnonzero(fam == 2)
         if kd.size:
-            lo2[kd] = self._kde_quantile(kd, st.p_threshold / 2)
-            hi2[kd] = self._kde_quantile(kd, 1 - st.p_threshold / 2)
+            lo2[kd] = self._kde_quantile(keys[kd], st.p_threshold / 2)
+            hi2[kd] = self._kde_quantile(keys[kd], 1 - st.p_threshold / 2)
         self.lo1 = np.maximum(mu - st.sigma * sig_eff, 0.0)
         self.hi1 = mu + st.sigma * sig_eff
         self.lo2, self.hi2 = lo2, hi2
-        counts = np.bincount(fam.reshape(n_ent, NG + 1)[:, :NG].ravel(), minlength=3)
+        # families over every (entity, hour group): the keys with cells, and for each group
+        # its entities without any
+        hour = grp[:nk] < NG
+        without = n_ent - np.bincount(grp[:nk][hour], minlength=NG)
+        counts = np.bincount(fam[:nk][hour], minlength=3) + np.bincount(
+            fam[nk : nk + NG], weights=without, minlength=3
+        ).astype(np.int64)
         self.report.families = {FAMILIES[i]: int(counts[i]) for i in range(3)}
+
+    def _idx(self, k: np.ndarray) -> np.ndarray:
+        """Keys (>= 0) -> their entries in the per-key arrays: their own when the history's
+        cells touch them, else their group's shared one."""
+        pos, hit = _positions(self.keys, k)
+        return np.where(hit, pos, len(self.keys) + k % (NG + 1))
+
+    def group_families(self, entity: int) -> np.ndarray:
+        """The density family (index into `FAMILIES`) of each hour group of an entity code."""
+        k = np.int64(entity) * (NG + 1) + np.arange(NG, dtype=np.int64)
+        return self.fam[self._idx(k)]
 
     def _kde_quantile(self, keys: np.ndarray, q: float, iters: int = 40) -> np.ndarray:
         sup = self.support[self.support["key"].isin(keys)]
@@ -292,7 +320,7 @@ class VolumeBaselines(Model):
         cols.append(np.cos(ang))
         cols.append((((t // 86400) + 3) % 7 >= 5).astype("float64"))
         k = self._keys(entity, bucket)
-        mu = np.where(k >= 0, self.mu[np.maximum(k, 0)], 0.0)
+        mu = np.where(k >= 0, self.mu[self._idx(np.maximum(k, 0))], 0.0)
         cols.append(np.log1p(mu))
         return np.column_stack(cols)
 
@@ -405,7 +433,8 @@ class VolumeBaselines(Model):
             return oc.assign(flagged=pd.Series(dtype=bool))
         b_lo, b_hi = int(oc["bucket"].min()), int(oc["bucket"].max()) + 1
         # quiet buckets where a busy entity was expected (candidates for low anomalies)
-        busy = np.flatnonzero(self.lo1 >= st.min_count)
+        # (a key without flows in history expects none: only keys with cells can be busy)
+        busy = self.keys[np.flatnonzero(self.lo1[: len(self.keys)] >= st.min_count)]
         if busy.size:
             be = busy // (NG + 1)
             bg = busy % (NG + 1)
@@ -439,7 +468,7 @@ class VolumeBaselines(Model):
         x = oc["flows"].to_numpy()
         k = self._keys(e, b)
         known = k >= 0
-        kk = np.maximum(k, 0)
+        kk = self._idx(np.maximum(k, 0))
         mu = np.where(known, self.mu[kk], 0.0)
         sig = np.where(known, self.sig_eff[kk], 0.5)
         # baseline 1: -log10 of the two-sided normal tail
