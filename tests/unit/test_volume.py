@@ -18,6 +18,7 @@ from graphnet.detectors.volume import (
     _kde_cdf,
     _kde_logtails,
     _kde_loo_loglik,
+    cells,
     findings_from_cells,
     group_of,
     host_scores,
@@ -225,6 +226,22 @@ def test_dos_buckets_are_flagged_and_aggregated(seed: int) -> None:
     s = sc["score"].to_numpy()
     assert s[is_dos].min() > np.quantile(s[normal], 0.99)
     assert host_scores(det, c).index[0] == attacker
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 700, 5000])
+def test_scoring_a_few_entities_at_a_time_gives_the_same_cells(chunk_rows: int) -> None:
+    """Kept columns, scored by whole entities in chunks: the same rows, index and figures as
+    every column scored at once; `entity_rows` gives every column of some entities back."""
+    det, cur, _, _ = fitted(1)
+    oc, det.entities = cells(cur, det.entities, det.edges, BS)
+    whole = det.score_buckets(oc)
+    cols = ["entity", "bucket", "flows", "expected", "score", "flagged", "family"]
+    part = det.score_buckets(oc, columns=cols, chunk_rows=chunk_rows)
+    pd.testing.assert_frame_equal(part, whole[cols], check_exact=False, rtol=1e-12)
+    some = whole["entity"].unique()[[0, 3, -1]]
+    again = det.entity_rows(part.assign(bytes=whole["bytes"], peers=whole["peers"]), some)
+    want = whole[whole["entity"].isin(some)]
+    pd.testing.assert_frame_equal(again, want, check_exact=False, rtol=1e-12)
 
 
 def test_quiet_week_has_few_findings_and_calibrated_regression() -> None:

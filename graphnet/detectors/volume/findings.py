@@ -186,7 +186,8 @@ def findings_from_runs(
 ) -> list[Finding]:
     """The runs of `finding_runs` -> `volume_anomaly` findings: the expected band at the peak,
     the three baselines' view, and the top peers and ports (`tops_from_connections` or the
-    archive's `aggregates.top_peers_ports`)."""
+    archive's `aggregates.top_peers_ports`). `c` needs only the runs' peak rows (`peak_row`),
+    with every column."""
     st = det.settings
     bs = st.bucket_seconds
     ents = np.asarray(det.entities, dtype=object)

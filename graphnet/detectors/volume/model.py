@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 FAMILIES = ("normal", "exponential", "kde")
 BASELINES = ("mean_sigma", "density", "regression")
 P_FLOOR = 1e-16
+#: cells scored at once when only some columns are kept (`score_buckets`)
+SCORE_CHUNK_ROWS = 500_000
 KDE_FACTORS = (1.0, 0.5, 0.25)
 
 
@@ -422,9 +425,17 @@ class VolumeBaselines(Model):
         )
         return self.score_buckets(oc)
 
-    def score_buckets(self, oc: pd.DataFrame) -> pd.DataFrame:
+    def score_buckets(
+        self,
+        oc: pd.DataFrame,
+        columns: Sequence[str] | None = None,
+        chunk_rows: int = SCORE_CHUNK_ROWS,
+    ) -> pd.DataFrame:
         """`cells` from the sparse cells of the observations (entity code, bucket, flows,
-        bytes, peers; codes of `self.entities`, new entities appended to it by the caller)."""
+        bytes, peers; codes of `self.entities`, new entities appended to it by the caller).
+        With `columns`, only those columns are kept, and the cells are scored a few whole
+        entities at a time (about `chunk_rows` cells): the same figures, without every
+        column of every cell in memory at once."""
         if not self.fitted:
             raise RuntimeError("fit the baselines first")
         st = self.settings
@@ -456,7 +467,35 @@ class VolumeBaselines(Model):
             if len(quiet):
                 quiet = quiet.assign(flows=0.0, bytes=0.0, peers=0.0)
                 oc = pd.concat([oc, quiet], ignore_index=True)
-        return self._score_table(oc)
+        if columns is None:
+            return self._score_table(oc)
+        return self._score_chunks(oc, list(columns), chunk_rows)
+
+    def _score_chunks(self, oc: pd.DataFrame, columns: list[str], chunk_rows: int) -> pd.DataFrame:
+        """`_score_table(oc)[columns]`, scored by whole entities about `chunk_rows` cells at a
+        time (a cell's figures depend only on its own entity's cells: its key's statistics and
+        the lags of the regression), rows in the order and with the index of `oc`."""
+        e = oc["entity"].to_numpy()
+        order = np.argsort(e, kind="stable")
+        starts = np.flatnonzero(np.diff(e[order])) + 1  # where a new entity begins
+        parts = []
+        lo, n = 0, len(oc)
+        while lo < n:
+            hi = lo + max(int(chunk_rows), 1)
+            if hi < n:
+                j = int(np.searchsorted(starts, hi, side="left"))
+                hi = int(starts[j]) if j < len(starts) else n
+            rows = np.sort(order[lo : min(hi, n)])
+            parts.append(self._score_table(oc.iloc[rows])[columns])
+            lo = hi
+        return pd.concat(parts).sort_index(kind="stable")
+
+    def entity_rows(self, c: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+        """Every column of the scored cells of the entities `codes`, from cells scored with
+        few `columns` (`score_buckets`): their entities' cells scored again, whole, which gives
+        the same figures; the index of `c`."""
+        sub = c.loc[c["entity"].isin(codes), ["entity", "bucket", "flows", "bytes", "peers"]]
+        return self._score_table(sub)
 
     def _score_table(self, oc: pd.DataFrame) -> pd.DataFrame:
         """Bands, tail probabilities and verdicts of explicit (entity, bucket, flows, bytes,

@@ -33,13 +33,19 @@ from graphnet.findings import Finding
 log = logging.getLogger(__name__)
 
 
+#: the columns of the window's scored cells the step keeps (what the runs, the host scores,
+#: the charts and the connection scores read); a finding's peak gets every column
+#: (`VolumeBaselines.entity_rows`)
+KEPT = ("entity", "bucket", "flows", "bytes", "peers", "expected", "direction", "score", "flagged")
+
+
 @dataclass
 class VolumeResult:
     window: str
     history: list[str]
     fit_on: str
     report: FitReport
-    cells: pd.DataFrame  # scored (entity, bucket) cells of the window (`entity_id` added)
+    cells: pd.DataFrame  # scored (entity, bucket) cells of the window: `KEPT`, `entity_id`
     findings: list[Finding]
     host_scores: pd.Series
     alerts_per_day: float
@@ -152,7 +158,7 @@ def _score_window(
     with archive.session({"conns": [window]}, lookups=lookups) as s:
         sp = aggregates.span(s)
         oc, det.entities = aggregates.cells(s, det.entities, bs)
-    c = det.score_buckets(oc)
+    c = det.score_buckets(oc, columns=KEPT)
     del oc
     c = c.assign(entity_id=np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()])
     r, members = finding_runs(det, c)
@@ -165,7 +171,8 @@ def _score_window(
                 entity=np.asarray(det.entities, dtype=object)[members["entity"].to_numpy()]
             )
             top_peer, top_port = aggregates.top_peers_ports(s, named, bs)
-            found = findings_from_runs(det, c, r, top_peer, top_port, window)
+            peaks = det.entity_rows(c, c.loc[r["peak_row"].to_numpy(), "entity"].unique())
+            found = findings_from_runs(det, peaks, r, top_peer, top_port, window)
         scores = aggregates.connection_scores(s, c, bs) if per_connection else None
     return _Scored(c, found, sp, scores)
 
