@@ -7,6 +7,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from graphnet import windows
@@ -25,6 +27,7 @@ from graphnet.detectors.volume import (
     runs,
     series,
 )
+from graphnet.detectors.volume.density import _kde_support
 from graphnet.generate.frames import synthetic_connections
 
 MON = 1709510400.0  # 2024-03-04 00:00 UTC, a Monday
@@ -110,6 +113,40 @@ def test_density_family_is_chosen_by_fit(name: str, draw: object, family: str) -
     code = det.entities.get_indexer(["10.0.0.1"])[0]
     fam = det.group_families(code)
     assert (fam == ["normal", "exponential", "kde"].index(family)).mean() > 0.7, fam
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, NG - 1), st.integers(1, 4)), max_size=60),
+    st.integers(5, 30),
+)
+def test_kde_support_counts_each_keys_values_with_its_zeros(
+    rows: list[tuple[int, int, int]], per_group: int
+) -> None:
+    """The support against a pandas oracle: per (entity, group) and (entity, pooled) key, each
+    distinct flow count with how many buckets had it, the buckets without flows as zeros."""
+    hc = pd.DataFrame(rows, columns=["entity", "group", "flows"]).drop_duplicates(
+        ["entity", "group"]
+    )
+    hc = hc.assign(flows=hc["flows"].astype("float64"))
+    n_g = np.full(NG, float(per_group))
+    got = _kde_support(hc, 5, n_g, per_group * NG)
+    ends = pd.concat(
+        [
+            pd.DataFrame({"key": hc["entity"] * (NG + 1) + hc["group"], "value": hc["flows"]}),
+            pd.DataFrame({"key": hc["entity"] * (NG + 1) + NG, "value": hc["flows"]}),
+        ]
+    )
+    want = ends.value_counts().rename("mult").reset_index()
+    seen = want.groupby("key")["mult"].sum()
+    size = np.where(seen.index % (NG + 1) == NG, per_group * NG, per_group)
+    zeros = pd.DataFrame({"key": seen.index, "value": 0.0, "mult": size - seen.to_numpy()})
+    want = pd.concat([want, zeros[zeros["mult"] > 0]]).sort_values(["key", "value"])
+    pd.testing.assert_frame_equal(
+        got,
+        want.reset_index(drop=True).astype({"key": "int64", "mult": "float64"}),
+        check_dtype=False,
+    )
 
 
 def test_key_statistics_grow_with_cells_not_entities() -> None:

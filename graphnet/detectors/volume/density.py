@@ -21,23 +21,32 @@ def _neglog10_two_sided(log_tail: np.ndarray) -> np.ndarray:
 def _kde_support(
     hist_cells: pd.DataFrame, n_ent: int, n_g: np.ndarray, pooled_n: int
 ) -> pd.DataFrame:
-    """(key, value, mult) of every (entity, group) and (entity, pooled), zeros included."""
-    g = hist_cells["group"].to_numpy()
-    e = hist_cells["entity"].to_numpy()
-    v = hist_cells["flows"].to_numpy()
-    k1 = e * (NG + 1) + g
-    k2 = e * (NG + 1) + POOLED
-    key = np.concatenate([k1, k2])
+    """(key, value, mult) of every (entity, group) and (entity, pooled), zeros included: the
+    distinct values of each key with how many of its buckets had them, sorted by key and
+    value (by sorting arrays: no hash table over every cell)."""
+    g = hist_cells["group"].to_numpy().astype(np.int64)
+    e = hist_cells["entity"].to_numpy().astype(np.int64)
+    v = hist_cells["flows"].to_numpy().astype("float64")
+    key = np.concatenate([e * (NG + 1) + g, e * (NG + 1) + POOLED])
     val = np.concatenate([v, v])
-    sup = pd.DataFrame({"key": key, "value": val}).value_counts().rename("mult").reset_index()
-    nnz = sup.groupby("key")["mult"].sum()
-    keys = nnz.index.to_numpy()
-    grp = keys % (NG + 1)
+    order = np.lexsort((val, key))
+    key, val = key[order], val[order]
+    del order
+    new = np.ones(len(key), dtype=bool)
+    new[1:] = (key[1:] != key[:-1]) | (val[1:] != val[:-1])
+    first = np.flatnonzero(new)
+    mult = np.diff(np.append(first, len(key))).astype("float64")
+    nnz_keys, nnz = np.unique(key, return_counts=True)
+    key, val = key[first], val[first]
+    grp = nnz_keys % (NG + 1)
     total = np.where(grp == POOLED, pooled_n, n_g[np.minimum(grp, NG - 1)])
-    zeros = total - nnz.to_numpy()
-    z = pd.DataFrame({"key": keys[zeros > 0], "value": 0.0, "mult": zeros[zeros > 0]})
-    sup = pd.concat([sup, z], ignore_index=True).sort_values(["key", "value"], ignore_index=True)
-    return sup
+    zeros = total - nnz
+    some = zeros > 0
+    key = np.concatenate([key, nnz_keys[some]])
+    val = np.concatenate([val, np.zeros(int(some.sum()))])
+    mult = np.concatenate([mult, zeros[some].astype("float64")])
+    order = np.lexsort((val, key))
+    return pd.DataFrame({"key": key[order], "value": val[order], "mult": mult[order]})
 
 
 def _pairs(
