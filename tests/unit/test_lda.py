@@ -26,6 +26,7 @@ from graphnet.detectors.lda import (
     host_scores,
     word_text,
 )
+from graphnet.detectors.lda import model as lda_model
 from graphnet.generate.frames import synthetic_connections
 
 MON = 1709510400.0  # 2024-03-04 00:00 UTC, a Monday
@@ -225,6 +226,15 @@ def test_unseen_word_is_most_suspicious_and_contract_holds(variant: str) -> None
     text = out.loc[4, "explanation"]
     assert "10.0.0.3 → 10.0.9.1:22 at 03h" in text and "'22_tcp_3_0_1'" in text
     assert "never seen" in text
+
+
+def test_pairs_scored_in_chunks_score_as_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The topic mixes are multiplied out a few pairs at a time: the same scores."""
+    det = SuspiciousConnects(LdaSettings(topics=5, max_iter=10)).fit(habits())
+    obs = habits(600, seed=1)
+    whole = det.score(obs, explain=False)
+    monkeypatch.setattr(lda_model, "PAIR_CHUNK", 7)
+    pd.testing.assert_frame_equal(det.score(obs, explain=False), whole)
 
 
 def test_graphnet_variant_orders_unseen_words_by_familiarity() -> None:

@@ -31,6 +31,8 @@ from graphnet.detectors.lda.words import Variant, flow_words
 log = logging.getLogger(__name__)
 
 P_FLOOR = 1e-30  # probabilities are clipped here before -log10: scores are at most 30
+#: (host, word) pairs whose topic mixes are multiplied out at once (`score_pairs`)
+PAIR_CHUNK = 250_000
 
 
 @dataclass(frozen=True)
@@ -218,10 +220,12 @@ def score_pairs(
     n = len(cnt)
     seen_word = u_vocab >= 0
     prob = np.zeros(n)
+    # (pairs x topics) at most PAIR_CHUNK pairs at a time: a window has millions of pairs
     sel = np.flatnonzero(seen_word)
-    if sel.size:
-        prob[sel] = np.einsum(
-            "ij,ji->i", theta[host_code[sel]], m.phi[:, u_vocab[sel]], optimize=False
+    for lo in range(0, sel.size, PAIR_CHUNK):
+        part = sel[lo : lo + PAIR_CHUNK]
+        prob[part] = np.einsum(
+            "ij,ji->i", theta[host_code[part]], m.phi[:, u_vocab[part]], optimize=False
         )
     if st.variant == "spot":
         prob[~ip_known[host_code]] = 0.0  # Spot: an IP without a topic mix scores 0
