@@ -943,15 +943,24 @@ def build(
             m_edge = np.where(has_other, np.maximum(ce.distinct - explicit, 1.0), 0.0)
             m_pair = np.zeros(P)
             np.maximum.at(m_pair, pair_of_edge, m_edge)
-        levels[comp] = {}
+        # the pair level from the edges' rows; every coarser level sums the pair level's
+        # (pair, value) counts, which are fewer than the edges' rows (a pair has an edge per
+        # window)
+        levels[comp] = {"pair": _aggregate(pair_rows, ce.value, ce.n, P, V, other_code, m_pair)}
+        del ce, pair_rows  # before the coarser levels' rows are made
+        by_pair = levels[comp]["pair"]
+        pk, pv = by_pair.keys // V, by_pair.keys % V
         for lvl in LEVELS:
-            key = level_key[lvl][pair_rows]
+            if lvl == "pair":
+                continue
             m = None
             if m_pair is not None:
                 m = np.zeros(level_size[lvl])
                 np.maximum.at(m, level_key[lvl], m_pair)
-            levels[comp][lvl] = _aggregate(key, ce.value, ce.n, level_size[lvl], V, other_code, m)
-        del ce, pair_rows, key  # before the next component's rows are made
+            key = level_key[lvl][pk]
+            levels[comp][lvl] = _aggregate(key, pv, by_pair.n, level_size[lvl], V, other_code, m)
+            del key
+        del by_pair, pk, pv
         if pair_sink is not None:
             lh = levels[comp]["pair"]
             pair_sink(COMPONENTS.index(comp), lh)
