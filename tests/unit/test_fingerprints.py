@@ -93,6 +93,20 @@ def test_levels_are_consistent_sums() -> None:
     assert fp.host_codes(np.array(["nope"]))[0] == -1
 
 
+def test_levels_share_what_every_component_has_in_common() -> None:
+    """A key's total is its connections whatever the component: the coarser levels hold it
+    once for all components; a component without folded values holds no 'other' counts."""
+    frame = small_frame()
+    fp = fingerprints.fingerprints_from_connections(frame, windows.window_of(T0 + 3 * W))
+    first, *rest = COMPONENTS
+    for lvl in ("client", "server", "subnet_pair", "zone_pair", "global"):
+        for comp in rest:
+            assert fp.levels[comp][lvl].total is fp.levels[first][lvl].total, (comp, lvl)
+    for comp in set(COMPONENTS) - set(fingerprints.FOLDED):
+        other = fp.levels[comp]["client"].other_n
+        assert other.strides == (0,) and not other.any(), comp
+
+
 def test_who_statistics_count_new_pairs_and_new_clients() -> None:
     fp = fingerprints.fingerprints_from_connections(small_frame(), windows.window_of(T0 + 3 * W))
     who = fp.who

@@ -678,10 +678,12 @@ def _aggregate(
     total = np.bincount(k, weights=counts, minlength=n_keys)
     p = counts / total[k]
     entropy = np.bincount(k, weights=-p * np.log2(p), minlength=n_keys)
-    other_n = np.zeros(n_keys)
     if other_code >= 0:
+        other_n = np.zeros(n_keys)
         o = v == other_code
         other_n[k[o]] = counts[o]
+    else:  # nothing folded: one read-only zero for every key
+        other_n = np.broadcast_to(np.float64(0.0), (n_keys,))
     # without folded values every key's estimate is 1: one read-only number for all of them
     other_m = (
         np.broadcast_to(np.float64(1.0), (n_keys,))
@@ -924,6 +926,7 @@ def build(
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
     whole: dict[str, bool] = {}
+    totals: dict[str, np.ndarray] = {}  # per level, the first component's per-key totals
     for comp in COMPONENTS:
         ce = allh.comps.pop(comp) if consume else allh.comps[comp]
         voc = ce.vocab
@@ -958,8 +961,15 @@ def build(
                 m = np.zeros(level_size[lvl])
                 np.maximum.at(m, level_key[lvl], m_pair)
             key = level_key[lvl][pk]
-            levels[comp][lvl] = _aggregate(key, pv, by_pair.n, level_size[lvl], V, other_code, m)
+            lh = _aggregate(key, pv, by_pair.n, level_size[lvl], V, other_code, m)
             del key
+            # a key's total is its connections, the same for every component: one array
+            seen = totals.get(lvl)
+            if seen is not None and np.array_equal(seen, lh.total):
+                lh.total = seen
+            else:
+                totals[lvl] = lh.total
+            levels[comp][lvl] = lh
         del by_pair, pk, pv
         if pair_sink is not None:
             lh = levels[comp]["pair"]
