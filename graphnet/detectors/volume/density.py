@@ -32,11 +32,14 @@ def _kde_support(
     order = np.lexsort((val, key))
     key, val = key[order], val[order]
     del order
-    new = np.ones(len(key), dtype=bool)
-    new[1:] = (key[1:] != key[:-1]) | (val[1:] != val[:-1])
-    first = np.flatnonzero(new)
+    # runs of equal keys, and of equal (key, value), in the sorted rows
+    new_key = np.ones(len(key), dtype=bool)
+    new_key[1:] = key[1:] != key[:-1]
+    key_first = np.flatnonzero(new_key)
+    nnz_keys, nnz = key[key_first], np.diff(np.append(key_first, len(key)))
+    new_key[1:] |= val[1:] != val[:-1]
+    first = np.flatnonzero(new_key)
     mult = np.diff(np.append(first, len(key))).astype("float64")
-    nnz_keys, nnz = np.unique(key, return_counts=True)
     key, val = key[first], val[first]
     grp = nnz_keys % (NG + 1)
     total = np.where(grp == POOLED, pooled_n, n_g[np.minimum(grp, NG - 1)])
