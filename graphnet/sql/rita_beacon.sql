@@ -3,7 +3,8 @@
 -- consecutive ones r_gaps, and per pair the quartiles (percentile_cont) and the median
 -- absolute deviation of the intervals and of the bytes of each connection, the hours with a
 -- connection, and the destination's prevalence (r_prev, r_prev_all) and whether it is
--- external; pairs with at least $min_stamps timestamps.
+-- external; pairs with at least $min_stamps timestamps, in the order of their numbers (pid: the
+-- order of s, d).
 -- The quartiles and medians are ordered aggregates, which the engine cannot spill, so a
 -- batch's connections must fit in its memory: the caller chooses the number of batches.
 CREATE OR REPLACE TEMP TABLE r_cand AS
@@ -43,7 +44,7 @@ CREATE OR REPLACE TEMP TABLE r_bst AS
 SELECT pid, COUNT(*) AS stamps, COUNT(DISTINCT FLOOR(t / 3600)) AS hours
 FROM r_stamps
 GROUP BY pid;
-SELECT p.s, p.d, p.n, b.stamps, r.first_ts, r.last_ts, b.hours,
+SELECT p.pid, p.s, p.d, p.n, b.stamps, r.first_ts, r.last_ts, b.hours,
        gq.q1 AS gap_q1, gq.q2 AS gap_q2, gq.q3 AS gap_q3, gm.mad AS gap_mad,
        sq.q1 AS size_q1, sq.q2 AS size_q2, sq.q3 AS size_q3, sm.mad AS size_mad,
        COALESCE(pv.sources, 0) AS dst_sources, tot.sources AS window_sources,
@@ -59,4 +60,4 @@ LEFT JOIN r_prev pv ON pv.d = p.d
 LEFT JOIN r_internal di ON di.h = p.d
 CROSS JOIN r_prev_all tot
 WHERE b.stamps >= $min_stamps
-ORDER BY p.s, p.d
+ORDER BY p.pid

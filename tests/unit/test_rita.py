@@ -156,12 +156,9 @@ def test_bins_are_hours_and_at_least_24() -> None:
 
 
 def test_bars_of_places_counts() -> None:
-    pairs = pd.DataFrame({"s": ["a", "c"], "d": ["b", "d"]})
-    bins = pd.DataFrame(
-        {"s": ["c", "a", "x"], "d": ["d", "b", "y"], "bin": [2, 0, 1], "n": [5, 7, 9]}
-    )
-    got = model.bars_of(bins, pairs, 4)
-    assert got.tolist() == [[7, 0, 0, 0], [0, 0, 5, 0]]
+    got = model.bars_of([1, 0, -1, 1], [2, 0, 1, 9], [5, 7, 9, 1], 2, 4)
+    assert got.tolist() == [[7, 0, 0, 0], [0, 0, 5, 1]]
+    assert model.bars_of([-1], [0], [3], 1, 2).tolist() == [[0, 0]]
 
 
 def test_formats() -> None:

@@ -222,15 +222,34 @@ def random_rows(seed: int) -> list[tuple[float, str, str, int, float, float, str
 
 
 def sql_of(
-    tmp: Path, f: pd.DataFrame, st: RitaSettings, max_n: float
-) -> tuple[aggregates.WindowPairs, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    tmp: Path, f: pd.DataFrame, st: RitaSettings, max_n: float, batches: list[int] | None = None
+) -> tuple[aggregates.WindowPairs, pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The window's span and pairs, and its beacon candidates' statistics and bars (rows in
+    the order of the statistics) as `beacon_pairs` hands them to the scorer; `batches` gets
+    each batch's size."""
     archive = archived(tmp, f)
     window = archive.windows()[0]
+
+    def keep(stats: pd.DataFrame, bars: np.ndarray) -> pd.DataFrame:
+        if batches is not None:
+            batches.append(len(stats))
+        assert bars.shape[0] == len(stats)
+        cols = pd.DataFrame(bars, columns=[f"bar{i}" for i in range(bars.shape[1])])
+        return pd.concat([stats, cols], axis=1)
+
     with archive.session({"conns": [window]}) as s:
         wp = aggregates.window_pairs(s, internal, bool(st.internal_pairs))
         pairs = s.table("rita_long", {"min_dur": -1.0}).to_pandas()
-        stats, bins = aggregates.beacon_stats(s, st, max_n, wp.bins(st))
-    return wp, pairs, stats, bins
+        got = aggregates.beacon_pairs(s, st, max_n, wp.bins(st), keep)
+    bars = got[[c for c in got.columns if c.startswith("bar")]].to_numpy()
+    return wp, pairs, got[list(model.STAT_COLUMNS)], bars
+
+
+def oracle_bars(want_bins: pd.DataFrame, stats: pd.DataFrame, n_bins: int) -> np.ndarray:
+    """The oracle's long (s, d, bin, n) frame as bars in the order of `stats`."""
+    row = {(s, d): i for i, (s, d) in enumerate(zip(stats["s"], stats["d"], strict=True))}
+    rows = [row.get((s, d), -1) for s, d in zip(want_bins["s"], want_bins["d"], strict=True)]
+    return model.bars_of(rows, want_bins["bin"], want_bins["n"], len(stats), n_bins)
 
 
 @pytest.mark.parametrize(
@@ -259,7 +278,7 @@ def test_long_connections_are_looked_for_in_pairs_with_an_external_end(tmp_path:
 def check_against_oracle(
     tmp_path: Path, f: pd.DataFrame, st: RitaSettings, oracle_frame: pd.DataFrame | None = None
 ) -> None:
-    wp, pairs, stats, bins = sql_of(tmp_path, f, st, 300.0)
+    wp, pairs, stats, bars = sql_of(tmp_path, f, st, 300.0)
     f = f if oracle_frame is None else oracle_frame
     span, want = oracle_pairs(f)
     for k, v in span.items():
@@ -279,7 +298,7 @@ def check_against_oracle(
         )
     want_stats, want_bins = oracle_beacons(f, st, 300.0)
     assert len(stats) == len(want_stats) > 0
-    stats = stats.sort_values(["s", "d"]).reset_index(drop=True)
+    assert stats.equals(stats.sort_values(["s", "d"]).reset_index(drop=True))
     want_stats = want_stats.sort_values(["s", "d"]).reset_index(drop=True)
     for c in model.STAT_COLUMNS:
         if c in ("s", "d"):
@@ -293,9 +312,8 @@ def check_against_oracle(
             )
     n_bins = wp.bins(st)
     assert n_bins == max(24, int(np.ceil((wp.hi - wp.lo) / 3600)))
-    np.testing.assert_array_equal(
-        model.bars_of(bins, stats, n_bins), model.bars_of(want_bins, stats, n_bins)
-    )
+    assert bars.shape == (len(stats), n_bins)
+    np.testing.assert_array_equal(bars, oracle_bars(want_bins, stats, n_bins))
 
 
 def test_pairs_at_the_strobe_threshold_are_left_out(tmp_path: Path) -> None:
@@ -585,12 +603,16 @@ def test_beacon_statistics_in_batches_equal_one_batch(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The candidates cut in batches of a few connections (as a large window is, to bound the
-    engine's memory) give the same statistics and bins as in one batch."""
+    engine's memory) are scored a batch at a time, and together give the same statistics
+    and bins, in the same order, as in one batch."""
     st = RitaSettings(internal_pairs=("beacon", "strobe", "long_connection"))
     f = frame(random_rows(seed))
-    _, _, whole, whole_bins = sql_of(tmp_path / "a", f, st, 1e9)
+    one: list[int] = []
+    _, _, whole, whole_bars = sql_of(tmp_path / "a", f, st, 1e9, one)
     monkeypatch.setattr(aggregates, "BEACON_BATCH_CONNECTIONS", 7)
-    _, _, cut, cut_bins = sql_of(tmp_path / "b", f, st, 1e9)
-    assert len(whole) > 3
+    many: list[int] = []
+    _, _, cut, cut_bars = sql_of(tmp_path / "b", f, st, 1e9, many)
+    assert len(whole) > 3 and one == [len(whole)]
+    assert len(many) > 3 and sum(many) == len(whole) and max(many) < len(whole)
     pd.testing.assert_frame_equal(whole, cut)
-    pd.testing.assert_frame_equal(whole_bins, cut_bins)
+    np.testing.assert_array_equal(whole_bars, cut_bars)

@@ -1,9 +1,9 @@
 """What the RITA-class steps ask the archive (`graphnet/sql/rita_*.sql`), over a session whose
 `conns` is the window: the window's span and its pairs (`window_pairs`, once per session), the
-beacon statistics of the candidate pairs (`beacon_stats`), the strobes and the long
-connections above a threshold, and the examples of the findings' pairs. The connections stay in
-the engine: only per-pair rows reach Python (and, for beacon candidates, their counts in at most
-`bins` bins).
+beacon statistics of the candidate pairs, scored a batch at a time (`beacon_pairs`), the
+strobes and the long connections above a threshold, and the examples of the findings' pairs.
+The connections stay in the engine: only per-pair rows reach Python (and, for one batch of
+beacon candidates at a time, their counts in at most `bins` bins).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pyarrow as pa
 from graphnet.detectors.rita.model import (
     STAT_COLUMNS,
     RitaSettings,
+    bars_of,
     bin_count,
     learned_threshold,
 )
@@ -115,14 +116,20 @@ def window_pairs(s: Session, internal: Internal, internal_pairs: bool) -> Window
     )
 
 
-def beacon_stats(
-    s: Session, st: RitaSettings, max_n: float, n_bins: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per candidate pair (at least `min_connections`, fewer than `max_n` connections, at least
-    `min_timestamps` distinct seconds) its `model.STAT_COLUMNS` (with the destination's
-    prevalence among the window's internal sources), and the long frame of its
-    connections per bin of the window's span cut in `n_bins` (s, d, bin, n). After
-    `window_pairs`."""
+#: scores one batch of candidate pairs: their `model.STAT_COLUMNS` and their (pairs x bins)
+#: connection counts in, a frame indexed like the statistics out
+BatchScorer = Callable[[pd.DataFrame, np.ndarray], pd.DataFrame]
+
+
+def beacon_pairs(
+    s: Session, st: RitaSettings, max_n: float, n_bins: int, score: BatchScorer
+) -> pd.DataFrame:
+    """`score` every candidate pair (at least `min_connections`, fewer than `max_n`
+    connections, at least `min_timestamps` distinct seconds), a batch of pairs at a time:
+    their `model.STAT_COLUMNS` (with the destination's prevalence among the window's internal
+    sources) and their connections per bin of the window's span cut in `n_bins`. The scored
+    batches are returned together, in the order of the pairs (s, d), indexed from 0. Only one
+    batch's statistics and bins are held at a time. After `window_pairs`."""
     params: dict[str, Any] = {
         "min_n": int(st.min_connections),
         "max_n": float(max_n),
@@ -132,32 +139,49 @@ def beacon_stats(
     conns = int(size.column("conns")[0].as_py() or 0)
     buckets = max(1, -(-conns // BEACON_BATCH_CONNECTIONS))
     s.table("rita_beacon_conns", {**params, "buckets": buckets})
-    parts, bin_parts = [], []
+    order, parts = [], []
     for bucket in range(buckets):
-        parts.append(s.table("rita_beacon", {**params, "bucket": bucket}).to_pandas())
-        bin_parts.append(s.table("rita_beacon_bins", {"bins": int(n_bins)}).to_pandas())
+        got = s.table("rita_beacon", {**params, "bucket": bucket})
+        binned = s.table("rita_beacon_bins", {"bins": int(n_bins)})
+        pid = got.column("pid").to_numpy().astype("int64")
+        rows = pd.Index(pid).get_indexer(binned.column("pid").to_numpy().astype("int64"))
+        bars = bars_of(
+            rows,
+            binned.column("bin").to_numpy(),
+            binned.column("n").to_numpy(),
+            len(pid),
+            n_bins,
+        )
+        del binned
+        parts.append(score(_stats_frame(got), bars))
+        order.append(pid)
+        del got, bars
     s.table("rita_beacon_done")
-    got = pd.concat(parts, ignore_index=True)
-    binned = pd.concat(bin_parts, ignore_index=True)
-    if buckets > 1:
-        got = got.sort_values(["s", "d"], kind="stable", ignore_index=True)
-        binned = binned.sort_values(["s", "d", "bin"], kind="stable", ignore_index=True)
     log.debug("beacon: %d candidate connections in %d batch(es)", conns, buckets)
+    # an empty batch's frame has no inferred string columns: concatenated, it would make the
+    # pairs' columns objects
+    kept = [i for i, part in enumerate(parts) if len(part)] or [0]
+    parts, order = [parts[i] for i in kept], [order[i] for i in kept]
+    out = pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:
+        out = out.take(np.argsort(np.concatenate(order), kind="stable")).reset_index(drop=True)
+    log.debug("beacon: %d candidate pairs", len(out))
+    return out
+
+
+def _stats_frame(got: pa.Table) -> pd.DataFrame:
+    """The `model.STAT_COLUMNS` of a batch (`rita_beacon`), with their dtypes."""
     stats = pd.DataFrame(
-        {c: got[c].to_numpy(dtype=object if c in ("s", "d") else "float64") for c in STAT_COLUMNS}
+        {
+            c: got.column(c)
+            .to_numpy(zero_copy_only=False)
+            .astype(object if c in ("s", "d") else "float64")
+            for c in STAT_COLUMNS
+        }
     )
     for c in ("n", "stamps", "hours", "dst_sources", "window_sources", "dst_external"):
         stats[c] = stats[c].astype("int64")
-    bins = pd.DataFrame(
-        {
-            "s": binned["s"].to_numpy(dtype=object),
-            "d": binned["d"].to_numpy(dtype=object),
-            "bin": binned["bin"].to_numpy(dtype="int64"),
-            "n": binned["n"].to_numpy(dtype="int64"),
-        }
-    )
-    log.debug("beacon: %d candidate pairs", len(stats))
-    return stats, bins
+    return stats
 
 
 def strobes(s: Session, min_n: float) -> pd.DataFrame:

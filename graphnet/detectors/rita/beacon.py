@@ -1,19 +1,21 @@
 """The `beacon` step: RITA's beacon analysis of every (src, dst) pair of the window, judged on
 the window alone (no history): the engine computes each candidate pair's interval and size
-statistics (`aggregates.beacon_stats`), `model.score_beacons` turns them into the beacon score
-and its four named sub-scores, and the pairs scoring `beacon_score` or more become `beacon`
-findings (the `max_findings` highest)."""
+statistics and its connections per bin, a batch of pairs at a time (`aggregates.beacon_pairs`),
+`model.score_beacons` turns each batch into the beacon score and its four named sub-scores,
+and the pairs scoring `beacon_score` or more become `beacon` findings (the `max_findings`
+highest)."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+import numpy as np
 import pandas as pd
 
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.rita import aggregates, common
-from graphnet.detectors.rita.model import BEACON_PARTS, bars_of, score_beacons
+from graphnet.detectors.rita.model import BEACON_PARTS, score_beacons
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,12 @@ def score(ctx: Context) -> common.Scored:
     with common.window_session(ctx, "beacon") as (window, s, wp):
         strobe = wp.strobe_threshold(st)
         n_bins = wp.bins(st)
-        stats, bins = aggregates.beacon_stats(s, st, strobe, n_bins)
-        bars = bars_of(bins, stats, n_bins)
-        scored = score_beacons(stats, bars, wp.span, wp.hours, st)
-        pairs = pd.concat([stats[["s", "d", "n"]], scored], axis=1)
+
+        def batch(stats: pd.DataFrame, bars: np.ndarray) -> pd.DataFrame:
+            scored = score_beacons(stats, bars, wp.span, wp.hours, st)
+            return pd.concat([stats[["s", "d", "n"]], scored], axis=1)
+
+        pairs = aggregates.beacon_pairs(s, st, strobe, n_bins, batch)
         pairs = pairs.sort_values(["score", "beacon", "n"], ascending=False, kind="stable")
         top = pairs[pairs["score"] >= st.beacon_score].head(st.max_findings)
         ex = aggregates.examples(s, list(zip(top["s"], top["d"], strict=True)))

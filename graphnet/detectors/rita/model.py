@@ -253,19 +253,17 @@ STAT_COLUMNS = (
 )  # fmt: skip
 
 
-def bars_of(bins: pd.DataFrame, pairs: pd.DataFrame, n_bins: int) -> np.ndarray:
-    """The (pairs x n_bins) matrix of connection counts per bin, rows in the order of
-    `pairs` (s, d), from the long frame `bins` (s, d, bin, n)."""
-    out = np.zeros((len(pairs), n_bins), dtype="float64")
-    if not len(pairs) or not len(bins):
+def bars_of(rows: ArrayLike, bins: ArrayLike, n: ArrayLike, pairs: int, n_bins: int) -> np.ndarray:
+    """The (pairs x n_bins) matrix of connection counts per bin from the long form: `n`
+    connections of the pair in row `rows` (-1: not one of the pairs, left out) in bin
+    `bins` (clipped to the matrix)."""
+    out = np.zeros((int(pairs), int(n_bins)), dtype="float64")
+    r = np.asarray(rows, dtype="int64")
+    ok = r >= 0
+    if not ok.any():
         return out
-    row = pd.Series(
-        np.arange(len(pairs)), index=pd.MultiIndex.from_arrays([pairs["s"], pairs["d"]])
-    )
-    at = row.reindex(pd.MultiIndex.from_arrays([bins["s"], bins["d"]])).to_numpy()
-    ok = ~np.isnan(at.astype("float64"))
-    b = np.clip(bins["bin"].to_numpy(dtype="int64")[ok], 0, n_bins - 1)
-    np.add.at(out, (at[ok].astype("int64"), b), bins["n"].to_numpy(dtype="float64")[ok])
+    b = np.clip(np.asarray(bins, dtype="int64")[ok], 0, n_bins - 1)
+    np.add.at(out, (r[ok], b), np.asarray(n, dtype="float64")[ok])
     return out
 
 
