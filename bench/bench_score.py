@@ -33,8 +33,8 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphnet import features, windows
-from graphnet.detectors.novelty import baseline, fingerprints, scoring
-from graphnet.detectors.novelty.fingerprints import COMPONENTS
+from graphnet.detectors.novelty import baseline, fingerprints, histograms, scoring
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.model import score_connections
 from graphnet.detectors.novelty.reference import ReferenceScorer
 from graphnet.generate import novelty_frames
@@ -237,7 +237,7 @@ def bench_fingerprints(args: argparse.Namespace) -> None:
         f"({time.perf_counter() - t:.1f}s to generate)"
     )
     t = time.perf_counter()
-    hist = fingerprints.edge_histograms_from_table(table)
+    hist = histograms.edge_histograms_from_table(table)
     t_conv = time.perf_counter() - t
     t = time.perf_counter()
     fp = fingerprints.build("2024-W05", hist)
@@ -249,7 +249,7 @@ def bench_fingerprints(args: argparse.Namespace) -> None:
     )
     sample = table.slice(0, 100_000).to_pylist()
     t = time.perf_counter()
-    fingerprints.edge_histograms_from_records(sample)
+    histograms.edge_histograms_from_records(sample)
     t_rec = time.perf_counter() - t
     print(
         f"driver records (list of dicts) -> codes: {t_rec:.1f}s per 100k edges "

@@ -15,7 +15,8 @@ from graphnet import feedback, findings, ingest, pipeline, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.novelty import baseline, fingerprints
-from graphnet.detectors.novelty.fingerprints import COMPONENTS, LEVELS
+from graphnet.detectors.novelty.fingerprints import LEVELS
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.paths import DeviatingPath, PathsResult
 from graphnet.detectors.novelty.scoring import NoveltyOptions, ScoreResult
 from graphnet.detectors.novelty.stored import load_scores

@@ -1,6 +1,6 @@
 """The compact running aggregate of an ingest group: chunked accumulation gives the rows one
 pass gives (`edge_rows` builds its rows with the accumulator too), and its top-N folding agrees
-with the independent DataFrame folding `fingerprints.fold_top`."""
+with the independent DataFrame folding `histograms.fold_top`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from graphnet.accumulate import EdgeAccumulator
-from graphnet.detectors.novelty.fingerprints import fold_top
+from graphnet.detectors.novelty.histograms import fold_top
 from graphnet.ingest import edge_key, edge_rows, transform
 
 from .test_ingest_transform import MON, conns

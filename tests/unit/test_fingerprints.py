@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from graphnet import windows
 from graphnet.config import Settings
-from graphnet.detectors.novelty import baseline, fingerprints
-from graphnet.detectors.novelty.fingerprints import COMPONENTS, LEVELS
+from graphnet.detectors.novelty import baseline, fingerprints, histograms
+from graphnet.detectors.novelty.fingerprints import LEVELS
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.model import score_connections
 from graphnet.generate.novelty_frames import EPOCH, synthetic_network
 
@@ -102,7 +103,7 @@ def test_levels_share_what_every_component_has_in_common() -> None:
     for lvl in ("client", "server", "subnet_pair", "zone_pair", "global"):
         for comp in rest:
             assert fp.levels[comp][lvl].total is fp.levels[first][lvl].total, (comp, lvl)
-    for comp in set(COMPONENTS) - set(fingerprints.FOLDED):
+    for comp in set(COMPONENTS) - set(histograms.FOLDED):
         other = fp.levels[comp]["client"].other_n
         assert other.strides == (0,) and not other.any(), comp
 
@@ -147,13 +148,13 @@ def test_a_single_baseline_window_learns_who_rates_from_its_last_share_of_time()
     bits = score_connections(fp, new).frame["part_new_pair"].to_numpy()
     assert bits[0] > 2.0
     # without first / last times (edges from elsewhere), the priors remain
-    hist = fingerprints.edge_histograms_from_connections(frame, "week")
+    hist = histograms.edge_histograms_from_connections(frame, "week")
     hist.edges = hist.edges.drop(columns=["first", "last"])
     bare = fingerprints.build(windows.window_of(T0 + W), hist)
     assert bare.who["g_opp"] == 0 and bare.who["g_new"] == 0
 
 
-def records_of(hist: fingerprints.EdgeHistograms) -> list[dict[str, object]]:
+def records_of(hist: histograms.EdgeHistograms) -> list[dict[str, object]]:
     """Edge histograms as rows in the former TALKED form (`<comp>_k` / `<comp>_n` lists)."""
     out: list[dict[str, object]] = []
     for i, e in enumerate(hist.edges.itertuples(index=False)):
@@ -184,8 +185,8 @@ def test_records_in_the_former_edge_form_and_from_connections_agree() -> None:
     settings = Settings(home=Path("."), top_ports=3, top_history=2)  # force 'other' folding
     as_of = windows.window_of(float(net.frame["ts"].max()) + W)
     direct = fingerprints.fingerprints_from_connections(net.frame, as_of, settings)
-    hist = fingerprints.edge_histograms_from_connections(net.frame, "week", settings)
-    stored = fingerprints.build(as_of, fingerprints.edge_histograms_from_records(records_of(hist)))
+    hist = histograms.edge_histograms_from_connections(net.frame, "week", settings)
+    stored = fingerprints.build(as_of, histograms.edge_histograms_from_records(records_of(hist)))
     assert set(direct.hosts) == set(stored.hosts)
     for comp in COMPONENTS:
         for lvl in LEVELS:
@@ -207,7 +208,7 @@ def test_folding_keeps_the_most_frequent_values_ties_by_value() -> None:
             "n": [5, 5, 5, 1, 2, 1, 4, 2, 1, 1, 1, 1],
         }
     )
-    folded, distinct = fingerprints.fold_top(hist, {"dport": 2, "history": 1})
+    folded, distinct = histograms.fold_top(hist, {"dport": 2, "history": 1})
     got = {(c, v): n for c, v, n in zip(folded["comp"], folded["value"], folded["n"], strict=True)}
     # 22, 443, 80 tie at 5: 22 and 443 are kept (value order), 80 + 25 + 53 fold
     assert {v: n for (c, v), n in got.items() if c == "dport"} == {"22": 5, "443": 5, "other": 8}
@@ -246,7 +247,7 @@ def test_folded_values_get_a_share_of_other() -> None:
     settings = Settings(home=Path("."), top_ports=3)
     fp = fingerprints.fingerprints_from_connections(frame, windows.window_of(T0 + 2 * W), settings)
     lh = fp.levels["dport"]["pair"]
-    assert fingerprints.OTHER in list(fp.vocab["dport"])
+    assert histograms.OTHER in list(fp.vocab["dport"])
     assert lh.other_n[0] == 14  # 20 connections, 3 ports x 2 kept explicitly
     assert lh.other_m[0] == 7
     unseen = fp.vocab["dport"].get_indexer(["1009"])[0]
@@ -269,9 +270,9 @@ def test_fingerprint_rows_for_neo4j() -> None:
     assert pair["props"]["services"] == "dns 12"
     listed = {k[:-2] for r in rows for k in r["props"] if k.endswith("_k")}
     assert listed == set(baseline.STORED_COMPONENTS) == {"service", "dport", "conn_state"}
-    every = baseline.fingerprint_rows(fp, components=fingerprints.COMPONENTS)
+    every = baseline.fingerprint_rows(fp, components=histograms.COMPONENTS)
     assert {k[:-2] for r in every for k in r["props"] if k.endswith("_k")} == set(
-        fingerprints.COMPONENTS
+        histograms.COMPONENTS
     )
     for r in rows:
         for k, v in r["props"].items():
@@ -290,8 +291,8 @@ def test_injected_pseudo_edges_add_counts_but_not_windows() -> None:
     extra = pd.DataFrame(
         [conn("10.0.0.1", "10.0.1.1", T0 + 2 * W + 5, conn_state="S0", history="S")]
     )
-    inj = fingerprints.edge_histograms_from_connections(
-        extra, "week", fold=False, weight=50.0, window=fingerprints.INJECTED
+    inj = histograms.edge_histograms_from_connections(
+        extra, "week", fold=False, weight=50.0, window=histograms.INJECTED
     )
     fp = fingerprints.fingerprints_from_connections(frame, as_of, injected=inj)
     pair = int(
@@ -314,8 +315,8 @@ def test_fingerprint_rows_in_chunks_are_the_rows_of_the_whole(seed: int) -> None
     settings = Settings(home=Path("."), top_ports=2, top_history=2)
     as_of = windows.window_of(float(net.frame["ts"].max()) + W)
     first = net.frame.iloc[:3]
-    inj = fingerprints.edge_histograms_from_connections(
-        first, "week", fold=False, weight=0.3, window=fingerprints.INJECTED
+    inj = histograms.edge_histograms_from_connections(
+        first, "week", fold=False, weight=0.3, window=histograms.INJECTED
     )
     fp = fingerprints.fingerprints_from_connections(net.frame, as_of, settings, injected=inj)
     whole = list(baseline.iter_fingerprint_rows(fp, components=COMPONENTS, chunk=10**9))
@@ -338,7 +339,7 @@ def test_fingerprint_rows_in_chunks_are_the_rows_of_the_whole(seed: int) -> None
 )
 def test_value_codes_over_batches_follow_first_appearance(batches: list[list[str]]) -> None:
     """Codes given batch by batch are those of pd.factorize over all the values at once."""
-    codes = fingerprints._Codes()
+    codes = histograms._Codes()
     got = [codes.encode(pa.array(b, type=pa.string())) for b in batches]
     every = [v for b in batches for v in b]
     want, vocab = pd.factorize(np.asarray(every, dtype=object), sort=False)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from graphnet import windows
 from graphnet.detectors.contract import Model
-from graphnet.detectors.novelty import fingerprints, scoring
+from graphnet.detectors.novelty import fingerprints, histograms, scoring
 from graphnet.detectors.novelty.conversations import conversations
 from graphnet.detectors.novelty.model import NoveltyDetector, score_connections
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
@@ -141,7 +141,7 @@ def test_detector_contract() -> None:
 
 def test_baseline_never_includes_the_scored_window() -> None:
     net = synthetic_network(1)
-    hist = fingerprints.edge_histograms_from_connections(net.frame, "week")
+    hist = histograms.edge_histograms_from_connections(net.frame, "week")
     with pytest.raises(ValueError, match="not before"):
         fingerprints.build(net.windows[-1], hist)
 
@@ -222,7 +222,7 @@ def test_empty_window_and_empty_baseline() -> None:
     assert sc.frame.empty
     assert conversations(sc).empty
     # no baseline at all: everything falls back to the uniform floor, nothing crashes
-    fp0 = fingerprints.build(net.windows[0], fingerprints.EdgeHistograms.empty())
+    fp0 = fingerprints.build(net.windows[0], histograms.EdgeHistograms.empty())
     out = score_connections(fp0, net.window_frame(net.windows[0]).head(50))
     assert np.isfinite(out.frame["bits"]).all()
 

@@ -28,6 +28,7 @@ from graphnet.detectors.contract import ConnectionScores, Context
 from graphnet.detectors.novelty import (
     baseline,
     fingerprints,
+    histograms,
     injection,
     paths,
     scoring,
@@ -128,16 +129,16 @@ def test_edge_histograms_of_the_engine_match_the_pandas_aggregation(tmp_path: Pa
     st_ = archive.settings
     wins = archive.windows()
     got = baseline.archive_edges(archive, wins, st_)
-    want = fingerprints.edge_histograms_from_connections(f, "week", st_)
+    want = histograms.edge_histograms_from_connections(f, "week", st_)
 
-    def edges(h: fingerprints.EdgeHistograms) -> dict[tuple[str, str, str], tuple[float, ...]]:
+    def edges(h: histograms.EdgeHistograms) -> dict[tuple[str, str, str], tuple[float, ...]]:
         e = h.edges
         return {
             (r.window, r.src, r.dst): (r.conns, r.first, r.last, r.src_subnet, r.src_internal)
             for r in e.itertuples(index=False)
         }
 
-    def values(h: fingerprints.EdgeHistograms) -> dict[tuple[str, ...], float]:
+    def values(h: histograms.EdgeHistograms) -> dict[tuple[str, ...], float]:
         out = {}
         keys = h.edges[["window", "src", "dst"]].to_numpy(dtype=object)
         for comp, ce in h.comps.items():
@@ -145,7 +146,7 @@ def test_edge_histograms_of_the_engine_match_the_pandas_aggregation(tmp_path: Pa
                 out[(*keys[e], comp, str(ce.vocab[v]))] = float(n)
         return out
 
-    def distinct(h: fingerprints.EdgeHistograms) -> dict[tuple[str, ...], tuple[float, float]]:
+    def distinct(h: histograms.EdgeHistograms) -> dict[tuple[str, ...], tuple[float, float]]:
         keys = h.edges[["window", "src", "dst"]].to_numpy(dtype=object)
         d, hd = h.comps["dport"].distinct, h.comps["history"].distinct
         assert d is not None and hd is not None
@@ -278,7 +279,7 @@ def test_the_pair_level_stored_apart_scores_as_the_whole_fingerprint(
     (`store_pairs`, `pair_view`) score a window exactly as the fingerprints in memory, in
     batches that split pairs or hold them all; folded values ('other') included."""
     archive, fp, obs, last = scored_both(tmp_path, seed, top_ports=1, top_history=1)
-    assert any(fingerprints.OTHER in fp.vocab[c] for c in fingerprints.FOLDED)
+    assert any(histograms.OTHER in fp.vocab[c] for c in histograms.FOLDED)
     fp2 = copy.deepcopy(fp)
     p = NoveltyParams()
     want = streamed.score_archived(
@@ -286,7 +287,7 @@ def test_the_pair_level_stored_apart_scores_as_the_whole_fingerprint(
     )
     baseline.store_pairs(archive, fp2)
     assert fp2.pairs_result == (last, baseline.PAIRS_RESULT)
-    assert all(len(fp2.levels[c]["pair"].keys) == 0 for c in fingerprints.COMPONENTS)
+    assert all(len(fp2.levels[c]["pair"].keys) == 0 for c in histograms.COMPONENTS)
     with pytest.raises(ValueError, match="stored apart"):
         scoring.score_frame(fp2, obs, last)
     got = streamed.score_archived(
@@ -384,7 +385,7 @@ def injected_cases() -> list[Feedback]:
     ]
 
 
-def histogram_dict(h: fingerprints.EdgeHistograms | None) -> dict[tuple[str, ...], float]:
+def histogram_dict(h: histograms.EdgeHistograms | None) -> dict[tuple[str, ...], float]:
     if h is None:
         return {}
     keys = h.edges[["src", "dst"]].to_numpy(dtype=object)
@@ -410,7 +411,7 @@ def test_approved_observations_of_the_engine_match_the_frames(tmp_path: Path, sc
         )  # fmt: skip
         stored.write_scores(archive, ws)
     base = pd.DataFrame({"src": ["10.0.0.1"], "dst": ["10.0.1.1"], "conns": [40.0]})
-    hist = fingerprints.EdgeHistograms(base, fingerprints.EdgeHistograms.empty().comps)
+    hist = histograms.EdgeHistograms(base, histograms.EdgeHistograms.empty().comps)
     for fb in injected_cases():
         got = injection.injection([fb], archive.settings, hist)
         want = injection.injection_from_frames([fb], {"2024-W01": frame}, base)
@@ -477,18 +478,18 @@ def test_fingerprints_built_with_the_pair_level_apart_equal_the_whole(
         store, last, st_, save=False, archive=archive, pairs_apart=True
     )
     assert apart.pairs_result == (last, baseline.PAIRS_RESULT)
-    assert all(len(apart.levels[c]["pair"].keys) == 0 for c in fingerprints.COMPONENTS)
+    assert all(len(apart.levels[c]["pair"].keys) == 0 for c in histograms.COMPONENTS)
     assert apart.n_pairs == whole.n_pairs > 0
-    for comp in fingerprints.COMPONENTS:
+    for comp in histograms.COMPONENTS:
         for lvl in fingerprints.LEVELS[1:]:
             np.testing.assert_array_equal(
                 apart.levels[comp][lvl].keys, whole.levels[comp][lvl].keys
             )
             np.testing.assert_array_equal(apart.levels[comp][lvl].n, whole.levels[comp][lvl].n)
-    want_rows = baseline.fingerprint_rows(whole, components=fingerprints.COMPONENTS)
+    want_rows = baseline.fingerprint_rows(whole, components=histograms.COMPONENTS)
     got_rows = list(
         baseline.iter_fingerprint_rows(
-            apart, components=fingerprints.COMPONENTS, chunk=5, archive=archive
+            apart, components=histograms.COMPONENTS, chunk=5, archive=archive
         )
     )
     assert got_rows == want_rows

@@ -3,8 +3,11 @@ surprising each connection of a window is against it.
 
 The pure maths:
 
-- `fingerprints`: per-pair fingerprints from edge histograms (and the pandas aggregation of
-  those histograms, the twin of the engine's);
+- `histograms`: per-edge component histograms in code form (from the engine's tables, or the
+  pandas aggregation of connections, the twin of the engine's);
+- `fingerprints`: per-pair fingerprints from edge histograms;
+- `pairlevel`: a fingerprint's pair level as rows to store, and views of the pairs a batch
+  needs made of those rows;
 - `parts`: the parts of a connection's novelty (components, new pair / new host), their
   groups, `NoveltyParams`, and how parts add up to bits and a 0-1 score;
 - `scored`: what scoring produces (`Scored`, and `PairKeys`: each pair at every level);

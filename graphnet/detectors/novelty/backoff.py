@@ -20,7 +20,7 @@ from scipy.special import gammaln
 
 from graphnet import ingest
 from graphnet.config import Settings
-from graphnet.detectors.novelty import fingerprints
+from graphnet.detectors.novelty import histograms
 from graphnet.detectors.novelty.fingerprints import Fingerprints
 from graphnet.detectors.novelty.parts import NoveltyParams
 from graphnet.detectors.novelty.scored import PairKeys
@@ -106,7 +106,7 @@ def _level_stats(
 
 def vocab_size(fp: Fingerprints, comp: str) -> int:
     voc = fp.vocab[comp]
-    return len(voc) - (1 if comp in fingerprints.FOLDED and fingerprints.OTHER in voc else 0)
+    return len(voc) - (1 if comp in histograms.FOLDED and histograms.OTHER in voc else 0)
 
 
 def _role(

@@ -28,16 +28,18 @@ from graphnet import accumulate, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
-from graphnet.detectors.novelty import fingerprints, injection
+from graphnet.detectors.novelty import fingerprints, histograms, injection, pairlevel
 from graphnet.detectors.novelty.fingerprints import (
-    COMPONENTS,
     DEFAULT_BASELINE,
     JOINT,
     LEVELS,
     ZONES,
-    EdgeHistograms,
     Fingerprints,
     build,
+)
+from graphnet.detectors.novelty.histograms import (
+    COMPONENTS,
+    EdgeHistograms,
     edge_histograms_from_batches,
     fold_limits,
 )
@@ -67,7 +69,7 @@ def archive_edges(archive: Archive, windows_: Sequence[str], settings: Settings)
     by the engine (one pass over the windows; the result grows with edges, not connections),
     every component read (`archive_edges_open` reads them one at a time, when asked)."""
     with archive_edges_open(archive, windows_, settings) as hist:
-        return fingerprints.materialised(hist)
+        return histograms.materialised(hist)
 
 
 @contextlib.contextmanager
@@ -75,7 +77,7 @@ def archive_edges_open(
     archive: Archive, windows_: Sequence[str], settings: Settings
 ) -> Iterator[EdgeHistograms]:
     """The folded edge histograms of the given windows, their components read from the
-    engine when asked for (`fingerprints.CompSource`: one at a time, turned into numbers as
+    engine when asked for (`histograms.CompSource`: one at a time, turned into numbers as
     they stream in), while the block runs: the engine's session stays open meanwhile."""
     if not windows_:
         yield EdgeHistograms.empty()
@@ -173,7 +175,7 @@ def build_fingerprints(
     The edge histograms are read one component at a time while the fingerprint is built. With
     `pairs_apart`, the pair level of each component is written as it is made to the window's
     `fingerprint_pairs` result and never held whole (`fp.pairs_result`; novelty reads it batch
-    by batch, `fingerprints.pair_view`).
+    by batch, `pairlevel.pair_view`).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -196,11 +198,11 @@ def build_fingerprints(
         if pairs_apart:
             meta = {"as_of": window, "windows": base}
             out = stack.enter_context(
-                archive.result_writer(window, PAIRS_RESULT, fingerprints.PAIR_SCHEMA, meta)
+                archive.result_writer(window, PAIRS_RESULT, pairlevel.PAIR_SCHEMA, meta)
             )
 
             def sink(ci: int, lh: fingerprints.LevelHist) -> None:
-                for batch in fingerprints.level_batches(ci, lh):
+                for batch in pairlevel.level_batches(ci, lh):
                     out.write(batch)
 
         fp = build(
@@ -306,7 +308,7 @@ def _stored_pair_rows(
     fp: Fingerprints, archive: Archive, components: Sequence[str], chunk: int
 ) -> Iterator[dict[str, Any]]:
     """The pair-level rows of fingerprints whose pair level is stored apart: each chunk of
-    pairs read back as a view (`fingerprints.pair_view`), made as from the whole level."""
+    pairs read back as a view (`pairlevel.pair_view`), made as from the whole level."""
     assert fp.pairs_result is not None
     whole = fp.meta.get("pair_whole") or {}
     with archive.session({}, results={"fp_pairs": fp.pairs_result}) as s:
@@ -315,7 +317,7 @@ def _stored_pair_rows(
             sel = np.arange(lo, hi, dtype=np.int64)
             s.lookup("novelty_fp_sel", pa.table({"pair": pa.array(sel)}))
             rows = s.table("novelty_fp_pairs", {"lo": lo, "hi": hi - 1})
-            view = fingerprints.pair_view(fp, sel, rows)
+            view = pairlevel.pair_view(fp, sel, rows)
             yield from _chunk_rows(view, "pair", 0, hi - lo, components, whole)
 
 
@@ -436,15 +438,15 @@ PAIRS_RESULT = "fingerprint_pairs"
 def store_pairs(archive: Archive, fp: Fingerprints) -> None:
     """Move the pair level of `fp` out of memory: its rows are written, a batch of pairs at a
     time, as the window's `fingerprint_pairs` result (through the archive door) and dropped
-    from `fp`; novelty then reads the pairs of each batch it scores (`fingerprints.pair_view`).
+    from `fp`; novelty then reads the pairs of each batch it scores (`pairlevel.pair_view`).
     What stays in memory per pair is its key and its row of `fp.pairs`."""
     if fp.pairs_result is not None:
         return
     meta = {"as_of": fp.as_of, "signature": fp.meta.get("signature"), "pairs": fp.n_pairs}
     archive.write_result_batches(
-        fp.as_of, PAIRS_RESULT, fingerprints.PAIR_SCHEMA, fingerprints.pair_batches(fp), meta
+        fp.as_of, PAIRS_RESULT, pairlevel.PAIR_SCHEMA, pairlevel.pair_batches(fp), meta
     )
-    fingerprints.detach_pairs(fp, (fp.as_of, PAIRS_RESULT))
+    pairlevel.detach_pairs(fp, (fp.as_of, PAIRS_RESULT))
 
 
 @dataclass

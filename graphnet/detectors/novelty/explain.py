@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from graphnet import features
-from graphnet.detectors.novelty.fingerprints import COMPONENTS, Fingerprints
+from graphnet.detectors.novelty.fingerprints import Fingerprints
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.parts import PARTS, WHO_PARTS, representatives
 from graphnet.detectors.novelty.scored import Scored
 

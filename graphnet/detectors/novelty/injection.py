@@ -23,8 +23,8 @@ import pyarrow as pa
 from graphnet import windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
-from graphnet.detectors.novelty import fingerprints, stored
-from graphnet.detectors.novelty.fingerprints import INJECTED, EdgeHistograms
+from graphnet.detectors.novelty import histograms, stored
+from graphnet.detectors.novelty.histograms import INJECTED, EdgeHistograms
 from graphnet.feedback import Feedback, matches, subnet_lookup
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,13 @@ def injection_from_frames(
             log.info("feedback %s approves no connection of %s", fb.id, fb.window)
             continue
         cols = [c for c in obs.columns if c in _CONN_COLUMNS]
-        hist = fingerprints.edge_histograms_from_connections(
+        hist = histograms.edge_histograms_from_connections(
             obs[cols], windows.kind_of(fb.window), settings, fold=False, window=INJECTED
         )
         parts.append(_scale(hist, _weights(fb, hist.edges, base)))
     if not parts:
         return None
-    return fingerprints.concat_histograms(parts)
+    return histograms.concat_histograms(parts)
 
 
 _CONN_COLUMNS = (
@@ -88,7 +88,7 @@ def _scale(hist: EdgeHistograms, w: np.ndarray) -> EdgeHistograms:
     edges = hist.edges.copy()
     edges["conns"] = edges["conns"].to_numpy(dtype="float64") * w
     comps = {
-        c: fingerprints.CompEdges(ce.edge, ce.value, ce.n * w[ce.edge], ce.vocab, ce.distinct)
+        c: histograms.CompEdges(ce.edge, ce.value, ce.n * w[ce.edge], ce.vocab, ce.distinct)
         for c, ce in hist.comps.items()
     }
     return EdgeHistograms(edges, comps)
@@ -170,7 +170,7 @@ def approved_histograms(
         }
     )
     frame["win"] = INJECTED
-    hist = fingerprints.edge_histograms_from_tables(pa.Table.from_pandas(frame), table, settings)
+    hist = histograms.edge_histograms_from_tables(pa.Table.from_pandas(frame), table, settings)
     hist.edges["window"] = INJECTED
     return hist
 
@@ -198,4 +198,4 @@ def injection(
         parts.append(_scale(got, _weights(fb, got.edges, base)))
     if not parts:
         return None
-    return fingerprints.concat_histograms(parts)
+    return histograms.concat_histograms(parts)

@@ -61,7 +61,8 @@ from graphnet.config import Settings
 from graphnet.detectors.contract import Model
 from graphnet.detectors.novelty import backoff, fingerprints
 from graphnet.detectors.novelty.explain import explain, top_values
-from graphnet.detectors.novelty.fingerprints import COMPONENTS, JOINT, Fingerprints
+from graphnet.detectors.novelty.fingerprints import JOINT, Fingerprints
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.parts import (
     GROUP_NAMES,
     GROUPS,

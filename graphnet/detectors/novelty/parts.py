@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphnet.detectors.novelty.fingerprints import COMPONENTS
+from graphnet.detectors.novelty.histograms import COMPONENTS
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "who": ("new_pair", "new_host"),

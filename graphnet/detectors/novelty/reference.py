@@ -15,7 +15,8 @@ import pandas as pd
 
 from graphnet import features, ingest
 from graphnet.detectors.novelty.backoff import pair_weights, vocab_size
-from graphnet.detectors.novelty.fingerprints import COMPONENTS, Fingerprints
+from graphnet.detectors.novelty.fingerprints import Fingerprints
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.parts import GROUPS, NoveltyParams
 
 

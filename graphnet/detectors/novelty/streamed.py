@@ -33,13 +33,10 @@ from graphnet.archive import Archive, Session
 from graphnet.config import Settings
 from graphnet.detectors.novelty.conversations import conversations_from_runs, p_values
 from graphnet.detectors.novelty.explain import explain, summarise
-from graphnet.detectors.novelty.fingerprints import (
-    COMPONENTS,
-    PAIR_SCHEMA,
-    Fingerprints,
-    pair_view,
-)
+from graphnet.detectors.novelty.fingerprints import Fingerprints
+from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.model import score_connections
+from graphnet.detectors.novelty.pairlevel import PAIR_SCHEMA, pair_view
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.scored import Scored
 
