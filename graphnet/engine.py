@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 
 #: rows per streamed batch of a result
 BATCH_ROWS = 100_000
+#: `Session.lean`: the share of the session's memory limit the engine keeps while Python
+#: builds large arrays from its results, and never less than this
+LEAN_SHARE = 0.25
+LEAN_MIN_BYTES = 64 * 2**20
 _SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$", re.IGNORECASE)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -56,6 +60,20 @@ class EngineSettings:
             )
         if self.threads < 1:
             raise ConfigError(f"GRAPHNET_ENGINE_THREADS must be 1 or more, not {self.threads}")
+
+
+_UNITS = {
+    "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+
+
+def size_bytes(size: str) -> int:
+    """A size as DuckDB reads it ("1GB" = 10^9 bytes, "256MiB" = 2^28 bytes) in bytes."""
+    m = _SIZE.match(size)
+    if not m:
+        raise ValueError(f"not a size: {size!r}")
+    return int(float(size[: m.start(2)].strip()) * _UNITS[m.group(2).lower()])
 
 
 @cache
@@ -146,6 +164,29 @@ class Session:
         """The rows of a statement given as text (what the archive itself asks: short)."""
         with self._guard("inline"):
             return self.run_text([text], params).fetchall()
+
+    @contextlib.contextmanager
+    def lean(self, share: float = LEAN_SHARE) -> Iterator[None]:
+        """Within the block the engine keeps at most `share` of the session's memory limit in
+        memory, what it holds beyond that (its temporary tables) spilled to the session's
+        folder: for a caller that builds large arrays in Python while it reads results. The
+        session's limit again after the block. When the engine cannot free enough (it is
+        holding a result that is being read) the limit stays as it was."""
+        whole = size_bytes(self.settings.memory_limit)
+        lean = max(int(whole * share), LEAN_MIN_BYTES)
+        if lean >= whole:
+            yield
+            return
+        try:
+            self.con.execute(f"SET memory_limit = '{lean}B'")
+        except duckdb.Error as exc:
+            log.debug("engine: memory limit kept at %s: %s", self.settings.memory_limit, exc)
+            yield
+            return
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = '{whole}B'")
 
     def scalar(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         with self._guard(name):

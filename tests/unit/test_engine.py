@@ -5,6 +5,7 @@ columns), the memory limit and the spill folder."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from graphnet import features, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
-from graphnet.engine import EngineSettings
+from graphnet.engine import EngineSettings, size_bytes
 from graphnet.errors import ConfigError, EngineOutOfMemory
 from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
 
@@ -250,6 +251,41 @@ def test_the_memory_limit_and_spill_folder_are_set_and_the_spill_folder_is_clean
     assert spill is not None and Path(spill[0]).parent == tmp_path / "tmp" / "engine"
     assert threads == (1,)
     assert list((tmp_path / "tmp" / "engine").iterdir()) == []
+
+
+def test_a_lean_session_spills_its_tables_and_gets_its_limit_back(tmp_path: Path) -> None:
+    """While Python builds from its results, the engine keeps a quarter of its limit: a table
+    larger than that moves to the spill folder, reads back whole, and the limit returns."""
+    archive = Archive(Settings(home=tmp_path, engine_memory="1GiB", engine_threads=1))
+
+    def memory(s: Any) -> tuple[str, float, float]:
+        limit = s.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        used, spilled = s.con.sql(
+            "SELECT SUM(memory_usage_bytes), SUM(temporary_storage_bytes) FROM duckdb_memory()"
+        ).fetchall()[0]
+        return str(limit), float(used) / 2**20, float(spilled) / 2**20
+
+    with archive.engine().session() as s:
+        s.con.execute("CREATE TEMP TABLE t AS SELECT range AS i FROM range(60000000)")
+        limit, used, spilled = memory(s)
+        assert limit == "1.0 GiB" and used > 300 and spilled == 0
+        with s.lean():
+            limit, used, spilled = memory(s)
+            assert limit == "256.0 MiB" and used <= 256 and spilled > 100
+            assert s.con.sql("SELECT COUNT(*), SUM(i) FROM t").fetchall() == [
+                (60_000_000, 60_000_000 * 59_999_999 // 2)
+            ]
+        assert memory(s)[0] == "1.0 GiB"
+    small = Archive(Settings(home=tmp_path, engine_memory="100MiB", engine_threads=1))
+    with small.engine().session() as s, s.lean():  # never below 64 MiB
+        assert memory(s)[0] == "64.0 MiB"
+
+
+def test_sizes_read_as_the_engine_reads_them() -> None:
+    assert size_bytes("1GB") == 10**9 and size_bytes(" 1.5 GiB") == 3 * 2**29
+    assert size_bytes("256MiB") == 2**28 and size_bytes("2kb") == 2000
+    with pytest.raises(ValueError, match="not a size: 'lots'"):
+        size_bytes("lots")
 
 
 def test_a_bad_memory_limit_is_a_config_error(tmp_path: Path) -> None:

@@ -78,7 +78,8 @@ def archive_edges_open(
 ) -> Iterator[EdgeHistograms]:
     """The folded edge histograms of the given windows, their components read from the
     engine when asked for (`histograms.CompSource`: one at a time, turned into numbers as
-    they stream in), while the block runs: the engine's session stays open meanwhile."""
+    they stream in), while the block runs: the engine's session stays open meanwhile, lean
+    (`Session.lean`)."""
     if not windows_:
         yield EdgeHistograms.empty()
         return
@@ -92,7 +93,11 @@ def archive_edges_open(
                 return s.batches("novelty_edge_folded", {"component": comp, "top": top[comp]})
             return s.batches("novelty_edge_component", {"component": comp})
 
-        yield edge_histograms_from_batches(edges, LazyComponents(rows), settings)
+        # the engine's tables are made: while the build turns them into arrays, one component
+        # at a time, the engine keeps little in memory (its tables spill), so that the two
+        # together stay near the engine's limit
+        with s.lean():
+            yield edge_histograms_from_batches(edges, LazyComponents(rows), settings)
 
 
 class LazyComponents(Mapping[str, Iterator[pa.RecordBatch]]):
