@@ -21,7 +21,11 @@ and the scheduler know which windows still need one.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
+import functools
+import gc
 import json
 import logging
 import os
@@ -87,6 +91,33 @@ def memory_mib() -> tuple[float | None, float | None]:
     peak_mib = peak / (2**20 if sys.platform == "darwin" else 2**10)
     # the kernel updates the high-water mark lazily: it can trail the resident size read first
     return rss, peak_mib if rss is None else max(rss, peak_mib)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None (another C library or system)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+def return_free_memory() -> bool:
+    """Collect garbage and hand the C heap's free pages back to the system (glibc's
+    `malloc_trim`). The arrays a step frees stay in the process's heap otherwise (once a
+    large block has been freed, the C library serves blocks of up to its size from the heap,
+    not from pages of their own), and the next step's peak would start from them. Returns
+    whether the system has it."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 @dataclass
@@ -351,7 +382,8 @@ def analyse_window(
     A run's `detail` (the step's own result, for its own command: it can be as large as the
     window's fingerprints) is dropped as soon as no later step of the pass needs the run
     (`release_details`), so a pass holds one step's working set at a time; the runs keep
-    their scores, findings and evidence. `run_detector` keeps the detail."""
+    their scores, findings and evidence; what the step freed goes back to the system
+    (`return_free_memory`). `run_detector` keeps the detail."""
     t0 = time.perf_counter()
     chosen = list(steps if steps is not None else default_steps())
     base = Context.of(settings, window, store, save=save, options=options)
@@ -375,6 +407,7 @@ def analyse_window(
         if run is not None:
             runs[step.name] = run
         release_details(runs, chosen[len(outcomes) :])
+        return_free_memory()
         outcome.rss_mib, outcome.peak_rss_mib = memory_mib()
         if on_step:
             on_step(window, step, outcome)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -168,6 +169,32 @@ def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None
     assert all(r.host_scores is not None for r in done.runs.values())
     for o in done.to_json()["steps"]:
         assert o["peak_rss_mib"] >= o["rss_mib"] > 0
+
+
+@pytest.mark.skipif(pipeline._malloc_trim() is None, reason="needs glibc's malloc_trim")
+def test_what_a_step_frees_goes_back_to_the_system(tmp_path: Path) -> None:
+    """Arrays a step freed are not counted in the memory after it: once a large block was
+    freed, the C library serves 1 MiB blocks from its heap and keeps them when they are freed;
+    the pass hands them back before the next step starts."""
+    pinned: list[np.ndarray] = []
+    at_end: list[float] = []
+
+    def run(ctx: Context) -> DetectorRun:
+        big = np.ones(8 << 17)  # 8 MiB, freed: the heap now serves blocks up to its size
+        del big
+        blocks = [np.ones(1 << 17) for _ in range(300)]  # 300 blocks of 1 MiB
+        pinned.append(np.ones(1 << 17))  # above them: the heap's top cannot shrink by itself
+        del blocks
+        rss = pipeline.memory_mib()[0]
+        assert rss is not None
+        at_end.append(rss)
+        return DetectorRun("frees", ctx.window, "freed 300 MiB")
+
+    done = analyse_window(
+        None, Settings(home=tmp_path), WINDOW, steps=[Step("frees", run, "frees")], save=False
+    )
+    after = done.outcomes[0].rss_mib
+    assert after is not None and after < at_end[0] - 200
 
 
 def test_select_keeps_registry_order_and_names_unknown_steps() -> None:
