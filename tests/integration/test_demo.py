@@ -45,10 +45,13 @@ def test_demo_small_end_to_end(store, tmp_path: Path) -> None:  # type: ignore[n
     assert found["attack_server"]["found"], found["attack_server"]
     assert found["handshake_anomaly"]["found"], found["handshake_anomaly"]
     assert Path(out["report"]).is_file()
-    # a second run replaces the demo graph instead of adding to it
-    again = CliRunner().invoke(app, args)
+    # a second, smaller run replaces the demo graph instead of adding to it
+    small = ["demo", "--weeks", "2", "--hosts", "40", "--scale", "800", "--seed", "6"]
+    again = CliRunner().invoke(app, [*small, "--out", str(tmp_path / "again"), "--json"])
     assert again.exit_code == 0, again.output
-    assert store.read("stats")[0]["connections"] == stats["connections"]
+    records = json.loads(again.stdout)["records"]
+    assert 0 < records < stats["connections"]
+    assert store.read("stats")[0]["connections"] == records
 
 
 def test_demo_refuses_a_graph_with_other_data(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -271,7 +271,7 @@ def scored_both(
     return archive, fp, f[wid == last].reset_index(drop=True), last
 
 
-@pytest.mark.parametrize(("seed", "batch"), [(0, 7), (3, 50_000), (5, 113)])
+@pytest.mark.parametrize(("seed", "batch"), [(0, 331), (3, 50_000), (5, 113)])
 def test_the_pair_level_stored_apart_scores_as_the_whole_fingerprint(
     tmp_path: Path, seed: int, batch: int
 ) -> None:
@@ -494,8 +494,8 @@ def test_fingerprints_built_with_the_pair_level_apart_equal_the_whole(
     )
     assert got_rows == want_rows
     p = NoveltyParams()
-    want = streamed.score_archived(archive, whole, last, p, st_, per_connection=True, batch=9)
-    got = streamed.score_archived(archive, apart, last, p, st_, per_connection=True, batch=9)
+    want = streamed.score_archived(archive, whole, last, p, st_, per_connection=True, batch=401)
+    got = streamed.score_archived(archive, apart, last, p, st_, per_connection=True, batch=401)
     pd.testing.assert_frame_equal(got.connections, want.connections)
     pd.testing.assert_frame_equal(got.conversations, want.conversations)
     assert got.conn_scores is not None and want.conn_scores is not None

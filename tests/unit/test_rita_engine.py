@@ -602,14 +602,14 @@ def test_a_pair_ranks_by_its_rise_only_when_new_or_much_stronger(tmp_path: Path)
 def test_beacon_statistics_in_batches_equal_one_batch(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The candidates cut in batches of a few connections (as a large window is, to bound the
-    engine's memory) are scored a batch at a time, and together give the same statistics
-    and bins, in the same order, as in one batch."""
+    """The candidates cut in batches of a few hundred connections (as a large window is, to
+    bound the engine's memory) are scored a batch at a time, and together give the same
+    statistics and bins, in the same order, as in one batch."""
     st = RitaSettings(internal_pairs=("beacon", "strobe", "long_connection"))
     f = frame(random_rows(seed))
     one: list[int] = []
     _, _, whole, whole_bars = sql_of(tmp_path / "a", f, st, 1e9, one)
-    monkeypatch.setattr(aggregates, "BEACON_BATCH_CONNECTIONS", 7)
+    monkeypatch.setattr(aggregates, "BEACON_BATCH_CONNECTIONS", 300)
     many: list[int] = []
     _, _, cut, cut_bars = sql_of(tmp_path / "b", f, st, 1e9, many)
     assert len(whole) > 3 and one == [len(whole)]
