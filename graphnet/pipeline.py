@@ -200,14 +200,15 @@ OnStep = Callable[[str, Step, StepOutcome | None], None]
 
 
 def check_order(steps: Sequence[Step]) -> None:
-    """Every step comes after the steps it needs, and names are unique."""
+    """Every step comes after the steps it needs or uses, and names are unique."""
     seen: set[str] = set()
     for s in steps:
         if s.name in seen:
             raise ValueError(f"step {s.name!r} is listed twice")
-        missing = [n for n in s.needs if n not in seen]
-        if missing:
-            raise ValueError(f"step {s.name!r} is listed before {', '.join(missing)}, it needs")
+        for how, names in (("needs", s.needs), ("uses", s.uses)):
+            missing = [n for n in names if n not in seen]
+            if missing:
+                raise ValueError(f"step {s.name!r} is listed before {', '.join(missing)}, it {how}")
         seen.add(s.name)
 
 
@@ -357,8 +358,8 @@ def run_learning(
 
 
 def release_details(runs: Mapping[str, DetectorRun], later: Sequence[Step]) -> None:
-    """Drop the `detail` of each run that none of the `later` steps needs."""
-    needed = {n for s in later for n in s.needs}
+    """Drop the `detail` of each run that none of the `later` steps needs or uses."""
+    needed = {n for s in later for n in (*s.needs, *s.uses)}
     for name, run in runs.items():
         if name not in needed:
             run.detail = None

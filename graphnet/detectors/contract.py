@@ -155,7 +155,8 @@ Status = Literal["ok", "skipped", "failed"]
 
 @dataclass(frozen=True)
 class Step:
-    """A registry entry: run by the pipeline in registry order, after the steps it `needs`."""
+    """A registry entry: run by the pipeline in registry order, after the steps it `needs` or
+    `uses`."""
 
     name: str
     run: Callable[[Context], DetectorRun]
@@ -163,6 +164,10 @@ class Step:
     #: the kind of the findings it writes (None: a preparation step without findings)
     kind: str | None = None
     needs: tuple[str, ...] = ()
+    #: steps whose result (their run's `detail`) it reads when they ran earlier in the pass,
+    #: without needing them: it does their work itself otherwise (novelty builds the
+    #: fingerprints when the fingerprints step did not give them)
+    uses: tuple[str, ...] = ()
     #: without history (NotEnoughHistory) the step can learn from the window itself: the
     #: pipeline runs it again on a time split view of the archive (`Archive.split_view`: the
     #: window's first part as its history, the rest scored)

@@ -40,6 +40,7 @@ def default_steps() -> tuple[Step, ...]:
             scoring.run,
             "every connection scored against its pair's fingerprint; novel conversations",
             kind="novel_connection",
+            uses=("fingerprints",),
             self_baseline=True,
         ),
         Step(

@@ -159,12 +159,17 @@ def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None
     b = dataclasses.replace(b, needs=("a",))
     c = dataclasses.replace(c, needs=("a",))
     d = make("d")
-    done = analyse_window(None, Settings(home=tmp_path), WINDOW, steps=[a, b, c, d], save=False)
-    # a later step that needs a run sees its detail, until the last one of them has run
+    e = dataclasses.replace(make("e"), uses=("d",))  # reads d's detail, would do without
+    f = make("f")
+    steps = [a, b, c, d, e, f]
+    done = analyse_window(None, Settings(home=tmp_path), WINDOW, steps=steps, save=False)
+    # a later step that needs or uses a run sees its detail, until the last one of them ran
     assert isinstance(seen["c"]["a"], Held)
     assert seen["c"]["b"] is None
     assert seen["d"] == {"a": None, "b": None, "c": None}
-    assert [r.detail for r in done.runs.values()] == [None] * 4
+    assert isinstance(seen["e"]["d"], Held)
+    assert seen["f"] == {"a": None, "b": None, "c": None, "d": None, "e": None}
+    assert [r.detail for r in done.runs.values()] == [None] * 6
     # the scores stay, and every step says the process's memory after it
     assert all(r.host_scores is not None for r in done.runs.values())
     for o in done.to_json()["steps"]:
@@ -230,6 +235,10 @@ def test_check_order() -> None:
     c = Step("c", run, "needs two", needs=("a", "b"))
     with pytest.raises(ValueError, match=r"^step 'c' is listed before a, b, it needs$"):
         check_order([c, a, b])
+    u = Step("u", run, "uses a", uses=("a",))
+    check_order([a, u])
+    with pytest.raises(ValueError, match=r"^step 'u' is listed before a, it uses$"):
+        check_order([u, a])
     check_order(Calls().steps())
 
 
