@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphnet import features, windows
+from graphnet import features, pipeline, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import ConnectionScores, Context
@@ -438,6 +438,30 @@ class FakeStore:
 
     def write_batches(self, name: str, rows: Iterable[Any], batch_size: int, **params: Any) -> int:
         return sum(1 for _ in rows)  # rows may be a generator (the store takes any iterable)
+
+
+def test_in_a_pass_novelty_scores_against_the_fingerprints_step_s_fingerprints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprints step's fingerprints are kept for novelty (`Step.uses`), which does not
+    build them again; alone, novelty builds its own."""
+    archive, _, _, last = scored_both(tmp_path, 2)
+    store = FakeStore(archive.windows())
+    steps = pipeline.select(["fingerprints", "novelty"])
+    built: list[str] = []
+    real = scoring.build_fingerprints
+
+    def counted(*args: Any, **kw: Any) -> fingerprints.Fingerprints:
+        built.append("novelty")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(scoring, "build_fingerprints", counted)
+    done = pipeline.analyse_window(store, archive.settings, last, steps, save=False)  # type: ignore[arg-type]
+    assert [o.status for o in done.outcomes] == ["ok", "ok"]
+    assert built == []
+    alone = pipeline.analyse_window(store, archive.settings, last, steps[1:], save=False)  # type: ignore[arg-type]
+    assert [o.status for o in alone.outcomes] == ["ok"] and built == ["novelty"]
+    assert alone.runs["novelty"].summary == done.runs["novelty"].summary
 
 
 def test_the_steps_score_every_connection_only_when_asked(tmp_path: Path) -> None:

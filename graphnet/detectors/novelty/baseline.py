@@ -520,6 +520,8 @@ class FingerprintStep:
 
     result: FingerprintResult
     fingerprints: Fingerprints
+    #: how many earlier windows were asked for (`BaselineOptions.baseline`)
+    baseline: int
 
     def to_json(self) -> dict[str, Any]:
         return self.result.to_json()
@@ -553,5 +555,5 @@ def run(ctx: Context) -> DetectorRun:
         ctx.window,
         summary,
         info={"baseline_windows": fp.windows, "baseline": baseline},
-        detail=FingerprintStep(res, fp),
+        detail=FingerprintStep(res, fp, baseline),
     )

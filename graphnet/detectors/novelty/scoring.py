@@ -437,7 +437,7 @@ def _fingerprints(ctx: Context, opts: NoveltyOptions) -> fingerprints.Fingerprin
     if (
         prior is not None
         and isinstance(prior.detail, FingerprintStep)
-        and prior.info.get("baseline") == opts.baseline
+        and prior.detail.baseline == opts.baseline  # info["baseline"] is the pipeline's text
     ):
         split = prior.info.get("time_split")
         if split is not None and ctx.archive.split is None:
