@@ -344,6 +344,7 @@ def analyse(
             "--only",
             help="Only these steps, in pipeline order (repeat, or separate with commas): "
             "snapshot, shifts, fingerprints, novelty, paths, lda, volume, behaviour, "
+            "beacon, long_connection, strobe, suspicious_dns, suspicious_http, dns_tunnel, "
             "browser_labels.",
         ),
     ] = None,
@@ -357,7 +358,8 @@ def analyse(
 ) -> None:
     """Run every analysis of a window (default: the latest), or of every window that needs
     one, in one process: snapshot, shifts, fingerprints, novelty, paths, lda, volume,
-    behaviour, Browser labels; then show the hosts and conversations to look at first (the
+    behaviour, beacon, long connections, strobes, the dns and http methods, Browser labels;
+    then show the hosts and conversations to look at first (the
     findings grouped and ranked; every one: `graphnet findings --window W --all`), or why
     there is none. `graphnet risk` and `graphnet report` then use the results."""
     from graphnet import pipeline

@@ -30,3 +30,13 @@ def test_without_version_a_command_is_still_required() -> None:
     assert result.exit_code == 2
     assert "Usage:" in result.output
     assert "graphnet 0." not in result.output
+
+
+def test_analyse_help_names_every_step_of_the_pipeline() -> None:
+    from graphnet.pipeline import default_steps
+
+    result = CliRunner().invoke(app, ["analyse", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    missing = [s.name for s in default_steps() if f" {s.name}," not in text.replace(".", ",")]
+    assert missing == []
