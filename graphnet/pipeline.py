@@ -35,6 +35,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from graphnet import findings as findings_mod
 from graphnet.archive import Archive, TimeSplit
 from graphnet.config import Settings
@@ -107,12 +109,14 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 def return_free_memory() -> bool:
-    """Collect garbage and hand the C heap's free pages back to the system (glibc's
-    `malloc_trim`). The arrays a step frees stay in the process's heap otherwise (once a
+    """Collect garbage and hand the free pages of both heaps back to the system: Arrow's
+    memory pool (`release_unused`: Arrow's allocator keeps every page of tables and arrays
+    that were freed, for Arrow's next ones) and the C heap (glibc's `malloc_trim`: once a
     large block has been freed, the C library serves blocks of up to its size from the heap,
-    not from pages of their own), and the next step's peak would start from them. Returns
-    whether the system has it."""
+    not from pages of their own). Without it, what a step freed stays in the process and the
+    next step's peak starts from it. Returns whether the system has `malloc_trim`."""
     gc.collect()
+    pa.default_memory_pool().release_unused()
     trim = _malloc_trim()
     if trim is None:
         return False
