@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -32,6 +33,10 @@ import pyarrow as pa
 from graphnet.errors import ConfigError, DiskFull, EngineOutOfMemory, is_disk_full
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: how a statement's result is fetched
+Fetch = Callable[[duckdb.DuckDBPyRelation], T]
 
 #: rows per streamed batch of a result
 BATCH_ROWS = 100_000
@@ -110,6 +115,7 @@ class Session:
         self.con = con
         self.spill = spill
         self.settings = settings
+        self._lean = False  # within a `lean` block that lowered the limit
 
     def bind(self, table: str, select: str) -> None:
         """Make `table` a temporary view of `select` (the archive's binding of a name to files)."""
@@ -123,16 +129,41 @@ class Session:
             raise ValueError(f"not a table name: {table!r}")
         self.con.register(table, data)
 
-    def _run(self, name: str, params: Mapping[str, Any] | None) -> duckdb.DuckDBPyRelation:
-        return self.run_text(statements(name), params)
-
     def run_text(
         self, stmts: Sequence[str], params: Mapping[str, Any] | None
     ) -> duckdb.DuckDBPyRelation:
         """Run statements: all but the last for their effect, the last as the (lazy) result."""
         for s in stmts[:-1]:
-            self.con.execute(s, _used(s, params))
+            self._widening(functools.partial(self.con.execute, s, _used(s, params)))
         return self.con.sql(stmts[-1], params=_used(stmts[-1], params))
+
+    def _fetch(self, stmts: Sequence[str], params: Mapping[str, Any] | None, how: Fetch[T]) -> T:
+        """Run statements and fetch the last one's result `how`: a statement that runs out of
+        memory in a lean block runs again with the session's whole limit (`_widening`)."""
+        rel = self.run_text(stmts, params)
+        return self._widening(
+            lambda: how(rel), lambda: how(self.con.sql(stmts[-1], params=_used(stmts[-1], params)))
+        )
+
+    def _widening(self, first: Callable[[], T], again: Callable[[], T] | None = None) -> T:
+        """`first()`; when it runs out of memory within a lean block, the session's whole limit
+        is given back for the rest of the block and `again()` (default `first`) runs: being
+        lean is an economy, never the cause of a failure. A failed statement changed nothing
+        (DuckDB rolls it back), so it can run again."""
+        try:
+            return first()
+        except duckdb.OutOfMemoryException as exc:
+            if not self._lean:
+                raise
+            whole = size_bytes(self.settings.memory_limit)
+            log.info(
+                "engine: a statement needs more than the lean limit; the whole %s again: %s",
+                self.settings.memory_limit,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory",
+            )
+            self.con.execute(f"SET memory_limit = '{whole}B'")
+            self._lean = False
+            return (again or first)()
 
     @contextlib.contextmanager
     def _guard(self, name: str) -> Iterator[None]:
@@ -151,19 +182,21 @@ class Session:
     def table(self, name: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         """The whole result of a statement (for results that are small: aggregates)."""
         with self._guard(name):
-            return self._run(name, params).to_arrow_table()
+            return self._fetch(statements(name), params, lambda r: r.to_arrow_table())
 
     def batches(
         self, name: str, params: Mapping[str, Any] | None = None, rows: int = BATCH_ROWS
     ) -> Iterator[pa.RecordBatch]:
-        """The result of a statement in batches of at most `rows` rows."""
+        """The result of a statement in batches of at most `rows` rows (in a lean block, a
+        statement that runs out of memory before its first batch runs again with the whole
+        limit; after it, the failure is raised)."""
         with self._guard(name):
-            yield from self._run(name, params).to_arrow_reader(rows)
+            yield from self._fetch(statements(name), params, lambda r: r.to_arrow_reader(rows))
 
     def rows(self, text: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """The rows of a statement given as text (what the archive itself asks: short)."""
         with self._guard("inline"):
-            return self.run_text([text], params).fetchall()
+            return self._fetch([text], params, lambda r: r.fetchall())
 
     @contextlib.contextmanager
     def lean(self, share: float = LEAN_SHARE) -> Iterator[None]:
@@ -171,10 +204,11 @@ class Session:
         memory, what it holds beyond that (its temporary tables) spilled to the session's
         folder: for a caller that builds large arrays in Python while it reads results. The
         session's limit again after the block. When the engine cannot free enough (it is
-        holding a result that is being read) the limit stays as it was."""
+        holding a result that is being read) the limit stays as it was; a statement that
+        needs more than the lean share gets the whole limit back (`_widening`)."""
         whole = size_bytes(self.settings.memory_limit)
         lean = max(int(whole * share), LEAN_MIN_BYTES)
-        if lean >= whole:
+        if lean >= whole or self._lean:
             yield
             return
         try:
@@ -183,14 +217,16 @@ class Session:
             log.debug("engine: memory limit kept at %s: %s", self.settings.memory_limit, exc)
             yield
             return
+        self._lean = True
         try:
             yield
         finally:
+            self._lean = False
             self.con.execute(f"SET memory_limit = '{whole}B'")
 
     def scalar(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         with self._guard(name):
-            rows = self._run(name, params).fetchall()
+            rows = self._fetch(statements(name), params, lambda r: r.fetchall())
         return rows[0][0] if rows else None
 
 

@@ -4,6 +4,7 @@ columns), the memory limit and the spill folder."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +280,39 @@ def test_a_lean_session_spills_its_tables_and_gets_its_limit_back(tmp_path: Path
     small = Archive(Settings(home=tmp_path, engine_memory="100MiB", engine_threads=1))
     with small.engine().session() as s, s.lean():  # never below 64 MiB
         assert memory(s)[0] == "64.0 MiB"
+
+
+def test_a_statement_too_large_for_the_lean_share_gets_the_whole_limit_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Being lean is an economy, never the cause of a failure: a statement that cannot spill
+    (one list of 30 M numbers: 240 MB) fails at a quarter of 600 MiB, runs again with the whole
+    limit, and the rest of the block keeps it; without a lean block, the failure is raised."""
+    big = "SELECT len(list(i)) AS n FROM range(30000000) t(i)"
+    archive = Archive(Settings(home=tmp_path, engine_memory="600MiB", engine_threads=1))
+
+    def limit(s: Any) -> str:
+        return str(s.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
+
+    with archive.engine().session() as s:
+        with s.lean():
+            assert limit(s) == "150.0 MiB"
+            with caplog.at_level(logging.INFO, logger="graphnet.engine"):
+                assert s.rows(big) == [(30_000_000,)]
+            assert "needs more than the lean limit; the whole 600MiB again" in caplog.text
+            assert limit(s) == "600.0 MiB"
+        assert limit(s) == "600.0 MiB"
+        with s.lean():  # a statement that runs before the result's runs again as well
+            rel = s.run_text([f"CREATE TEMP TABLE u AS {big}", "SELECT n FROM u"], None)
+            assert limit(s) == "600.0 MiB"
+            assert rel.fetchall() == [(30_000_000,)]
+    small = Archive(Settings(home=tmp_path, engine_memory="128MiB", engine_threads=1))
+    with small.engine().session() as s, pytest.raises(EngineOutOfMemory) as info:
+        s.rows(big)
+    assert str(info.value).startswith(
+        "the inline statement needs more memory than the engine's 128MiB "
+        "(GRAPHNET_ENGINE_MEMORY) and could not spill to disk: "
+    )
 
 
 def test_sizes_read_as_the_engine_reads_them() -> None:
