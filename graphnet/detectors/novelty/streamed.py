@@ -278,38 +278,42 @@ def score_archived(
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
         novel = _rows(s.table("novelty_novel"), total)
-        conv = _with_best(conv, novel)
-        step = max(1, math.ceil(total / max(sample_rows, 1)))
-        sample = _rows(s.table("novelty_sample", {"step": step}), total).assign(novel=False)
-        top = _frame(s.table("novelty_host_top", {"top": HOST_TOP}))
-        hs, host_best = _host_scores(top)
-        ids = np.unique(
-            np.concatenate(
-                [
-                    host_best["id"].to_numpy(dtype=np.int64),
-                    conv.loc[wanted, "best_id"].to_numpy(dtype=np.int64),
-                ]
+        # the rest builds frames in Python (next to the conversations and the fingerprints)
+        # from small results: the engine keeps its temporary tables (scored combinations,
+        # novel rows) on disk meanwhile
+        with s.lean():
+            conv = _with_best(conv, novel)
+            step = max(1, math.ceil(total / max(sample_rows, 1)))
+            sample = _rows(s.table("novelty_sample", {"step": step}), total).assign(novel=False)
+            top = _frame(s.table("novelty_host_top", {"top": HOST_TOP}))
+            hs, host_best = _host_scores(top)
+            ids = np.unique(
+                np.concatenate(
+                    [
+                        host_best["id"].to_numpy(dtype=np.int64),
+                        conv.loc[wanted, "best_id"].to_numpy(dtype=np.int64),
+                    ]
+                )
             )
-        )
-        s.lookup("novelty_ids", pa.table({"id": pa.array(ids, type=pa.int64())}))
-        rows = s.table("novelty_combo_rows")
-        combos = (
-            _score_batch(_view(s, fp, rows), rows, params, extra, settings)
-            if rows.num_rows
-            else None
-        )
-        conn_scores = None
-        if per_connection:
-            parts = [_frame(b) for b in s.batches("novelty_conn_scores")]
-            got = (
-                pd.concat(parts, ignore_index=True)
-                if parts
-                else pd.DataFrame({"uid": [], "score": []})
+            s.lookup("novelty_ids", pa.table({"id": pa.array(ids, type=pa.int64())}))
+            rows = s.table("novelty_combo_rows")
+            combos = (
+                _score_batch(_view(s, fp, rows), rows, params, extra, settings)
+                if rows.num_rows
+                else None
             )
-            conn_scores = pd.Series(
-                got["score"].to_numpy(dtype="float64"),
-                index=got["uid"].astype(str).to_numpy(),
-            )
+            conn_scores = None
+            if per_connection:
+                parts = [_frame(b) for b in s.batches("novelty_conn_scores")]
+                got = (
+                    pd.concat(parts, ignore_index=True)
+                    if parts
+                    else pd.DataFrame({"uid": [], "score": []})
+                )
+                conn_scores = pd.Series(
+                    got["score"].to_numpy(dtype="float64"),
+                    index=got["uid"].astype(str).to_numpy(),
+                )
     stored = _stored(novel, sample)
     return Streamed(
         connections=stored,
