@@ -345,3 +345,28 @@ def test_value_codes_over_batches_follow_first_appearance(batches: list[list[str
     want, vocab = pd.factorize(np.asarray(every, dtype=object), sort=False)
     np.testing.assert_array_equal(np.concatenate(got) if got else np.zeros(0, dtype=np.int64), want)
     assert list(codes.vocab) == list(vocab)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 40),
+            st.floats(0, 1e6, allow_nan=False, allow_infinity=False),
+        ),
+        max_size=60,
+    )
+)
+def test_sums_over_runs_are_the_sums_over_the_rows_in_their_order(
+    rows: list[tuple[int, float]],
+) -> None:
+    """`_sum_runs` against a dictionary that adds each value's numbers in the rows' order:
+    the same distinct values, ascending, and bit for bit the same sums."""
+    combined = np.array([c for c, _ in rows], dtype=np.int64)
+    n = np.array([x for _, x in rows], dtype=np.float64)
+    oracle: dict[int, float] = {}
+    for c, x in rows:
+        oracle[c] = oracle.get(c, 0.0) + x
+    uniq, sums = fingerprints._sum_runs(combined, n)
+    assert uniq.tolist() == sorted(oracle)
+    assert sums.tolist() == [oracle[c] for c in sorted(oracle)]

@@ -194,6 +194,24 @@ class Fingerprints:
         return out[:top] if top else out
 
 
+def _sum_runs(combined: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of `combined`, ascending, and the sum of `n` over each: the rows are
+    sorted (stably: each value's rows keep their order, so every sum adds the same numbers in
+    the same order as a sum over the unsorted rows) and summed over the runs of equal values,
+    without a hash table of the values."""
+    order = np.argsort(combined, kind="stable")
+    combined = combined[order]
+    weights = n[order]
+    del order
+    starts = np.empty(len(combined), dtype=bool)
+    starts[:1] = True
+    np.not_equal(combined[1:], combined[:-1], out=starts[1:])
+    uniq = combined[starts]
+    run = np.cumsum(starts) - 1
+    del starts, combined
+    return uniq, np.bincount(run, weights=weights, minlength=len(uniq))
+
+
 def _aggregate(
     key: np.ndarray,
     value: np.ndarray,
@@ -208,10 +226,7 @@ def _aggregate(
     if len(key) == 0:
         z = np.zeros(n_keys)
         return LevelHist(V, np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy(), z + 1)
-    combined = key.astype(np.int64) * V + value
-    codes, uniq = pd.factorize(combined, sort=True)
-    counts = np.bincount(codes, weights=n, minlength=len(uniq))
-    uniq = np.asarray(uniq, dtype=np.int64)
+    uniq, counts = _sum_runs(key.astype(np.int64) * V + value, n)
     keep = counts > 0
     uniq, counts = uniq[keep], counts[keep]
     k = uniq // V
