@@ -4,6 +4,7 @@ and the registry it runs by default."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -183,45 +184,49 @@ def test_what_a_step_frees_goes_back_to_the_system(tmp_path: Path) -> None:
     freed, the C library serves 1 MiB blocks from its heap and keeps them when they are freed;
     the pass hands them back before the next step starts."""
     pinned: list[np.ndarray] = []
-    at_end: list[float] = []
 
-    def run(ctx: Context) -> DetectorRun:
+    def frees() -> None:
         big = np.ones(8 << 17)  # 8 MiB, freed: the heap now serves blocks up to its size
         del big
         blocks = [np.ones(1 << 17) for _ in range(300)]  # 300 blocks of 1 MiB
         pinned.append(np.ones(1 << 17))  # above them: the heap's top cannot shrink by itself
         del blocks
-        rss = pipeline.memory_mib()[0]
-        assert rss is not None
-        at_end.append(rss)
-        return DetectorRun("frees", ctx.window, "freed 300 MiB")
 
-    done = analyse_window(
-        None, Settings(home=tmp_path), WINDOW, steps=[Step("frees", run, "frees")], save=False
-    )
-    after = done.outcomes[0].rss_mib
-    assert after is not None and after < at_end[0] - 200
+    at_end, after = _memory_of_a_step(tmp_path, frees)
+    assert after < at_end - 200
 
 
 def test_what_a_step_freed_in_arrow_goes_back_to_the_system(tmp_path: Path) -> None:
     """Arrow's memory pool keeps the pages of arrays that were freed (for Arrow's next
     ones); the pass hands them back before the next step starts."""
-    at_end: list[float] = []
 
-    def run(ctx: Context) -> DetectorRun:
+    def frees() -> None:
         texts = [pa.array(np.arange(1 << 18) * i).cast(pa.string()) for i in range(100)]
         assert pa.total_allocated_bytes() > 200 << 20
         del texts
+
+    at_end, after = _memory_of_a_step(tmp_path, frees)
+    assert after < at_end - 150
+
+
+def _memory_of_a_step(tmp_path: Path, work: Callable[[], None]) -> tuple[float, float]:
+    """A pass of one step that does `work`: the process's memory at the step's end, and the
+    memory the pass records after it."""
+    at_end: list[float] = []
+
+    def run(ctx: Context) -> DetectorRun:
+        work()
         rss = pipeline.memory_mib()[0]
         assert rss is not None
         at_end.append(rss)
-        return DetectorRun("frees", ctx.window, "freed Arrow arrays")
+        return DetectorRun("frees", ctx.window, "freed")
 
     done = analyse_window(
         None, Settings(home=tmp_path), WINDOW, steps=[Step("frees", run, "frees")], save=False
     )
     after = done.outcomes[0].rss_mib
-    assert after is not None and after < at_end[0] - 150
+    assert after is not None
+    return at_end[0], after
 
 
 def test_select_keeps_registry_order_and_names_unknown_steps() -> None:
