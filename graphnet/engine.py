@@ -133,37 +133,43 @@ class Session:
         self, stmts: Sequence[str], params: Mapping[str, Any] | None
     ) -> duckdb.DuckDBPyRelation:
         """Run statements: all but the last for their effect, the last as the (lazy) result."""
+        return self._prepared(stmts, params)()
+
+    def _prepared(
+        self, stmts: Sequence[str], params: Mapping[str, Any] | None
+    ) -> Callable[[], duckdb.DuckDBPyRelation]:
+        """Run all statements but the last (each through `_widening`); the last one's lazy
+        result, made anew at each call."""
         for s in stmts[:-1]:
             self._widening(functools.partial(self.con.execute, s, _used(s, params)))
-        return self.con.sql(stmts[-1], params=_used(stmts[-1], params))
+        return functools.partial(self.con.sql, stmts[-1], params=_used(stmts[-1], params))
 
     def _fetch(self, stmts: Sequence[str], params: Mapping[str, Any] | None, how: Fetch[T]) -> T:
-        """Run statements and fetch the last one's result `how`: a statement that runs out of
-        memory in a lean block runs again with the session's whole limit (`_widening`)."""
-        rel = self.run_text(stmts, params)
-        return self._widening(
-            lambda: how(rel), lambda: how(self.con.sql(stmts[-1], params=_used(stmts[-1], params)))
-        )
+        """Run statements and fetch the last one's result `how`, through `_widening`."""
+        last = self._prepared(stmts, params)
+        return self._widening(lambda: how(last()))
 
-    def _widening(self, first: Callable[[], T], again: Callable[[], T] | None = None) -> T:
-        """`first()`; when it runs out of memory within a lean block, the session's whole limit
-        is given back for the rest of the block and `again()` (default `first`) runs: being
-        lean is an economy, never the cause of a failure. A failed statement changed nothing
-        (DuckDB rolls it back), so it can run again."""
+    def _set_limit(self, size: int) -> None:
+        self.con.execute(f"SET memory_limit = '{size}B'")
+
+    def _widening(self, run: Callable[[], T]) -> T:
+        """`run()`; when it runs out of memory within a lean block, the session's whole limit
+        is given back for the rest of the block and it runs again: being lean is an economy,
+        never the cause of a failure. A failed statement changed nothing (DuckDB rolls it
+        back), so it can run again."""
         try:
-            return first()
+            return run()
         except duckdb.OutOfMemoryException as exc:
             if not self._lean:
                 raise
-            whole = size_bytes(self.settings.memory_limit)
             log.info(
                 "engine: a statement needs more than the lean limit; the whole %s again: %s",
                 self.settings.memory_limit,
                 str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory",
             )
-            self.con.execute(f"SET memory_limit = '{whole}B'")
+            self._set_limit(size_bytes(self.settings.memory_limit))
             self._lean = False
-            return (again or first)()
+            return run()
 
     @contextlib.contextmanager
     def _guard(self, name: str) -> Iterator[None]:
@@ -212,7 +218,7 @@ class Session:
             yield
             return
         try:
-            self.con.execute(f"SET memory_limit = '{lean}B'")
+            self._set_limit(lean)
         except duckdb.Error as exc:
             log.debug("engine: memory limit kept at %s: %s", self.settings.memory_limit, exc)
             yield
@@ -222,7 +228,7 @@ class Session:
             yield
         finally:
             self._lean = False
-            self.con.execute(f"SET memory_limit = '{whole}B'")
+            self._set_limit(whole)
 
     def scalar(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
         with self._guard(name):
