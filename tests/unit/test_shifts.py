@@ -17,14 +17,14 @@ from graphnet.detectors.shifts import (
     SCORED,
     CentralityShiftDetector,
     ShiftSettings,
-    _roles,
     browser_query,
     community_moves,
-    cypher_literal,
     derive,
     score_window,
 )
+from graphnet.detectors.shifts.model import _roles
 from graphnet.detectors.snapshots import compute
+from graphnet.findings import cypher_literal
 
 WEEKS = [f"2024-W{w:02d}" for w in range(1, 6)]
 ATTACK_WEEK = "2024-W04"

@@ -1,0 +1,282 @@
+"""Centrality shifts, the report: rows, graph-level change and the Cypher that opens a host
+in Neo4j Browser, built from metric tables by `score_window` (pure)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from graphnet.detectors.shifts.model import (
+    NOT_ENOUGH_HISTORY,
+    SCORED,
+    CentralityShiftDetector,
+    ShiftSettings,
+    derive,
+)
+from graphnet.findings import cypher_literal
+
+# --------------------------------------------------------------------------------------------
+# Cypher for Neo4j Browser
+# --------------------------------------------------------------------------------------------
+
+
+def browser_query(host: str, window: str, limit: int = 200) -> str:
+    """Cypher that opens `host`'s neighbourhood in `window` (its heaviest edges) and its
+    snapshot history, for pasting into Neo4j Browser."""
+    h, w = cypher_literal(host), cypher_literal(window)
+    return (
+        f"MATCH (h:Host {{id: {h}}})\n"
+        "CALL (h) {\n"
+        f"  OPTIONAL MATCH p = (h)-[r:TALKED {{window: {w}}}]-(:Host)\n"
+        f"  WITH p, r ORDER BY r.conns DESC LIMIT {int(limit)}\n"
+        "  RETURN collect(p) AS neighbourhood\n"
+        "}\n"
+        "CALL (h) {\n"
+        "  OPTIONAL MATCH (s:Snapshot {status: 'done'})-[m:MEASURED]->(h)\n"
+        "  WITH s, m ORDER BY s.window\n"
+        "  RETURN collect(m {window: s.window, .out_degree, .in_degree, .peers, .dports_out,\n"
+        "    .dports_in, .conns_out, .conns_in, .pagerank, .betweenness, .hub, .authority,\n"
+        "    .community}) AS history\n"
+        "}\n"
+        "RETURN h, neighbourhood, history"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ShiftRow:
+    window: str
+    host: str
+    score: float
+    rank: int
+    parts: dict[str, dict[str, Any]]
+    explanation: str
+    cypher: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "host": self.host,
+            "score": self.score,
+            "rank": self.rank,
+            "parts": self.parts,
+            "explanation": self.explanation,
+            "cypher": self.cypher,
+        }
+
+
+@dataclass
+class GraphChange:
+    hosts: int = 0
+    edges: int = 0
+    previous_window: str | None = None
+    previous_hosts: int = 0
+    previous_edges: int = 0
+    new_edges: int = 0
+    vanished_edges: int = 0
+    new_hosts: int = 0
+    vanished_hosts: int = 0
+    community_moves: int = 0
+    #: median of community_moves over the earlier windows (Louvain partitions of graphs
+    #: without a clear community structure vary from window to window; compare with this)
+    community_moves_typical: float | None = None
+    communities: int = 0
+
+
+@dataclass
+class ShiftReport:
+    window: str
+    status: str  # "ok" | "not enough history"
+    message: str
+    history: list[str]
+    graph: GraphChange
+    rows: list[ShiftRow] = field(default_factory=list)
+    scored_hosts: int = 0
+    findings_saved: int = 0
+
+    @property
+    def enough_history(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "status": self.status,
+            "message": self.message,
+            "history": self.history,
+            "graph": asdict(self.graph),
+            "scored_hosts": self.scored_hosts,
+            "findings_saved": self.findings_saved,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+
+def community_moves(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
+    """Hosts present in both windows (index) with their community labels and whether they
+    moved. Labels are arbitrary per window, so communities are matched first: each current
+    community descends from the previous community that gave it most of its (common) hosts.
+    A host moved when its previous community is not the one its current community descends
+    from. Columns: previous, current, ancestor, moved."""
+    common = previous.index.intersection(current.index)
+    both = pd.DataFrame(
+        {
+            "previous": previous.reindex(common).to_numpy(dtype=np.int64),
+            "current": current.reindex(common).to_numpy(dtype=np.int64),
+        },
+        index=common,
+    )
+    if both.empty:
+        return both.assign(ancestor=pd.Series(dtype=np.int64), moved=pd.Series(dtype=bool))
+    counts = both.groupby(["current", "previous"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["current", "n", "previous"], ascending=[True, False, True])
+    ancestor = counts.drop_duplicates("current").set_index("current")["previous"]
+    both["ancestor"] = ancestor.reindex(both["current"].to_numpy()).to_numpy()
+    both["moved"] = both["previous"].to_numpy() != both["ancestor"].to_numpy()
+    return both
+
+
+def _pair_changes(current: pd.DataFrame | None, previous: pd.DataFrame | None) -> tuple[int, int]:
+    if current is None or previous is None:
+        return 0, 0
+    cur = pd.MultiIndex.from_frame(current[["src", "dst"]].astype(str))
+    old = pd.MultiIndex.from_frame(previous[["src", "dst"]].astype(str))
+    return int((~cur.isin(old)).sum()), int((~old.isin(cur)).sum())
+
+
+def _json_number(v: Any) -> Any:
+    if v is None:
+        return None
+    f = float(v)
+    if not np.isfinite(f):
+        return None
+    if f == int(f) and abs(f) < 2**53:
+        return int(f)
+    return float(f"{f:.6g}")
+
+
+def score_window(
+    measures: pd.DataFrame,
+    window: str,
+    history: Sequence[str],
+    top: int = 20,
+    settings: ShiftSettings | None = None,
+    current_pairs: pd.DataFrame | None = None,
+    previous_pairs: pd.DataFrame | None = None,
+) -> tuple[ShiftReport, pd.DataFrame]:
+    """Score `window` against the `history` windows (oldest first) from a long metric table
+    (`window`, `host`, snapshot metrics). Returns the report (top `top` rows) and the full
+    score table (all hosts, sorted by score). Pure: no store."""
+    s = settings or ShiftSettings()
+    history = [w for w in history if w < window]
+    cur = measures[measures["window"] == window].set_index("host").drop(columns="window")
+    graph = GraphChange(
+        hosts=len(cur), edges=len(current_pairs) if current_pairs is not None else 0
+    )
+    if "community" in cur.columns and len(cur):
+        graph.communities = int(cur["community"].nunique())
+    if history:
+        prev_w = history[-1]
+        prev = measures[measures["window"] == prev_w].set_index("host")
+        graph.previous_window = prev_w
+        graph.previous_hosts = len(prev)
+        graph.previous_edges = len(previous_pairs) if previous_pairs is not None else 0
+        graph.new_hosts = int((~cur.index.isin(prev.index)).sum())
+        graph.vanished_hosts = int((~prev.index.isin(cur.index)).sum())
+        graph.new_edges, graph.vanished_edges = _pair_changes(current_pairs, previous_pairs)
+        moves = community_moves(prev["community"], cur["community"])
+        moved = moves.index[moves["moved"].to_numpy(dtype=bool)]
+        graph.community_moves = len(moved)
+        earlier_moves = []
+        for a, b in itertools.pairwise(history):
+            pa = measures[measures["window"] == a].set_index("host")["community"]
+            pb = measures[measures["window"] == b].set_index("host")["community"]
+            earlier_moves.append(int(community_moves(pa, pb)["moved"].sum()))
+        if earlier_moves:
+            graph.community_moves_typical = float(np.median(earlier_moves))
+    else:
+        moved = pd.Index([])
+    if len(history) < s.min_history:
+        msg = (
+            f"not enough history for {window}: {len(history)} earlier snapshot(s), "
+            f"{s.min_history} needed; run `graphnet snapshot --all` after ingesting earlier "
+            "windows"
+        )
+        return (
+            ShiftReport(window, NOT_ENOUGH_HISTORY, msg, list(history), graph),
+            pd.DataFrame(),
+        )
+    hist = measures[measures["window"].isin(history)]
+    det = CentralityShiftDetector(s).fit(hist)
+    obs = derive(cur)
+    regular = det.presence_[det.presence_ >= s.absent_presence].index
+    gone = regular.difference(obs.index)
+    if len(gone):
+        absent = pd.DataFrame(0.0, index=gone, columns=obs.columns)
+        absent["balance"] = np.nan
+        obs = pd.concat([obs, absent])
+    known = det.presence_[det.presence_ >= s.min_presence].index
+    obs = obs[obs.index.isin(known)]
+    scores = det.score(obs)
+    scores = scores.sort_values(["score"], ascending=False, kind="stable")
+    scores["rank"] = np.arange(1, len(scores) + 1)
+    rows = []
+    for host, r in scores.head(top).iterrows():
+        parts: dict[str, dict[str, Any]] = {
+            m: {
+                "previous": _json_number(r[f"previous_{m}"]),
+                "current": _json_number(r[f"current_{m}"]),
+                "z": round(float(r[f"part_{m}"]), 2),
+            }
+            for m in SCORED
+        }
+        if r["role_previous"] != r["role_current"]:
+            parts["role"] = {
+                "previous": r["role_previous"],
+                "current": r["role_current"],
+                "z": parts["balance"]["z"],
+            }
+        if bool(r["new_hub"]):
+            parts["new_hub"] = {
+                "previous": _json_number(det.best_pct_["pagerank_pct"].get(host, 0.0)),
+                "current": _json_number(obs.at[host, "pagerank_pct"]),
+                "z": parts["pagerank_pct"]["z"],
+            }
+        explanation = str(r["explanation"])
+        if host in moved:
+            parts["community"] = {
+                "previous": _json_number(prev.at[host, "community"]),
+                "current": _json_number(cur.at[host, "community"]),
+                "z": None,
+            }
+            if r["score"] >= s.finding_score and graph.community_moves <= max(
+                1.0, s.community_stable_share * len(cur)
+            ):
+                explanation += f"; changed community since {history[-1]}"
+        rows.append(
+            ShiftRow(
+                window=window,
+                host=str(host),
+                score=round(float(r["score"]), 3),
+                rank=int(r["rank"]),
+                parts=parts,
+                explanation=explanation,
+                cypher=browser_query(str(host), window),
+            )
+        )
+    report = ShiftReport(
+        window=window,
+        status="ok",
+        message=f"{len(scores)} hosts scored against {len(history)} earlier snapshots",
+        history=list(history),
+        graph=graph,
+        rows=rows,
+        scored_hosts=len(scores),
+    )
+    return report, scores
