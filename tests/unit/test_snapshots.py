@@ -277,3 +277,20 @@ def test_invariants(pairs: list[tuple[int, int, int]], engine: str) -> None:
             assert h[col].sum() == pytest.approx(1.0) and (h[col] >= -1e-9).all()
         assert (h["betweenness"] >= -1e-12).all() and (h["betweenness"] <= 1 + 1e-9).all()
         assert h["community"].min() == 0 and h["community"].max() == m.communities - 1
+
+
+def test_measures_statement_reads_every_metric_in_order() -> None:
+    """`snapshot_measures` returns one list per metric: each metric of METRICS, in order, read
+    from the MEASURED relationship's property of the same name."""
+    import re
+
+    from graphnet.detectors.snapshots.metrics import METRICS
+    from graphnet.store import cypher
+
+    text = cypher("snapshot_measures")
+    collected = re.search(r"collect\(\[(.*?)\]\) AS rows", text, re.S)
+    assert collected is not None
+    read = [p.strip() for p in collected.group(1).split(",")]
+    assert read == [f"m.{m}" for m in METRICS]
+    returned = re.findall(r"\[r IN rows \| r\[(\d+)\]\] AS (\w+)", text)
+    assert [(int(i), name) for i, name in returned] == list(enumerate(METRICS))

@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 # store
 # --------------------------------------------------------------------------------------------
 def _pairs(store: GraphStore, window: str) -> pd.DataFrame:
-    frame = store.frame("shift_window_pairs", window=window)
-    return frame if not frame.empty else pd.DataFrame(columns=["src", "dst"])
+    rows = store.read_values("shift_window_pairs", window=window)
+    src = rows[0]["src"] if rows else []
+    dst = rows[0]["dst"] if rows else []
+    return pd.DataFrame({"src": pd.Series(src, dtype=object), "dst": pd.Series(dst, dtype=object)})
 
 
 @dataclass(frozen=True)

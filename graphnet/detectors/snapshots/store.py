@@ -297,15 +297,19 @@ def host_history(store: GraphStore, host: str) -> pd.DataFrame:
 
 def measures(store: GraphStore, windows_: Sequence[str]) -> pd.DataFrame:
     """Long table of the stored metrics of some windows: columns window, host, METRICS."""
-    frame = store.frame("snapshot_measures", windows=list(windows_))
-    if frame.empty:
+    rows = store.read_values("snapshot_measures", windows=list(windows_))
+    hosts = [h for r in rows for h in r["hosts"]]
+    if not hosts:
         return pd.DataFrame(columns=["window", "host", *METRICS])
-    metrics = pd.DataFrame(list(frame["m"]))
-    keep = [c for c in METRICS if c in metrics.columns]
-    out = metrics[keep].copy()
-    out.insert(0, "host", frame["host"].astype(str).to_numpy())
-    out.insert(0, "window", frame["window"].astype(str).to_numpy())
-    return out
+    columns: dict[str, list[Any]] = {
+        "window": [str(r["window"]) for r in rows for _ in r["hosts"]],
+        "host": [str(h) for h in hosts],
+    }
+    for metric in METRICS:
+        values = [v for r in rows for v in r[metric]]
+        if any(v is not None for v in values):  # a metric no host has is left out
+            columns[metric] = values
+    return pd.DataFrame(columns)
 
 
 def top_hosts(
