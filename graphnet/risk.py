@@ -10,6 +10,9 @@ hosts):
 
 A detector that did not score a host (paths, shifts and behaviour score only the hosts they
 have something to say about) gives **no evidence** about it, not evidence that it is normal.
+The hosts ranked are the window's and every host a detector scored: `shifts` also scores a
+host that went quiet (present in most of its history, absent from the window), which is part
+of what changed, so N counts it too.
 
 The evidence is **truncated**: only the detectors that put the host among their top `tau`
 share (default 5 %; at least their first `min_top` = 10 hosts in a small window: tau' =
