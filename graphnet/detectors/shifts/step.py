@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 def _pairs(store: GraphStore, window: str) -> pd.DataFrame:
     rows = store.read_values("shift_window_pairs", window=window)
-    src = rows[0]["src"] if rows else []
-    dst = rows[0]["dst"] if rows else []
-    return pd.DataFrame({"src": pd.Series(src, dtype=object), "dst": pd.Series(dst, dtype=object)})
+    if not rows or not rows[0]["src"]:
+        return pd.DataFrame(columns=["src", "dst"])
+    return pd.DataFrame({"src": rows[0]["src"], "dst": rows[0]["dst"]})
 
 
 @dataclass(frozen=True)

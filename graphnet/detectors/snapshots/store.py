@@ -301,14 +301,17 @@ def measures(store: GraphStore, windows_: Sequence[str]) -> pd.DataFrame:
     hosts = [h for r in rows for h in r["hosts"]]
     if not hosts:
         return pd.DataFrame(columns=["window", "host", *METRICS])
-    columns: dict[str, list[Any]] = {
-        "window": [str(r["window"]) for r in rows for _ in r["hosts"]],
-        "host": [str(h) for h in hosts],
+    columns: dict[str, pd.Series] = {
+        "window": pd.Series([str(r["window"]) for r in rows for _ in r["hosts"]]),
+        "host": pd.Series([str(h) for h in hosts]),
     }
+    del hosts
     for metric in METRICS:
-        values = [v for r in rows for v in r[metric]]
+        # one metric's values at a time, each list let go of once it is a column
+        values = [v for r in rows for v in r.pop(metric)]
         if any(v is not None for v in values):  # a metric no host has is left out
-            columns[metric] = values
+            columns[metric] = pd.Series(values)
+        del values
     return pd.DataFrame(columns)
 
 
