@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from graphnet.detectors.snapshots import (
     modularity,
     pagerank,
 )
+from graphnet.store import cypher
 
 
 def random_edges(n: int, m: int, seed: int) -> pd.DataFrame:
@@ -282,11 +285,6 @@ def test_invariants(pairs: list[tuple[int, int, int]], engine: str) -> None:
 def test_measures_statement_reads_every_metric_in_order() -> None:
     """`snapshot_measures` returns one list per metric: each metric of METRICS, in order, read
     from the MEASURED relationship's property of the same name."""
-    import re
-
-    from graphnet.detectors.snapshots.metrics import METRICS
-    from graphnet.store import cypher
-
     text = cypher("snapshot_measures")
     collected = re.search(r"collect\(\[(.*?)\]\) AS rows", text, re.S)
     assert collected is not None

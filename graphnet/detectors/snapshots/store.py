@@ -308,10 +308,9 @@ def measures(store: GraphStore, windows_: Sequence[str]) -> pd.DataFrame:
     del hosts
     for metric in METRICS:
         # one metric's values at a time, each list let go of once it is a column
-        values = [v for r in rows for v in r.pop(metric)]
-        if any(v is not None for v in values):  # a metric no host has is left out
-            columns[metric] = pd.Series(values)
-        del values
+        column = pd.Series([v for r in rows for v in r.pop(metric)])
+        if column.notna().any():  # a metric no host has is left out
+            columns[metric] = column
     return pd.DataFrame(columns)
 
 
