@@ -163,6 +163,66 @@ def test_edge_histograms_of_the_engine_match_the_pandas_aggregation(tmp_path: Pa
     assert len(hists) == 2 and "other" in hists
 
 
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    edges=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from([22, 25, 53, 80, 443, 8080]),
+                st.sampled_from(["other", "S", "Dd", "ShADadFf", "ShR"]),
+            ),
+            min_size=1,
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    top_ports=st.integers(1, 4),
+    top_history=st.integers(1, 4),
+)
+def test_the_engine_folds_each_edge_as_the_pandas_twin(
+    tmp_path_factory: pytest.TempPathFactory,
+    edges: list[list[tuple[int, str]]],
+    top_ports: int,
+    top_history: int,
+) -> None:
+    """Edges with fewer, as many or more values than are kept (only the last are ranked by
+    the engine), a literal 'other' among them: the folded counts and the distinct values
+    before folding are those of the pandas aggregation."""
+    rows = []
+    for e, conns in enumerate(edges):
+        for k, (port, hist) in enumerate(conns):
+            uid = f"C{e}-{k}"
+            rows.append(
+                conn("10.0.0.1", f"10.0.1.{e}", EPOCH + 60.0 * k + e, uid, dport=port, history=hist)
+            )
+    f = normalised(pd.DataFrame(rows))
+    archive = archived(
+        tmp_path_factory.mktemp("fold"), f, top_ports=top_ports, top_history=top_history
+    )
+    got = baseline.archive_edges(archive, archive.windows(), archive.settings)
+    want = histograms.edge_histograms_from_connections(f, "week", archive.settings)
+
+    def folded(h: histograms.EdgeHistograms) -> dict[tuple[str, str, str], float]:
+        dsts = h.edges["dst"].to_numpy(dtype=object)
+        return {
+            (dsts[e], comp, str(ce.vocab[v])): float(n)
+            for comp in ("dport", "history")
+            for ce in [h.comps[comp]]
+            for e, v, n in zip(ce.edge, ce.value, ce.n, strict=True)
+        }
+
+    def distinct(h: histograms.EdgeHistograms) -> dict[str, tuple[float, float]]:
+        d, hd = h.comps["dport"].distinct, h.comps["history"].distinct
+        assert d is not None and hd is not None
+        return {str(k): (d[i], hd[i]) for i, k in enumerate(h.edges["dst"])}
+
+    assert folded(got) == folded(want)
+    assert distinct(got) == distinct(want)
+
+
 def test_window_joint_counts_match_the_components(tmp_path: Path) -> None:
     f = folding_frame()
     archive = archived(tmp_path, f)

@@ -85,12 +85,12 @@ def archive_edges_open(
         return
     top = fold_limits(settings)
     with archive.session({"conns": list(windows_)}, parts=["conns"]) as s:
-        s.scalar("novelty_edge_values")
+        s.scalar(
+            "novelty_edge_values", {"top_ports": top["dport"], "top_history": top["history"]}
+        )
         edges = s.table("novelty_edges")
 
         def rows(comp: str) -> Iterator[pa.RecordBatch]:
-            if comp in top:
-                return s.batches("novelty_edge_folded", {"component": comp, "top": top[comp]})
             return s.batches("novelty_edge_component", {"component": comp})
 
         # the engine's tables are made: while the build turns them into arrays, one component
