@@ -20,6 +20,7 @@ from graphnet.detectors.shifts import (
     browser_query,
     community_moves,
     derive,
+    model,
     score_window,
 )
 from graphnet.detectors.shifts.model import _roles
@@ -137,6 +138,19 @@ def test_planted_scanner_ranks_first_and_quiet_weeks_stay_quiet(seed: int) -> No
         assert q.rows[0].score < 0.5 * planted, (quiet, q.rows[0].explanation)
     text = rep.rows[0].explanation
     assert "→" in text and "σ" in text and "history" in text
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hosts_scored_a_few_rows_at_a_time_score_as_all_at_once(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are scored in chunks (bounded working arrays) against one population: every
+    column, the explanations included, is that of the whole window scored at once."""
+    _, whole = report(seed, ATTACK_WEEK, flippers=3)
+    monkeypatch.setattr(model, "SCORE_ROWS", 7)
+    _, chunked = report(seed, ATTACK_WEEK, flippers=3)
+    assert len(whole) > 7 * 3
+    pd.testing.assert_frame_equal(chunked, whole)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

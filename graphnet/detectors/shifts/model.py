@@ -69,6 +69,8 @@ COUNT_METRICS = (
     "conns_in",
 )
 MAD_TO_SIGMA = 1.4826
+#: hosts scored at a time (`CentralityShiftDetector.score`): bounds its working arrays
+SCORE_ROWS = 200_000
 # the connections a metric's change rests on (its evidence): those the host initiated ("out"),
 # those it received ("in"), the smaller of the two ("both": betweenness needs paths into and out
 # of the host) or all of them ("all")
@@ -302,9 +304,42 @@ class CentralityShiftDetector(Model):
         if "pagerank_pct" not in obs.columns or "rel_pagerank" not in obs.columns:
             obs = derive(obs)
         s = self.settings
+        names = list(SCORED)
+        known = self.hosts_.get_indexer(obs.index)
+        offsets = self.offset_.reindex(names).to_numpy(dtype="float64")
+        # the population's change: the earlier windows' consecutive pairs plus the change into
+        # this window of the hosts present in it and in the last earlier window (all of them:
+        # it is the population), prepared once for every row
+        moved = (known >= 0) & (obs["peers"].to_numpy(dtype="float64") > 0)
+        moved[moved] &= self.last_present_[known[moved]]
+        scales = []
+        for j, m in enumerate(names):
+            levels, changes = self.pairs_[j]
+            before = self.last_[known[moved], j]
+            now = _transform(obs[_source(m)].to_numpy(dtype="float64")[moved], m, offsets[j])
+            levels = np.concatenate([levels, before])
+            changes = np.concatenate([changes, np.abs(now - before)])
+            k = max(MIN_LEVEL_PAIRS, round(s.level_share * len(levels)))
+            scales.append(_LevelScale(levels, changes, k))
+        # the hosts are scored SCORE_ROWS at a time (each row on its own, but for the population
+        # above): the working arrays stay small however many hosts the window holds
+        n = len(obs)
+        parts = [
+            self._score_rows(obs.iloc[a : a + SCORE_ROWS], known[a : a + SCORE_ROWS], scales)
+            for a in range(0, max(n, 1), SCORE_ROWS)
+        ]
+        out = parts[0] if len(parts) == 1 else pd.concat(parts)
+        del parts
+        return out
+
+    def _score_rows(
+        self, obs: pd.DataFrame, known: np.ndarray, scales: Sequence[_LevelScale]
+    ) -> pd.DataFrame:
+        """`score` of some rows of the window (derived columns present), `known` their rows
+        in the fitted tables (-1: not seen), `scales` the population's change per metric."""
+        s = self.settings
         hosts = obs.index
         names = list(SCORED)
-        known = self.hosts_.get_indexer(hosts)
         seen = known >= 0
 
         def aligned(table: pd.DataFrame, fill: np.ndarray) -> np.ndarray:
@@ -329,22 +364,13 @@ class CentralityShiftDetector(Model):
                 for j, m in enumerate(names)
             ]
         )
-        # the population's change: the earlier windows' consecutive pairs plus the change into
-        # this window of the hosts present in it and in the last earlier window
-        moved = seen & (obs["peers"].to_numpy(dtype="float64") > 0)
-        moved[seen] &= self.last_present_[known[seen]]
-        pop = np.zeros_like(med)
-        for j in range(len(names)):
-            levels, changes = self.pairs_[j]
-            before = self.last_[known[moved], j]
-            levels = np.concatenate([levels, before])
-            changes = np.concatenate([changes, np.abs(cur_t[moved, j] - before)])
-            k = max(MIN_LEVEL_PAIRS, round(s.level_share * len(levels)))
-            pop[:, j] = _level_scale(levels, changes, med[:, j], k)
+        pop = np.column_stack([scales[j](med[:, j]) for j in range(len(names))])
         pop *= MAD_TO_SIGMA / math.sqrt(2.0)
         scale = np.maximum(np.maximum(own, pop), floors)
+        del own, pop
         z = (cur_t - med) / scale
         z = np.where(np.isfinite(z), z, 0.0)  # balance of an absent host, or without history
+        del cur_t, med, scale
         # evidence: a part resting on fewer connections than the average host's is shrunk by
         # sqrt(n / typical) (its sampling error grows as 1/sqrt(n)), and so is the whole host
         cur_flow = _flows(
@@ -450,32 +476,37 @@ class CentralityShiftDetector(Model):
         return texts
 
 
-def _level_scale(level: np.ndarray, change: np.ndarray, at: np.ndarray, k: int) -> np.ndarray:
-    """Median of `change` over the `k` pairs whose `level` is nearest to each value of `at`
-    (all the pairs of a tie block when it holds more than `k`); 0 without pairs."""
-    ok = np.isfinite(level) & np.isfinite(change)
-    lv, ch = level[ok], change[ok]
-    out = np.zeros(len(at))
-    if not len(lv):
+class _LevelScale:
+    """Median of `change` over the `k` pairs whose `level` is nearest to each value asked for
+    (all the pairs of a tie block when it holds more than `k`); 0 without pairs. The pairs are
+    sorted and their rolling medians taken once, then asked for any number of values."""
+
+    def __init__(self, level: np.ndarray, change: np.ndarray, k: int) -> None:
+        ok = np.isfinite(level) & np.isfinite(change)
+        lv, ch = level[ok], change[ok]
+        order = np.argsort(lv, kind="stable")
+        self.lv, self.ch = lv[order], ch[order]
+        n = len(self.lv)
+        self.k = max(1, min(k, n))
+        self.roll = pd.Series(self.ch).rolling(self.k).median().to_numpy() if n else np.zeros(0)
+
+    def __call__(self, at: np.ndarray) -> np.ndarray:
+        lv, ch, kk, n = self.lv, self.ch, self.k, len(self.lv)
+        if not n:
+            return np.zeros(len(at))
+        a = np.where(np.isfinite(at), at, lv[0])
+        lo = np.searchsorted(lv, a, side="left")
+        hi = np.searchsorted(lv, a, side="right")
+        start = np.clip((lo + hi) // 2 - kk // 2, 0, n - kk)
+        out = self.roll[start + kk - 1]
+        big = (hi - lo) > kk
+        if big.any():
+            # a tie block (same level) larger than k: all of it; a block is named by its start
+            starts, where = np.unique(lo[big], return_inverse=True)
+            ends = np.searchsorted(lv, lv[starts], side="right")
+            blocks = np.array([np.median(ch[s:e]) for s, e in zip(starts, ends, strict=True)])
+            out[big] = blocks[where]
         return out
-    order = np.argsort(lv, kind="stable")
-    lv, ch = lv[order], ch[order]
-    n = len(lv)
-    kk = max(1, min(k, n))
-    roll = pd.Series(ch).rolling(kk).median().to_numpy()
-    a = np.where(np.isfinite(at), at, lv[0])
-    lo = np.searchsorted(lv, a, side="left")
-    hi = np.searchsorted(lv, a, side="right")
-    start = np.clip((lo + hi) // 2 - kk // 2, 0, n - kk)
-    out = roll[start + kk - 1]
-    big = (hi - lo) > kk
-    if big.any():
-        # a tie block (same level) larger than k: all of it; a block is named by its start
-        starts, where = np.unique(lo[big], return_inverse=True)
-        ends = np.searchsorted(lv, lv[starts], side="right")
-        blocks = np.array([np.median(ch[s:e]) for s, e in zip(starts, ends, strict=True)])
-        out[big] = blocks[where]
-    return out
 
 
 def _flows(out: np.ndarray, inn: np.ndarray) -> dict[str, np.ndarray]:
