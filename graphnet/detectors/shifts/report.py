@@ -142,12 +142,23 @@ def community_moves(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
     return both
 
 
-def _pair_changes(current: pd.DataFrame | None, previous: pd.DataFrame | None) -> tuple[int, int]:
+def pair_keys(src: Sequence[str], dst: Sequence[str]) -> np.ndarray:
+    """A 64-bit key per directed host pair (src[i], dst[i]): what the new and vanished edges
+    are counted from, 8 bytes a pair where the two names take about 130 (a window of 4.5 M
+    pairs: 36 MB, not 0.6 GB). A pair of one window takes another's key with a chance of about
+    n² / 2⁶⁴ in all (n = 5 M: about one in 700,000), which would move a count by one."""
+    if not len(src):
+        return np.zeros(0, dtype=np.uint64)
+    frame = pd.DataFrame(
+        {"src": np.asarray(src, dtype=object), "dst": np.asarray(dst, dtype=object)}
+    )
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+
+
+def _pair_changes(current: np.ndarray | None, previous: np.ndarray | None) -> tuple[int, int]:
     if current is None or previous is None:
         return 0, 0
-    cur = pd.MultiIndex.from_frame(current[["src", "dst"]].astype(str))
-    old = pd.MultiIndex.from_frame(previous[["src", "dst"]].astype(str))
-    return int((~cur.isin(old)).sum()), int((~old.isin(cur)).sum())
+    return int((~np.isin(current, previous)).sum()), int((~np.isin(previous, current)).sum())
 
 
 def _json_number(v: Any) -> Any:
@@ -167,12 +178,14 @@ def score_window(
     history: Sequence[str],
     top: int = 20,
     settings: ShiftSettings | None = None,
-    current_pairs: pd.DataFrame | None = None,
-    previous_pairs: pd.DataFrame | None = None,
+    current_pairs: np.ndarray | None = None,
+    previous_pairs: np.ndarray | None = None,
 ) -> tuple[ShiftReport, pd.DataFrame]:
     """Score `window` against the `history` windows (oldest first) from a long metric table
     (`window`, `host`, snapshot metrics). Returns the report (top `top` rows) and the full
-    score table (all hosts, sorted by score). Pure: no store."""
+    score table (all hosts, sorted by score). `current_pairs` and `previous_pairs` are the
+    `pair_keys` of the window's and the previous window's edges (the new and vanished edges are
+    counted from them). Pure: no store."""
     s = settings or ShiftSettings()
     history = [w for w in history if w < window]
     cur = measures[measures["window"] == window].set_index("host").drop(columns="window")
@@ -191,6 +204,8 @@ def score_window(
         graph.vanished_hosts = int((~prev.index.isin(cur.index)).sum())
         graph.new_edges, graph.vanished_edges = _pair_changes(current_pairs, previous_pairs)
         moves = community_moves(prev["community"], cur["community"])
+        prev_community = prev["community"]
+        del prev  # the window's copies are let go of as soon as they are used: at 1.5 M hosts
         moved = moves.index[moves["moved"].to_numpy(dtype=bool)]
         graph.community_moves = len(moved)
         earlier_moves = []
@@ -202,6 +217,7 @@ def score_window(
             graph.community_moves_typical = float(np.median(earlier_moves))
     else:
         moved = pd.Index([])
+        prev_community = pd.Series(dtype="float64")
     if len(history) < s.min_history:
         msg = (
             f"not enough history for {window}: {len(history)} earlier snapshot(s), "
@@ -212,9 +228,11 @@ def score_window(
             ShiftReport(window, NOT_ENOUGH_HISTORY, msg, list(history), graph),
             pd.DataFrame(),
         )
-    hist = measures[measures["window"].isin(history)]
-    det = CentralityShiftDetector(s).fit(hist)
+    det = CentralityShiftDetector(s).fit(measures[measures["window"].isin(history)])
     obs = derive(cur)
+    cur_hosts = len(cur)
+    cur_community = cur["community"] if "community" in cur.columns else pd.Series(dtype="float64")
+    del cur
     regular = det.presence_[det.presence_ >= s.absent_presence].index
     gone = regular.difference(obs.index)
     if len(gone):
@@ -251,12 +269,12 @@ def score_window(
         explanation = str(r["explanation"])
         if host in moved:
             parts["community"] = {
-                "previous": _json_number(prev.at[host, "community"]),
-                "current": _json_number(cur.at[host, "community"]),
+                "previous": _json_number(prev_community.at[host]),
+                "current": _json_number(cur_community.at[host]),
                 "z": None,
             }
             if r["score"] >= s.finding_score and graph.community_moves <= max(
-                1.0, s.community_stable_share * len(cur)
+                1.0, s.community_stable_share * cur_hosts
             ):
                 explanation += f"; changed community since {history[-1]}"
         rows.append(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from graphnet.detectors import snapshots
 from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.shifts.model import KIND, ShiftSettings
-from graphnet.detectors.shifts.report import ShiftReport, score_window
+from graphnet.detectors.shifts.report import ShiftReport, pair_keys, score_window
 from graphnet.errors import NotEnoughHistory
 from graphnet.findings import Finding
 from graphnet.store.protocol import GraphStore
@@ -22,11 +23,12 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------
 # store
 # --------------------------------------------------------------------------------------------
-def _pairs(store: GraphStore, window: str) -> pd.DataFrame:
+def _pairs(store: GraphStore, window: str) -> np.ndarray:
+    """The `pair_keys` of a window's edges: the names are let go of as soon as they are keys."""
     rows = store.read_values("shift_window_pairs", window=window)
     if not rows or not rows[0]["src"]:
-        return pd.DataFrame(columns=["src", "dst"])
-    return pd.DataFrame({"src": rows[0]["src"], "dst": rows[0]["dst"]})
+        return pair_keys([], [])
+    return pair_keys(rows[0]["src"], rows[0]["dst"])
 
 
 @dataclass(frozen=True)
