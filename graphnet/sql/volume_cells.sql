@@ -2,19 +2,18 @@
 -- flows, the bytes and the distinct peers of a bound table's connections (from the view
 -- `volume_roles` that `volume_entities` made in the same session), by the entity codes of the
 -- lookup `volume_codes` (entity, code) and bucket: the order the model keeps them in. Buckets
--- without connections are never made. Peers are counted by grouping twice, (entity, bucket,
--- peer) then (entity, bucket): plain groupings, which spill.
-SELECT k.code AS entity, g.bucket, CAST(g.flows AS DOUBLE) AS flows,
-       CAST(g.bytes AS DOUBLE) AS bytes, CAST(g.peers AS DOUBLE) AS peers
+-- without connections are never made. Each connection's entity is swapped for its code
+-- before any grouping, so that the groups the engine keeps hold numbers and the peer only.
+-- Peers are counted by grouping twice, (entity, bucket, peer) then (entity, bucket): plain
+-- groupings, which spill.
+SELECT entity, bucket, CAST(SUM(flows) AS DOUBLE) AS flows, CAST(SUM(bytes) AS DOUBLE) AS bytes,
+       CAST(COUNT(*) AS DOUBLE) AS peers
 FROM (
-  SELECT entity, bucket, SUM(flows) AS flows, SUM(bytes) AS bytes, COUNT(*) AS peers
-  FROM (
-    SELECT entity, CAST(FLOOR(ts / $bucket_seconds) AS BIGINT) AS bucket, peer,
-           COUNT(*) AS flows, SUM(bytes) AS bytes
-    FROM volume_roles
-    GROUP BY entity, CAST(FLOOR(ts / $bucket_seconds) AS BIGINT), peer
-  ) per_peer
-  GROUP BY entity, bucket
-) g
-JOIN volume_codes k ON k.entity = g.entity
-ORDER BY k.code, g.bucket
+  SELECT k.code AS entity, CAST(FLOOR(r.ts / $bucket_seconds) AS BIGINT) AS bucket, r.peer,
+         COUNT(*) AS flows, SUM(r.bytes) AS bytes
+  FROM volume_roles r
+  JOIN volume_codes k ON k.entity = r.entity
+  GROUP BY k.code, CAST(FLOOR(r.ts / $bucket_seconds) AS BIGINT), r.peer
+) per_peer
+GROUP BY entity, bucket
+ORDER BY entity, bucket
