@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 50_000
 #: the lookup of busy edges every statement joins against (src, dst, edge)
 EDGES = "volume_edges"
+#: the columns of the cells and their types, as the model keeps them
+CELL_TYPES: dict[str, Any] = {
+    "entity": np.int64,
+    "bucket": np.int64,
+    "flows": np.float64,
+    "bytes": np.float64,
+    "peers": np.float64,
+}
 
 
 class Session(Protocol):
@@ -144,18 +152,23 @@ def cells(s: Session, entities: pd.Index, bucket_seconds: int) -> tuple[pd.DataF
         }
     )
     s.lookup("volume_codes", codes)
-    table = _table(s, "volume_cells", {"bucket_seconds": int(bucket_seconds)})
-    if not table.num_rows:
+    # each batch's columns as arrays, then one column at a time joined and its pieces let go
+    # of: the cells are held about once (at 32 M a week the history has some 27 M of them),
+    # not as an Arrow table, its arrays and a frame's copy of them at once
+    pieces: dict[str, list[np.ndarray]] = {c: [] for c in CELL_TYPES}
+    params = {"bucket_seconds": int(bucket_seconds)}
+    for batch in s.batches("volume_cells", params, BATCH_ROWS):
+        for c, dtype in CELL_TYPES.items():
+            col = batch.column(batch.schema.get_field_index(c))
+            pieces[c].append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=dtype))
+        del batch
+    if not pieces["entity"]:
         return _empty_cells(), entities
-    out = pd.DataFrame(
-        {
-            "entity": table.column("entity").to_numpy().astype(np.int64),
-            "bucket": table.column("bucket").to_numpy().astype(np.int64),
-            "flows": table.column("flows").to_numpy().astype("float64"),
-            "bytes": table.column("bytes").to_numpy().astype("float64"),
-            "peers": table.column("peers").to_numpy().astype("float64"),
-        }
-    )
+    columns = {}
+    for c in CELL_TYPES:
+        columns[c] = np.concatenate(pieces.pop(c))
+    out = pd.DataFrame(columns, copy=False)
+    del columns
     log.debug("volume cells: %d over %d entities", len(out), len(names))
     return out, entities
 

@@ -24,11 +24,12 @@ def _kde_support(
     """(key, value, mult) of every (entity, group) and (entity, pooled), zeros included: the
     distinct values of each key with how many of its buckets had them, sorted by key and
     value (by sorting arrays: no hash table over every cell)."""
-    g = hist_cells["group"].to_numpy().astype(np.int64)
-    e = hist_cells["entity"].to_numpy().astype(np.int64)
-    v = hist_cells["flows"].to_numpy().astype("float64")
+    g = np.asarray(hist_cells["group"].to_numpy(), dtype=np.int64)
+    e = np.asarray(hist_cells["entity"].to_numpy(), dtype=np.int64)
+    v = np.asarray(hist_cells["flows"].to_numpy(), dtype="float64")
     key = np.concatenate([e * (NG + 1) + g, e * (NG + 1) + POOLED])
     val = np.concatenate([v, v])
+    del g, e, v
     order = np.lexsort((val, key))
     key, val = key[order], val[order]
     del order

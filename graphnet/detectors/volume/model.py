@@ -148,7 +148,11 @@ class VolumeBaselines(Model):
         self.edges: pd.Index | None = edges
         self.entities: pd.Index = entities
         hc = hist_cells
-        hc = hc[(hc["bucket"] >= self.b0) & (hc["bucket"] < self.b1)].reset_index(drop=True)
+        inside = (hc["bucket"] >= self.b0) & (hc["bucket"] < self.b1)
+        # the cells as they are when all are inside and numbered from 0: no copy of them all
+        if not inside.all() or not hc.index.equals(pd.RangeIndex(len(hc))):
+            hc = hc[inside].reset_index(drop=True)
+        del inside
         self.n_hist_entities = len(self.entities)
         self.hist_cells = hc
         self._fit_groups(hc)
@@ -180,19 +184,24 @@ class VolumeBaselines(Model):
         all_b = np.arange(self.b0, self.b1, dtype=np.int64)
         self.n_g = np.bincount(group_of(all_b, bs), minlength=NG).astype("float64")
         self.n_pooled = float(len(all_b))
-        hc = hc.assign(group=group_of(hc["bucket"].to_numpy(), bs))
         n_ent = len(self.entities)
-        e = hc["entity"].to_numpy().astype(np.int64)
-        g = hc["group"].to_numpy().astype(np.int64)
-        x = hc["flows"].to_numpy().astype("float64")
+        # the cells' columns as arrays, without copies where their type is already the one
+        # needed, each working array let go of once used: at 32 M connections a week the
+        # history holds some 27 M cells, and each array of them takes 0.2 GB
+        e = np.asarray(hc["entity"].to_numpy(), dtype=np.int64)
+        g = group_of(hc["bucket"].to_numpy(), bs)
+        x = np.asarray(hc["flows"].to_numpy(), dtype="float64")
         both = np.concatenate([e * (NG + 1) + g, e * (NG + 1) + POOLED])
         keys, inv = np.unique(both, return_inverse=True)
+        del both
         self.keys = keys
         nk = len(keys)
         xx = np.concatenate([x, x])
         # entries: the keys with cells, then one per group (no flows in history)
         s1 = np.concatenate([np.bincount(inv, weights=xx, minlength=nk), np.zeros(NG + 1)])
-        s2 = np.concatenate([np.bincount(inv, weights=xx * xx, minlength=nk), np.zeros(NG + 1)])
+        xx *= xx
+        s2 = np.concatenate([np.bincount(inv, weights=xx, minlength=nk), np.zeros(NG + 1)])
+        del xx, inv
         grp = np.concatenate([keys % (NG + 1), np.arange(NG + 1)])
         n = np.append(self.n_g, self.n_pooled)[grp]
         mu = s1 / np.maximum(n, 1.0)
@@ -222,7 +231,9 @@ class VolumeBaselines(Model):
         # key without flows in history never has one)
         self.h = pd.Series(h[:nk], index=keys)
         if "kde" in st.families and len(hc):
-            sup = _kde_support(hc, n_ent, self.n_g, int(self.n_pooled))
+            cells = pd.DataFrame({"entity": e, "group": g, "flows": x}, copy=False)
+            sup = _kde_support(cells, n_ent, self.n_g, int(self.n_pooled))
+            del cells
             distinct = sup.groupby("key").size()
             cand = distinct[distinct >= 3].index.to_numpy()
             if len(cand):
