@@ -205,7 +205,7 @@ def score_window(
         graph.new_edges, graph.vanished_edges = _pair_changes(current_pairs, previous_pairs)
         moves = community_moves(prev["community"], cur["community"])
         prev_community = prev["community"]
-        del prev  # the window's copies are let go of as soon as they are used: at 1.5 M hosts
+        del prev  # a copy of a window's rows of the metric table: 0.2 GB at 1.5 M hosts
         moved = moves.index[moves["moved"].to_numpy(dtype=bool)]
         graph.community_moves = len(moved)
         earlier_moves = []
