@@ -54,7 +54,7 @@ def load_archive(home: Path, files: Sequence[Path]) -> tuple[int, float]:
     n = 0
     for i, path in enumerate(files):
         sha = sha256_of(path)
-        if sha[:16] in done or sha in done:
+        if sha[:16] in done:  # the archive's markers are keyed by the first 16 hex digits
             continue
         writer = archive.writer(sha, source=str(path))
         for chunk in sources.read(path, "zeek"):
@@ -92,7 +92,7 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
                 out["edges"] = len(hist.edges)
                 out["rows"] = sum(len(hist.comps[c].n) for c in hist.comps)
         elif step == "volume":
-            window = Archive(settings).windows()[-1]
+            window = archive.windows()[-1]
             det, wins, _ = fit_window(archive, window, VolumeSettings())
             out["entities"] = len(det.entities)
             out["history"] = wins
@@ -125,8 +125,10 @@ def run_child(step: str, home: Path, history: list[str], logdir: Path) -> dict[s
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--size", type=float, default=32.0, help="millions a week (default 32)")
-    ap.add_argument("--cache", type=Path, default=scale.DEFAULT_CACHE)
-    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument(
+        "--cache", type=Path, default=scale.DEFAULT_CACHE, help=f"default {scale.DEFAULT_CACHE}"
+    )
+    ap.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
     ap.add_argument(
         "--steps", default=",".join(STEPS), help="comma-separated, of " + ", ".join(STEPS)
     )
