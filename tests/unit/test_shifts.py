@@ -153,6 +153,32 @@ def test_hosts_scored_a_few_rows_at_a_time_score_as_all_at_once(
     pd.testing.assert_frame_equal(chunked, whole)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_table_detailed_for_its_top_rows_ranks_and_explains_as_the_full_one(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `detail`, every host keeps its score and rank and the first rows their
+    explanation; the report is the same. Chunks smaller than the detailed head check that the
+    head is explained in rank order."""
+    monkeypatch.setattr(model, "SCORE_ROWS", 5)
+    full_rep, full = report(seed, ATTACK_WEEK, flippers=30, top=4)
+    rep, thin = report(seed, ATTACK_WEEK, flippers=30, top=4, detail=12)
+    assert rep.to_json() == full_rep.to_json()
+    assert list(thin.columns) == ["score", "rank", "explanation"]
+    assert len(full) > 50
+    pd.testing.assert_index_equal(thin.index, full.index)
+    pd.testing.assert_series_equal(thin["score"], full["score"])
+    pd.testing.assert_series_equal(thin["rank"], full["rank"])
+    assert thin["explanation"].head(12).tolist() == full["explanation"].head(12).tolist()
+    assert (thin["explanation"].iloc[12:] == "").all()
+    # fewer rows asked for than the report shows: the report's rows are still explained
+    rep3, short = report(seed, ATTACK_WEEK, flippers=30, top=4, detail=2)
+    assert rep3.to_json() == full_rep.to_json()
+    assert (short["explanation"].iloc[:4] != "").all() and (
+        short["explanation"].iloc[4:] == ""
+    ).all()
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_low_activity_hosts_that_flip_stay_far_below_the_scanner(seed: int) -> None:
     # 300 mail senders with one to three connections a week flip between delivering a

@@ -300,20 +300,55 @@ class CentralityShiftDetector(Model):
 
     # -- score -----------------------------------------------------------------------------
     def score(self, observations: pd.DataFrame) -> pd.DataFrame:
+        obs, known, scales = self._prepare(observations)
+        parts = [
+            self._score_rows(obs.iloc[a : a + SCORE_ROWS], known[a : a + SCORE_ROWS], scales)
+            for a in range(0, max(len(obs), 1), SCORE_ROWS)
+        ]
+        out = parts[0] if len(parts) == 1 else pd.concat(parts)
+        del parts
+        return out
+
+    def ranked(
+        self, observations: pd.DataFrame, detail: int | None = None
+    ) -> tuple[pd.DataFrame, pd.Series]:
+        """Every host's score, highest first (ties in the observations' order), and `score`'s
+        table of the first `detail` of them (None: all of them) in that order. The parts,
+        sentences and flags are what take the memory and time of a window of a million hosts;
+        the other hosts need their score alone."""
+        obs, known, scales = self._prepare(observations)
+        chunks = [
+            self._scores(obs.iloc[a : a + SCORE_ROWS], known[a : a + SCORE_ROWS], scales)
+            for a in range(0, max(len(obs), 1), SCORE_ROWS)
+        ]
+        score = pd.Series(np.concatenate(chunks) if chunks else np.zeros(0))
+        del chunks
+        order = score.sort_values(ascending=False, kind="stable").index.to_numpy()
+        ranked = pd.Series(score.to_numpy()[order], index=obs.index[order], name="score")
+        head = order if detail is None else order[: max(detail, 0)]
+        table = [
+            self._score_rows(obs.iloc[rows], known[rows], scales)
+            for rows in (head[a : a + SCORE_ROWS] for a in range(0, max(len(head), 1), SCORE_ROWS))
+        ]
+        return (table[0] if len(table) == 1 else pd.concat(table)), ranked
+
+    def _prepare(
+        self, observations: pd.DataFrame
+    ) -> tuple[pd.DataFrame, np.ndarray, list[_LevelScale]]:
+        """The observations with their derived columns, their rows in the fitted tables (-1:
+        not seen) and the population's change per metric: the earlier windows' consecutive
+        pairs plus the change into this window of the hosts present in it and in the last
+        earlier window (all of them: it is the population), prepared once for every row."""
         obs = observations
         if "pagerank_pct" not in obs.columns or "rel_pagerank" not in obs.columns:
             obs = derive(obs)
         s = self.settings
-        names = list(SCORED)
         known = self.hosts_.get_indexer(obs.index)
-        offsets = self.offset_.reindex(names).to_numpy(dtype="float64")
-        # the population's change: the earlier windows' consecutive pairs plus the change into
-        # this window of the hosts present in it and in the last earlier window (all of them:
-        # it is the population), prepared once for every row
+        offsets = self.offset_.reindex(list(SCORED)).to_numpy(dtype="float64")
         moved = (known >= 0) & (obs["peers"].to_numpy(dtype="float64") > 0)
         moved[moved] &= self.last_present_[known[moved]]
         scales = []
-        for j, m in enumerate(names):
+        for j, m in enumerate(SCORED):
             levels, changes = self.pairs_[j]
             before = self.last_[known[moved], j]
             now = _transform(obs[_source(m)].to_numpy(dtype="float64")[moved], m, offsets[j])
@@ -321,43 +356,33 @@ class CentralityShiftDetector(Model):
             changes = np.concatenate([changes, np.abs(now - before)])
             k = max(MIN_LEVEL_PAIRS, round(s.level_share * len(levels)))
             scales.append(_LevelScale(levels, changes, k))
-        # the hosts are scored SCORE_ROWS at a time (each row on its own, but for the population
-        # above): the working arrays stay small however many hosts the window holds
-        n = len(obs)
-        parts = [
-            self._score_rows(obs.iloc[a : a + SCORE_ROWS], known[a : a + SCORE_ROWS], scales)
-            for a in range(0, max(n, 1), SCORE_ROWS)
-        ]
-        out = parts[0] if len(parts) == 1 else pd.concat(parts)
-        del parts
+        return obs, known, scales
+
+    def _aligned(self, table: pd.DataFrame, known: np.ndarray, fill: np.ndarray) -> np.ndarray:
+        """Rows `known` of a fitted per-host table (`fill` for hosts not seen)."""
+        seen = known >= 0
+        out = np.tile(fill, (len(known), 1)).astype("float64")
+        if len(table.columns):
+            out[seen] = table.to_numpy(dtype="float64")[known[seen]]
         return out
 
-    def _score_rows(
+    def _parts(
         self, obs: pd.DataFrame, known: np.ndarray, scales: Sequence[_LevelScale]
-    ) -> pd.DataFrame:
-        """`score` of some rows of the window (derived columns present), `known` their rows
-        in the fitted tables (-1: not seen), `scales` the population's change per metric."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Some rows of the window (derived columns present), `known` their rows in the fitted
+        tables, `scales` the population's change per metric: each metric's z weighted by its
+        evidence, its weighted |z|, the score and the host's evidence weight."""
         s = self.settings
-        hosts = obs.index
         names = list(SCORED)
         seen = known >= 0
-
-        def aligned(table: pd.DataFrame, fill: np.ndarray) -> np.ndarray:
-            out = np.tile(fill, (len(hosts), 1)).astype("float64")
-            if len(table.columns):
-                out[seen] = table.to_numpy(dtype="float64")[known[seen]]
-            return out
-
         offsets = self.offset_.reindex(names).to_numpy(dtype="float64")
         absent = np.array([_absent_value(m) for m in names])
         absent_t = np.array(
             [_transform(np.array([absent[j]]), m, offsets[j])[0] for j, m in enumerate(names)]
         )
-        med = aligned(self.median_, absent_t)
-        own = np.nan_to_num(aligned(self.scale_, np.zeros(len(names))), nan=0.0)
-        prev = aligned(self.previous_, absent)
+        med = self._aligned(self.median_, known, absent_t)
+        own = np.nan_to_num(self._aligned(self.scale_, known, np.zeros(len(names))), nan=0.0)
         floors = np.array([SCORED[m][2] for m in names])
-        cur_raw = np.column_stack([obs[m].to_numpy(dtype="float64") for m in names])
         cur_t = np.column_stack(
             [
                 _transform(obs[_source(m)].to_numpy(dtype="float64"), m, offsets[j])
@@ -378,7 +403,7 @@ class CentralityShiftDetector(Model):
         )
         weight: dict[str, np.ndarray] = {}
         for side, typical in self.typical_flow_.items():
-            before_flow = np.zeros(len(hosts))
+            before_flow = np.zeros(len(obs))
             before_flow[seen] = self.previous_flow_[side].to_numpy()[known[seen]]
             flow = np.maximum(cur_flow[side], before_flow)
             weight[side] = np.sqrt(np.minimum(1.0, flow / max(typical, 1.0)))
@@ -392,8 +417,29 @@ class CentralityShiftDetector(Model):
         soft = s.z_cap * np.tanh(groups / s.z_cap)
         k = min(s.top_groups, soft.shape[1])
         top = -np.sort(-soft, axis=1)[:, :k]
+        score = top.mean(axis=1) if len(obs) else np.zeros(0)
+        return z, weighted, score, weight["all"]
+
+    def _scores(
+        self, obs: pd.DataFrame, known: np.ndarray, scales: Sequence[_LevelScale]
+    ) -> np.ndarray:
+        """The `score` column alone of some rows (see `_parts`)."""
+        return self._parts(obs, known, scales)[2]
+
+    def _score_rows(
+        self, obs: pd.DataFrame, known: np.ndarray, scales: Sequence[_LevelScale]
+    ) -> pd.DataFrame:
+        """`score`'s table of some rows of the window (see `_parts`)."""
+        s = self.settings
+        hosts = obs.index
+        names = list(SCORED)
+        seen = known >= 0
+        z, weighted, score, evidence = self._parts(obs, known, scales)
+        absent = np.array([_absent_value(m) for m in names])
+        prev = self._aligned(self.previous_, known, absent)
+        cur_raw = np.column_stack([obs[m].to_numpy(dtype="float64") for m in names])
         out = pd.DataFrame(index=hosts)
-        out["score"] = top.mean(axis=1) if len(hosts) else np.zeros(0)
+        out["score"] = score
         prev[:, names.index("balance")] = np.where(seen, prev[:, names.index("balance")], np.nan)
         cols: dict[str, np.ndarray] = {}
         for j, m in enumerate(names):
@@ -401,7 +447,7 @@ class CentralityShiftDetector(Model):
             cols[f"previous_{m}"] = prev[:, j]
             cols[f"current_{m}"] = cur_raw[:, j]
         out = pd.concat([out, pd.DataFrame(cols, index=hosts)], axis=1)
-        out["evidence"] = weight["all"]
+        out["evidence"] = evidence
         best = self.best_pct_.reindex(hosts).fillna(0.0)
         top_share = 1.0 - s.hub_top
         is_hub = (obs["pagerank_pct"] >= top_share) | (obs["peers_pct"] >= top_share)

@@ -180,12 +180,16 @@ def score_window(
     settings: ShiftSettings | None = None,
     current_pairs: np.ndarray | None = None,
     previous_pairs: np.ndarray | None = None,
+    detail: int | None = None,
 ) -> tuple[ShiftReport, pd.DataFrame]:
     """Score `window` against the `history` windows (oldest first) from a long metric table
-    (`window`, `host`, snapshot metrics). Returns the report (top `top` rows) and the full
-    score table (all hosts, sorted by score). `current_pairs` and `previous_pairs` are the
-    `pair_keys` of the window's and the previous window's edges (the new and vanished edges are
-    counted from them). Pure: no store."""
+    (`window`, `host`, snapshot metrics). Returns the report (top `top` rows) and the score
+    table of every scored host, sorted by score, with `rank`. `current_pairs` and
+    `previous_pairs` are the `pair_keys` of the window's and the previous window's edges (the
+    new and vanished edges are counted from them). With `detail` the table holds `score`,
+    `rank` and `explanation` alone, the explanation of the first max(`detail`, `top`) rows
+    only ("" for the others): a window of a million hosts is not explained host by host.
+    Without it, every column of `CentralityShiftDetector.score`. Pure: no store."""
     s = settings or ShiftSettings()
     history = [w for w in history if w < window]
     cur = measures[measures["window"] == window].set_index("host").drop(columns="window")
@@ -241,11 +245,10 @@ def score_window(
         obs = pd.concat([obs, absent])
     known = det.presence_[det.presence_ >= s.min_presence].index
     obs = obs[obs.index.isin(known)]
-    scores = det.score(obs)
-    scores = scores.sort_values(["score"], ascending=False, kind="stable")
-    scores["rank"] = np.arange(1, len(scores) + 1)
+    head, ranked = det.ranked(obs, None if detail is None else max(detail, top))
+    head["rank"] = np.arange(1, len(head) + 1)
     rows = []
-    for host, r in scores.head(top).iterrows():
+    for host, r in head.head(top).iterrows():
         parts: dict[str, dict[str, Any]] = {
             m: {
                 "previous": _json_number(r[f"previous_{m}"]),
@@ -291,10 +294,18 @@ def score_window(
     report = ShiftReport(
         window=window,
         status="ok",
-        message=f"{len(scores)} hosts scored against {len(history)} earlier snapshots",
+        message=f"{len(ranked)} hosts scored against {len(history)} earlier snapshots",
         history=list(history),
         graph=graph,
         rows=rows,
-        scored_hosts=len(scores),
+        scored_hosts=len(ranked),
     )
-    return report, scores
+    if detail is None:
+        return report, head
+    explained = np.full(len(ranked), "", dtype=object)
+    explained[: len(head)] = head["explanation"].to_numpy()
+    table = pd.DataFrame(
+        {"score": ranked, "rank": np.arange(1, len(ranked) + 1), "explanation": explained},
+        index=ranked.index,
+    )
+    return report, table

@@ -19,6 +19,9 @@ from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
 
+#: hosts whose explanation the step's evidence keeps (the highest scores)
+EVIDENCE_ROWS = 50
+
 
 # --------------------------------------------------------------------------------------------
 # store
@@ -45,9 +48,11 @@ def shift_report(
     top: int = 20,
     history: int = 4,
     settings: ShiftSettings | None = None,
+    detail: int | None = None,
 ) -> tuple[ShiftReport, pd.DataFrame]:
     """Score the hosts of `window` (default: the latest window with a snapshot) against their
-    `history` earlier snapshots: the report (top `top` rows) and the full score table.
+    `history` earlier snapshots: the report (top `top` rows) and the score table (see
+    `score_window` for `detail`).
 
     A window with fewer than `settings.min_history` earlier snapshots gives a report with
     status "not enough history" and no rows. Raises NotEnoughHistory only when there is no
@@ -70,7 +75,7 @@ def shift_report(
     measures = snapshots.measures(store, [*earlier, window])
     cur_pairs = _pairs(store, window)
     prev_pairs = _pairs(store, earlier[-1]) if earlier else None
-    return score_window(measures, window, earlier, top, s, cur_pairs, prev_pairs)
+    return score_window(measures, window, earlier, top, s, cur_pairs, prev_pairs, detail)
 
 
 def run(ctx: Context) -> DetectorRun:
@@ -78,7 +83,9 @@ def run(ctx: Context) -> DetectorRun:
     `finding_score` (among the top `top`) as `centrality_shift` findings."""
     s = ctx.option(ShiftSettings) or ShiftSettings()
     opts = ctx.option(ShiftOptions) or ShiftOptions()
-    report, table = shift_report(ctx.graph(), ctx.window, opts.top, opts.history, s)
+    report, table = shift_report(
+        ctx.graph(), ctx.window, opts.top, opts.history, s, detail=EVIDENCE_ROWS
+    )
     keep = [
         Finding(
             kind=KIND,
@@ -115,7 +122,7 @@ def run(ctx: Context) -> DetectorRun:
         host_scores=hs.sort_values(ascending=False),
         findings=keep,
         alerts=float(min(opts.top, int((hs >= s.finding_score).sum()))),
-        evidence={str(h): str(e) for h, e in ev.head(50).items()},
+        evidence={str(h): str(e) for h, e in ev.head(EVIDENCE_ROWS).items()},
         info={"history": report.history},
         detail=report,
     )
