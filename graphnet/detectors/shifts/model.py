@@ -215,23 +215,30 @@ class CentralityShiftDetector(Model):
     # -- fit -------------------------------------------------------------------------------
     def fit(self, history: pd.DataFrame) -> Self:
         names = list(SCORED)
-        wins = sorted(history["window"].astype(str).unique()) if len(history) else []
+        # hosts and windows as codes (sorted names): each window's metrics are scattered into
+        # host × window matrices, with no copy of the table indexed by host
+        win_code, win_names = pd.factorize(history["window"].astype(str), sort=True)
+        host_code, host_names = pd.factorize(history["host"].astype(str), sort=True)
+        wins = [str(w) for w in win_names]
         self.windows_: list[str] = wins
-        hosts = pd.Index(sorted(history["host"].astype(str).unique()) if wins else [], dtype=object)
+        hosts = pd.Index(host_names, dtype=object)
         self.hosts_ = hosts
         n, nw = len(hosts), len(wins)
         presence = np.zeros((n, nw), dtype=bool)
-        frames = []
-        for i, w in enumerate(wins):
-            f = derive(history[history["window"] == w].set_index("host").drop(columns="window"))
-            presence[:, i] = hosts.isin(f.index)
-            frames.append(f.reindex(hosts))
+        presence[host_code, win_code] = True
         self.presence_ = pd.Series(presence.mean(axis=1) if nw else np.zeros(n), index=hosts)
+        columns = {_source(m) for m in names} | {*names, "conns_out", "conns_in", "peers_pct"}
+        values = {c: np.zeros((n, nw)) for c in sorted(columns)}
+        metrics = [i for i, c in enumerate(history.columns) if c not in ("window", "host")]
+        for i in range(nw):
+            rows = np.flatnonzero(win_code == i)
+            f = derive(history.iloc[rows, metrics])
+            for c, m in values.items():
+                m[host_code[rows], i] = f[c].to_numpy(dtype="float64")
+            del f
 
         def matrix(column: str, absent: float) -> np.ndarray:
-            if not nw:
-                return np.zeros((n, 0))
-            m = np.column_stack([f[column].to_numpy(dtype="float64") for f in frames])
+            m = values[column].copy()
             m[~presence] = absent
             return m
 
