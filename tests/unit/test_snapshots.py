@@ -292,3 +292,71 @@ def test_measures_statement_reads_every_metric_in_order() -> None:
     assert read == [f"m.{m}" for m in METRICS]
     returned = re.findall(r"\[r IN rows \| r\[(\d+)\]\] AS (\w+)", text)
     assert [(int(i), name) for i, name in returned] == list(enumerate(METRICS))
+
+
+class _MeasuredStore:
+    """The `snapshot_measures` rows of some windows, as the statement returns them (one row a
+    window that has hosts, one list per metric): what `measures` makes its table from."""
+
+    def __init__(self, windows: dict[str, dict[str, list[object]]]) -> None:
+        self.windows = windows
+        self.asked: list[list[str]] = []
+
+    def read_values(self, name: str, **params: object) -> list[dict[str, object]]:
+        assert name == "snapshot_measures"
+        asked = list(params["windows"])  # type: ignore[call-overload]
+        self.asked.append(asked)
+        return [
+            {"window": w, **{k: list(v) for k, v in self.windows[w].items()}}
+            for w in asked
+            if w in self.windows and self.windows[w]["hosts"]
+        ]
+
+
+#: the values of one metric in one window: all integers, all floats, none (not measured in
+#: that window) or integers some hosts lack
+_KINDS = (
+    st.integers(0, 10**12),
+    st.floats(0, 1e9, allow_nan=False),
+    st.none(),
+    st.one_of(st.none(), st.integers(0, 99)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 4), min_size=1, max_size=4),
+    kinds=st.data(),
+)
+def test_measures_read_a_window_at_a_time_as_the_whole_list_at_once(
+    sizes: list[int], kinds: st.DataObject
+) -> None:
+    """A window at a time, each metric's column has the values, order and dtype of one column
+    made from every window's list at once (the pandas oracle): integers stay integers unless a
+    host lacks one, a metric one window lacks is NaN there, a metric no host has is left out."""
+    from graphnet.detectors.snapshots import measures
+
+    windows: dict[str, dict[str, list[object]]] = {}
+    for i, n in enumerate(sizes):
+        data: dict[str, list[object]] = {"hosts": [f"10.0.{i}.{j}" for j in range(n)]}
+        for m in METRICS:
+            kind = kinds.draw(st.sampled_from(_KINDS))
+            data[m] = kinds.draw(st.lists(kind, min_size=n, max_size=n))
+        windows[f"2024-W{i + 1:02d}"] = data
+    store = _MeasuredStore(windows)
+    asked = [*windows, "2030-W01"]
+    got = measures(store, asked)  # type: ignore[arg-type]
+    assert store.asked == [[w] for w in asked]
+    present = [w for w in windows if windows[w]["hosts"]]
+    if not present:
+        assert got.empty and list(got.columns) == ["window", "host", *METRICS]
+        return
+    oracle: dict[str, pd.Series] = {
+        "window": pd.Series([w for w in present for _ in windows[w]["hosts"]]),
+        "host": pd.Series([h for w in present for h in windows[w]["hosts"]]),
+    }
+    for m in METRICS:
+        column = pd.Series([v for w in present for v in windows[w][m]])
+        if column.notna().any():
+            oracle[m] = column
+    pd.testing.assert_frame_equal(got, pd.DataFrame(oracle))

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from graphnet import windows
@@ -296,22 +297,35 @@ def host_history(store: GraphStore, host: str) -> pd.DataFrame:
 
 
 def measures(store: GraphStore, windows_: Sequence[str]) -> pd.DataFrame:
-    """Long table of the stored metrics of some windows: columns window, host, METRICS."""
-    rows = store.read_values("snapshot_measures", windows=list(windows_))
-    hosts = [h for r in rows for h in r["hosts"]]
-    if not hosts:
+    """Long table of the stored metrics of some windows: columns window, host, METRICS (a
+    metric no host has is left out; an integer metric some hosts lack is float, NaN for
+    them). The windows are read one at a time: the driver's values of a window, a Python
+    object each, are let go of once they are its columns."""
+    columns: dict[str, list[pd.Series]] = {"window": [], "host": []}
+    for window in windows_:
+        rows = store.read_values("snapshot_measures", windows=[window])
+        for r in rows:
+            n = len(r["hosts"])
+            if not n:
+                continue
+            columns["window"].append(pd.Series([str(r["window"])] * n))
+            columns["host"].append(pd.Series([str(h) for h in r.pop("hosts")]))
+            for metric in METRICS:
+                column = pd.Series(r.pop(metric))
+                if column.isna().all():  # not measured in this window: NaN, as a float
+                    column = pd.Series(np.full(n, np.nan))
+                columns.setdefault(metric, []).append(column)
+        del rows
+    if not columns["host"]:
         return pd.DataFrame(columns=["window", "host", *METRICS])
-    columns: dict[str, pd.Series] = {
-        "window": pd.Series([str(r["window"]) for r in rows for _ in r["hosts"]]),
-        "host": pd.Series([str(h) for h in hosts]),
-    }
-    del hosts
-    for metric in METRICS:
-        # one metric's values at a time, each list let go of once it is a column
-        column = pd.Series([v for r in rows for v in r.pop(metric)])
-        if column.notna().any():  # a metric no host has is left out
-            columns[metric] = column
-    return pd.DataFrame(columns)
+    table: dict[str, pd.Series] = {}
+    for name in list(columns):
+        parts = columns.pop(name)
+        column = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        del parts
+        if name in ("window", "host") or column.notna().any():  # a metric no host has is out
+            table[name] = column.reset_index(drop=True)
+    return pd.DataFrame(table)
 
 
 def top_hosts(
