@@ -27,6 +27,7 @@ from graphnet.detectors.volume import (
     runs,
     series,
 )
+from graphnet.detectors.volume import model as volume_model
 from graphnet.detectors.volume.density import _kde_support
 from graphnet.generate.frames import synthetic_connections
 
@@ -279,6 +280,43 @@ def test_scoring_a_few_entities_at_a_time_gives_the_same_cells(chunk_rows: int) 
     again = det.entity_rows(part.assign(bytes=whole["bytes"], peers=whole["peers"]), some)
     want = whole[whole["entity"].isin(some)]
     pd.testing.assert_frame_equal(again, want, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [1, 37, 900])
+def test_fitting_a_few_entities_at_a_time_gives_the_same_baselines(
+    rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-key statistics and density supports made a range of whole entities at a time
+    (`FIT_ROWS` cells): every fitted array, the supports and bandwidths and the scored cells
+    are exactly those of all the history at once."""
+    frame, _ = synthetic_connections(2, weeks=3, clients=30, attacks=True)
+    win = windows.window_ids(frame["ts"].to_numpy()).to_numpy()
+    ws = sorted(set(win))
+    s0, _ = windows.bounds(ws[0])
+    s1, _ = windows.bounds(ws[-1])
+    hist, cur = frame[win != ws[-1]], frame[win == ws[-1]].reset_index(drop=True)
+    whole = VolumeBaselines().fit(hist, start=s0.timestamp(), end=s1.timestamp())
+    monkeypatch.setattr(volume_model, "FIT_ROWS", rows)
+    assert len(volume_model.entity_slices(whole.hist_cells["entity"].to_numpy(), rows)) > 3
+    part = VolumeBaselines().fit(hist, start=s0.timestamp(), end=s1.timestamp())
+    for name in ("keys", "mu", "sigma", "sig_eff", "m_eff", "sig_n", "fam", "lo1", "hi1"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(whole, name), err_msg=name)
+    for name in ("lo2", "hi2"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(whole, name), err_msg=name)
+    assert len(whole.support) and (whole.fam == 2).any()
+    pd.testing.assert_frame_equal(part.support, whole.support)
+    pd.testing.assert_series_equal(part.h, whole.h)
+    assert part.report.families == whole.report.families
+    pd.testing.assert_frame_equal(part.cells(cur), whole.cells(cur))
+
+
+def test_entity_slices_keep_entities_whole() -> None:
+    entity = np.array([0, 0, 0, 1, 2, 2, 5, 5, 5, 5, 7])
+    got = volume_model.entity_slices(entity, 2)
+    assert got == [slice(0, 3), slice(3, 6), slice(6, 10), slice(10, 11)]
+    assert volume_model.entity_slices(entity, 11) == [slice(0, 11)]
+    assert volume_model.entity_slices(np.array([1, 0, 2]), 1) == [slice(0, 3)]  # not sorted
+    assert volume_model.entity_slices(np.zeros(0, dtype=np.int64), 5) == [slice(0, 0)]
 
 
 def test_quiet_week_has_few_findings_and_calibrated_regression() -> None:

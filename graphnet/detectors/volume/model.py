@@ -34,6 +34,25 @@ P_FLOOR = 1e-16
 #: cells scored at once when only some columns are kept (`score_buckets`)
 SCORE_CHUNK_ROWS = 500_000
 KDE_FACTORS = (1.0, 0.5, 0.25)
+#: history cells whose per-key statistics and density support are made at once (whole
+#: entities; `_fit_groups`): bounds the sorts' working arrays at a few hundred MB
+FIT_ROWS = 2_000_000
+
+
+def entity_slices(entity: np.ndarray, rows: int) -> list[slice]:
+    """Slices of cells sorted by entity, about `rows` cells each, no entity split between two;
+    one slice of all when the cells are not sorted by entity."""
+    n = len(entity)
+    if n <= rows or bool((entity[1:] < entity[:-1]).any()):
+        return [slice(0, n)]
+    out, a = [], 0
+    while a < n:
+        b = min(a + rows, n)
+        if b < n:
+            b = int(np.searchsorted(entity, entity[b - 1], side="right"))
+        out.append(slice(a, b))
+        a = b
+    return out
 
 
 @dataclass(frozen=True)
@@ -186,22 +205,45 @@ class VolumeBaselines(Model):
         self.n_pooled = float(len(all_b))
         n_ent = len(self.entities)
         # the cells' columns as arrays, without copies where their type is already the one
-        # needed, each working array let go of once used: at 32 M connections a week the
-        # history holds some 27 M cells, and each array of them takes 0.2 GB
+        # needed. A key belongs to one entity: its statistics and density support are made a
+        # range of whole entities at a time (the cells are sorted by entity), so the sorts'
+        # working arrays stay small, and the pieces, in key order, are those of all at once
         e = np.asarray(hc["entity"].to_numpy(), dtype=np.int64)
-        g = group_of(hc["bucket"].to_numpy(), bs)
+        b = hc["bucket"].to_numpy()
         x = np.asarray(hc["flows"].to_numpy(), dtype="float64")
-        both = np.concatenate([e * (NG + 1) + g, e * (NG + 1) + POOLED])
-        keys, inv = np.unique(both, return_inverse=True)
-        del both
+        want_kde = "kde" in st.families and len(hc)
+        key_parts, s1_parts, s2_parts, sup_parts = [], [], [], []
+        for part in entity_slices(e, FIT_ROWS):
+            ep, gp, xp = e[part], group_of(b[part], bs), x[part]
+            both = np.concatenate([ep * (NG + 1) + gp, ep * (NG + 1) + POOLED])
+            k, inv = np.unique(both, return_inverse=True)
+            del both
+            xx = np.concatenate([xp, xp])
+            key_parts.append(k)
+            s1_parts.append(np.bincount(inv, weights=xx, minlength=len(k)))
+            xx *= xx
+            s2_parts.append(np.bincount(inv, weights=xx, minlength=len(k)))
+            del xx, inv
+            if want_kde:
+                # the support of the keys a KDE can be fitted on (three distinct values)
+                sup = _kde_support(
+                    pd.DataFrame({"entity": ep, "group": gp, "flows": xp}, copy=False),
+                    n_ent,
+                    self.n_g,
+                    int(self.n_pooled),
+                )
+                kv = sup["key"].to_numpy()
+                starts = np.flatnonzero(np.r_[True, kv[1:] != kv[:-1]])
+                sizes = np.diff(np.r_[starts, len(kv)])
+                sup_parts.append(sup[np.repeat(sizes >= 3, sizes)])
+                del sup, kv
+        keys = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
         self.keys = keys
         nk = len(keys)
-        xx = np.concatenate([x, x])
         # entries: the keys with cells, then one per group (no flows in history)
-        s1 = np.concatenate([np.bincount(inv, weights=xx, minlength=nk), np.zeros(NG + 1)])
-        xx *= xx
-        s2 = np.concatenate([np.bincount(inv, weights=xx, minlength=nk), np.zeros(NG + 1)])
-        del xx, inv
+        s1 = np.concatenate([*s1_parts, np.zeros(NG + 1)])
+        s2 = np.concatenate([*s2_parts, np.zeros(NG + 1)])
+        del key_parts, s1_parts, s2_parts
         grp = np.concatenate([keys % (NG + 1), np.arange(NG + 1)])
         n = np.append(self.n_g, self.n_pooled)[grp]
         mu = s1 / np.maximum(n, 1.0)
@@ -230,14 +272,10 @@ class VolumeBaselines(Model):
         # bandwidths of the keys with cells, by key (a KDE needs three distinct values, so a
         # key without flows in history never has one)
         self.h = pd.Series(h[:nk], index=keys)
-        if "kde" in st.families and len(hc):
-            cells = pd.DataFrame({"entity": e, "group": g, "flows": x}, copy=False)
-            sup = _kde_support(cells, n_ent, self.n_g, int(self.n_pooled))
-            del cells
-            distinct = sup.groupby("key").size()
-            cand = distinct[distinct >= 3].index.to_numpy()
-            if len(cand):
-                sub = sup[sup["key"].isin(cand)]
+        if sup_parts:
+            sub = pd.concat(sup_parts, ignore_index=True) if len(sup_parts) > 1 else sup_parts[0]
+            del sup_parts
+            if len(sub):
                 # bandwidth: the normal-reference rule, or a half or a quarter of it, whichever
                 # gives the best leave-one-out likelihood (multi-modal counts need narrower)
                 ll_k = _kde_loo_loglik(sub, self.h, KDE_FACTORS)
@@ -248,7 +286,7 @@ class VolumeBaselines(Model):
                 self.h = pd.Series(h[:nk], index=keys)
                 crit[kk, 2] = -2 * ll_k.to_numpy()[np.arange(len(kk)), best]
                 self.support = sub.reset_index(drop=True)
-            del sup
+            del sub
         fam = np.argmin(crit, axis=1).astype(np.int8)
         fam[~np.isfinite(crit.min(axis=1))] = 0
         del crit
