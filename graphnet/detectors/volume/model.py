@@ -379,16 +379,18 @@ class VolumeBaselines(Model):
     def _lookup_table(
         self, c: pd.DataFrame
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(key, flows, bytes, peers) of cells sorted by key, key = entity << 31 | bucket from
+        the origin. Cells already in that order (the history's: by entity and bucket) are
+        looked up where they are, not copied."""
         key = (c["entity"].to_numpy().astype(np.int64) << np.int64(31)) | (
             c["bucket"].to_numpy() - self.origin
         )
-        order = np.argsort(key, kind="stable")
-        return (
-            key[order],
-            c["flows"].to_numpy()[order],
-            c["bytes"].to_numpy()[order],
-            c["peers"].to_numpy()[order],
-        )
+        columns = [c[name].to_numpy() for name in ("flows", "bytes", "peers")]
+        if len(key) and bool((key[1:] < key[:-1]).any()):
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            columns = [col[order] for col in columns]
+        return key, columns[0], columns[1], columns[2]
 
     def _fit_regression(self, hc: pd.DataFrame) -> None:
         st = self.settings
@@ -407,17 +409,18 @@ class VolumeBaselines(Model):
 
         def sample(b_lo: int, b_hi: int, n_max: int) -> tuple[np.ndarray, np.ndarray]:
             total = n_ent * (b_hi - b_lo)
-            # every nonzero cell in range is kept (they carry the signal), zero cells sampled
-            nz = hc[(hc["bucket"] >= b_lo) & (hc["bucket"] < b_hi)]
-            e_nz = nz["entity"].to_numpy()
-            b_nz = nz["bucket"].to_numpy()
+            # every nonzero cell in range is kept (they carry the signal), zero cells sampled;
+            # the cells in range are taken by position (not as a copy of the cells)
             if total <= n_max:
                 e = np.repeat(np.arange(n_ent), b_hi - b_lo)
                 b = np.tile(np.arange(b_lo, b_hi), n_ent)
                 return e, b
-            if len(e_nz) > n_max // 2:
-                pick = rng.choice(len(e_nz), n_max // 2, replace=False)
-                e_nz, b_nz = e_nz[pick], b_nz[pick]
+            bucket = hc["bucket"].to_numpy()
+            rows = np.flatnonzero((bucket >= b_lo) & (bucket < b_hi))
+            if len(rows) > n_max // 2:
+                rows = rows[rng.choice(len(rows), n_max // 2, replace=False)]
+            e_nz, b_nz = hc["entity"].to_numpy()[rows], bucket[rows]
+            del rows
             n_any = n_max - len(e_nz)
             e = rng.integers(0, n_ent, n_any)
             b = rng.integers(b_lo, b_hi, n_any)
