@@ -307,7 +307,12 @@ class CentralityShiftDetector(Model):
 
     # -- score -----------------------------------------------------------------------------
     def score(self, observations: pd.DataFrame) -> pd.DataFrame:
-        obs, known, scales = self._prepare(observations)
+        return self._table(*self._prepare(observations))
+
+    def _table(
+        self, obs: pd.DataFrame, known: np.ndarray, scales: Sequence[_LevelScale]
+    ) -> pd.DataFrame:
+        """`score`'s table of prepared rows, SCORE_ROWS at a time."""
         parts = [
             self._score_rows(obs.iloc[a : a + SCORE_ROWS], known[a : a + SCORE_ROWS], scales)
             for a in range(0, max(len(obs), 1), SCORE_ROWS)
@@ -324,6 +329,10 @@ class CentralityShiftDetector(Model):
         sentences and flags are what take the memory and time of a window of a million hosts;
         the other hosts need their score alone."""
         obs, known, scales = self._prepare(observations)
+        if detail is None:  # every row's table, scored once and sorted
+            full = self._table(obs, known, scales)
+            full = full.sort_values("score", ascending=False, kind="stable")
+            return full, full["score"]
         chunks = [
             self._scores(obs.iloc[a : a + SCORE_ROWS], known[a : a + SCORE_ROWS], scales)
             for a in range(0, max(len(obs), 1), SCORE_ROWS)
@@ -332,7 +341,7 @@ class CentralityShiftDetector(Model):
         del chunks
         order = score.sort_values(ascending=False, kind="stable").index.to_numpy()
         ranked = pd.Series(score.to_numpy()[order], index=obs.index[order], name="score")
-        head = order if detail is None else order[: max(detail, 0)]
+        head = order[: max(detail, 0)]
         table = [
             self._score_rows(obs.iloc[rows], known[rows], scales)
             for rows in (head[a : a + SCORE_ROWS] for a in range(0, max(len(head), 1), SCORE_ROWS))

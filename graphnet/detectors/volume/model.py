@@ -211,7 +211,7 @@ class VolumeBaselines(Model):
         e = np.asarray(hc["entity"].to_numpy(), dtype=np.int64)
         b = hc["bucket"].to_numpy()
         x = np.asarray(hc["flows"].to_numpy(), dtype="float64")
-        want_kde = "kde" in st.families and len(hc)
+        want_kde = "kde" in st.families and len(hc) > 0
         key_parts, s1_parts, s2_parts, sup_parts = [], [], [], []
         for part in entity_slices(e, FIT_ROWS):
             ep, gp, xp = e[part], group_of(b[part], bs), x[part]
@@ -232,11 +232,9 @@ class VolumeBaselines(Model):
                     self.n_g,
                     int(self.n_pooled),
                 )
-                kv = sup["key"].to_numpy()
-                starts = np.flatnonzero(np.r_[True, kv[1:] != kv[:-1]])
-                sizes = np.diff(np.r_[starts, len(kv)])
+                _, sizes = np.unique(sup["key"].to_numpy(), return_counts=True)
                 sup_parts.append(sup[np.repeat(sizes >= 3, sizes)])
-                del sup, kv
+                del sup
         keys = np.concatenate(key_parts) if key_parts else np.zeros(0, dtype=np.int64)
         self.keys = keys
         nk = len(keys)
