@@ -154,6 +154,33 @@ def test_hosts_scored_a_few_rows_at_a_time_score_as_all_at_once(
 
 
 @pytest.mark.parametrize("seed", [0, 1])
+def test_fit_on_some_windows_of_a_table_is_the_fit_on_those_rows(seed: int) -> None:
+    """`fit(table, windows=W)` learns from the rows of W alone, as `fit` of those rows: the
+    report's table (which holds the window to score too) is not copied without it."""
+    measures, _ = measured(seed, 3)
+    history = ["2024-W02", "2024-W04", "2024-W03"]  # any order; W01 and W05 left out
+    alone = CentralityShiftDetector().fit(measures[measures["window"].isin(history)])
+    inside = CentralityShiftDetector().fit(measures, windows=history)
+    assert inside.windows_ == alone.windows_ == sorted(history)
+    pd.testing.assert_index_equal(inside.hosts_, alone.hosts_)
+    for name in ("median_", "scale_", "previous_", "previous_flow_", "best_pct_"):
+        pd.testing.assert_frame_equal(getattr(inside, name), getattr(alone, name))
+    for name in ("presence_", "offset_", "previous_peers_pct_"):
+        pd.testing.assert_series_equal(getattr(inside, name), getattr(alone, name))
+    np.testing.assert_array_equal(inside.last_, alone.last_)
+    np.testing.assert_array_equal(inside.last_present_, alone.last_present_)
+    assert inside.typical_flow_ == alone.typical_flow_
+    for (la, ca), (lb, cb) in zip(inside.pairs_, alone.pairs_, strict=True):
+        np.testing.assert_array_equal(la, lb)
+        np.testing.assert_array_equal(ca, cb)
+    cur = measures[measures["window"] == "2024-W05"].set_index("host").drop(columns="window")
+    pd.testing.assert_frame_equal(inside.score(cur), alone.score(cur))
+    # hosts seen only outside the windows are not fitted
+    only_w5 = set(cur.index) - set(measures[measures["window"].isin(history)]["host"])
+    assert not only_w5 & set(inside.hosts_)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
 def test_a_table_detailed_for_its_top_rows_ranks_and_explains_as_the_full_one(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -213,12 +213,21 @@ class CentralityShiftDetector(Model):
         self.settings = settings or ShiftSettings()
 
     # -- fit -------------------------------------------------------------------------------
-    def fit(self, history: pd.DataFrame) -> Self:
+    def fit(self, history: pd.DataFrame, windows: Sequence[str] | None = None) -> Self:
+        """`windows`: learn from the rows of these windows only (the other rows of `history`,
+        e.g. the window to score, are neither read nor copied); None: every row."""
         names = list(SCORED)
+        # the rows learnt from, by position: a table holding the scored window too is not
+        # copied without it
+        sel = (
+            np.arange(len(history))
+            if windows is None
+            else np.flatnonzero(history["window"].astype(str).isin([str(w) for w in windows]))
+        )
         # hosts and windows as codes (sorted names): each window's metrics are scattered into
         # host × window matrices, with no copy of the table indexed by host
-        win_code, win_names = pd.factorize(history["window"].astype(str), sort=True)
-        host_code, host_names = pd.factorize(history["host"].astype(str), sort=True)
+        win_code, win_names = pd.factorize(history["window"].iloc[sel].astype(str), sort=True)
+        host_code, host_names = pd.factorize(history["host"].iloc[sel].astype(str), sort=True)
         wins = [str(w) for w in win_names]
         self.windows_: list[str] = wins
         hosts = pd.Index(host_names, dtype=object)
@@ -232,7 +241,7 @@ class CentralityShiftDetector(Model):
         metrics = [i for i, c in enumerate(history.columns) if c not in ("window", "host")]
         for i in range(nw):
             rows = np.flatnonzero(win_code == i)
-            f = derive(history.iloc[rows, metrics])
+            f = derive(history.iloc[sel[rows], metrics])
             for c, m in values.items():
                 m[host_code[rows], i] = f[c].to_numpy(dtype="float64")
             del f

@@ -232,7 +232,7 @@ def score_window(
             ShiftReport(window, NOT_ENOUGH_HISTORY, msg, list(history), graph),
             pd.DataFrame(),
         )
-    det = CentralityShiftDetector(s).fit(measures[measures["window"].isin(history)])
+    det = CentralityShiftDetector(s).fit(measures, windows=history)
     obs = derive(cur)
     cur_hosts = len(cur)
     cur_community = cur["community"] if "community" in cur.columns else pd.Series(dtype="float64")
