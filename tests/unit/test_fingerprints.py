@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -330,6 +331,33 @@ def test_fingerprint_rows_in_chunks_are_the_rows_of_the_whole(seed: int) -> None
         ]
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_fingerprints_summed_a_few_keys_at_a_time_are_those_summed_at_once(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every level of every component (folded ones, feedback weights) and the Neo4j rows are
+    the same when each level's rows are summed in ranges of 5 rows."""
+    net = synthetic_network(seed, n_windows=3, n_clients=20, n_servers=6)
+    settings = Settings(home=Path("."), top_ports=2, top_history=2)
+    as_of = windows.window_of(float(net.frame["ts"].max()) + W)
+    inj = histograms.edge_histograms_from_connections(
+        net.frame.iloc[:5], "week", fold=False, weight=0.3, window=histograms.INJECTED
+    )
+    whole = fingerprints.fingerprints_from_connections(net.frame, as_of, settings, injected=inj)
+    monkeypatch.setattr(fingerprints, "AGGREGATE_ROWS", 5)
+    parts = fingerprints.fingerprints_from_connections(net.frame, as_of, settings, injected=inj)
+    assert len(whole.levels["hour"]["pair"].keys) > 5 * 4
+    for comp, levels in whole.levels.items():
+        for lvl, lh in levels.items():
+            for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
+                np.testing.assert_array_equal(
+                    getattr(parts.levels[comp][lvl], name), getattr(lh, name), err_msg=comp + lvl
+                )
+    assert list(baseline.iter_fingerprint_rows(parts, components=COMPONENTS)) == list(
+        baseline.iter_fingerprint_rows(whole, components=COMPONENTS)
+    )
+
+
 @hypothesis_settings(max_examples=60, deadline=None)
 @given(
     st.lists(
@@ -370,3 +398,42 @@ def test_sums_over_runs_are_the_sums_over_the_rows_in_their_order(
     uniq, sums = fingerprints._sum_runs(combined, n)
     assert uniq.tolist() == sorted(oracle)
     assert sums.tolist() == [oracle[c] for c in sorted(oracle)]
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 30),
+            st.integers(0, 4),
+            # counts, and feedback's weighted counts
+            st.one_of(st.integers(0, 10**6).map(float), st.floats(0.01, 1e3)),
+        ),
+        max_size=80,
+    ),
+    per_range=st.integers(1, 20),
+    other=st.booleans(),
+)
+def test_a_level_summed_a_range_of_keys_at_a_time_is_the_level_summed_at_once(
+    rows: list[tuple[int, int, float]], per_range: int, other: bool
+) -> None:
+    """`_aggregate` with ranges of `per_range` rows: every array of the level bit for bit that
+    of one range; the ranges cover the keys in order, each key in one of them."""
+    key = np.array([k for k, _, _ in rows], dtype=np.int64)
+    value = np.array([v for _, v, _ in rows], dtype=np.int64)
+    n = np.array([x for _, _, x in rows], dtype=np.float64)
+    n_keys, V = 31, 5
+    m = np.arange(n_keys, dtype=np.float64) % 3 if other else None
+    whole = fingerprints._aggregate(key, value, n, n_keys, V, 4 if other else -1, m)
+    ranges = fingerprints.key_ranges(key, n_keys, per_range)
+    assert ranges[0][0] == 0 and ranges[-1][1] == n_keys
+    assert all(a < b for a, b in ranges)
+    assert all(b == a2 for (_, b), (a2, _) in itertools.pairwise(ranges))
+    if len(ranges) > 1:  # a range holds more rows than asked for only by its last key's
+        for a, b in ranges:
+            assert int(((key >= a) & (key < b - 1)).sum()) <= per_range
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fingerprints, "AGGREGATE_ROWS", per_range)
+        parts = fingerprints._aggregate(key, value, n, n_keys, V, 4 if other else -1, m)
+    for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
+        np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name), err_msg=name)

@@ -26,6 +26,7 @@ docs/novelty.md) so a Browser user can look at what normal is for a pair.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -212,6 +213,42 @@ def _sum_runs(combined: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return uniq, np.bincount(run, weights=weights, minlength=len(uniq))
 
 
+#: (key, value) rows summed at a time: a level's rows are summed a range of keys at a time, so
+#: that the sort's working arrays stay bounded however many rows a component has
+AGGREGATE_ROWS = 2_000_000
+
+
+def key_ranges(key: np.ndarray, n_keys: int, rows: int) -> list[tuple[int, int]]:
+    """Ranges [a, b) of key codes 0..n_keys-1 holding about `rows` of the rows each (a key is
+    never split: one key with more rows is a range of its own); one range when all fit."""
+    if len(key) <= rows or n_keys <= 1:
+        return [(0, n_keys)]
+    upto = np.cumsum(np.bincount(key, minlength=n_keys))  # rows with a key <= k
+    cuts = np.unique(np.searchsorted(upto, np.arange(rows, len(key), rows), side="left") + 1)
+    cuts = cuts[(cuts > 0) & (cuts < n_keys)]
+    bounds = [0, *cuts.tolist(), n_keys]
+    return list(itertools.pairwise(bounds))
+
+
+def _sum_key_values(
+    key: np.ndarray, value: np.ndarray, n: np.ndarray, n_keys: int, V: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_sum_runs` of the rows' key * V + value, a range of keys at a time (`key_ranges`):
+    each range's rows keep their order, so every sum is the one over all rows at once."""
+    ranges = key_ranges(key, n_keys, AGGREGATE_ROWS)
+    if len(ranges) == 1:
+        return _sum_runs(key.astype(np.int64) * V + value, n)
+    uniq: list[np.ndarray] = []
+    sums: list[np.ndarray] = []
+    for a, b in ranges:
+        rows = np.flatnonzero((key >= a) & (key < b))
+        u, c = _sum_runs(key[rows].astype(np.int64) * V + value[rows], n[rows])
+        uniq.append(u)
+        sums.append(c)
+        del rows
+    return np.concatenate(uniq), np.concatenate(sums)
+
+
 def _aggregate(
     key: np.ndarray,
     value: np.ndarray,
@@ -226,7 +263,7 @@ def _aggregate(
     if len(key) == 0:
         z = np.zeros(n_keys)
         return LevelHist(V, np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy(), z + 1)
-    uniq, counts = _sum_runs(key.astype(np.int64) * V + value, n)
+    uniq, counts = _sum_key_values(key, value, n, n_keys, V)
     keep = counts > 0
     uniq, counts = uniq[keep], counts[keep]
     k = uniq // V
