@@ -4,8 +4,8 @@
 -- values per edge (count descending, then value) and the rest counted under 'other' (a real
 -- value 'other' and the folded rest are one value). Prepares the tables the fingerprints read
 -- in the same session: `novelty_edges` (one row per edge, see novelty_edges.sql) and
--- `novelty_edge_hist` (per edge, component and value, folded), whose rows one component at a
--- time novelty_edge_component.sql gives; the result is the number of edges.
+-- `novelty_edge_rows` (per edge row, component and value, folded), whose rows one component at
+-- a time novelty_edge_component.sql gives; the result is the number of edges.
 --
 -- Every statement is a plain grouping, join or insert, which the engine spills when it runs
 -- short of memory. The only window function (the rank that folds) sees just the values of
@@ -107,4 +107,12 @@ FROM (
 JOIN novelty_edge_distinct d ON d.win = e.win AND d.src = e.src AND d.dst = e.dst;
 DROP TABLE novelty_edge_distinct;
 DROP TABLE novelty_edge_combos;
+-- every histogram row with its edge's row: a component's rows are then read with a filter and
+-- a sort (novelty_edge_component.sql), which spill, while the engine is kept lean, instead of
+-- joining the edges again for each of the thirteen
+CREATE TEMP TABLE novelty_edge_rows AS
+SELECT e.edge, f.component, f.value, f.n
+FROM novelty_edge_hist f
+JOIN novelty_edges e ON e.win = f.win AND e.src = f.src AND e.dst = f.dst;
+DROP TABLE novelty_edge_hist;
 SELECT COUNT(*) AS edges FROM novelty_edges
