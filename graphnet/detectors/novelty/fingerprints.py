@@ -230,25 +230,6 @@ def key_ranges(key: np.ndarray, n_keys: int, rows: int) -> list[tuple[int, int]]
     return list(itertools.pairwise(bounds))
 
 
-def _sum_key_values(
-    key: np.ndarray, value: np.ndarray, n: np.ndarray, n_keys: int, V: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """`_sum_runs` of the rows' key * V + value, a range of keys at a time (`key_ranges`):
-    each range's rows keep their order, so every sum is the one over all rows at once."""
-    ranges = key_ranges(key, n_keys, AGGREGATE_ROWS)
-    if len(ranges) == 1:
-        return _sum_runs(key.astype(np.int64) * V + value, n)
-    uniq: list[np.ndarray] = []
-    sums: list[np.ndarray] = []
-    for a, b in ranges:
-        rows = np.flatnonzero((key >= a) & (key < b))
-        u, c = _sum_runs(key[rows].astype(np.int64) * V + value[rows], n[rows])
-        uniq.append(u)
-        sums.append(c)
-        del rows
-    return np.concatenate(uniq), np.concatenate(sums)
-
-
 def _aggregate(
     key: np.ndarray,
     value: np.ndarray,
@@ -258,32 +239,52 @@ def _aggregate(
     other_code: int,
     m_per_key: np.ndarray | None,
 ) -> LevelHist:
-    """(key, value, n) rows -> LevelHist, summing duplicates."""
+    """(key, value, n) rows -> LevelHist, summing duplicates; a range of keys at a time
+    (`key_ranges`, `AGGREGATE_ROWS`): each range's rows keep their order, so every sum, total
+    and entropy is the one over all rows at once, and only the result grows with the rows."""
     V = max(V, 1)
     if len(key) == 0:
         z = np.zeros(n_keys)
         return LevelHist(V, np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy(), z + 1)
-    uniq, counts = _sum_key_values(key, value, n, n_keys, V)
-    keep = counts > 0
-    uniq, counts = uniq[keep], counts[keep]
-    k = uniq // V
-    v = uniq % V
-    total = np.bincount(k, weights=counts, minlength=n_keys)
-    p = counts / total[k]
-    entropy = np.bincount(k, weights=-p * np.log2(p), minlength=n_keys)
-    if other_code >= 0:
-        other_n = np.zeros(n_keys)
-        o = v == other_code
-        other_n[k[o]] = counts[o]
-    else:  # nothing folded: one read-only zero for every key
-        other_n = np.broadcast_to(np.float64(0.0), (n_keys,))
+    ranges = key_ranges(key, n_keys, AGGREGATE_ROWS)
+    total = np.zeros(n_keys)
+    entropy = np.zeros(n_keys)
+    other_n = np.zeros(n_keys) if other_code >= 0 else None
+    uniq_parts: list[np.ndarray] = []
+    count_parts: list[np.ndarray] = []
+    for a, b in ranges:
+        if len(ranges) == 1:
+            uniq, counts = _sum_runs(key.astype(np.int64) * V + value, n)
+        else:
+            rows = np.flatnonzero((key >= a) & (key < b))
+            uniq, counts = _sum_runs(key[rows].astype(np.int64) * V + value[rows], n[rows])
+            del rows
+        keep = counts > 0
+        uniq, counts = uniq[keep], counts[keep]
+        k = uniq // V - a  # the key within the range
+        part_total = np.bincount(k, weights=counts, minlength=b - a)
+        p = counts / part_total[k]
+        total[a:b] = part_total
+        entropy[a:b] = np.bincount(k, weights=-p * np.log2(p), minlength=b - a)
+        del p
+        if other_n is not None:
+            o = uniq % V == other_code
+            other_n[a + k[o]] = counts[o]
+        uniq_parts.append(uniq)
+        count_parts.append(counts)
+        del uniq, counts, keep, k
+    keys = uniq_parts[0] if len(uniq_parts) == 1 else np.concatenate(uniq_parts)
+    n_sum = count_parts[0] if len(count_parts) == 1 else np.concatenate(count_parts)
+    del uniq_parts, count_parts
+    # nothing folded: one read-only zero for every key
+    other = np.broadcast_to(np.float64(0.0), (n_keys,)) if other_n is None else other_n
     # without folded values every key's estimate is 1: one read-only number for all of them
     other_m = (
         np.broadcast_to(np.float64(1.0), (n_keys,))
         if m_per_key is None
         else np.maximum(m_per_key, 1.0)
     )
-    return LevelHist(V, uniq, counts, total, entropy, other_n, other_m)
+    return LevelHist(V, keys, n_sum, total, entropy, other, other_m)
 
 
 def _empty_level(V: int) -> LevelHist:
