@@ -175,6 +175,10 @@ def derive(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: the percentile columns whose history gives a host's best and typical rank
+PCT_COLUMNS = ("pagerank_pct", "peers_pct")
+
+
 def _transform(values: np.ndarray, metric: str, offset: float | None = None) -> np.ndarray:
     kind, minimum, _ = SCORED[metric]
     v = np.asarray(values, dtype="float64")
@@ -285,9 +289,14 @@ class CentralityShiftDetector(Model):
                     np.concatenate(changes) if changes else np.zeros(0),
                 )
             )
-        self.median_ = pd.DataFrame(med, index=hosts, columns=names)
-        self.scale_ = pd.DataFrame(scale, index=hosts, columns=names)
-        self.previous_ = pd.DataFrame(prev, index=hosts, columns=names)
+        # the tables take the arrays as they are (no copy of three hosts × metrics arrays), and
+        # the matrices of the metrics already fitted go
+        self.median_ = pd.DataFrame(med, index=hosts, columns=names, copy=False)
+        self.scale_ = pd.DataFrame(scale, index=hosts, columns=names, copy=False)
+        self.previous_ = pd.DataFrame(prev, index=hosts, columns=names, copy=False)
+        del med, scale, prev
+        for c in [c for c in values if c not in ("conns_out", "conns_in", *PCT_COLUMNS)]:
+            del values[c]
         self.offset_ = pd.Series(offsets, index=names)
         self.last_ = last
         self.last_present_ = presence[:, -1] if nw else np.zeros(n, dtype=bool)
@@ -305,7 +314,7 @@ class CentralityShiftDetector(Model):
             "both": typical,
             "all": 2.0 * typical,
         }
-        pct = {c: matrix(c, 0.0) for c in ("pagerank_pct", "peers_pct")}
+        pct = {c: matrix(c, 0.0) for c in PCT_COLUMNS}
         self.best_pct_ = pd.DataFrame(
             {c: m.max(axis=1) if nw else np.zeros(n) for c, m in pct.items()}, index=hosts
         )
