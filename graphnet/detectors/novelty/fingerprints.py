@@ -436,14 +436,13 @@ def build(
         raise ValueError(f"baseline of {as_of} contains windows not before it: {bad}")
     # hosts in id order: pair codes then follow (src, dst) order, the order in which the engine
     # gives a window's combinations, so a batch of them needs one range of pairs (`pair_view`)
-    hosts = pd.Index(
-        np.sort(
-            pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()])).astype(
-                str
-            )
-        ),
-        dtype=object,
-    )
+    ends = pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()]))
+    if pd.api.types.infer_dtype(ends, skipna=False) != "string":
+        ends = ends.astype(str).astype(object)
+    # strings sorted as the Python objects they are (code point order, as numpy's str sort):
+    # no fixed-width copy of every name
+    hosts = pd.Index(np.sort(ends), dtype=object)
+    del ends
     H = len(hosts)
     src = hosts.get_indexer(edges["src"]).astype(np.int64)
     dst = hosts.get_indexer(edges["dst"]).astype(np.int64)

@@ -128,13 +128,24 @@ def classify_hosts(edges: pd.DataFrame, settings: Settings | None) -> None:
     """Add `src_/dst_subnet` and `src_/dst_internal` to edges: ingest's classification of each
     end (what its Host node holds), once per distinct host."""
     classify = ingest.host_classifier(settings.internal_cidrs if settings else ())
-    for key in ("src", "dst"):
-        codes, uniq = pd.factorize(edges[key].to_numpy(dtype=object))
-        info = [classify(str(h)) for h in uniq]
-        sub = np.array([i["subnet"] for i in info] + [None], dtype=object)
-        internal = np.array([i["internal"] for i in info] + [None], dtype=object)
-        edges[f"{key}_subnet"] = pd.Series(sub[codes], index=edges.index, dtype=object)
-        edges[f"{key}_internal"] = pd.Series(internal[codes], index=edges.index, dtype=object)
+    n = len(edges)
+    codes, uniq = pd.factorize(
+        np.concatenate([edges["src"].to_numpy(dtype=object), edges["dst"].to_numpy(dtype=object)])
+    )
+    # per distinct host (either end), the last entry for a missing one (code -1); equal subnets
+    # are one string
+    sub = np.full(len(uniq) + 1, None, dtype=object)
+    internal = np.full(len(uniq) + 1, None, dtype=object)
+    shared: dict[str, str] = {}
+    for i, h in enumerate(uniq):
+        info = classify(str(h))
+        subnet = info["subnet"]
+        sub[i] = None if subnet is None else shared.setdefault(subnet, subnet)
+        internal[i] = info["internal"]
+    del shared, uniq
+    for key, part in (("src", codes[:n]), ("dst", codes[n:])):
+        edges[f"{key}_subnet"] = pd.Series(sub[part], index=edges.index, dtype=object)
+        edges[f"{key}_internal"] = pd.Series(internal[part], index=edges.index, dtype=object)
 
 
 def edge_histograms_from_tables(
