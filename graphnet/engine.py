@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import functools
 import logging
+import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -254,34 +257,96 @@ class Engine:
         return _SessionContext(self.settings)
 
 
+#: a session's spill folder: `session-*`, holding the lock its process keeps while it runs
+SESSION_PREFIX = "session-"
+SESSION_LOCK = "owner.lock"
+#: a folder made but not yet locked (its process died in between) is removed this much later
+STARTING_PREFIX = "starting-"
+STALE_STARTING_SECONDS = 3600.0
+
+
+def _hold_lock(path: Path) -> int:
+    """An exclusive lock on `path` (made if missing), held until its descriptor is closed; the
+    system releases it when the process ends, however it ends."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def remove_stale_spills(spill_dir: Path) -> int:
+    """Remove the spill folders of sessions whose process is gone (killed, crashed: their
+    folder was never removed) and return how many. A session's folder stays while its lock is
+    held, by this process or another one sharing the folder."""
+    removed = 0
+    for folder in sorted(spill_dir.glob(f"{SESSION_PREFIX}*")):
+        try:
+            fd = _hold_lock(folder / SESSION_LOCK)
+        except OSError:
+            continue  # a live session (or a folder that cannot be read: left as it is)
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)
+        removed += 1
+    for folder in spill_dir.glob(f"{STARTING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if time.time() - folder.stat().st_mtime > STALE_STARTING_SECONDS:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+    if removed:
+        log.info("engine: removed %d spill folder(s) left by ended processes", removed)
+    return removed
+
+
 class _SessionContext:
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
         self.con: duckdb.DuckDBPyConnection | None = None
         self.spill: Path | None = None
+        self.lock: int | None = None
 
     def __enter__(self) -> Session:
         s = self.settings
         try:
             s.spill_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_spills(s.spill_dir)
+            # a folder per session: removed when it ends, whatever DuckDB left in it; locked
+            # before it gets its name, so a folder named `session-*` without its lock held is
+            # one whose process has gone
+            starting = Path(tempfile.mkdtemp(prefix=STARTING_PREFIX, dir=s.spill_dir))
+            try:
+                self.lock = _hold_lock(starting / SESSION_LOCK)
+                named = starting.with_name(SESSION_PREFIX + starting.name[len(STARTING_PREFIX) :])
+                starting.rename(named)
+            except BaseException:
+                shutil.rmtree(starting, ignore_errors=True)
+                self.__exit__()
+                raise
+            self.spill = named
         except OSError as exc:
             if is_disk_full(exc):
                 raise DiskFull.writing("the engine's spill folder", s.spill_dir, exc) from exc
             raise
-        # a folder per session: removed when it ends, whatever DuckDB left in it
-        self.spill = Path(tempfile.mkdtemp(prefix="session-", dir=s.spill_dir))
-        self.con = duckdb.connect(
-            ":memory:",
-            config={
-                "memory_limit": s.memory_limit,
-                "threads": s.threads,
-                "temp_directory": str(self.spill),
-                "preserve_insertion_order": False,
-                "enable_external_access": True,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            },
-        )
+        try:
+            self.con = duckdb.connect(
+                ":memory:",
+                config={
+                    "memory_limit": s.memory_limit,
+                    "threads": s.threads,
+                    "temp_directory": str(self.spill),
+                    "preserve_insertion_order": False,
+                    "enable_external_access": True,
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                },
+            )
+        except BaseException:
+            self.__exit__()
+            raise
         return Session(self.con, self.spill, self.settings)
 
     def __exit__(self, *exc: object) -> None:
@@ -289,6 +354,9 @@ class _SessionContext:
             self.con.close()
         if self.spill is not None:
             shutil.rmtree(self.spill, ignore_errors=True)
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
 
 def parquet_select(files: Sequence[Path], columns: Sequence[str]) -> str:

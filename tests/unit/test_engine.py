@@ -5,6 +5,10 @@ columns), the memory limit and the spill folder."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphnet import features, windows
+from graphnet import engine, features, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.engine import EngineSettings, size_bytes
@@ -252,6 +256,78 @@ def test_the_memory_limit_and_spill_folder_are_set_and_the_spill_folder_is_clean
     assert spill is not None and Path(spill[0]).parent == tmp_path / "tmp" / "engine"
     assert threads == (1,)
     assert list((tmp_path / "tmp" / "engine").iterdir()) == []
+
+
+def test_a_session_removes_the_spill_folders_of_ended_processes_only(tmp_path: Path) -> None:
+    """Folders of sessions whose lock is not held (their process was killed) go when a session
+    opens; a live session's folder (its lock held), and a folder being made, stay."""
+    settings = Settings(home=tmp_path, engine_memory="256MiB", engine_threads=1)
+    spill = tmp_path / "tmp" / "engine"
+    dead = spill / f"{engine.SESSION_PREFIX}dead"
+    (dead / "duckdb_temp_storage").mkdir(parents=True)
+    (dead / engine.SESSION_LOCK).touch()
+    unlocked = spill / f"{engine.SESSION_PREFIX}older"  # no lock file at all
+    unlocked.mkdir()
+    live = spill / f"{engine.SESSION_PREFIX}live"
+    live.mkdir()
+    held = engine._hold_lock(live / engine.SESSION_LOCK)
+    fresh = spill / f"{engine.STARTING_PREFIX}fresh"
+    fresh.mkdir()
+    stale = spill / f"{engine.STARTING_PREFIX}stale"
+    stale.mkdir()
+    old = time.time() - engine.STALE_STARTING_SECONDS - 60
+    os.utime(stale, (old, old))
+    try:
+        with Archive(settings).engine().session() as s:
+            mine = s.spill
+            assert sorted(p.name for p in spill.iterdir()) == sorted(
+                [live.name, fresh.name, mine.name]
+            )
+            # this session's own folder is held: another process's cleaning leaves it
+            assert engine.remove_stale_spills(spill) == 0
+            assert mine.is_dir()
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in spill.iterdir()) == sorted([live.name, fresh.name])
+    assert engine.remove_stale_spills(spill) == 1  # its lock released: the live one has ended
+    assert [p.name for p in spill.iterdir()] == [fresh.name]
+
+
+def test_the_spill_folder_of_a_killed_process_goes_with_the_next_session(tmp_path: Path) -> None:
+    """A process killed (SIGKILL) in a session leaves its spill folder; the next session of
+    any process removes it."""
+    spill = tmp_path / "tmp" / "engine"
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from graphnet.archive import Archive\n"
+        "from graphnet.config import Settings\n"
+        "settings = Settings(home=Path(sys.argv[1]), engine_memory='256MiB', engine_threads=1)\n"
+        "with Archive(settings).engine().session() as s:\n"
+        "    s.con.sql('CREATE TEMP TABLE t AS SELECT range AS x FROM range(1000)')\n"
+        "    print(s.spill, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        left = Path(child.stdout.readline().strip())
+        assert left.parent == spill and left.is_dir()
+        # while it runs, its folder stays
+        assert engine.remove_stale_spills(spill) == 0
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+        if child.stdout is not None:
+            child.stdout.close()
+    assert left.is_dir()  # killed: nothing removed it
+    settings = Settings(home=tmp_path, engine_memory="256MiB", engine_threads=1)
+    with Archive(settings).engine().session() as s:
+        assert not left.exists()
+        assert [p.name for p in spill.iterdir()] == [s.spill.name]
+    assert list(spill.iterdir()) == []
 
 
 def test_a_lean_session_spills_its_tables_and_gets_its_limit_back(tmp_path: Path) -> None:
