@@ -260,7 +260,8 @@ class Engine:
 #: a session's spill folder: `session-*`, holding the lock its process keeps while it runs
 SESSION_PREFIX = "session-"
 SESSION_LOCK = "owner.lock"
-#: a folder made but not yet locked (its process died in between) is removed this much later
+#: a folder made but not yet locked (its process died in between), or a session's folder
+#: without a lock (made by an earlier version), is removed once unchanged for this long
 STARTING_PREFIX = "starting-"
 STALE_STARTING_SECONDS = 3600.0
 
@@ -283,6 +284,8 @@ def remove_stale_spills(spill_dir: Path) -> int:
     held, by this process or another one sharing the folder."""
     removed = 0
     for folder in sorted(spill_dir.glob(f"{SESSION_PREFIX}*")):
+        if not (folder / SESSION_LOCK).exists():
+            continue  # made by a version without locks: judged by its age, below
         try:
             fd = _hold_lock(folder / SESSION_LOCK)
         except OSError:
@@ -292,7 +295,12 @@ def remove_stale_spills(spill_dir: Path) -> int:
         finally:
             os.close(fd)
         removed += 1
-    for folder in spill_dir.glob(f"{STARTING_PREFIX}*"):
+    unlocked = [
+        f
+        for f in spill_dir.glob(f"{SESSION_PREFIX}*")
+        if f.is_dir() and not (f / SESSION_LOCK).exists()
+    ]
+    for folder in [*spill_dir.glob(f"{STARTING_PREFIX}*"), *unlocked]:
         with contextlib.suppress(OSError):
             if time.time() - folder.stat().st_mtime > STALE_STARTING_SECONDS:
                 shutil.rmtree(folder, ignore_errors=True)

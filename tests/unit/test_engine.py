@@ -266,8 +266,11 @@ def test_a_session_removes_the_spill_folders_of_ended_processes_only(tmp_path: P
     dead = spill / f"{engine.SESSION_PREFIX}dead"
     (dead / "duckdb_temp_storage").mkdir(parents=True)
     (dead / engine.SESSION_LOCK).touch()
-    unlocked = spill / f"{engine.SESSION_PREFIX}older"  # no lock file at all
+    # without a lock file (an earlier version's): removed once unchanged for an hour
+    unlocked = spill / f"{engine.SESSION_PREFIX}older"
     unlocked.mkdir()
+    recent = spill / f"{engine.SESSION_PREFIX}recent"
+    recent.mkdir()
     live = spill / f"{engine.SESSION_PREFIX}live"
     live.mkdir()
     held = engine._hold_lock(live / engine.SESSION_LOCK)
@@ -277,20 +280,21 @@ def test_a_session_removes_the_spill_folders_of_ended_processes_only(tmp_path: P
     stale.mkdir()
     old = time.time() - engine.STALE_STARTING_SECONDS - 60
     os.utime(stale, (old, old))
+    os.utime(unlocked, (old, old))
     try:
         with Archive(settings).engine().session() as s:
             mine = s.spill
             assert sorted(p.name for p in spill.iterdir()) == sorted(
-                [live.name, fresh.name, mine.name]
+                [live.name, fresh.name, recent.name, mine.name]
             )
             # this session's own folder is held: another process's cleaning leaves it
             assert engine.remove_stale_spills(spill) == 0
             assert mine.is_dir()
     finally:
         os.close(held)
-    assert sorted(p.name for p in spill.iterdir()) == sorted([live.name, fresh.name])
+    assert sorted(p.name for p in spill.iterdir()) == sorted([live.name, fresh.name, recent.name])
     assert engine.remove_stale_spills(spill) == 1  # its lock released: the live one has ended
-    assert [p.name for p in spill.iterdir()] == [fresh.name]
+    assert sorted(p.name for p in spill.iterdir()) == sorted([fresh.name, recent.name])
 
 
 def test_the_spill_folder_of_a_killed_process_goes_with_the_next_session(tmp_path: Path) -> None:
