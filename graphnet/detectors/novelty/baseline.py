@@ -44,7 +44,7 @@ from graphnet.detectors.novelty.histograms import (
     fold_limits,
 )
 from graphnet.errors import NotEnoughHistory
-from graphnet.feedback import active_benign
+from graphnet.feedback import Feedback, active_benign
 from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,7 @@ def archive_edges_open(
         return
     top = fold_limits(settings)
     with archive.session({"conns": list(windows_)}, parts=["conns"]) as s:
-        s.scalar(
-            "novelty_edge_values", {"top_ports": top["dport"], "top_history": top["history"]}
-        )
+        s.scalar("novelty_edge_values", {"top_ports": top["dport"], "top_history": top["history"]})
         edges = s.table("novelty_edges")
 
         def rows(comp: str) -> Iterator[pa.RecordBatch]:
@@ -195,13 +193,34 @@ def build_fingerprints(
         )
     sizes = {str(r["window"]): [r["edges"], r["connections"]] for r in store.read("windows_list")}
     approved = active_benign(store, before=window) if use_feedback else []
+    fp = fingerprints_from_archive(archive, window, base, settings, approved, pairs_apart)
+    # what the fingerprints are made of: the graph's sizes and the archive's files
+    made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
+    fp.meta["signature"] = _signature(window, made_of, fp.feedback, settings)
+    fp.meta["baseline"] = baseline
+    if save:
+        save_fingerprints(store, fp, archive=archive)
+    return fp
+
+
+def fingerprints_from_archive(
+    archive: Archive,
+    window: str,
+    base: Sequence[str],
+    settings: Settings,
+    approved: Sequence[Feedback] = (),
+    pairs_apart: bool = False,
+) -> Fingerprints:
+    """`build_fingerprints` once its baseline windows `base` and the approved feedback are
+    known (nothing read from the graph): the archive's edge histograms of `base`, one
+    component at a time, built into the fingerprints as of `window` (see there)."""
     joint = baseline_joint(archive, base)
     with contextlib.ExitStack() as stack:
         hist = stack.enter_context(archive_edges_open(archive, base, settings))
         injected = injection.injection(approved, settings, hist) if approved else None
         sink = None
         if pairs_apart:
-            meta = {"as_of": window, "windows": base}
+            meta = {"as_of": window, "windows": list(base)}
             out = stack.enter_context(
                 archive.result_writer(window, PAIRS_RESULT, pairlevel.PAIR_SCHEMA, meta)
             )
@@ -223,12 +242,6 @@ def build_fingerprints(
         )
     if pairs_apart:
         fp.pairs_result = (window, PAIRS_RESULT)
-    # what the fingerprints are made of: the graph's sizes and the archive's files
-    made_of = {w: [sizes.get(w), archive.stamp(w)] for w in base}
-    fp.meta["signature"] = _signature(window, made_of, fp.feedback, settings)
-    fp.meta["baseline"] = baseline
-    if save:
-        save_fingerprints(store, fp, archive=archive)
     return fp
 
 
