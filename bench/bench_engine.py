@@ -11,8 +11,9 @@ two threads), against the two history weeks of week 3:
 
 - `scan` (the baseline): the windows read once as the steps bind them (each connection once),
   counted (`volume_span.sql`);
-- `fingerprints`: the fingerprints' edge histograms (`novelty.baseline.archive_edges_open`),
-  every component read as the step reads it, one at a time;
+- `fingerprints`: the fingerprints as the step builds them, without the graph
+  (`novelty.baseline.fingerprints_from_archive`: the edge histograms one component at a time,
+  the pair level written to a stored result; no feedback, nothing written to Neo4j);
 - `volume`: the volume baselines (`volume.step.fit_window`: the engine's cells, then the model).
 
 Per step: wall time, peak RSS (ru_maxrss of the child), the ratio of its wall to the scan's, and
@@ -88,9 +89,15 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
             row = archive.query("volume_span", {"conns": history}).to_pylist()[0]
             out["connections"] = int(row["n"])
         elif step == "fingerprints":
-            with baseline.archive_edges_open(archive, history, settings) as hist:
-                out["edges"] = len(hist.edges)
-                out["rows"] = sum(len(hist.comps[c].n) for c in hist.comps)
+            # as the step builds them (without the graph: no feedback, no Neo4j rows): the
+            # edge histograms one component at a time, the pair level written apart
+            window = archive.windows()[-1]
+            fp = baseline.fingerprints_from_archive(
+                archive, window, history, settings, pairs_apart=True
+            )
+            out["pairs"] = fp.n_pairs
+            out["hosts"] = len(fp.hosts)
+            out["connections"] = fp.conns
         elif step == "volume":
             window = archive.windows()[-1]
             det, wins, _ = fit_window(archive, window, VolumeSettings())
