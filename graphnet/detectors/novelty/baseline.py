@@ -93,9 +93,12 @@ def archive_edges_open(
 
         # the engine's tables are made: while the build turns them into arrays, one component
         # at a time, the engine keeps little in memory (its tables spill), so that the two
-        # together stay near the engine's limit
+        # together stay near the engine's limit; the edges' table is let go once made into
+        # the histograms' frame
         with s.lean():
-            yield edge_histograms_from_batches(edges, LazyComponents(rows), settings)
+            hist = edge_histograms_from_batches(edges, LazyComponents(rows), settings)
+            del edges
+            yield hist
 
 
 class LazyComponents(Mapping[str, Iterator[pa.RecordBatch]]):

@@ -213,6 +213,10 @@ def _sum_runs(combined: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return uniq, np.bincount(run, weights=weights, minlength=len(uniq))
 
 
+#: the columns of an edges frame that name things (hosts, windows, subnets, zones): `build`
+#: turns them into codes first, then (with `consume`) drops them
+NAMED = ("src", "dst", "window", "src_subnet", "dst_subnet", "src_internal", "dst_internal")
+
 #: (key, value) rows summed at a time: a level's rows are summed a range of keys at a time, so
 #: that the sort's working arrays stay bounded however many rows a component has
 AGGREGATE_ROWS = 2_000_000
@@ -406,7 +410,8 @@ def build(
     """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
 
     With `consume`, each component's edge histograms are dropped from `hist` (and `injected`)
-    once aggregated, so the edge rows and the fingerprint are not held in full together.
+    once aggregated, so the edge rows and the fingerprint are not held in full together, and
+    the edges' names (`NAMED` columns) once they are codes.
     With `pair_sink`, each component's pair level is handed to it (with the component's
     position in COMPONENTS) as soon as it is made, and not kept: the caller stores it (see
     `level_batches`) and sets `pairs_result`; `meta["pair_whole"]` says per component whether
@@ -487,6 +492,10 @@ def build(
     windows_sorted = sorted({str(w) for w in real.edges["window"]})
     widx = pd.Index(windows_sorted)
     real_win = widx.get_indexer(pd.Index(real.edges["window"].astype(str))).astype(np.int64)
+    if consume:  # the names are codes now: the edges' string columns go from the input frames
+        for frame in {id(f): f for f in (real.edges, edges)}.values():
+            for c in [c for c in NAMED if c in frame.columns]:
+                del frame[c]
     pair_windows = np.zeros(P, dtype=np.int64)
     if n_real:
         pw = np.unique(pair_of_edge[:n_real] * (len(widx) + 1) + real_win)

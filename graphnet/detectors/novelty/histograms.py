@@ -259,6 +259,13 @@ def edge_histograms_from_batches(
         if ms in names:  # epoch ms -> epoch seconds, as the TALKED edges gave them
             frame[name] = edges.column(ms).cast(pa.float64()).to_numpy() / 1000.0
     classify_hosts(frame, settings)
+    # what the components need of the engine's table, so that it is not kept meanwhile
+    distincts = {
+        comp: edges.column(f"{comp}_distinct").cast(pa.float64()).to_numpy()
+        for comp in FOLDED
+        if f"{comp}_distinct" in names
+    }
+    del edges
 
     def make(comp: str) -> CompEdges:
         codes = _Codes()
@@ -269,9 +276,7 @@ def edge_histograms_from_batches(
             e_parts.append(batch.column("edge").cast(pa.int64()).to_numpy())
             v_parts.append(codes.encode(batch.column("value")))
             n_parts.append(batch.column("n").cast(pa.float64()).to_numpy())
-        distinct = None
-        if comp in FOLDED and f"{comp}_distinct" in names:
-            distinct = edges.column(f"{comp}_distinct").cast(pa.float64()).to_numpy()
+        distinct = distincts.get(comp)
         z = np.zeros(0, dtype=np.int64)
         return CompEdges(
             np.concatenate(e_parts) if e_parts else z,
