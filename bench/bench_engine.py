@@ -1,7 +1,8 @@
 """Engine benchmark: the archive side of the fingerprints and volume steps at one size, no Neo4j.
 
     .venv/bin/python bench/bench_engine.py [--size 32] [--cache DIR] [--seed 11]
-                                           [--steps scan,fingerprints,volume] [--json FILE]
+                                           [--steps scan,fingerprints,novelty,volume]
+                                           [--json FILE]
 
 The weeks of a size come from the scale benchmark's cache (`bench_scale.py`; generated when
 missing) and are loaded into a connection archive alone (no graph), kept under
@@ -14,6 +15,10 @@ two threads), against the two history weeks of week 3:
 - `fingerprints`: the fingerprints as the step builds them, without the graph
   (`novelty.baseline.fingerprints_from_archive`: the edge histograms one component at a time,
   the pair level written to a stored result; no feedback, nothing written to Neo4j);
+- `novelty`: those fingerprints, then week 3 scored against them as the step scores it
+  (`novelty.scoring.score_window`, out of core; hosts the fingerprints do not know are
+  classified by the settings, where the step reads their subnet from the graph; the scores are
+  not stored);
 - `volume`: the volume baselines (`volume.step.fit_window`: the engine's cells, then the model).
 
 Per step: wall time, peak RSS (ru_maxrss of the child), the ratio of its wall to the scan's, and
@@ -36,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scale as scale
 
-STEPS = ("scan", "fingerprints", "volume")
+STEPS = ("scan", "fingerprints", "novelty", "volume")
 HISTORY_WEEKS = (1, 2)
 WINDOW_WEEK = 3
 
@@ -75,7 +80,7 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
     """One step in this process (called in the child)."""
     from graphnet.archive import Archive
     from graphnet.config import Settings
-    from graphnet.detectors.novelty import baseline
+    from graphnet.detectors.novelty import baseline, scoring
     from graphnet.detectors.volume.model import VolumeSettings
     from graphnet.detectors.volume.step import fit_window
     from graphnet.errors import EngineOutOfMemory
@@ -98,6 +103,17 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
             out["pairs"] = fp.n_pairs
             out["hosts"] = len(fp.hosts)
             out["connections"] = fp.conns
+        elif step == "novelty":
+            window = archive.windows()[-1]
+            fp = baseline.fingerprints_from_archive(
+                archive, window, history, settings, pairs_apart=True
+            )
+            out["fingerprint_seconds"] = time.perf_counter() - t0
+            ws, st = scoring.score_window(archive, fp, window, settings)
+            out["connections"] = st.total
+            out["conversations"] = len(ws.conversations)
+            out["findings"] = len(ws.findings)
+            out["kept_rows"] = len(ws.connections)
         elif step == "volume":
             window = archive.windows()[-1]
             det, wins, _ = fit_window(archive, window, VolumeSettings())
