@@ -347,7 +347,7 @@ def score_window(
         reported=report,
     )
     conv = _ranked(st.conversations)
-    frame = st.connections.copy()
+    frame = st.connections.copy(deep=False)  # copy-on-write: its changes stay in `frame`
     rep = reported(conv, threshold, top_k)
     conv["reported"] = rep
     conv["explanation"] = ""

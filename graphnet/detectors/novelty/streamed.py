@@ -330,7 +330,7 @@ def score_archived(
 def _with_best(conv: pd.DataFrame, novel: pd.DataFrame) -> pd.DataFrame:
     """Conversations with the first and last time of their novel connections and the id of
     the combination of their most novel connection (`best_id`, -1 when it was not fetched)."""
-    out = conv.copy()
+    out = conv.copy(deep=False)  # copy-on-write: the new columns are out's alone
     key = pd.MultiIndex.from_frame(out[["src", "dst"]])
     nv = novel[novel["novel"].to_numpy(dtype=bool)]
     span = nv.groupby(["src", "dst"], sort=False)["ts"].agg(["min", "max"])
@@ -344,7 +344,7 @@ def _with_best(conv: pd.DataFrame, novel: pd.DataFrame) -> pd.DataFrame:
 def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     """The connections kept: the novel ones (and the most novel one of the conversations that
     make findings without any), then the sampled others, in (ts, uid) order."""
-    rest = sample[~sample["uid"].isin(set(novel["uid"]))].copy()
+    rest = sample[~sample["uid"].isin(novel["uid"])].copy()
     rest["rnk"] = 0
     both = pd.concat([novel, rest], ignore_index=True)
     both = both.sort_values(["ts", "uid"], kind="stable").reset_index(drop=True)
