@@ -346,9 +346,17 @@ def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     make findings without any), then the sampled others, in (ts, uid) order."""
     rest = sample[~sample["uid"].isin(novel["uid"])].copy()
     rest["rnk"] = 0
-    both = pd.concat([novel, rest], ignore_index=True)
-    both = both.sort_values(["ts", "uid"], kind="stable").reset_index(drop=True)
-    return both[[*COLUMNS, "novel", "rnk", "id"]]
+
+    def both(col: str) -> pd.Series:
+        return pd.concat([novel[col], rest[col]], ignore_index=True)
+
+    # the order from the keys alone, then each column taken once: one copy of the kept rows
+    # alive beside `novel`, not a concatenation and its sorted copy
+    keys = pd.DataFrame({"ts": both("ts"), "uid": both("uid")})
+    order = keys.sort_values(["ts", "uid"], kind="stable").index.to_numpy()
+    del keys
+    cols = {c: both(c).take(order).reset_index(drop=True) for c in (*COLUMNS, "novel", "rnk", "id")}
+    return pd.DataFrame(cols, copy=False)
 
 
 def top_mean(hosts: np.ndarray, scores: np.ndarray, top: int = HOST_TOP) -> pd.Series:
