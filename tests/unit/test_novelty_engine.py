@@ -26,10 +26,12 @@ from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import ConnectionScores, Context
 from graphnet.detectors.novelty import (
+    backoff,
     baseline,
     fingerprints,
     histograms,
     injection,
+    pairlevel,
     paths,
     scoring,
     stored,
@@ -319,11 +321,30 @@ def test_conversations_from_runs_equal_the_per_connection_ones(
 # --------------------------------------------------------------------------------------------
 # a window scored out of core against score_frame
 # --------------------------------------------------------------------------------------------
+def spread(frame: pd.DataFrame) -> pd.DataFrame:
+    """The synthetic network (clients in one /24, servers in another) over many subnets: the
+    clients over six /24s, and the servers with an odd last octet moved to public addresses,
+    each in a /24 of its own."""
+
+    def moved(host: str) -> str:
+        a, b, c, d = host.split(".")
+        if c == "1":
+            return f"{a}.{b}.{100 + int(d) % 6}.{d}"
+        if c == "2" and int(d) % 2:
+            return f"198.51.{d}.{d}"
+        return host
+
+    hosts = pd.unique(pd.concat([frame["src"], frame["dst"]]))
+    to = {h: moved(str(h)) for h in hosts}
+    return frame.assign(src=frame["src"].map(to), dst=frame["dst"].map(to))
+
+
 def scored_both(
-    tmp: Path, seed: int, **kw: Any
+    tmp: Path, seed: int, spread_out: bool = False, **kw: Any
 ) -> tuple[Archive, fingerprints.Fingerprints, pd.DataFrame, str]:
     net = synthetic_network(seed)
-    f = normalised(net.frame).sort_values(["ts", "uid"], ignore_index=True)
+    f = spread(net.frame) if spread_out else net.frame
+    f = normalised(f).sort_values(["ts", "uid"], ignore_index=True)
     archive = archived(tmp, f, **kw)
     last = net.windows[-1]
     wid = windows.window_ids(f["ts"].to_numpy()).to_numpy()
@@ -331,15 +352,24 @@ def scored_both(
     return archive, fp, f[wid == last].reset_index(drop=True), last
 
 
-@pytest.mark.parametrize(("seed", "batch"), [(0, 331), (3, 50_000), (5, 113)])
-def test_the_pair_level_stored_apart_scores_as_the_whole_fingerprint(
-    tmp_path: Path, seed: int, batch: int
+@pytest.mark.parametrize(
+    ("seed", "batch", "spread_out"), [(0, 331, False), (3, 50_000, True), (5, 113, True)]
+)
+def test_the_levels_stored_apart_score_as_the_whole_fingerprint(
+    tmp_path: Path, seed: int, batch: int, spread_out: bool
 ) -> None:
-    """Fingerprints whose pair level is stored as a result and read batch by batch
-    (`store_pairs`, `pair_view`) score a window exactly as the fingerprints in memory, in
-    batches that split pairs or hold them all; folded values ('other') included."""
-    archive, fp, obs, last = scored_both(tmp_path, seed, top_ports=1, top_history=1)
+    """Fingerprints whose pair and subnet-pair levels are stored as results and read batch by
+    batch (`store_pairs`, `pair_view`) score a window exactly as the fingerprints in memory, in
+    batches that split pairs or hold them all; folded values ('other') included; over one
+    subnet pair or many, with new pairs in known and in new subnet pairs."""
+    archive, fp, obs, last = scored_both(tmp_path, seed, spread_out, top_ports=1, top_history=1)
     assert any(histograms.OTHER in fp.vocab[c] for c in histograms.FOLDED)
+    if spread_out:
+        assert len(fp.sp_keys) > 10 and len(np.unique(fp.who["sp_opp"])) > 3
+        keys = backoff.pair_keys(
+            fp, obs["src"].to_numpy(object), obs["dst"].to_numpy(object), None, archive.settings
+        )
+        assert ((keys.pair < 0) & (keys.sp >= 0)).any() and (keys.sp < 0).any()
     fp2 = copy.deepcopy(fp)
     p = NoveltyParams()
     want = streamed.score_archived(
@@ -347,7 +377,9 @@ def test_the_pair_level_stored_apart_scores_as_the_whole_fingerprint(
     )
     baseline.store_pairs(archive, fp2)
     assert fp2.pairs_result == (last, baseline.PAIRS_RESULT)
-    assert all(len(fp2.levels[c]["pair"].keys) == 0 for c in histograms.COMPONENTS)
+    assert fp2.subnet_pairs_result == (last, baseline.SUBNET_PAIRS_RESULT)
+    for lvl in pairlevel.APART:
+        assert all(len(fp2.levels[c][lvl].keys) == 0 for c in histograms.COMPONENTS)
     with pytest.raises(ValueError, match="stored apart"):
         scoring.score_frame(fp2, obs, last)
     got = streamed.score_archived(
@@ -547,14 +579,14 @@ def test_the_steps_score_every_connection_only_when_asked(tmp_path: Path) -> Non
     assert hops.findings and all(f.kind == "deviating_path" for f in hops.findings)
 
 
-@pytest.mark.parametrize("seed", [1, 4])
-def test_fingerprints_built_with_the_pair_level_apart_equal_the_whole(
-    tmp_path: Path, seed: int
+@pytest.mark.parametrize(("seed", "spread_out"), [(1, False), (4, True)])
+def test_fingerprints_built_with_levels_apart_equal_the_whole(
+    tmp_path: Path, seed: int, spread_out: bool
 ) -> None:
-    """Built one component at a time with each pair level written as it is made
-    (`build_fingerprints(pairs_apart=True)`), the fingerprints give the Neo4j rows and the
-    scores of the fingerprints built whole."""
-    archive, _, _, last = scored_both(tmp_path, seed, top_ports=1, top_history=1)
+    """Built one component at a time with each pair and subnet-pair level written as it is
+    made (`build_fingerprints(pairs_apart=True)`), the fingerprints give the Neo4j rows and
+    the scores of the fingerprints built whole."""
+    archive, _, _, last = scored_both(tmp_path, seed, spread_out, top_ports=1, top_history=1)
     store = FakeStore(archive.windows())
     st_ = archive.settings
     whole = baseline.build_fingerprints(store, last, st_, save=False, archive=archive)  # type: ignore[arg-type]
@@ -562,10 +594,13 @@ def test_fingerprints_built_with_the_pair_level_apart_equal_the_whole(
         store, last, st_, save=False, archive=archive, pairs_apart=True
     )
     assert apart.pairs_result == (last, baseline.PAIRS_RESULT)
-    assert all(len(apart.levels[c]["pair"].keys) == 0 for c in histograms.COMPONENTS)
+    assert apart.subnet_pairs_result == (last, baseline.SUBNET_PAIRS_RESULT)
+    for lvl in pairlevel.APART:
+        assert all(len(apart.levels[c][lvl].keys) == 0 for c in histograms.COMPONENTS)
     assert apart.n_pairs == whole.n_pairs > 0
+    assert len(apart.sp_keys) == len(whole.sp_keys) > 0
     for comp in histograms.COMPONENTS:
-        for lvl in fingerprints.LEVELS[1:]:
+        for lvl in [lv for lv in fingerprints.LEVELS if lv not in pairlevel.APART]:
             np.testing.assert_array_equal(
                 apart.levels[comp][lvl].keys, whole.levels[comp][lvl].keys
             )

@@ -26,6 +26,36 @@ from graphnet.detectors.novelty.parts import NoveltyParams
 from graphnet.detectors.novelty.scored import PairKeys
 
 
+def places(
+    fp: Fingerprints,
+    ids: np.ndarray,
+    codes: np.ndarray,
+    hosts_info: Mapping[str, Mapping[str, Any]] | None,
+    settings: Settings | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subnet code (-1 when the fingerprints know no such subnet) and zone (1 internal) of the
+    hosts `ids` (fingerprint host codes `codes`, -1 unknown): known hosts from the
+    fingerprint, others from `hosts_info` (Host.subnet and Host.internal), else ingest's
+    classification; no subnet -> the host id."""
+    known = codes >= 0
+    k = np.maximum(codes, 0)
+    sub = np.where(known, fp.host_subnet[k] if len(fp.hosts) else -1, -1).astype(np.int64)
+    zone = np.where(known, fp.host_zone[k] if len(fp.hosts) else 0, 0).astype(np.int64)
+    unknown = np.flatnonzero(~known)
+    if len(unknown):
+        classify = ingest.host_classifier(settings.internal_cidrs if settings else ())
+        u_codes, uniq = pd.factorize(ids[unknown])
+        labels, zones = [], []
+        for h in uniq:  # once per distinct new host
+            info = (hosts_info or {}).get(str(h)) or classify(str(h))
+            lab = info.get("subnet")
+            labels.append(str(lab) if lab is not None else str(h))
+            zones.append(1 if info.get("internal") else 0)
+        sub[unknown] = fp.subnets.get_indexer(pd.Index(labels, dtype=object))[u_codes]
+        zone[unknown] = np.asarray(zones, dtype=np.int64)[u_codes]
+    return sub, zone
+
+
 def pair_keys(
     fp: Fingerprints,
     src: np.ndarray | pd.Series,
@@ -33,7 +63,7 @@ def pair_keys(
     hosts_info: Mapping[str, Mapping[str, Any]] | None,
     settings: Settings | None,
 ) -> PairKeys:
-    if fp.pairs_result is not None:
+    if fp.pairs_result is not None or fp.subnet_pairs_result is not None:
         raise ValueError(
             "the pair level of these fingerprints is stored apart: score through pair_view"
         )
@@ -49,30 +79,8 @@ def pair_keys(
     dst_fp = fp.host_codes(d_ids)
     pair = fp.pair_codes(src_fp, dst_fp)
 
-    # subnet and zone: known hosts from the fingerprint; others from `hosts_info` (Host.subnet
-    # and Host.internal), else ingest's classification; no subnet -> the host id
-    classify = ingest.host_classifier(settings.internal_cidrs if settings else ())
-
-    def where(ids: np.ndarray, fpc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        known = fpc >= 0
-        k = np.maximum(fpc, 0)
-        sub = np.where(known, fp.host_subnet[k] if len(fp.hosts) else -1, -1).astype(np.int64)
-        zone = np.where(known, fp.host_zone[k] if len(fp.hosts) else 0, 0).astype(np.int64)
-        unknown = np.flatnonzero(~known)
-        if len(unknown):
-            codes, uniq = pd.factorize(ids[unknown])
-            labels, zones = [], []
-            for h in uniq:  # once per distinct new host
-                info = (hosts_info or {}).get(str(h)) or classify(str(h))
-                lab = info.get("subnet")
-                labels.append(str(lab) if lab is not None else str(h))
-                zones.append(1 if info.get("internal") else 0)
-            sub[unknown] = fp.subnets.get_indexer(pd.Index(labels, dtype=object))[codes]
-            zone[unknown] = np.asarray(zones, dtype=np.int64)[codes]
-        return sub, zone
-
-    s_sub, s_zone = where(s_ids, src_fp)
-    d_sub, d_zone = where(d_ids, dst_fp)
+    s_sub, s_zone = places(fp, s_ids, src_fp, hosts_info, settings)
+    d_sub, d_zone = places(fp, d_ids, dst_fp, hosts_info, settings)
     sp = fp.subnet_pair_codes(s_sub, d_sub)
     return PairKeys(
         w_codes.astype(np.int64),

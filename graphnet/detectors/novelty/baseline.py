@@ -179,9 +179,10 @@ def build_fingerprints(
     first part (`Archive.history` gives it).
 
     The edge histograms are read one component at a time while the fingerprint is built. With
-    `pairs_apart`, the pair level of each component is written as it is made to the window's
-    `fingerprint_pairs` result and never held whole (`fp.pairs_result`; novelty reads it batch
-    by batch, `pairlevel.pair_view`).
+    `pairs_apart`, the pair and subnet-pair levels of each component are written as they are
+    made to the window's `fingerprint_pairs` and `fingerprint_subnet_pairs` results and never
+    held whole (`fp.pairs_result`, `fp.subnet_pairs_result`; novelty reads them batch by batch,
+    `pairlevel.pair_view`).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -221,16 +222,14 @@ def fingerprints_from_archive(
     with contextlib.ExitStack() as stack:
         hist = stack.enter_context(archive_edges_open(archive, base, settings))
         injected = injection.injection(approved, settings, hist) if approved else None
-        sink = None
+        sinks: dict[str, Callable[[int, fingerprints.LevelHist], None]] = {}
         if pairs_apart:
             meta = {"as_of": window, "windows": list(base)}
-            out = stack.enter_context(
-                archive.result_writer(window, PAIRS_RESULT, pairlevel.PAIR_SCHEMA, meta)
-            )
-
-            def sink(ci: int, lh: fingerprints.LevelHist) -> None:
-                for batch in pairlevel.level_batches(ci, lh):
-                    out.write(batch)
+            for lvl, name in APART_RESULTS.items():
+                out = stack.enter_context(
+                    archive.result_writer(window, name, pairlevel.LEVEL_SCHEMA, meta)
+                )
+                sinks[lvl] = _sink(out)
 
         fp = build(
             window,
@@ -241,11 +240,22 @@ def fingerprints_from_archive(
             settings=settings,
             split=archive.split is not None and window in base,
             consume=True,  # one component's edge rows at a time, dropped once aggregated
-            pair_sink=sink,
+            sinks=sinks,
         )
     if pairs_apart:
         fp.pairs_result = (window, PAIRS_RESULT)
+        fp.subnet_pairs_result = (window, SUBNET_PAIRS_RESULT)
     return fp
+
+
+def _sink(out: Any) -> Callable[[int, fingerprints.LevelHist], None]:
+    """A `build` sink writing one component's level to a result writer."""
+
+    def sink(ci: int, lh: fingerprints.LevelHist) -> None:
+        for batch in pairlevel.level_batches(ci, lh):
+            out.write(batch)
+
+    return sink
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,34 +322,47 @@ def iter_fingerprint_rows(
     summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`).
 
     Made `chunk` keys at a time (level by level, keys in code order): what is held at once is
-    a chunk's rows, never the whole level. A pair level stored apart (`fp.pairs_result`) is
-    read from the `archive`, a chunk of pairs at a time."""
+    a chunk's rows, never the whole level. A level stored apart (`fp.pairs_result`,
+    `fp.subnet_pairs_result`) is read from the `archive`, a chunk of keys at a time."""
     for lvl in levels:
         n_keys = _level_size(fp, lvl)
-        if lvl == "pair" and fp.pairs_result is not None and n_keys:
+        if _apart(fp, lvl) and n_keys:
             if archive is None:
-                raise ValueError("the pair level is stored apart: its archive is needed")
-            yield from _stored_pair_rows(fp, archive, components, chunk)
+                raise ValueError(f"the {lvl} level is stored apart: its archive is needed")
+            yield from _stored_level_rows(fp, archive, lvl, components, chunk)
             continue
         for lo in range(0, n_keys, max(chunk, 1)):
             yield from _chunk_rows(fp, lvl, lo, min(lo + chunk, n_keys), components)
 
 
-def _stored_pair_rows(
-    fp: Fingerprints, archive: Archive, components: Sequence[str], chunk: int
+def _apart(fp: Fingerprints, lvl: str) -> bool:
+    """Whether the level `lvl` of `fp` is stored apart."""
+    if lvl == "pair":
+        return fp.pairs_result is not None
+    return lvl == "subnet_pair" and fp.subnet_pairs_result is not None
+
+
+def _stored_level_rows(
+    fp: Fingerprints, archive: Archive, lvl: str, components: Sequence[str], chunk: int
 ) -> Iterator[dict[str, Any]]:
-    """The pair-level rows of fingerprints whose pair level is stored apart: each chunk of
-    pairs read back as a view (`pairlevel.pair_view`), made as from the whole level."""
-    assert fp.pairs_result is not None
-    whole = fp.meta.get("pair_whole") or {}
-    with archive.session({}, results={"fp_pairs": fp.pairs_result}) as s:
-        for lo in range(0, fp.n_pairs, max(chunk, 1)):
-            hi = min(lo + chunk, fp.n_pairs)
+    """The rows of a level stored apart: each chunk of keys read back into a view
+    (`pairlevel.pair_view`), made as from the whole level."""
+    whole = (fp.meta.get("whole") or {}).get(lvl) or {}
+    n_keys = _level_size(fp, lvl)
+    query = "novelty_fp_pairs" if lvl == "pair" else "novelty_fp_subnet_pairs"
+    no_pairs = np.zeros(0, dtype=np.int64)
+    with archive.session({}, results=pairlevel.apart_results(fp)) as s:
+        for lo in range(0, n_keys, max(chunk, 1)):
+            hi = min(lo + chunk, n_keys)
             sel = np.arange(lo, hi, dtype=np.int64)
-            s.lookup("novelty_fp_sel", pa.table({"pair": pa.array(sel)}))
-            rows = s.table("novelty_fp_pairs", {"lo": lo, "hi": hi - 1})
-            view = pairlevel.pair_view(fp, sel, rows)
-            yield from _chunk_rows(view, "pair", 0, hi - lo, components, whole)
+            s.lookup("novelty_fp_sel", pa.table({"key": pa.array(sel)}))
+            rows = s.table(query, {"lo": lo, "hi": hi - 1})
+            if lvl == "pair":
+                view = pairlevel.pair_view(fp, sel, rows)
+            else:
+                no_rows = pairlevel.LEVEL_SCHEMA.empty_table()
+                view = pairlevel.pair_view(fp, no_pairs, no_rows, sel, rows)
+            yield from _chunk_rows(view, lvl, 0, hi - lo, components, whole)
 
 
 def _chunk_rows(
@@ -422,8 +445,8 @@ def _chunk_rows(
 def save_fingerprints(
     store: GraphStore, fp: Fingerprints, batch_size: int = 2000, archive: Archive | None = None
 ) -> int:
-    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date; a
-    pair level stored apart is read from the `archive`)."""
+    """Replace the stored fingerprints as of `fp.as_of` (skipped when already up to date;
+    levels stored apart are read from the `archive`)."""
     sig = fp.meta.get("signature", "")
     got = [r["props"] for r in store.read("fingerprint_set_get", as_of=fp.as_of)]
     if got and sig and got[0].get("signature") == sig and got[0].get("complete"):
@@ -452,22 +475,29 @@ def save_fingerprints(
     return n
 
 
-#: the stored result holding the pair level of a window's fingerprints (`store_pairs`)
+#: the stored results holding the pair and subnet-pair levels of a window's fingerprints
+#: (`store_pairs`, `build_fingerprints(pairs_apart=True)`)
 PAIRS_RESULT = "fingerprint_pairs"
+SUBNET_PAIRS_RESULT = "fingerprint_subnet_pairs"
+APART_RESULTS = {"pair": PAIRS_RESULT, "subnet_pair": SUBNET_PAIRS_RESULT}
 
 
 def store_pairs(archive: Archive, fp: Fingerprints) -> None:
-    """Move the pair level of `fp` out of memory: its rows are written, a batch of pairs at a
-    time, as the window's `fingerprint_pairs` result (through the archive door) and dropped
-    from `fp`; novelty then reads the pairs of each batch it scores (`pairlevel.pair_view`).
-    What stays in memory per pair is its key and its row of `fp.pairs`."""
+    """Move the pair and subnet-pair levels of `fp` out of memory: their rows are written as
+    the window's `fingerprint_pairs` and `fingerprint_subnet_pairs` results (through the
+    archive door) and dropped from `fp`; novelty then reads the keys of each batch it scores
+    (`pairlevel.pair_view`). What stays in memory per pair is its key and its row of
+    `fp.pairs`, per subnet pair its key and its new-pair rates."""
     if fp.pairs_result is not None:
         return
     meta = {"as_of": fp.as_of, "signature": fp.meta.get("signature"), "pairs": fp.n_pairs}
-    archive.write_result_batches(
-        fp.as_of, PAIRS_RESULT, pairlevel.PAIR_SCHEMA, pairlevel.pair_batches(fp), meta
-    )
-    pairlevel.detach_pairs(fp, (fp.as_of, PAIRS_RESULT))
+    where = {}
+    for lvl, name in APART_RESULTS.items():
+        archive.write_result_batches(
+            fp.as_of, name, pairlevel.LEVEL_SCHEMA, pairlevel.level_rows(fp, lvl), meta
+        )
+        where[lvl] = (fp.as_of, name)
+    pairlevel.detach_levels(fp, where)
 
 
 @dataclass

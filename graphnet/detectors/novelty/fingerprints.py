@@ -18,7 +18,8 @@ settings' internal CIDRs: what the Host nodes hold).
 Everything here is vectorised over integer codes: hosts, pairs and component values are
 factorised once, histograms are (key, value, count) arrays aggregated with bincount.
 
-The pair level can be stored apart and read back for the pairs a batch needs (`pairlevel`).
+The pair and subnet-pair levels can be stored apart and read back for the keys a batch needs
+(`pairlevel`).
 
 Fingerprints are written to Neo4j as `(:Fingerprint {level, as_of, ...})` nodes (see
 docs/novelty.md) so a Browser user can look at what normal is for a pair.
@@ -137,10 +138,13 @@ class Fingerprints:
     feedback: tuple[str, ...] = ()
     build_seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
-    #: where the pair level is when it is not held here (`detach_pairs`): a stored result
-    #: (window, name) of PAIR_SCHEMA rows; scoring then reads the pairs of each batch
+    #: where the pair level is when it is not held here (`pairlevel.detach_levels`): a stored
+    #: result (window, name) of LEVEL_SCHEMA rows; scoring then reads the pairs of each batch
     #: (`pair_view`)
     pairs_result: tuple[str, str] | None = None
+    #: where the subnet-pair level is when it is not held here (stored with the pair level,
+    #: `pairlevel.detach_levels`); a view holds the subnet pairs of its batch (`pair_view`)
+    subnet_pairs_result: tuple[str, str] | None = None
     #: the pairs of every host, for explanations (a view's `pairs` holds only its own)
     peer_pairs: pd.DataFrame | None = None
 
@@ -405,17 +409,18 @@ def build(
     settings: Settings | None = None,
     split: bool = False,
     consume: bool = False,
-    pair_sink: Callable[[int, LevelHist], None] | None = None,
+    sinks: Mapping[str, Callable[[int, LevelHist], None]] | None = None,
 ) -> Fingerprints:
     """Edge histograms of the baseline windows (+ feedback pseudo-edges) -> Fingerprints.
 
     With `consume`, each component's edge histograms are dropped from `hist` (and `injected`)
     once aggregated, so the edge rows and the fingerprint are not held in full together, and
     the edges' names (`NAMED` columns) once they are codes.
-    With `pair_sink`, each component's pair level is handed to it (with the component's
-    position in COMPONENTS) as soon as it is made, and not kept: the caller stores it (see
-    `level_batches`) and sets `pairs_result`; `meta["pair_whole"]` says per component whether
-    its pair-level counts are whole numbers (how Neo4j lists them).
+    With `sinks` ({level: sink}, levels of `pairlevel.APART`), each component's level is handed
+    to its sink (with the component's position in COMPONENTS) as soon as it is made, and not
+    kept: the caller stores it (see `level_batches`) and sets `pairs_result` /
+    `subnet_pairs_result`; `meta["whole"][level]` says per component whether the level's counts
+    are whole numbers (how Neo4j lists them).
 
     `hist.edges.window` must be baseline windows (all before `as_of`; with `split`, `as_of`
     itself: the window's first part, a time split of a window without history); `injected`
@@ -532,7 +537,7 @@ def build(
 
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
-    whole: dict[str, bool] = {}
+    whole: dict[str, dict[str, bool]] = {lvl: {} for lvl in sinks or {}}
     totals: dict[str, np.ndarray] = {}  # per level, the first component's per-key totals
     for comp in COMPONENTS:
         ce = allh.comps.pop(comp) if consume else allh.comps[comp]
@@ -578,12 +583,12 @@ def build(
                 totals[lvl] = lh.total
             levels[comp][lvl] = lh
         del by_pair, pk, pv
-        if pair_sink is not None:
-            lh = levels[comp]["pair"]
-            pair_sink(COMPONENTS.index(comp), lh)
+        for lvl, sink in (sinks or {}).items():
+            lh = levels[comp][lvl]
+            sink(COMPONENTS.index(comp), lh)
             rounded = np.round(lh.n, 3)
-            whole[comp] = bool(np.all(rounded == np.floor(rounded)))
-            levels[comp]["pair"] = _empty_level(lh.V)
+            whole[lvl][comp] = bool(np.all(rounded == np.floor(rounded)))
+            levels[comp][lvl] = _empty_level(lh.V)
             del lh, rounded
     timed = {"first", "last"} <= set(real.edges.columns)
     who = _who_stats(
@@ -614,8 +619,8 @@ def build(
         joint=joint,
         feedback=tuple(feedback),
     )
-    if pair_sink is not None:
-        fp.meta["pair_whole"] = whole
+    if sinks:
+        fp.meta["whole"] = whole
     fp.build_seconds = time.perf_counter() - t0
     log.debug("fingerprints as of %s: %d pairs in %.2fs", as_of, P, fp.build_seconds)
     return fp

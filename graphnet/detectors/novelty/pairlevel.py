@@ -1,12 +1,16 @@
-"""A fingerprint's pair level out of memory: stored rows, and views of the pairs a batch needs.
+"""A fingerprint's biggest levels out of memory: stored rows, and views of the keys a batch
+needs.
 
-The pair level is written as rows of `PAIR_SCHEMA` (pair code, component, value code, count,
-folded-value estimate): from a whole fingerprint (`pair_batches`) or one component at a time as
-`build(pair_sink=...)` makes it (`level_batches`); the caller stores them as a result through
-the archive door (see `baseline`). `detach_pairs` then drops the pair level from the
-fingerprint, which keeps per pair only its key and its row of `pairs`. Scoring reads back the
-rows of the pairs of each batch and scores against a view of the fingerprint holding only those
-pairs (`pair_view`), which gives what the whole fingerprint gives for them.
+The pair level and the subnet-pair level (a subnet is a /24: the external peers of a network
+spread over so many that a subnet pair seldom holds more than a few pairs) are written as
+rows of `LEVEL_SCHEMA` (key code, component, value code, count, folded-value estimate): from
+a whole fingerprint (`level_rows`) or one component at a time as `build(sinks=...)` makes
+them (`level_batches`); the caller stores them as results through the archive door (see
+`baseline`). `detach_levels` then drops them from the fingerprint, which keeps per pair only
+its key and its row of `pairs`, per subnet pair its key and its new-pair rates. Scoring reads
+back the rows of the pairs and subnet pairs of each batch and scores against a view of the
+fingerprint holding only those (`pair_view`), which gives what the whole fingerprint gives
+for them.
 """
 
 from __future__ import annotations
@@ -25,51 +29,25 @@ from graphnet.detectors.novelty.fingerprints import (
 )
 from graphnet.detectors.novelty.histograms import COMPONENTS, FOLDED, OTHER
 
-# --------------------------------------------------------------------------------------------
-# the pair level out of memory: stored rows, and views of the pairs a batch needs
-# --------------------------------------------------------------------------------------------
-#: the pair level as rows: pair code, component (position in COMPONENTS), value code, count,
-#: and the pair's estimate of distinct values folded into 'other' (1 when none)
-PAIR_SCHEMA = pa.schema(
+#: the levels that can be stored apart
+APART: tuple[str, ...] = ("pair", "subnet_pair")
+#: a level as rows: key code (a pair, a subnet pair), component (position in COMPONENTS),
+#: value code, count, and the key's estimate of distinct values folded into 'other' (1 when
+#: none)
+LEVEL_SCHEMA = pa.schema(
     [
-        ("pair", pa.int64()),
+        ("key", pa.int64()),
         ("comp", pa.int8()),
         ("value", pa.int64()),
         ("n", pa.float64()),
         ("m", pa.float64()),
     ]
 )
-#: pairs whose rows make one batch of PAIR_SCHEMA rows
-PAIR_CHUNK = 50_000
-
-
-def pair_batches(fp: Fingerprints, chunk: int = PAIR_CHUNK) -> Iterator[pa.RecordBatch]:
-    """The pair level of every component as PAIR_SCHEMA rows, by (pair, comp, value), `chunk`
-    pairs at a time."""
-    for lo in range(0, fp.n_pairs, max(chunk, 1)):
-        hi = min(lo + chunk, fp.n_pairs)
-        cols: dict[str, list[np.ndarray]] = {name: [] for name in PAIR_SCHEMA.names}
-        for ci, comp in enumerate(COMPONENTS):
-            lh = fp.levels[comp]["pair"]
-            a = int(np.searchsorted(lh.keys, lo * lh.V))
-            b = int(np.searchsorted(lh.keys, hi * lh.V))
-            k = lh.keys[a:b] // lh.V
-            cols["pair"].append(k)
-            cols["comp"].append(np.full(b - a, ci, dtype=np.int8))
-            cols["value"].append(lh.keys[a:b] % lh.V)
-            cols["n"].append(lh.n[a:b])
-            cols["m"].append(np.asarray(lh.other_m, dtype="float64")[k])
-        pair = np.concatenate(cols["pair"])
-        order = np.lexsort((np.concatenate(cols["value"]), np.concatenate(cols["comp"]), pair))
-        yield pa.record_batch(
-            [pa.array(np.concatenate(cols[name])[order]) for name in PAIR_SCHEMA.names],
-            schema=PAIR_SCHEMA,
-        )
 
 
 def level_batches(ci: int, lh: LevelHist, chunk: int = 1 << 20) -> Iterator[pa.RecordBatch]:
-    """One component's pair level (`ci`: its position in COMPONENTS) as PAIR_SCHEMA rows, by
-    (pair, value), `chunk` rows at a time (`build(pair_sink=...)` stores them)."""
+    """One component's level (`ci`: its position in COMPONENTS) as LEVEL_SCHEMA rows, by
+    (key, value), `chunk` rows at a time (`build(sinks=...)` stores them)."""
     for a in range(0, len(lh.keys), max(chunk, 1)):
         keys = lh.keys[a : a + chunk]
         k = keys // lh.V
@@ -81,38 +59,65 @@ def level_batches(ci: int, lh: LevelHist, chunk: int = 1 << 20) -> Iterator[pa.R
                 pa.array(lh.n[a : a + chunk]),
                 pa.array(np.asarray(lh.other_m, dtype="float64")[k]),
             ],
-            schema=PAIR_SCHEMA,
+            schema=LEVEL_SCHEMA,
         )
 
 
-def detach_pairs(fp: Fingerprints, where: tuple[str, str]) -> None:
-    """Drop the pair level from `fp` (its rows were stored as the result `where`, from
-    `pair_batches`): what stays in memory per pair is its key and its row of `pairs`."""
-    whole: dict[str, bool] = {}
-    for comp in COMPONENTS:
-        lh = fp.levels[comp]["pair"]
-        rounded = np.round(lh.n, 3)
-        whole[comp] = bool(np.all(rounded == np.floor(rounded)))
-        fp.levels[comp]["pair"] = _empty_level(lh.V)
-    fp.meta["pair_whole"] = whole
+def level_rows(fp: Fingerprints, lvl: str) -> Iterator[pa.RecordBatch]:
+    """The level `lvl` of every component of a whole fingerprint as LEVEL_SCHEMA rows."""
+    for ci, comp in enumerate(COMPONENTS):
+        yield from level_batches(ci, fp.levels[comp][lvl])
+
+
+def is_whole(lh: LevelHist) -> bool:
+    """Whether a level's counts are whole numbers (how Neo4j lists them)."""
+    rounded = np.round(lh.n, 3)
+    return bool(np.all(rounded == np.floor(rounded)))
+
+
+def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
+    """Drop the levels of `where` (APART levels) from `fp`: their rows were stored as the
+    results `where[lvl]` = (window, name), from `level_rows`."""
+    for lvl, result in where.items():
+        whole: dict[str, bool] = {}
+        for comp in COMPONENTS:
+            lh = fp.levels[comp][lvl]
+            whole[comp] = is_whole(lh)
+            fp.levels[comp][lvl] = _empty_level(lh.V)
+        fp.meta.setdefault("whole", {})[lvl] = whole
+        if lvl == "pair":
+            fp.pairs_result = result
+        elif lvl == "subnet_pair":
+            fp.subnet_pairs_result = result
+        else:
+            raise ValueError(f"the {lvl} level is not stored apart")
     for cached in ("_pair_weights", "_pair_coefficients"):
         fp.meta.pop(cached, None)
-    fp.pairs_result = where
 
 
-def pair_view(fp: Fingerprints, sel: np.ndarray, rows: pa.Table) -> Fingerprints:
-    """`fp` restricted to the pairs `sel` (sorted global pair codes), their pair level made of
-    their stored rows (PAIR_SCHEMA, by pair, comp, value): scoring through the view gives what
-    the whole fingerprint gives for those pairs (each pair's numbers come from its own rows,
-    summed in the same order). Pair codes of the view are positions in `sel`."""
-    sel = np.asarray(sel, dtype=np.int64)
-    pair = rows.column("pair").to_numpy()
-    local = np.searchsorted(sel, pair).astype(np.int64)
+def apart_results(fp: Fingerprints) -> dict[str, tuple[str, str]]:
+    """The stored results of the levels of `fp` kept apart, bound as a session reads them
+    (`novelty_fp_pairs.sql`, `novelty_fp_subnet_pairs.sql`)."""
+    out = {}
+    if fp.pairs_result is not None:
+        out["fp_pairs"] = fp.pairs_result
+    if fp.subnet_pairs_result is not None:
+        out["fp_subnet_pairs"] = fp.subnet_pairs_result
+    return out
+
+
+def _level_of(fp: Fingerprints, lvl: str, sel: np.ndarray, rows: pa.Table) -> dict[str, LevelHist]:
+    """Per component, the level `lvl` of the keys `sel` (sorted global key codes) made of
+    their stored rows (LEVEL_SCHEMA, by key, comp, value), with keys numbered by their
+    position in `sel`: each key's numbers come from its own rows, summed in the same order as
+    when the level was made."""
+    key = rows.column("key").to_numpy()
+    local = np.searchsorted(sel, key).astype(np.int64)
     comp_col = rows.column("comp").to_numpy()
     value = rows.column("value").to_numpy().astype(np.int64)
     n = rows.column("n").to_numpy()
     m = rows.column("m").to_numpy()
-    levels: dict[str, dict[str, LevelHist]] = {}
+    out: dict[str, LevelHist] = {}
     for ci, comp in enumerate(COMPONENTS):
         mask = comp_col == ci
         voc = fp.vocab[comp]
@@ -123,15 +128,58 @@ def pair_view(fp: Fingerprints, sel: np.ndarray, rows: pa.Table) -> Fingerprints
         if other_code >= 0:
             m_key = np.zeros(len(sel))
             np.maximum.at(m_key, local[mask], m[mask])
-        V = fp.levels[comp]["pair"].V
-        lh = _aggregate(local[mask], value[mask], n[mask], len(sel), V, other_code, m_key)
-        levels[comp] = {**fp.levels[comp], "pair": lh}
+        V = fp.levels[comp][lvl].V
+        out[comp] = _aggregate(local[mask], value[mask], n[mask], len(sel), V, other_code, m_key)
+    return out
+
+
+def pair_view(
+    fp: Fingerprints,
+    sel: np.ndarray,
+    rows: pa.Table,
+    sp_sel: np.ndarray | None = None,
+    sp_rows: pa.Table | None = None,
+) -> Fingerprints:
+    """`fp` restricted to the pairs `sel` (sorted global pair codes), their pair level made of
+    their stored rows (LEVEL_SCHEMA, by key, comp, value): scoring through the view gives what
+    the whole fingerprint gives for those pairs. Pair codes of the view are positions in `sel`.
+
+    When the subnet-pair level is stored apart too (`fp.subnet_pairs_result`), `sp_sel` (sorted
+    global subnet-pair codes: at least those of the pairs `sel` and of the connections to
+    score) and their rows `sp_rows` make the view's subnet-pair level, numbered likewise;
+    without them the view's subnet-pair level stays apart (enough for the pair level's Neo4j
+    rows, not for scoring)."""
+    sel = np.asarray(sel, dtype=np.int64)
+    by_pair = _level_of(fp, "pair", sel, rows)
+    levels = {comp: {**fp.levels[comp], "pair": by_pair[comp]} for comp in COMPONENTS}
+    pairs = fp.pairs.iloc[sel].reset_index(drop=True)
+    sp_keys, who, sp_result = fp.sp_keys, fp.who, fp.subnet_pairs_result
+    if sp_sel is not None and sp_rows is not None and fp.subnet_pairs_result is not None:
+        sp_sel = np.asarray(sp_sel, dtype=np.int64)
+        by_sp = _level_of(fp, "subnet_pair", sp_sel, sp_rows)
+        for comp in COMPONENTS:
+            levels[comp]["subnet_pair"] = by_sp[comp]
+        pair_sp = pairs["sp"].to_numpy()
+        local = np.searchsorted(sp_sel, pair_sp)
+        if len(local) and not (
+            len(sp_sel) and np.array_equal(sp_sel[np.minimum(local, len(sp_sel) - 1)], pair_sp)
+        ):
+            raise ValueError("a pair's subnet pair is not among the subnet pairs of the view")
+        pairs["sp"] = local.astype(np.int64)
+        who = {
+            k: (np.asarray(v)[sp_sel] if k in ("sp_new", "sp_opp") else v)
+            for k, v in fp.who.items()
+        }
+        sp_keys, sp_result = fp.sp_keys[sp_sel], None
     return replace(
         fp,
         pair_keys=fp.pair_keys[sel],
-        pairs=fp.pairs.iloc[sel].reset_index(drop=True),
+        pairs=pairs,
+        sp_keys=sp_keys,
+        who=who,
         levels=levels,
         meta={},
         pairs_result=None,
+        subnet_pairs_result=sp_result,
         peer_pairs=fp.pairs if fp.peer_pairs is None else fp.peer_pairs,
     )

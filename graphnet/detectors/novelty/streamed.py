@@ -31,12 +31,13 @@ import pyarrow as pa
 
 from graphnet.archive import Archive, Session
 from graphnet.config import Settings
+from graphnet.detectors.novelty.backoff import places
 from graphnet.detectors.novelty.conversations import conversations_from_runs, p_values
 from graphnet.detectors.novelty.explain import explain, summarise
 from graphnet.detectors.novelty.fingerprints import Fingerprints
 from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.model import score_connections
-from graphnet.detectors.novelty.pairlevel import PAIR_SCHEMA, pair_view
+from graphnet.detectors.novelty.pairlevel import LEVEL_SCHEMA, apart_results, pair_view
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.scored import Scored
 
@@ -113,21 +114,40 @@ def _objects(table: pa.Table, name: str) -> np.ndarray:
     return out
 
 
-def _view(s: Session, fp: Fingerprints, page: pa.Table) -> Fingerprints:
-    """The fingerprints a batch is scored against: `fp` itself when it holds its pair level,
-    else a view of the batch's pairs, read from the stored pair level (`novelty_fp_pairs`)."""
+def _view(
+    s: Session,
+    fp: Fingerprints,
+    page: pa.Table,
+    hosts_info: Mapping[str, Mapping[str, Any]],
+    settings: Settings,
+) -> Fingerprints:
+    """The fingerprints a batch is scored against: `fp` itself when it holds all its levels,
+    else a view of the batch's pairs and subnet pairs, read from the stored levels
+    (`novelty_fp_pairs`, `novelty_fp_subnet_pairs`)."""
     if fp.pairs_result is None:
         return fp
-    src = fp.host_codes(_objects(page, "src"))
-    dst = fp.host_codes(_objects(page, "dst"))
+    s_ids, d_ids = _objects(page, "src"), _objects(page, "dst")
+    src, dst = fp.host_codes(s_ids), fp.host_codes(d_ids)
     codes = fp.pair_codes(src, dst)
     sel = np.unique(codes[codes >= 0])
-    if len(sel):
-        s.lookup("novelty_fp_sel", pa.table({"pair": pa.array(sel, type=pa.int64())}))
-        rows = s.table("novelty_fp_pairs", {"lo": int(sel[0]), "hi": int(sel[-1])})
-    else:
-        rows = PAIR_SCHEMA.empty_table()
-    return pair_view(fp, sel, rows)
+    rows = _kept_apart(s, "novelty_fp_pairs", sel)
+    if fp.subnet_pairs_result is None:
+        return pair_view(fp, sel, rows)
+    # the subnet pairs of the batch's connections (new hosts placed as scoring places them)
+    # and of its known pairs
+    s_sub, _ = places(fp, s_ids, src, hosts_info, settings)
+    d_sub, _ = places(fp, d_ids, dst, hosts_info, settings)
+    sp = fp.subnet_pair_codes(s_sub, d_sub)
+    sp_sel = np.union1d(sp[sp >= 0], fp.pairs["sp"].to_numpy()[sel])
+    return pair_view(fp, sel, rows, sp_sel, _kept_apart(s, "novelty_fp_subnet_pairs", sp_sel))
+
+
+def _kept_apart(s: Session, query: str, sel: np.ndarray) -> pa.Table:
+    """The stored rows of the keys `sel` (sorted) of a level kept apart."""
+    if not len(sel):
+        return LEVEL_SCHEMA.empty_table()
+    s.lookup("novelty_fp_sel", pa.table({"key": pa.array(sel, type=pa.int64())}))
+    return s.table(query, {"lo": int(sel[0]), "hi": int(sel[-1])})
 
 
 def _score_batch(
@@ -255,7 +275,7 @@ def score_archived(
     docstring). `hosts_info` gives Host.subnet / Host.internal of the hosts the fingerprints do
     not know; `reported(conversations)` which conversations make findings (their most novel
     connection is fetched and explained even without novel ones, with the hosts' best)."""
-    results = {"fp_pairs": fp.pairs_result} if fp.pairs_result is not None else None
+    results = apart_results(fp)
     with archive.session({"conns": [window]}, parts=["conns"], results=results) as s:
         info = s.table("novelty_combos").to_pylist()[0]
         n_combos, total = int(info["combos"]), int(info["connections"])
@@ -267,7 +287,9 @@ def score_archived(
         extra = dict(hosts_info(unknown)) if hosts_info is not None and unknown else {}
         for lo in range(0, n_combos, batch):
             page = s.table("novelty_page", {"lo": lo, "hi": lo + batch})
-            scored = _score_batch(_view(s, fp, page), page, params, extra, settings)
+            scored = _score_batch(
+                _view(s, fp, page, extra, settings), page, params, extra, settings
+            )
             del page
             s.lookup("novelty_batch", _kept(scored))
             s.scalar("novelty_keep")
@@ -298,7 +320,7 @@ def score_archived(
             s.lookup("novelty_ids", pa.table({"id": pa.array(ids, type=pa.int64())}))
             rows = s.table("novelty_combo_rows")
             combos = (
-                _score_batch(_view(s, fp, rows), rows, params, extra, settings)
+                _score_batch(_view(s, fp, rows, extra, settings), rows, params, extra, settings)
                 if rows.num_rows
                 else None
             )

@@ -1,0 +1,9 @@
+-- The stored subnet-pair level of the fingerprints (bound as `fp_subnet_pairs`: LEVEL_SCHEMA
+-- rows of pairlevel.level_batches, by component, then subnet pair) for the subnet pairs of a
+-- batch (`novelty_fp_sel`, whose codes run from $lo to $hi), by subnet pair, component and
+-- value.
+SELECT p.key, p.comp, p.value, p.n, p.m
+FROM fp_subnet_pairs p
+WHERE p.key BETWEEN $lo AND $hi
+  AND p.key IN (SELECT key FROM novelty_fp_sel)
+ORDER BY p.key, p.comp, p.value
