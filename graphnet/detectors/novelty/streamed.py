@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphnet.archive import Archive, Session
 from graphnet.config import Settings
@@ -250,8 +251,9 @@ def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
 
 
 def _rows(table: pa.Table, total: int) -> pd.DataFrame:
-    """Joined-back connections with their scores -> COLUMNS (+ whatever else they have)."""
-    f = _frame(table)
+    """Joined-back connections with their scores -> COLUMNS (+ whatever else they have), a
+    block per column (so that `_stored` can let each go once it is taken)."""
+    f = table.to_pandas(split_blocks=True)
     f["p_value"] = p_values(
         f["conn_bits"].to_numpy(dtype="float64"), f["counted"].to_numpy(dtype="float64"), total
     )
@@ -363,21 +365,38 @@ def _with_best(conv: pd.DataFrame, novel: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _among(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """Which of the strings `values` are among the strings `among`, by Arrow's `is_in`
+    (pandas' `isin` of millions of strings holds about 400 bytes per string of `among` in
+    Python objects, and the heap keeps them)."""
+    if not len(values) or not len(among):
+        return np.zeros(len(values), dtype=bool)
+    found = pc.is_in(
+        pa.array(values, type=pa.string()), value_set=pa.array(among, type=pa.string())
+    )
+    out: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
+    return out
+
+
 def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     """The connections kept: the novel ones (and the most novel one of the conversations that
-    make findings without any), then the sampled others, in (ts, uid) order."""
-    rest = sample[~sample["uid"].isin(novel["uid"])].copy()
+    make findings without any), then the sampled others, in (ts, uid) order. Consumes `novel`:
+    each of its columns is let go once taken (a block per column, `_rows`), so that the kept
+    rows are not held twice."""
+    rest = sample[~_among(sample["uid"], novel["uid"])].copy()
     rest["rnk"] = 0
 
     def both(col: str) -> pd.Series:
         return pd.concat([novel[col], rest[col]], ignore_index=True)
 
-    # the order from the keys alone, then each column taken once: one copy of the kept rows
-    # alive beside `novel`, not a concatenation and its sorted copy
+    # the order from the keys alone, then each column taken once
     keys = pd.DataFrame({"ts": both("ts"), "uid": both("uid")})
     order = keys.sort_values(["ts", "uid"], kind="stable").index.to_numpy()
     del keys
-    cols = {c: both(c).take(order).reset_index(drop=True) for c in (*COLUMNS, "novel", "rnk", "id")}
+    cols: dict[str, pd.Series] = {}
+    for c in (*COLUMNS, "novel", "rnk", "id"):
+        cols[c] = both(c).take(order).reset_index(drop=True)
+        del novel[c]
     return pd.DataFrame(cols, copy=False)
 
 
