@@ -330,11 +330,8 @@ def score_window(
     (then the smallest uid)."""
     params = params or NoveltyParams()
 
-    def report(conv: pd.DataFrame) -> np.ndarray:
-        order = conv.sort_values(["bits", "src", "dst"], ascending=[False, True, True]).index
-        mask = np.zeros(len(conv), dtype=bool)
-        mask[conv.index.get_indexer(order)] = reported(conv.loc[order], threshold, top_k)
-        return mask
+    def report(conv: pd.DataFrame) -> np.ndarray:  # the conversations come ranked
+        return reported(conv, threshold, top_k)
 
     st = score_archived(
         archive,
@@ -346,7 +343,7 @@ def score_window(
         per_connection=per_connection,
         reported=report,
     )
-    conv = _ranked(st.conversations)
+    conv = st.conversations.copy(deep=False)  # ranked; its new columns are conv's alone
     frame = st.connections.copy(deep=False)  # copy-on-write: its changes stay in `frame`
     rep = reported(conv, threshold, top_k)
     conv["reported"] = rep
@@ -397,13 +394,6 @@ def score_window(
         feedback=fp.feedback,
     )
     return ws, st
-
-
-def _ranked(conv: pd.DataFrame) -> pd.DataFrame:
-    """Conversations most novel first (ties: by src, dst), as `conversations` orders them."""
-    return conv.sort_values(["bits", "src", "dst"], ascending=[False, True, True]).reset_index(
-        drop=True
-    )
 
 
 def host_evidence(ws: WindowScores, st: Streamed) -> dict[str, str]:

@@ -95,7 +95,8 @@ class Streamed:
     score when asked for."""
 
     connections: pd.DataFrame  # COLUMNS + novel, rnk (1 = the pair's most novel), id
-    conversations: pd.DataFrame  # per pair, see conversations_from_runs (+ first, last)
+    conversations: pd.DataFrame  # per pair, see conversations_from_runs (+ first, last,
+    #                               best_id), most novel first (`ranked`)
     total: int  # connections of the window
     host_scores: pd.Series
     host_best: pd.DataFrame  # host, id: the combination of each top host's best connection
@@ -275,8 +276,9 @@ def score_archived(
 ) -> Streamed:
     """Score every connection of an archived window against `fp`, out of core (see the module
     docstring). `hosts_info` gives Host.subnet / Host.internal of the hosts the fingerprints do
-    not know; `reported(conversations)` which conversations make findings (their most novel
-    connection is fetched and explained even without novel ones, with the hosts' best)."""
+    not know; `reported(conversations)` (ranked, `ranked`) which conversations make findings
+    (their most novel connection is fetched and explained even without novel ones, with the
+    hosts' best)."""
     results = apart_results(fp)
     with archive.session({"conns": [window]}, parts=["conns"], results=results) as s:
         info = s.table("novelty_combos").to_pylist()[0]
@@ -296,8 +298,10 @@ def score_archived(
             s.lookup("novelty_batch", _kept(scored))
             s.scalar("novelty_keep")
         log.debug("%s: %d connections in %d combinations scored", window, total, n_combos)
-        conv = _conversation_runs(
-            s.batches("novelty_pairs", {"per_group": PER_GROUP}), total, params
+        # ranked now, while little else is held: the step keeps this order (no sorted copy
+        # beside the kept connections later)
+        conv = ranked(
+            _conversation_runs(s.batches("novelty_pairs", {"per_group": PER_GROUP}), total, params)
         )
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
@@ -348,6 +352,13 @@ def score_archived(
         combos=combos,
         combo_ids=rows.column("id").to_numpy().astype(np.int64),
         conn_scores=conn_scores,
+    )
+
+
+def ranked(conv: pd.DataFrame) -> pd.DataFrame:
+    """Conversations most novel first (ties: by src, dst), as `conversations` orders them."""
+    return conv.sort_values(["bits", "src", "dst"], ascending=[False, True, True]).reset_index(
+        drop=True
     )
 
 
