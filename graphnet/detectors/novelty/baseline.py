@@ -400,8 +400,7 @@ def _chunk_rows(
         if whole_level is not None and comp in whole_level:
             whole = whole_level[comp]
         else:
-            rounded = np.round(lh.n, 3)
-            whole = bool(np.all(rounded == np.floor(rounded)))
+            whole = lh.whole()
         values = fp.vocab[comp].to_numpy(dtype=object)[v[order]].tolist()
         counts = (n.astype(np.int64) if whole else n).tolist()
         ks = k[order]

@@ -90,6 +90,12 @@ class LevelHist:
         self.__dict__["_dense_table"] = table
         return table
 
+    def whole(self) -> bool:
+        """Whether the counts are whole numbers (to 3 decimals): how Neo4j lists them (feedback
+        weights make fractions)."""
+        rounded = np.round(self.n, 3)
+        return bool(np.all(rounded == np.floor(rounded)))
+
     def lookup(self, key: np.ndarray, value: np.ndarray) -> np.ndarray:
         """Counts n(key, value); -1 keys/values give 0; values not kept explicitly at a key get
         an equal share of the key's 'other' bucket."""
@@ -586,10 +592,9 @@ def build(
         for lvl, sink in (sinks or {}).items():
             lh = levels[comp][lvl]
             sink(COMPONENTS.index(comp), lh)
-            rounded = np.round(lh.n, 3)
-            whole[lvl][comp] = bool(np.all(rounded == np.floor(rounded)))
+            whole[lvl][comp] = lh.whole()
             levels[comp][lvl] = _empty_level(lh.V)
-            del lh, rounded
+            del lh
     timed = {"first", "last"} <= set(real.edges.columns)
     who = _who_stats(
         real_win,

@@ -69,12 +69,6 @@ def level_rows(fp: Fingerprints, lvl: str) -> Iterator[pa.RecordBatch]:
         yield from level_batches(ci, fp.levels[comp][lvl])
 
 
-def is_whole(lh: LevelHist) -> bool:
-    """Whether a level's counts are whole numbers (how Neo4j lists them)."""
-    rounded = np.round(lh.n, 3)
-    return bool(np.all(rounded == np.floor(rounded)))
-
-
 def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
     """Drop the levels of `where` (APART levels) from `fp`: their rows were stored as the
     results `where[lvl]` = (window, name), from `level_rows`."""
@@ -82,7 +76,7 @@ def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
         whole: dict[str, bool] = {}
         for comp in COMPONENTS:
             lh = fp.levels[comp][lvl]
-            whole[comp] = is_whole(lh)
+            whole[comp] = lh.whole()
             fp.levels[comp][lvl] = _empty_level(lh.V)
         fp.meta.setdefault("whole", {})[lvl] = whole
         if lvl == "pair":
