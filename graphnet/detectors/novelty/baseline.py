@@ -28,7 +28,7 @@ from graphnet import accumulate, windows
 from graphnet.archive import Archive
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun
-from graphnet.detectors.novelty import fingerprints, histograms, injection, pairlevel
+from graphnet.detectors.novelty import fingerprints, histograms, injection, pairlevel, streamed
 from graphnet.detectors.novelty.fingerprints import (
     DEFAULT_BASELINE,
     JOINT,
@@ -349,14 +349,12 @@ def _stored_level_rows(
     (`pairlevel.pair_view`), made as from the whole level."""
     whole = (fp.meta.get("whole") or {}).get(lvl) or {}
     n_keys = _level_size(fp, lvl)
-    query = "novelty_fp_pairs" if lvl == "pair" else "novelty_fp_subnet_pairs"
     no_pairs = np.zeros(0, dtype=np.int64)
     with archive.session({}, results=pairlevel.apart_results(fp)) as s:
         for lo in range(0, n_keys, max(chunk, 1)):
             hi = min(lo + chunk, n_keys)
             sel = np.arange(lo, hi, dtype=np.int64)
-            s.lookup("novelty_fp_sel", pa.table({"key": pa.array(sel)}))
-            rows = s.table(query, {"lo": lo, "hi": hi - 1})
+            rows = streamed.read_apart(s, lvl, sel)
             if lvl == "pair":
                 view = pairlevel.pair_view(fp, sel, rows)
             else:

@@ -132,7 +132,7 @@ def _view(
     src, dst = fp.host_codes(s_ids), fp.host_codes(d_ids)
     codes = fp.pair_codes(src, dst)
     sel = np.unique(codes[codes >= 0])
-    rows = _kept_apart(s, "novelty_fp_pairs", sel)
+    rows = read_apart(s, "pair", sel)
     if fp.subnet_pairs_result is None:
         return pair_view(fp, sel, rows)
     # the subnet pairs of the batch's connections (new hosts placed as scoring places them)
@@ -141,15 +141,20 @@ def _view(
     d_sub, _ = places(fp, d_ids, dst, hosts_info, settings)
     sp = fp.subnet_pair_codes(s_sub, d_sub)
     sp_sel = np.union1d(sp[sp >= 0], fp.pairs["sp"].to_numpy()[sel])
-    return pair_view(fp, sel, rows, sp_sel, _kept_apart(s, "novelty_fp_subnet_pairs", sp_sel))
+    return pair_view(fp, sel, rows, sp_sel, read_apart(s, "subnet_pair", sp_sel))
 
 
-def _kept_apart(s: Session, query: str, sel: np.ndarray) -> pa.Table:
-    """The stored rows of the keys `sel` (sorted) of a level kept apart."""
+#: the statement reading each level kept apart (bound by `pairlevel.apart_results`)
+APART_QUERIES = {"pair": "novelty_fp_pairs", "subnet_pair": "novelty_fp_subnet_pairs"}
+
+
+def read_apart(s: Session, lvl: str, sel: np.ndarray) -> pa.Table:
+    """The stored rows (LEVEL_SCHEMA) of the keys `sel` (sorted codes) of the level `lvl`
+    kept apart, by key, comp and value."""
     if not len(sel):
         return LEVEL_SCHEMA.empty_table()
     s.lookup("novelty_fp_sel", pa.table({"key": pa.array(sel, type=pa.int64())}))
-    return s.table(query, {"lo": int(sel[0]), "hi": int(sel[-1])})
+    return s.table(APART_QUERIES[lvl], {"lo": int(sel[0]), "hi": int(sel[-1])})
 
 
 def _score_batch(
