@@ -242,11 +242,13 @@ def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
 
 
 def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
-    """The conversations with novel connections, and the `wanted` ones: how many novel, and
-    down to which conn_bits."""
-    conv = conv[(conv["novel"].to_numpy() > 0) | wanted]
+    """The conversations with novel connections, and the `wanted` ones (by their row `pos`):
+    how many novel, and down to which conn_bits."""
+    pos = np.flatnonzero((conv["novel"].to_numpy() > 0) | wanted)
+    conv = conv.iloc[pos]
     return pa.table(
         {
+            "pos": pa.array(pos.astype(np.int64)),
             "src": pa.array(conv["src"].tolist(), type=pa.string()),
             "dst": pa.array(conv["dst"].tolist(), type=pa.string()),
             "k": pa.array(conv["novel"].to_numpy(dtype=np.int64)),
@@ -311,11 +313,13 @@ def score_archived(
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
         novel = _rows(s.table("novelty_novel"), total)
+        best = s.table("novelty_best")
         # the rest builds frames in Python (next to the conversations and the fingerprints)
         # from small results: the engine keeps its temporary tables (scored combinations,
         # novel rows) on disk meanwhile
         with s.lean():
-            conv = _with_best(conv, novel)
+            conv = _with_best(conv, best)
+            del best
             step = max(1, math.ceil(total / max(sample_rows, 1)))
             sample = _rows(s.table("novelty_sample", {"step": step}), total).assign(novel=False)
             top = _frame(s.table("novelty_host_top", {"top": HOST_TOP}))
@@ -367,17 +371,19 @@ def ranked(conv: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _with_best(conv: pd.DataFrame, novel: pd.DataFrame) -> pd.DataFrame:
-    """Conversations with the first and last time of their novel connections and the id of
-    the combination of their most novel connection (`best_id`, -1 when it was not fetched)."""
+def _with_best(conv: pd.DataFrame, best: pa.Table) -> pd.DataFrame:
+    """Conversations with the first and last time of their novel connections (NaN without)
+    and the id of the combination of their most novel connection (`best_id`, -1 when it was
+    not fetched), from `novelty_best` (by row)."""
     out = conv.copy(deep=False)  # copy-on-write: the new columns are out's alone
-    key = pd.MultiIndex.from_frame(out[["src", "dst"]])
-    nv = novel[novel["novel"].to_numpy(dtype=bool)]
-    span = nv.groupby(["src", "dst"], sort=False)["ts"].agg(["min", "max"])
-    out["first"] = span["min"].reindex(key).to_numpy(dtype="float64")
-    out["last"] = span["max"].reindex(key).to_numpy(dtype="float64")
-    best = novel[novel["rnk"].to_numpy() == 1].set_index(["src", "dst"])["id"]
-    out["best_id"] = best.reindex(key).fillna(-1).to_numpy(dtype=np.int64)
+    pos = best.column("pos").to_numpy()
+    for col, name, empty in (("first", "first_ts", np.nan), ("last", "last_ts", np.nan)):
+        values = np.full(len(out), empty)
+        values[pos] = best.column(name).cast(pa.float64()).fill_null(empty).to_numpy()
+        out[col] = values
+    best_id = np.full(len(out), -1, dtype=np.int64)
+    best_id[pos] = best.column("best_id").fill_null(-1).to_numpy()
+    out["best_id"] = best_id
     return out
 
 
