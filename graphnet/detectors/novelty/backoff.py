@@ -63,9 +63,10 @@ def pair_keys(
     hosts_info: Mapping[str, Mapping[str, Any]] | None,
     settings: Settings | None,
 ) -> PairKeys:
-    if fp.pairs_result is not None or fp.subnet_pairs_result is not None:
+    if fp.apart:
         raise ValueError(
-            "the pair level of these fingerprints is stored apart: score through pair_view"
+            f"the {', '.join(fp.apart)} level of these fingerprints is stored apart: "
+            "score through pair_view"
         )
     s_codes, s_uniq = pd.factorize(src, sort=False)  # Arrow strings are factorised natively
     d_codes, d_uniq = pd.factorize(dst, sort=False)

@@ -181,8 +181,7 @@ def build_fingerprints(
     The edge histograms are read one component at a time while the fingerprint is built. With
     `pairs_apart`, the pair and subnet-pair levels of each component are written as they are
     made to the window's `fingerprint_pairs` and `fingerprint_subnet_pairs` results and never
-    held whole (`fp.pairs_result`, `fp.subnet_pairs_result`; novelty reads them batch by batch,
-    `pairlevel.pair_view`).
+    held whole (`fp.apart`; novelty reads them batch by batch, `pairlevel.pair_view`).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -243,8 +242,7 @@ def fingerprints_from_archive(
             sinks=sinks,
         )
     if pairs_apart:
-        fp.pairs_result = (window, PAIRS_RESULT)
-        fp.subnet_pairs_result = (window, SUBNET_PAIRS_RESULT)
+        fp.apart = {lvl: (window, name) for lvl, name in APART_RESULTS.items()}
     return fp
 
 
@@ -322,8 +320,8 @@ def iter_fingerprint_rows(
     summary a `TALKED` edge has (`services`, `ports`, `states`: `accumulate.summary`).
 
     Made `chunk` keys at a time (level by level, keys in code order): what is held at once is
-    a chunk's rows, never the whole level. A level stored apart (`fp.pairs_result`,
-    `fp.subnet_pairs_result`) is read from the `archive`, a chunk of keys at a time."""
+    a chunk's rows, never the whole level. A level stored apart (`fp.apart`) is read
+    from the `archive`, a chunk of keys at a time."""
     for lvl in levels:
         n_keys = _level_size(fp, lvl)
         if _apart(fp, lvl) and n_keys:
@@ -337,9 +335,7 @@ def iter_fingerprint_rows(
 
 def _apart(fp: Fingerprints, lvl: str) -> bool:
     """Whether the level `lvl` of `fp` is stored apart."""
-    if lvl == "pair":
-        return fp.pairs_result is not None
-    return lvl == "subnet_pair" and fp.subnet_pairs_result is not None
+    return lvl in fp.apart
 
 
 def _stored_level_rows(
@@ -485,7 +481,7 @@ def store_pairs(archive: Archive, fp: Fingerprints) -> None:
     archive door) and dropped from `fp`; novelty then reads the keys of each batch it scores
     (`pairlevel.pair_view`). What stays in memory per pair is its key and its row of
     `fp.pairs`, per subnet pair its key and its new-pair rates."""
-    if fp.pairs_result is not None:
+    if fp.apart:
         return
     meta = {"as_of": fp.as_of, "signature": fp.meta.get("signature"), "pairs": fp.n_pairs}
     where = {}

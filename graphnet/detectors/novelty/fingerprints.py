@@ -144,13 +144,10 @@ class Fingerprints:
     feedback: tuple[str, ...] = ()
     build_seconds: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
-    #: where the pair level is when it is not held here (`pairlevel.detach_levels`): a stored
-    #: result (window, name) of LEVEL_SCHEMA rows; scoring then reads the pairs of each batch
-    #: (`pair_view`)
-    pairs_result: tuple[str, str] | None = None
-    #: where the subnet-pair level is when it is not held here (stored with the pair level,
-    #: `pairlevel.detach_levels`); a view holds the subnet pairs of its batch (`pair_view`)
-    subnet_pairs_result: tuple[str, str] | None = None
+    #: where each level not held here is (`pairlevel.detach_levels`): level -> a stored result
+    #: (window, name) of LEVEL_SCHEMA rows; scoring then reads the keys of each batch into a
+    #: view (`pair_view`), which holds them
+    apart: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: the pairs of every host, for explanations (a view's `pairs` holds only its own)
     peer_pairs: pd.DataFrame | None = None
 
@@ -424,9 +421,8 @@ def build(
     the edges' names (`NAMED` columns) once they are codes.
     With `sinks` ({level: sink}, levels of `pairlevel.APART`), each component's level is handed
     to its sink (with the component's position in COMPONENTS) as soon as it is made, and not
-    kept: the caller stores it (see `level_batches`) and sets `pairs_result` /
-    `subnet_pairs_result`; `meta["whole"][level]` says per component whether the level's counts
-    are whole numbers (how Neo4j lists them).
+    kept: the caller stores it (see `level_batches`) and sets `apart`; `meta["whole"][level]`
+    says per component whether the level's counts are whole numbers (how Neo4j lists them).
 
     `hist.edges.window` must be baseline windows (all before `as_of`; with `split`, `as_of`
     itself: the window's first part, a time split of a window without history); `injected`

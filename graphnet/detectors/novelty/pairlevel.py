@@ -31,6 +31,8 @@ from graphnet.detectors.novelty.histograms import COMPONENTS, FOLDED, OTHER
 
 #: the levels that can be stored apart
 APART: tuple[str, ...] = ("pair", "subnet_pair")
+#: the name each level stored apart is bound to in a session (`apart_results`)
+APART_TABLES = {"pair": "fp_pairs", "subnet_pair": "fp_subnet_pairs"}
 #: a level as rows: key code (a pair, a subnet pair), component (position in COMPONENTS),
 #: value code, count, and the key's estimate of distinct values folded into 'other' (1 when
 #: none)
@@ -73,18 +75,15 @@ def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
     """Drop the levels of `where` (APART levels) from `fp`: their rows were stored as the
     results `where[lvl]` = (window, name), from `level_rows`."""
     for lvl, result in where.items():
+        if lvl not in APART:
+            raise ValueError(f"the {lvl} level is not stored apart")
         whole: dict[str, bool] = {}
         for comp in COMPONENTS:
             lh = fp.levels[comp][lvl]
             whole[comp] = lh.whole()
             fp.levels[comp][lvl] = _empty_level(lh.V)
         fp.meta.setdefault("whole", {})[lvl] = whole
-        if lvl == "pair":
-            fp.pairs_result = result
-        elif lvl == "subnet_pair":
-            fp.subnet_pairs_result = result
-        else:
-            raise ValueError(f"the {lvl} level is not stored apart")
+        fp.apart[lvl] = result
     for cached in ("_pair_weights", "_pair_coefficients"):
         fp.meta.pop(cached, None)
 
@@ -92,12 +91,7 @@ def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
 def apart_results(fp: Fingerprints) -> dict[str, tuple[str, str]]:
     """The stored results of the levels of `fp` kept apart, bound as a session reads them
     (`novelty_fp_pairs.sql`, `novelty_fp_subnet_pairs.sql`)."""
-    out = {}
-    if fp.pairs_result is not None:
-        out["fp_pairs"] = fp.pairs_result
-    if fp.subnet_pairs_result is not None:
-        out["fp_subnet_pairs"] = fp.subnet_pairs_result
-    return out
+    return {APART_TABLES[lvl]: result for lvl, result in fp.apart.items()}
 
 
 def _level_of(fp: Fingerprints, lvl: str, sel: np.ndarray, rows: pa.Table) -> dict[str, LevelHist]:
@@ -138,7 +132,7 @@ def pair_view(
     their stored rows (LEVEL_SCHEMA, by key, comp, value): scoring through the view gives what
     the whole fingerprint gives for those pairs. Pair codes of the view are positions in `sel`.
 
-    When the subnet-pair level is stored apart too (`fp.subnet_pairs_result`), `sp_sel` (sorted
+    When the subnet-pair level is stored apart too (`fp.apart`), `sp_sel` (sorted
     global subnet-pair codes: at least those of the pairs `sel` and of the connections to
     score) and their rows `sp_rows` make the view's subnet-pair level, numbered likewise;
     without them the view's subnet-pair level stays apart (enough for the pair level's Neo4j
@@ -147,8 +141,9 @@ def pair_view(
     by_pair = _level_of(fp, "pair", sel, rows)
     levels = {comp: {**fp.levels[comp], "pair": by_pair[comp]} for comp in COMPONENTS}
     pairs = fp.pairs.iloc[sel].reset_index(drop=True)
-    sp_keys, who, sp_result = fp.sp_keys, fp.who, fp.subnet_pairs_result
-    if sp_sel is not None and sp_rows is not None and fp.subnet_pairs_result is not None:
+    sp_keys, who = fp.sp_keys, fp.who
+    apart = {lvl: r for lvl, r in fp.apart.items() if lvl != "pair"}
+    if sp_sel is not None and sp_rows is not None and "subnet_pair" in fp.apart:
         sp_sel = np.asarray(sp_sel, dtype=np.int64)
         by_sp = _level_of(fp, "subnet_pair", sp_sel, sp_rows)
         for comp in COMPONENTS:
@@ -164,7 +159,8 @@ def pair_view(
             k: (np.asarray(v)[sp_sel] if k in ("sp_new", "sp_opp") else v)
             for k, v in fp.who.items()
         }
-        sp_keys, sp_result = fp.sp_keys[sp_sel], None
+        sp_keys = fp.sp_keys[sp_sel]
+        del apart["subnet_pair"]
     return replace(
         fp,
         pair_keys=fp.pair_keys[sel],
@@ -173,7 +169,6 @@ def pair_view(
         who=who,
         levels=levels,
         meta={},
-        pairs_result=None,
-        subnet_pairs_result=sp_result,
+        apart=apart,
         peer_pairs=fp.pairs if fp.peer_pairs is None else fp.peer_pairs,
     )

@@ -126,14 +126,14 @@ def _view(
     """The fingerprints a batch is scored against: `fp` itself when it holds all its levels,
     else a view of the batch's pairs and subnet pairs, read from the stored levels
     (`novelty_fp_pairs`, `novelty_fp_subnet_pairs`)."""
-    if fp.pairs_result is None:
+    if "pair" not in fp.apart:
         return fp
     s_ids, d_ids = _objects(page, "src"), _objects(page, "dst")
     src, dst = fp.host_codes(s_ids), fp.host_codes(d_ids)
     codes = fp.pair_codes(src, dst)
     sel = np.unique(codes[codes >= 0])
     rows = read_apart(s, "pair", sel)
-    if fp.subnet_pairs_result is None:
+    if "subnet_pair" not in fp.apart:
         return pair_view(fp, sel, rows)
     # the subnet pairs of the batch's connections (new hosts placed as scoring places them)
     # and of its known pairs
