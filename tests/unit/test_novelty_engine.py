@@ -376,10 +376,8 @@ def test_the_levels_stored_apart_score_as_the_whole_fingerprint(
         archive, fp, last, p, archive.settings, per_connection=True, batch=batch
     )
     baseline.store_pairs(archive, fp2)
-    assert fp2.apart == {
-        "pair": (last, baseline.PAIRS_RESULT),
-        "subnet_pair": (last, baseline.SUBNET_PAIRS_RESULT),
-    }
+    assert fp2.apart == {lvl: (last, r) for lvl, r in baseline.APART_RESULTS.items()}
+    assert set(fp2.apart) == {"pair", "subnet_pair", "client", "server"}
     for lvl in pairlevel.APART:
         assert all(len(fp2.levels[c][lvl].keys) == 0 for c in histograms.COMPONENTS)
     with pytest.raises(ValueError, match="stored apart"):
@@ -595,10 +593,8 @@ def test_fingerprints_built_with_levels_apart_equal_the_whole(
     apart = baseline.build_fingerprints(  # type: ignore[arg-type]
         store, last, st_, save=False, archive=archive, pairs_apart=True
     )
-    assert apart.apart == {
-        "pair": (last, baseline.PAIRS_RESULT),
-        "subnet_pair": (last, baseline.SUBNET_PAIRS_RESULT),
-    }
+    assert apart.apart == {lvl: (last, r) for lvl, r in baseline.APART_RESULTS.items()}
+    assert set(apart.apart) == {"pair", "subnet_pair", "client", "server"}
     for lvl in pairlevel.APART:
         assert all(len(apart.levels[c][lvl].keys) == 0 for c in histograms.COMPONENTS)
     assert apart.n_pairs == whole.n_pairs > 0

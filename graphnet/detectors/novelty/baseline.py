@@ -31,6 +31,7 @@ from graphnet.detectors.contract import Context, DetectorRun
 from graphnet.detectors.novelty import fingerprints, histograms, injection, pairlevel, streamed
 from graphnet.detectors.novelty.fingerprints import (
     DEFAULT_BASELINE,
+    HOST_LEVELS,
     JOINT,
     LEVELS,
     ZONES,
@@ -179,9 +180,9 @@ def build_fingerprints(
     first part (`Archive.history` gives it).
 
     The edge histograms are read one component at a time while the fingerprint is built. With
-    `pairs_apart`, the pair and subnet-pair levels of each component are written as they are
-    made to the window's `fingerprint_pairs` and `fingerprint_subnet_pairs` results and never
-    held whole (`fp.apart`; novelty reads them batch by batch, `pairlevel.pair_view`).
+    `pairs_apart`, the pair, subnet-pair, client and server levels of each component are
+    written as they are made to the window's results (`APART_RESULTS`) and never held whole
+    (`fp.apart`; novelty reads them batch by batch, `pairlevel.pair_view`).
 
     Raises NotEnoughHistory when no earlier window holds data."""
     windows.kind_of(window)
@@ -351,10 +352,14 @@ def _stored_level_rows(
             hi = min(lo + chunk, n_keys)
             sel = np.arange(lo, hi, dtype=np.int64)
             rows = streamed.read_apart(s, lvl, sel)
+            no_rows = pairlevel.LEVEL_SCHEMA.empty_table()
             if lvl == "pair":
                 view = pairlevel.pair_view(fp, sel, rows)
+            elif lvl in HOST_LEVELS:  # the view keeps the fingerprint's host codes
+                view = pairlevel.pair_view(fp, no_pairs, no_rows, hosts={lvl: rows})
+                yield from _chunk_rows(view, lvl, lo, hi, components, whole)
+                continue
             else:
-                no_rows = pairlevel.LEVEL_SCHEMA.empty_table()
                 view = pairlevel.pair_view(fp, no_pairs, no_rows, sel, rows)
             yield from _chunk_rows(view, lvl, 0, hi - lo, components, whole)
 
@@ -468,19 +473,24 @@ def save_fingerprints(
     return n
 
 
-#: the stored results holding the pair and subnet-pair levels of a window's fingerprints
-#: (`store_pairs`, `build_fingerprints(pairs_apart=True)`)
+#: the stored results holding the levels of a window's fingerprints kept apart (`store_pairs`,
+#: `build_fingerprints(pairs_apart=True)`)
 PAIRS_RESULT = "fingerprint_pairs"
 SUBNET_PAIRS_RESULT = "fingerprint_subnet_pairs"
-APART_RESULTS = {"pair": PAIRS_RESULT, "subnet_pair": SUBNET_PAIRS_RESULT}
+APART_RESULTS = {
+    "pair": PAIRS_RESULT,
+    "subnet_pair": SUBNET_PAIRS_RESULT,
+    "client": "fingerprint_clients",
+    "server": "fingerprint_servers",
+}
 
 
 def store_pairs(archive: Archive, fp: Fingerprints) -> None:
-    """Move the pair and subnet-pair levels of `fp` out of memory: their rows are written as
-    the window's `fingerprint_pairs` and `fingerprint_subnet_pairs` results (through the
-    archive door) and dropped from `fp`; novelty then reads the keys of each batch it scores
-    (`pairlevel.pair_view`). What stays in memory per pair is its key and its row of
-    `fp.pairs`, per subnet pair its key and its new-pair rates."""
+    """Move the pair, subnet-pair and host levels of `fp` out of memory: their rows are
+    written as the window's results (`APART_RESULTS`, through the archive door) and dropped
+    from `fp`; novelty then reads the keys of each batch it scores (`pairlevel.pair_view`).
+    What stays in memory per pair is its key and its row of `fp.pairs`, per subnet pair its
+    key and its new-pair rates, per host its codes and the host levels' per-key numbers."""
     if fp.apart:
         return
     meta = {"as_of": fp.as_of, "signature": fp.meta.get("signature"), "pairs": fp.n_pairs}

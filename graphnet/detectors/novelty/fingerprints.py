@@ -303,6 +303,23 @@ def _empty_level(V: int) -> LevelHist:
     return LevelHist(V, np.zeros(0, dtype=np.int64), z, z, z, z, z)
 
 
+#: the levels keyed by a host: stored apart, they keep here their per-key numbers
+#: (connections, entropy, the 'other' bucket), which scoring reads for every host it meets
+HOST_LEVELS: tuple[str, ...] = ("client", "server")
+
+
+def detached(lvl: str, lh: LevelHist) -> LevelHist:
+    """What a fingerprint keeps of its level `lvl` once the level is stored apart: of a host
+    level (HOST_LEVELS) its per-key numbers, without its (key, value) counts; of the others
+    nothing."""
+    if lvl in HOST_LEVELS:
+        z = np.zeros(0)
+        return LevelHist(
+            lh.V, np.zeros(0, np.int64), z, lh.total, lh.entropy, lh.other_n, lh.other_m
+        )
+    return _empty_level(lh.V)
+
+
 #: with a single baseline window, its last share of time in which new pairs and hosts are
 #: counted against the earlier rest (see _who_stats)
 WHO_HOLDOUT = 0.3
@@ -589,7 +606,7 @@ def build(
             lh = levels[comp][lvl]
             sink(COMPONENTS.index(comp), lh)
             whole[lvl][comp] = lh.whole()
-            levels[comp][lvl] = _empty_level(lh.V)
+            levels[comp][lvl] = detached(lvl, lh)
             del lh
     timed = {"first", "last"} <= set(real.edges.columns)
     who = _who_stats(

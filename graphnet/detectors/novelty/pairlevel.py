@@ -1,16 +1,17 @@
 """A fingerprint's biggest levels out of memory: stored rows, and views of the keys a batch
 needs.
 
-The pair level and the subnet-pair level (a subnet is a /24: the external peers of a network
-spread over so many that a subnet pair seldom holds more than a few pairs) are written as
-rows of `LEVEL_SCHEMA` (key code, component, value code, count, folded-value estimate): from
-a whole fingerprint (`level_rows`) or one component at a time as `build(sinks=...)` makes
-them (`level_batches`); the caller stores them as results through the archive door (see
-`baseline`). `detach_levels` then drops them from the fingerprint, which keeps per pair only
-its key and its row of `pairs`, per subnet pair its key and its new-pair rates. Scoring reads
-back the rows of the pairs and subnet pairs of each batch and scores against a view of the
-fingerprint holding only those (`pair_view`), which gives what the whole fingerprint gives
-for them.
+The pair level, the subnet-pair level (a subnet is a /24: the external peers of a network
+spread over so many that a subnet pair seldom holds more than a few pairs) and the two host
+levels (client, server) are written as rows of `LEVEL_SCHEMA` (key code, component, value
+code, count, folded-value estimate): from a whole fingerprint (`level_rows`) or one component
+at a time as `build(sinks=...)` makes them (`level_batches`); the caller stores them as
+results through the archive door (see `baseline`). `detach_levels` then drops them from the
+fingerprint, which keeps per pair only its key and its row of `pairs`, per subnet pair its key
+and its new-pair rates, per host its codes and the host levels' per-key numbers
+(`fingerprints.detached`). Scoring reads back the rows of the pairs, subnet pairs and hosts of
+each batch and scores against a view of the fingerprint holding only those (`pair_view`),
+which gives what the whole fingerprint gives for them.
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ import numpy as np
 import pyarrow as pa
 
 from graphnet.detectors.novelty.fingerprints import (
+    HOST_LEVELS,
     Fingerprints,
     LevelHist,
     _aggregate,
-    _empty_level,
+    detached,
 )
 from graphnet.detectors.novelty.histograms import COMPONENTS, FOLDED, OTHER
 
 #: the levels that can be stored apart
-APART: tuple[str, ...] = ("pair", "subnet_pair")
+APART: tuple[str, ...] = ("pair", "subnet_pair", *HOST_LEVELS)
 #: the name each level stored apart is bound to in a session (`apart_results`)
-APART_TABLES = {"pair": "fp_pairs", "subnet_pair": "fp_subnet_pairs"}
+APART_TABLES = {
+    "pair": "fp_pairs",
+    "subnet_pair": "fp_subnet_pairs",
+    "client": "fp_clients",
+    "server": "fp_servers",
+}
 #: a level as rows: key code (a pair, a subnet pair), component (position in COMPONENTS),
 #: value code, count, and the key's estimate of distinct values folded into 'other' (1 when
 #: none)
@@ -81,7 +88,7 @@ def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
         for comp in COMPONENTS:
             lh = fp.levels[comp][lvl]
             whole[comp] = lh.whole()
-            fp.levels[comp][lvl] = _empty_level(lh.V)
+            fp.levels[comp][lvl] = detached(lvl, lh)
         fp.meta.setdefault("whole", {})[lvl] = whole
         fp.apart[lvl] = result
     for cached in ("_pair_weights", "_pair_coefficients"):
@@ -121,12 +128,38 @@ def _level_of(fp: Fingerprints, lvl: str, sel: np.ndarray, rows: pa.Table) -> di
     return out
 
 
+def _host_level_of(fp: Fingerprints, lvl: str, rows: pa.Table) -> dict[str, LevelHist]:
+    """Per component, the host level `lvl` (HOST_LEVELS) holding the (key, value) counts of
+    the stored `rows` (LEVEL_SCHEMA, by key, comp, value), keyed by the fingerprint's own host
+    codes, with the per-key numbers the fingerprint kept (`detached`): for those hosts, what
+    the whole level gives."""
+    key = rows.column("key").to_numpy().astype(np.int64)
+    comp_col = rows.column("comp").to_numpy()
+    value = rows.column("value").to_numpy().astype(np.int64)
+    n = rows.column("n").to_numpy().astype("float64")
+    out: dict[str, LevelHist] = {}
+    for ci, comp in enumerate(COMPONENTS):
+        kept = fp.levels[comp][lvl]
+        mask = comp_col == ci
+        out[comp] = LevelHist(
+            kept.V,
+            key[mask] * kept.V + value[mask],
+            n[mask],
+            kept.total,
+            kept.entropy,
+            kept.other_n,
+            kept.other_m,
+        )
+    return out
+
+
 def pair_view(
     fp: Fingerprints,
     sel: np.ndarray,
     rows: pa.Table,
     sp_sel: np.ndarray | None = None,
     sp_rows: pa.Table | None = None,
+    hosts: dict[str, pa.Table] | None = None,
 ) -> Fingerprints:
     """`fp` restricted to the pairs `sel` (sorted global pair codes), their pair level made of
     their stored rows (LEVEL_SCHEMA, by key, comp, value): scoring through the view gives what
@@ -136,7 +169,12 @@ def pair_view(
     global subnet-pair codes: at least those of the pairs `sel` and of the connections to
     score) and their rows `sp_rows` make the view's subnet-pair level, numbered likewise;
     without them the view's subnet-pair level stays apart (enough for the pair level's Neo4j
-    rows, not for scoring)."""
+    rows, not for scoring).
+
+    When the host levels are stored apart too, `hosts` gives per host level its stored rows:
+    at least those of the sources (client) and destinations (server) of the pairs `sel` and of
+    the connections to score; the view's host levels hold them under the fingerprint's own
+    host codes (`_host_level_of`). A host level without rows stays apart in the view."""
     sel = np.asarray(sel, dtype=np.int64)
     by_pair = _level_of(fp, "pair", sel, rows)
     levels = {comp: {**fp.levels[comp], "pair": by_pair[comp]} for comp in COMPONENTS}
@@ -161,6 +199,13 @@ def pair_view(
         }
         sp_keys = fp.sp_keys[sp_sel]
         del apart["subnet_pair"]
+    for lvl, host_rows in (hosts or {}).items():
+        if lvl not in HOST_LEVELS or lvl not in fp.apart:
+            raise ValueError(f"the {lvl} level is not a host level stored apart")
+        by_host = _host_level_of(fp, lvl, host_rows)
+        for comp in COMPONENTS:
+            levels[comp][lvl] = by_host[comp]
+        del apart[lvl]
     return replace(
         fp,
         pair_keys=fp.pair_keys[sel],

@@ -124,8 +124,8 @@ def _view(
     settings: Settings,
 ) -> Fingerprints:
     """The fingerprints a batch is scored against: `fp` itself when it holds all its levels,
-    else a view of the batch's pairs and subnet pairs, read from the stored levels
-    (`novelty_fp_pairs`, `novelty_fp_subnet_pairs`)."""
+    else a view of the batch's pairs, subnet pairs and hosts, read from the stored levels
+    (`APART_QUERIES`)."""
     if "pair" not in fp.apart:
         return fp
     s_ids, d_ids = _objects(page, "src"), _objects(page, "dst")
@@ -133,19 +133,31 @@ def _view(
     codes = fp.pair_codes(src, dst)
     sel = np.unique(codes[codes >= 0])
     rows = read_apart(s, "pair", sel)
+    # the sources' client level, the destinations' server level (of the batch's known pairs
+    # too: their ends are among them)
+    hosts = {
+        lvl: read_apart(s, lvl, np.unique(ends[ends >= 0]))
+        for lvl, ends in (("client", src), ("server", dst))
+        if lvl in fp.apart
+    }
     if "subnet_pair" not in fp.apart:
-        return pair_view(fp, sel, rows)
+        return pair_view(fp, sel, rows, hosts=hosts)
     # the subnet pairs of the batch's connections (new hosts placed as scoring places them)
     # and of its known pairs
     s_sub, _ = places(fp, s_ids, src, hosts_info, settings)
     d_sub, _ = places(fp, d_ids, dst, hosts_info, settings)
     sp = fp.subnet_pair_codes(s_sub, d_sub)
     sp_sel = np.union1d(sp[sp >= 0], fp.pairs["sp"].to_numpy()[sel])
-    return pair_view(fp, sel, rows, sp_sel, read_apart(s, "subnet_pair", sp_sel))
+    return pair_view(fp, sel, rows, sp_sel, read_apart(s, "subnet_pair", sp_sel), hosts)
 
 
 #: the statement reading each level kept apart (bound by `pairlevel.apart_results`)
-APART_QUERIES = {"pair": "novelty_fp_pairs", "subnet_pair": "novelty_fp_subnet_pairs"}
+APART_QUERIES = {
+    "pair": "novelty_fp_pairs",
+    "subnet_pair": "novelty_fp_subnet_pairs",
+    "client": "novelty_fp_clients",
+    "server": "novelty_fp_servers",
+}
 
 
 def read_apart(s: Session, lvl: str, sel: np.ndarray) -> pa.Table:
