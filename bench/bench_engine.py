@@ -14,8 +14,8 @@ two threads), against the two history weeks of week 3:
   counted (`volume_span.sql`);
 - `fingerprints`: the fingerprints as the step builds them, without the graph
   (`novelty.baseline.fingerprints_from_archive`: the edge histograms one component at a time,
-  the pair and subnet-pair levels written to stored results; no feedback, nothing written to
-  Neo4j);
+  the pair, subnet-pair and host levels written to stored results; no feedback, nothing
+  written to Neo4j);
 - `novelty`: those fingerprints, then week 3 scored against them as the step scores it
   (`novelty.scoring.score_window`, out of core; hosts the fingerprints do not know are
   classified by the settings, where the step reads their subnet from the graph; the scores are
