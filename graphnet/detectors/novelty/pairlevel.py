@@ -40,7 +40,7 @@ APART_TABLES = {
     "client": "fp_clients",
     "server": "fp_servers",
 }
-#: a level as rows: key code (a pair, a subnet pair), component (position in COMPONENTS),
+#: a level as rows: key code (a pair, a subnet pair, a host), component (position in COMPONENTS),
 #: value code, count, and the key's estimate of distinct values folded into 'other' (1 when
 #: none)
 LEVEL_SCHEMA = pa.schema(
@@ -96,8 +96,8 @@ def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
 
 
 def apart_results(fp: Fingerprints) -> dict[str, tuple[str, str]]:
-    """The stored results of the levels of `fp` kept apart, bound as a session reads them
-    (`novelty_fp_pairs.sql`, `novelty_fp_subnet_pairs.sql`)."""
+    """The stored results of the levels of `fp` kept apart, bound under the names the
+    statements read (`APART_TABLES`: `novelty_fp_pairs.sql` and its siblings)."""
     return {APART_TABLES[lvl]: result for lvl, result in fp.apart.items()}
 
 
