@@ -65,7 +65,7 @@ def pair_keys(
 ) -> PairKeys:
     if fp.apart:
         raise ValueError(
-            f"the {', '.join(fp.apart)} level of these fingerprints is stored apart: "
+            f"the {', '.join(fp.apart)} levels of these fingerprints are stored apart: "
             "score through pair_view"
         )
     s_codes, s_uniq = pd.factorize(src, sort=False)  # Arrow strings are factorised natively

@@ -347,21 +347,23 @@ def _stored_level_rows(
     whole = (fp.meta.get("whole") or {}).get(lvl) or {}
     n_keys = _level_size(fp, lvl)
     no_pairs = np.zeros(0, dtype=np.int64)
+    no_rows = pairlevel.LEVEL_SCHEMA.empty_table()
     with archive.session({}, results=pairlevel.apart_results(fp)) as s:
         for lo in range(0, n_keys, max(chunk, 1)):
             hi = min(lo + chunk, n_keys)
             sel = np.arange(lo, hi, dtype=np.int64)
             rows = streamed.read_apart(s, lvl, sel)
-            no_rows = pairlevel.LEVEL_SCHEMA.empty_table()
+            # a pair or subnet-pair view numbers its keys from 0; a host view keeps the
+            # fingerprint's host codes
+            first = 0
             if lvl == "pair":
                 view = pairlevel.pair_view(fp, sel, rows)
-            elif lvl in HOST_LEVELS:  # the view keeps the fingerprint's host codes
+            elif lvl in HOST_LEVELS:
                 view = pairlevel.pair_view(fp, no_pairs, no_rows, hosts={lvl: rows})
-                yield from _chunk_rows(view, lvl, lo, hi, components, whole)
-                continue
+                first = lo
             else:
                 view = pairlevel.pair_view(fp, no_pairs, no_rows, sel, rows)
-            yield from _chunk_rows(view, lvl, 0, hi - lo, components, whole)
+            yield from _chunk_rows(view, lvl, first, first + hi - lo, components, whole)
 
 
 def _chunk_rows(

@@ -38,7 +38,12 @@ from graphnet.detectors.novelty.explain import explain, summarise
 from graphnet.detectors.novelty.fingerprints import Fingerprints
 from graphnet.detectors.novelty.histograms import COMPONENTS
 from graphnet.detectors.novelty.model import score_connections
-from graphnet.detectors.novelty.pairlevel import LEVEL_SCHEMA, apart_results, pair_view
+from graphnet.detectors.novelty.pairlevel import (
+    APART_TABLES,
+    LEVEL_SCHEMA,
+    apart_results,
+    pair_view,
+)
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.scored import Scored
 
@@ -151,13 +156,9 @@ def _view(
     return pair_view(fp, sel, rows, sp_sel, read_apart(s, "subnet_pair", sp_sel), hosts)
 
 
-#: the statement reading each level kept apart (bound by `pairlevel.apart_results`)
-APART_QUERIES = {
-    "pair": "novelty_fp_pairs",
-    "subnet_pair": "novelty_fp_subnet_pairs",
-    "client": "novelty_fp_clients",
-    "server": "novelty_fp_servers",
-}
+#: the statement reading each level kept apart: named after the table it reads, bound by
+#: `pairlevel.apart_results` (`novelty_fp_pairs.sql` reads `fp_pairs`, ...)
+APART_QUERIES = {lvl: f"novelty_{table}" for lvl, table in APART_TABLES.items()}
 
 
 def read_apart(s: Session, lvl: str, sel: np.ndarray) -> pa.Table:
