@@ -1,7 +1,7 @@
-"""Engine benchmark: the archive side of the fingerprints and volume steps at one size, no Neo4j.
+"""Engine benchmark: the archive side of the analyse steps at one size, no Neo4j.
 
     .venv/bin/python bench/bench_engine.py [--size 32] [--cache DIR] [--seed 11]
-                                           [--steps scan,fingerprints,novelty,volume]
+                                           [--steps scan,fingerprints,novelty,volume,...]
                                            [--json FILE]
 
 The weeks of a size come from the scale benchmark's cache (`bench_scale.py`; generated when
@@ -20,7 +20,10 @@ two threads), against the two history weeks of week 3:
   (`novelty.scoring.score_window`, out of core; hosts the fingerprints do not know are
   classified by the settings, where the step reads their subnet from the graph; the scores are
   not stored);
-- `volume`: the volume baselines (`volume.step.fit_window`: the engine's cells, then the model).
+- `volume`: the volume baselines (`volume.step.fit_window`: the engine's cells, then the model);
+- `volume-step`, `lda`: the whole step as `graphnet analyse` runs it (fit on the history, score
+  the window, findings and host scores), without the graph and saving nothing (`lda` then has
+  no analyst feedback to re-inject).
 
 Per step: wall time, peak RSS (ru_maxrss of the child), the ratio of its wall to the scan's, and
 the engine's message when it ran out of memory (a failed step is reported, never hidden). What
@@ -42,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_scale as scale
 
-STEPS = ("scan", "fingerprints", "novelty", "volume")
+STEPS = ("scan", "fingerprints", "novelty", "volume", "volume-step", "lda")
 HISTORY_WEEKS = (1, 2)
 WINDOW_WEEK = 3
 
@@ -81,9 +84,11 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
     """One step in this process (called in the child)."""
     from graphnet.archive import Archive
     from graphnet.config import Settings
+    from graphnet.detectors.contract import Context
+    from graphnet.detectors.lda import step as lda_step
     from graphnet.detectors.novelty import baseline, scoring
+    from graphnet.detectors.volume import step as volume_step
     from graphnet.detectors.volume.model import VolumeSettings
-    from graphnet.detectors.volume.step import fit_window
     from graphnet.errors import EngineOutOfMemory
 
     settings = Settings(home=home)
@@ -117,9 +122,16 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
             out["kept_rows"] = len(ws.connections)
         elif step == "volume":
             window = archive.windows()[-1]
-            det, wins, _ = fit_window(archive, window, VolumeSettings())
+            det, wins, _ = volume_step.fit_window(archive, window, VolumeSettings())
             out["entities"] = len(det.entities)
             out["history"] = wins
+        elif step in ("volume-step", "lda"):
+            window = archive.windows()[-1]
+            ctx = Context.of(settings, window, None, save=False)
+            run = (lda_step if step == "lda" else volume_step).run(ctx)
+            out["summary"] = run.summary
+            out["findings"] = len(run.findings)
+            out["hosts_scored"] = len(run.host_scores)
         else:
             raise ValueError(step)
     except EngineOutOfMemory as exc:
