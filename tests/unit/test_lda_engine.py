@@ -32,7 +32,8 @@ from graphnet.detectors.lda import (
     run,
     word_text,
 )
-from graphnet.detectors.lda.step import _bound, sample_cut
+from graphnet.detectors.lda import step as lda_step
+from graphnet.detectors.lda.step import _bound, pages, sample_cut
 from graphnet.generate.frames import synthetic_connections
 from graphnet.sources import ARROW_TYPES, BASE_COLUMNS
 
@@ -312,6 +313,22 @@ def best_explanations(scored: pd.DataFrame, conns: pd.DataFrame, hosts: list[str
     return {str(h): str(ex[r]) for h, r in zip(best["host"], best["row"], strict=True)}
 
 
+@given(
+    counts=st.lists(st.integers(min_value=1, max_value=40), max_size=60),
+    rows=st.integers(min_value=1, max_value=100),
+)
+def test_pages_hold_whole_hosts_of_about_rows_pairs(counts: list[int], rows: int) -> None:
+    got = pages(np.asarray(counts, dtype=np.int64), rows)
+    # every host code once, in order
+    assert [c for lo, hi in got for c in range(lo, hi)] == list(range(len(counts)))
+    for lo, hi in got:
+        n = sum(counts[lo:hi])
+        assert hi > lo and (n <= rows or hi == lo + 1)
+        # a page stops only where the next host would not fit
+        if hi < len(counts):
+            assert n + counts[hi] > rows
+
+
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
     f, _ = synthetic_connections(3, weeks=3, clients=12)
@@ -319,10 +336,18 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
     return archive.settings, archive.windows()[-1]
 
 
-@pytest.mark.parametrize("variant", ["graphnet", "spot"])
-def test_the_step_scores_as_the_pandas_model(network: tuple[Settings, str], variant: str) -> None:
+@pytest.mark.parametrize(
+    ("variant", "page"),
+    [("graphnet", lda_step.PAGE_PAIRS), ("spot", lda_step.PAGE_PAIRS), ("graphnet", 7)],
+)
+def test_the_step_scores_as_the_pandas_model(
+    network: tuple[Settings, str], variant: str, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with pages of 7 pairs (the window's pairs are scored a page of whole hosts at a
+    time): the same scores, to the bit."""
     st_, window = network
     archive = Archive(st_)
+    monkeypatch.setattr(lda_step, "PAGE_PAIRS", page)
     lda = LdaSettings(variant=variant, topics=6, max_iter=8, max_findings=15, keep_top=300)
     got = run(Context(st_, window, archive, None, False, (lda, ConnectionScores())))
     wins = archive.windows()

@@ -56,6 +56,9 @@ FINDING_UIDS = 10
 EVIDENCE_HOSTS = 50
 #: rows per streamed batch of the count matrix and of the connection scores
 BATCH = 100_000
+#: (host, word) pairs of the window scored at a time (whole hosts: a host with more is
+#: scored alone)
+PAGE_PAIRS = 500_000
 
 
 class _Session(Protocol):
@@ -301,46 +304,55 @@ def fit_window(
 # --------------------------------------------------------------------------------------------
 # scoring in the engine
 # --------------------------------------------------------------------------------------------
-def _score_pairs(s: _Session, det: SuspiciousConnects) -> int:
-    """Score the window's distinct (host, word) pairs, which the engine gives as numbers, and
-    give the scores back to it (`lda_pair_scores`, by pair id); returns how many pairs."""
+def pages(counts: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Ranges [lo, hi) of host codes, each of about `rows` pairs (at least one host), from
+    how many pairs each host code has: a page holds each of its hosts whole."""
+    out: list[tuple[int, int]] = []
+    ends = np.cumsum(np.asarray(counts, dtype=np.int64))
+    lo, done = 0, 0
+    while lo < len(ends):
+        hi = max(int(np.searchsorted(ends, done + max(rows, 1), side="right")), lo + 1)
+        out.append((lo, hi))
+        done = int(ends[hi - 1])
+        lo = hi
+    return out
+
+
+def _score_pairs(s: _Session, det: SuspiciousConnects, rows: int) -> int:
+    """Score the window's distinct (host, word) pairs, which the engine gives as numbers, a
+    page of whole hosts at a time (what a pair's score depends on beyond itself is its
+    host's: its topic mix and its words in the window), and keep the scores in the engine
+    (`lda_pair_scores`, by pair id); returns how many pairs."""
     m = det.model
     assert m is not None
-    ids, host, doc, col, coarse, cnt = [], [], [], [], [], []
-    for b in s.batches("lda_window_pairs", rows=BATCH):
-        ids.append(b.column("id").to_numpy())
-        host.append(b.column("host_code").to_numpy())
-        doc.append(b.column("doc").to_numpy())
-        col.append(b.column("col").to_numpy())
-        coarse.append(b.column("coarse_code").to_numpy())
-        cnt.append(b.column("cnt").to_numpy())
-    if not ids:
-        return 0
+    per_host = _column(s.table("lda_window_pairs"), "n")
     share = coarse_shares(m, _column(s.table("lda_pair_coarse"), "coarse").astype(object))
-    ps = score_pairs(
-        m,
-        det.settings,
-        np.concatenate(host).astype(np.int64),
-        np.concatenate(doc).astype(np.int64),
-        np.concatenate(col).astype(np.int64),
-        share[np.concatenate(coarse).astype(np.int64)],
-        np.concatenate(cnt).astype("float64"),
-    )
-    pair_id = np.concatenate(ids).astype(np.int64)
-    s.lookup(
-        "lda_pair_scores",
-        pa.table(
+    n = 0
+    for lo, hi in pages(per_host, rows):
+        page = s.table("lda_pair_page", {"lo": lo, "hi": hi})
+        ps = score_pairs(
+            m,
+            det.settings,
+            _column(page, "host_code").astype(np.int64) - lo,
+            _column(page, "doc").astype(np.int64),
+            _column(page, "col").astype(np.int64),
+            share[_column(page, "coarse_code").astype(np.int64)],
+            _column(page, "cnt").astype("float64"),
+        )
+        batch = pa.table(
             {
-                "id": pa.array(pair_id, type=pa.int64()),
+                "id": page.column("id").cast(pa.int64()),
                 "p": pa.array(ps.p, type=pa.float64()),
                 "s": pa.array(ps.score, type=pa.float64()),
                 "code": pa.array(ps.code, type=pa.int8()),
                 "lam": pa.array(ps.lam, type=pa.float64()),
                 "cnt": pa.array(ps.cnt, type=pa.float64()),
             }
-        ),
-    )
-    return len(pair_id)
+        )
+        del page, ps
+        s.lookup("lda_pair_batch", batch)
+        n += int(s.table("lda_pair_keep").column("n")[0].as_py())
+    return n
 
 
 _SCORED = {"p": "part_p", "p_src": "part_p_src", "p_dst": "part_p_dst"}
@@ -440,7 +452,7 @@ def run(ctx: Context) -> DetectorRun:
     with _prepared(ctx.archive, window, hist_w, refs, lda) as (s, plan):
         det, fitted = _fit(s, plan, window, hist_w, lda, feedback, groups)
         t0 = time.perf_counter()
-        n_pairs = _score_pairs(s, det)
+        n_pairs = _score_pairs(s, det, PAGE_PAIRS)
         summary = s.table("lda_summary", {"threshold": lda.threshold}).to_pylist()[0]
         alerts, suspicious = int(summary["alerts"]), int(summary["suspicious"])
         hs = _host_scores(s, lda)
