@@ -266,6 +266,37 @@ def test_dos_buckets_are_flagged_and_aggregated(seed: int) -> None:
     assert host_scores(det, c).index[0] == attacker
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_host_scores_are_those_of_every_cell(seed: int) -> None:
+    """The pandas oracle of `host_scores`: every cell's score given to its host (both hosts of
+    an edge), the highest per host, raised by the sum of its `top` strongest runs."""
+    det, cur, _, _ = fitted(seed)
+    c = det.cells(cur)
+    ents = pd.Series(np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()])
+    ends = ents.str.split("->", n=1, expand=True).reindex(columns=[0, 1])
+    assert det.edges is not None
+    edge = ents.isin(det.edges).to_numpy()
+    assert edge.any() and (~edge).any()
+    score = c["score"].to_numpy()
+    hosts = np.concatenate([ents[~edge], ends[0][edge], ends[1][edge]])
+    vals = np.concatenate([score[~edge], score[edge], score[edge]])
+    best = pd.Series(vals, index=hosts).groupby(level=0).max()
+    r = runs(c[c["flagged"]], det.settings.merge_gap)
+    assert len(r)
+    r_ents = pd.Series(np.asarray(det.entities, dtype=object)[r["entity"].to_numpy()])
+    r_ends = r_ents.str.split("->", n=1, expand=True).reindex(columns=[0, 1])
+    r_edge = r_ents.isin(det.edges).to_numpy()
+    rs = pd.Series(
+        np.concatenate([r["score"][~r_edge], r["score"][r_edge], r["score"][r_edge]]),
+        index=np.concatenate([r_ents[~r_edge], r_ends[0][r_edge], r_ends[1][r_edge]]),
+    )
+    rs = rs.sort_values(ascending=False).groupby(level=0).head(3).groupby(level=0).sum()
+    want = pd.concat([best, rs], axis=1).max(axis=1).sort_values(ascending=False)
+    got = host_scores(det, c)
+    pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), check_names=False)
+    assert got.is_monotonic_decreasing
+
+
 @pytest.mark.parametrize("chunk_rows", [1, 700, 5000])
 def test_scoring_a_few_entities_at_a_time_gives_the_same_cells(chunk_rows: int) -> None:
     """Kept columns, scored by whole entities in chunks: the same rows, index and figures as

@@ -302,7 +302,9 @@ def host_scores(det: VolumeBaselines, c: pd.DataFrame, top: int = 3) -> pd.Serie
     its highest bucket score when it has none (so repeated anomalies outrank a single one)."""
     if c.empty:
         return pd.Series(dtype="float64")
-    best = _to_hosts(det, c["entity"].to_numpy(), c["score"].to_numpy())
+    # each entity's highest bucket first: a host's highest is the highest of its entities'
+    by_entity = pd.Series(c["score"].to_numpy()).groupby(c["entity"].to_numpy()).max()
+    best = _to_hosts(det, by_entity.index.to_numpy(), by_entity.to_numpy())
     best = best.groupby(level=0).max()
     r = runs(c[c["flagged"]], det.settings.merge_gap)
     if len(r):
