@@ -248,7 +248,7 @@ def test_connection_scores_match_the_model(tmp_path: Path, edges: bool) -> None:
     want = det.score_cells(cur, c)["score"].set_axis(cur["uid"].to_numpy())
     lookups = {aggregates.EDGES: aggregates.edge_table(det.edges)}
     with archive.session({"conns": [archive.windows()[-1]]}, lookups=lookups) as s:
-        got = aggregates.connection_scores(s, c, BS)
+        got = aggregates.connection_scores(s, c, det.entities, BS)
     assert (want > 0).any()
     pd.testing.assert_series_equal(got.sort_index(), want.sort_index(), check_names=False)
 
@@ -275,7 +275,7 @@ def test_the_step_gives_what_the_pure_model_gives(tmp_path: Path) -> None:
     c = det.cells(cur)
     found = findings_from_cells(det, c, cur, window)
     assert found and got.detail is not None
-    pd.testing.assert_frame_equal(got.detail.cells.drop(columns="entity_id"), c[list(KEPT)])  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(got.detail.cells, c[list(KEPT)])  # type: ignore[attr-defined]
     assert _findings(got.findings) == _findings(found)
     pd.testing.assert_series_equal(got.host_scores, host_scores(det, c))  # type: ignore[arg-type]
     want = det.score_cells(cur, c)["score"].set_axis(cur["uid"].to_numpy())

@@ -222,17 +222,21 @@ def top_peers_ports(
     return top_peer, top_port
 
 
-def connection_scores(s: Session, scored: pd.DataFrame, bucket_seconds: int) -> pd.Series:
+def connection_scores(
+    s: Session, scored: pd.DataFrame, entities: pd.Index, bucket_seconds: int
+) -> pd.Series:
     """Every connection's score (uid -> score): the highest score of the buckets of its two
-    hosts and its edge, from the scored cells (`entity_id`, bucket, score, flows); 0 without
-    any. What `VolumeBaselines.score` gives per connection, joined in SQL."""
+    hosts and its edge, from the scored cells (entity code, bucket, score, flows; `entities`
+    names the codes); 0 without any. What `VolumeBaselines.score` gives per connection,
+    joined in SQL."""
     busy = scored[scored["flows"].to_numpy() > 0]
     score = np.nan_to_num(busy["score"].to_numpy(dtype="float64"), nan=0.0)
+    names = np.asarray(entities, dtype=object)[busy["entity"].to_numpy().astype(np.int64)]
     s.lookup(
         "volume_scores",
         pa.table(
             {
-                "entity": pa.array([str(e) for e in busy["entity_id"]], pa.string()),
+                "entity": pa.array([str(e) for e in names], pa.string()),
                 "bucket": pa.array(busy["bucket"].to_numpy().astype(np.int64), pa.int64()),
                 "score": pa.array(score, pa.float64()),
             }

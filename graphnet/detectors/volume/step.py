@@ -45,7 +45,7 @@ class VolumeResult:
     history: list[str]
     fit_on: str
     report: FitReport
-    cells: pd.DataFrame  # scored (entity, bucket) cells of the window: `KEPT`, `entity_id`
+    cells: pd.DataFrame  # scored (entity, bucket) cells of the window: `KEPT` (entity codes)
     findings: list[Finding]
     host_scores: pd.Series
     alerts_per_day: float
@@ -160,7 +160,6 @@ def _score_window(
         oc, det.entities = aggregates.cells(s, det.entities, bs)
     c = det.score_buckets(oc, columns=KEPT)
     del oc
-    c = c.assign(entity_id=np.asarray(det.entities, dtype=object)[c["entity"].to_numpy()])
     r, members = finding_runs(det, c)
     if not len(r) and not per_connection:
         return _Scored(c, [], sp, None)
@@ -173,7 +172,7 @@ def _score_window(
             top_peer, top_port = aggregates.top_peers_ports(s, named, bs)
             peaks = det.entity_rows(c, c.loc[r["peak_row"].to_numpy(), "entity"].unique())
             found = findings_from_runs(det, peaks, r, top_peer, top_port, window)
-        scores = aggregates.connection_scores(s, c, bs) if per_connection else None
+        scores = aggregates.connection_scores(s, c, det.entities, bs) if per_connection else None
     return _Scored(c, found, sp, scores)
 
 
