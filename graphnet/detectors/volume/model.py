@@ -485,15 +485,20 @@ class VolumeBaselines(Model):
         bytes, peers; codes of `self.entities`, new entities appended to it by the caller).
         With `columns`, only those columns are kept, and the cells are scored a few whole
         entities at a time (about `chunk_rows` cells): the same figures, without every
-        column of every cell in memory at once."""
+        column of every cell in memory at once. `score_filled(with_quiet(oc))`: a caller
+        that lets its `oc` go in between holds one copy of the cells, not two."""
+        return self.score_filled(self.with_quiet(oc), columns, chunk_rows)
+
+    def with_quiet(self, oc: pd.DataFrame) -> pd.DataFrame:
+        """The observed cells, then the quiet buckets where a busy entity was expected
+        (candidates for low anomalies: flows, bytes and peers 0) in the observed range."""
         if not self.fitted:
             raise RuntimeError("fit the baselines first")
         st = self.settings
         bs = st.bucket_seconds
         if oc.empty:
-            return oc.assign(flagged=pd.Series(dtype=bool))
+            return oc
         b_lo, b_hi = int(oc["bucket"].min()), int(oc["bucket"].max()) + 1
-        # quiet buckets where a busy entity was expected (candidates for low anomalies)
         # (a key without flows in history expects none: only keys with cells can be busy)
         busy = self.keys[np.flatnonzero(self.lo1[: len(self.keys)] >= st.min_count)]
         if busy.size:
@@ -517,20 +522,34 @@ class VolumeBaselines(Model):
             if len(quiet):
                 quiet = quiet.assign(flows=0.0, bytes=0.0, peers=0.0)
                 oc = pd.concat([oc, quiet], ignore_index=True)
+        return oc
+
+    def score_filled(
+        self,
+        cells: pd.DataFrame,
+        columns: Sequence[str] | None = None,
+        chunk_rows: int = SCORE_CHUNK_ROWS,
+    ) -> pd.DataFrame:
+        """`score_buckets` of cells that hold their quiet buckets already (`with_quiet`)."""
+        if not self.fitted:
+            raise RuntimeError("fit the baselines first")
+        if cells.empty:
+            return cells.assign(flagged=pd.Series(dtype=bool))
         if columns is None:
-            return self._score_table(oc)
-        return self._score_chunks(oc, list(columns), chunk_rows)
+            return self._score_table(cells)
+        return self._score_chunks(cells, list(columns), chunk_rows)
 
     def _score_chunks(self, oc: pd.DataFrame, columns: list[str], chunk_rows: int) -> pd.DataFrame:
         """`_score_table(oc)[columns]`, scored by whole entities about `chunk_rows` cells at a
         time (a cell's figures depend only on its own entity's cells: its key's statistics and
         the lags of the regression), rows in the order and with the index of `oc`. Each chunk's
         numbers are put in place in the result's columns (no list of chunks concatenated, then
-        sorted: two more copies of every kept column)."""
+        sorted: two more copies of every kept column); the cells' own columns are `oc`'s."""
         e = oc["entity"].to_numpy()
         order = np.argsort(e, kind="stable")
         starts = np.flatnonzero(np.diff(e[order])) + 1  # where a new entity begins
         n = len(oc)
+        own = [c for c in columns if c in oc.columns]  # the cells' own, passed through as is
         placed: dict[str, np.ndarray] = {}  # numpy columns, filled at their rows
         pieces: dict[str, list[pd.Series]] = {}  # other columns (strings), by chunk
         where: list[np.ndarray] = []  # the rows of each chunk
@@ -543,6 +562,8 @@ class VolumeBaselines(Model):
             rows = np.sort(order[lo : min(hi, n)])
             part = self._score_table(oc.iloc[rows])
             for col in columns:
+                if col in own:
+                    continue
                 v = part[col]
                 if isinstance(v.dtype, np.dtype) and v.dtype.kind in "biuf":
                     got = placed.get(col)
@@ -562,7 +583,9 @@ class VolumeBaselines(Model):
         back = np.empty(n, dtype=np.int64)
         back[at] = np.arange(len(at))
         for col in columns:
-            if col in placed:
+            if col in own:
+                out[col] = oc[col].array
+            elif col in placed:
                 out[col] = placed.pop(col)
             else:
                 out[col] = pd.concat(pieces.pop(col), ignore_index=True).take(back).array
