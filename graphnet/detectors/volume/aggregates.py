@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -43,6 +44,8 @@ class Session(Protocol):
     ) -> Iterator[pa.RecordBatch]: ...
 
     def lookup(self, table: str, data: pa.Table) -> None: ...
+
+    def lean(self, share: float = ...) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,9 @@ def cells(s: Session, entities: pd.Index, bucket_seconds: int) -> tuple[pd.DataF
     if not pieces["entity"]:
         return _empty_cells(), entities
     columns = {}
-    for c in CELL_TYPES:
-        columns[c] = np.concatenate(pieces.pop(c))
+    with s.lean():  # the engine's memory goes before the pieces become columns
+        for c in CELL_TYPES:
+            columns[c] = np.concatenate(pieces.pop(c))
     out = pd.DataFrame(columns, copy=False)
     del columns
     log.debug("volume cells: %d over %d entities", len(out), len(names))
