@@ -4,7 +4,8 @@
 -- `lda_pair_codes`: the pair's id, its host's code, the host's training row (lda_docs, -1:
 -- not in training), the word's vocabulary column (lda_vocab, -1: unseen), the code of its
 -- coarse form (lda_pair_coarse) and how often the host had the word. A host's pairs have
--- consecutive ids, in the order of the host codes. `lda_pair_scores` is made empty here and
+-- consecutive ids, in the order of the host codes, and the table is kept in id order (so a
+-- page reads its own row groups, not the whole table). `lda_pair_scores` is made empty here and
 -- filled a page of hosts at a time (lda_pair_page, lda_pair_keep). Returns how many pairs
 -- each host code has, in code order (where the pages may be cut).
 CREATE OR REPLACE TEMP TABLE lda_pairs AS
@@ -31,7 +32,8 @@ CREATE OR REPLACE TEMP TABLE lda_pair_codes AS
 SELECT w.id, h.code AS host_code, h.doc, w.col, c.code AS coarse_code, w.cnt
 FROM lda_pair_words w
 JOIN lda_pair_hosts h ON h.host = w.host
-JOIN lda_pair_coarse c ON c.coarse = w.coarse;
+JOIN lda_pair_coarse c ON c.coarse = w.coarse
+ORDER BY w.id;
 
 DROP TABLE lda_pair_words;
 
