@@ -158,7 +158,8 @@ def _score_window(
     with archive.session({"conns": [window]}, lookups=lookups) as s:
         sp = aggregates.span(s)
         oc, det.entities = aggregates.cells(s, det.entities, bs)
-    oc = det.with_quiet(oc)  # the engine's cells go as their copy with the quiet ones comes
+    # rebound: the engine's cells go once their copy with the quiet buckets is made
+    oc = det.with_quiet(oc)
     c = det.score_filled(oc, columns=KEPT)
     del oc
     r, members = finding_runs(det, c)
