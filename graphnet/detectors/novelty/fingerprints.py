@@ -435,7 +435,8 @@ def build(
 
     With `consume`, each component's edge histograms are dropped from `hist` (and `injected`)
     once aggregated, so the edge rows and the fingerprint are not held in full together, and
-    the edges' names (`NAMED` columns) once they are codes.
+    the edges' names (`NAMED` columns) once they are codes, their times once the baseline's
+    new pairs and hosts are counted (`_who_stats`, before the components).
     With `sinks` ({level: sink}, levels of `pairlevel.APART`), each component's level is handed
     to its sink (with the component's position in COMPONENTS) as soon as it is made, and not
     kept: the caller stores it (see `level_batches`) and sets `apart`; `meta["whole"][level]`
@@ -497,16 +498,19 @@ def build(
     host_subnet_codes, subnet_labels = pd.factorize(sub.astype(str).to_numpy(), sort=False)
     host_subnet = host_subnet_codes.astype(np.int64)
     host_zone = internal.fillna(False).astype(bool).to_numpy().astype(np.int64)
+    del sub, internal, missing, host_subnet_codes
     S = max(len(subnet_labels), 1)
 
     pair_combined = src * max(H, 1) + dst
     pair_of_edge, pair_keys = pd.factorize(pair_combined, sort=True)
+    del pair_combined
     pair_keys = np.asarray(pair_keys, dtype=np.int64)
     P = len(pair_keys)
     p_src = pair_keys // max(H, 1)
     p_dst = pair_keys % max(H, 1)
     sp_combined = host_subnet[p_src] * S + host_subnet[p_dst]
     pair_sp, sp_keys = pd.factorize(sp_combined, sort=True)
+    del sp_combined
     pair_sp = pair_sp.astype(np.int64)
     sp_keys = np.asarray(sp_keys, dtype=np.int64)
     pair_zp = host_zone[p_src] * 2 + host_zone[p_dst]
@@ -537,6 +541,10 @@ def build(
             ),
         }
     )
+    del conns, is_real, pair_windows
+    # the pairs' ends, subnet pairs and zone pairs as the frame holds them: one copy of each
+    p_src, p_dst = pairs["src"].to_numpy(), pairs["dst"].to_numpy()
+    pair_sp, pair_zp = pairs["sp"].to_numpy(), pairs["zp"].to_numpy()
     level_key = {
         "pair": np.arange(P, dtype=np.int64),
         "client": p_src,
@@ -545,6 +553,27 @@ def build(
         "zone_pair": pair_zp,
         "global": np.zeros(P, dtype=np.int64),
     }
+    # how new pairs and hosts appeared within the baseline: from the edges alone, made before
+    # the components, so that the edges' own columns go first
+    timed = {"first", "last"} <= set(real.edges.columns)
+    who = _who_stats(
+        real_win,
+        src[:n_real],
+        dst[:n_real],
+        pair_of_edge[:n_real].astype(np.int64),
+        host_zone,
+        host_subnet,
+        pair_sp,
+        (H, P, len(subnet_labels), len(sp_keys)),
+        first_ts=real.edges["first"].to_numpy(dtype="float64") if timed else None,
+        last_ts=real.edges["last"].to_numpy(dtype="float64") if timed else None,
+    )
+    n_edges = len(edges)
+    del src, dst, real_win
+    if consume:  # what the components still need of the edges is `pair_of_edge`
+        for frame in {id(f): f for f in (real.edges, edges)}.values():
+            for c in [c for c in ("first", "last") if c in frame.columns]:
+                del frame[c]
     level_size = {
         "pair": P,
         "client": H,
@@ -570,10 +599,10 @@ def build(
         m_pair: np.ndarray | None = None
         if comp in FOLDED and other_code >= 0 and ce.distinct is not None:
             # distinct values folded into 'other' per edge = distinct - explicit keys kept
-            explicit = np.bincount(ce.edge[ce.value != other_code], minlength=len(edges)).astype(
+            explicit = np.bincount(ce.edge[ce.value != other_code], minlength=n_edges).astype(
                 "float64"
             )
-            has_other = np.bincount(ce.edge[ce.value == other_code], minlength=len(edges)) > 0
+            has_other = np.bincount(ce.edge[ce.value == other_code], minlength=n_edges) > 0
             m_edge = np.where(has_other, np.maximum(ce.distinct - explicit, 1.0), 0.0)
             m_pair = np.zeros(P)
             np.maximum.at(m_pair, pair_of_edge, m_edge)
@@ -608,19 +637,6 @@ def build(
             whole[lvl][comp] = lh.whole()
             levels[comp][lvl] = detached(lvl, lh)
             del lh
-    timed = {"first", "last"} <= set(real.edges.columns)
-    who = _who_stats(
-        real_win,
-        src[:n_real],
-        dst[:n_real],
-        pair_of_edge[:n_real].astype(np.int64),
-        host_zone,
-        host_subnet,
-        pair_sp,
-        (H, P, len(subnet_labels), len(sp_keys)),
-        first_ts=real.edges["first"].to_numpy(dtype="float64") if timed else None,
-        last_ts=real.edges["last"].to_numpy(dtype="float64") if timed else None,
-    )
     fp = Fingerprints(
         as_of=as_of,
         windows=windows_sorted,
