@@ -404,6 +404,70 @@ def test_sums_over_runs_are_the_sums_over_the_rows_in_their_order(
 @given(
     rows=st.lists(
         st.tuples(
+            st.integers(0, 40),
+            st.one_of(st.integers(0, 10**6).map(float), st.floats(0, 1e6)),
+        ),
+        max_size=60,
+    )
+)
+def test_sums_counted_into_every_code_are_the_sums_over_the_rows_in_their_order(
+    rows: list[tuple[int, float]],
+) -> None:
+    """`_sum_dense` against a dictionary that adds each code's numbers in the rows' order: the
+    codes with a positive sum, ascending, and bit for bit the same sums as `_sum_runs`."""
+    codes = np.array([c for c, _ in rows], dtype=np.int64)
+    n = np.array([x for _, x in rows], dtype=np.float64)
+    oracle: dict[int, float] = {}
+    for c, x in rows:
+        oracle[c] = oracle.get(c, 0.0) + x
+    uniq, sums = fingerprints._sum_dense(codes, n, 41)
+    positive = [c for c in sorted(oracle) if oracle[c] > 0]
+    assert uniq.tolist() == positive
+    assert sums.tolist() == [oracle[c] for c in positive]
+    by_runs, run_sums = fingerprints._sum_runs(codes, n)
+    kept = run_sums > 0
+    np.testing.assert_array_equal(uniq, by_runs[kept])
+    np.testing.assert_array_equal(sums, run_sums[kept])
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 30),
+            st.integers(0, 4),
+            st.one_of(st.integers(0, 10**6).map(float), st.floats(0.01, 1e3)),
+        ),
+        max_size=80,
+    ),
+    n_keys=st.sampled_from([1, 4, 31]),
+    per_range=st.integers(1, 20),
+)
+def test_a_level_summed_by_counting_is_the_level_summed_by_sorting(
+    rows: list[tuple[int, int, float]], n_keys: int, per_range: int
+) -> None:
+    """`_aggregate` with every range counted into its codes (`DENSE_CODES` large) and with
+    every range sorted (`DENSE_CODES` 0): every array of the level bit for bit the same, for
+    one key (the global level), a few (zone pairs) and many, in ranges of `per_range` rows."""
+    key = np.array([k % n_keys for k, _, _ in rows], dtype=np.int64)
+    value = np.array([v for _, v, _ in rows], dtype=np.int64)
+    n = np.array([x for _, _, x in rows], dtype=np.float64)
+    got = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fingerprints, "AGGREGATE_ROWS", per_range)
+        for dense in (0, 10**6):
+            mp.setattr(fingerprints, "DENSE_CODES", dense)
+            got[dense] = fingerprints._aggregate(key, value, n, n_keys, 5, -1, None)
+    for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
+        np.testing.assert_array_equal(
+            getattr(got[0], name), getattr(got[10**6], name), err_msg=name
+        )
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
             st.integers(0, 30),
             st.integers(0, 4),
             # counts, and feedback's weighted counts

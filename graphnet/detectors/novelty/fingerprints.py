@@ -220,6 +220,21 @@ def _sum_runs(combined: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return uniq, np.bincount(run, weights=weights, minlength=len(uniq))
 
 
+def _sum_dense(codes: np.ndarray, n: np.ndarray, n_codes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The codes (0..n_codes-1) whose sum of `n` is positive, ascending, and those sums, by
+    counting into an array of every code: `np.bincount` adds each code's numbers in the rows'
+    order, so every sum is bit for bit the one `_sum_runs` gives, without a sort or a copy of
+    the rows (for few codes: a level with few keys, or few values)."""
+    sums = np.bincount(codes, weights=n, minlength=n_codes)
+    uniq = np.flatnonzero(sums > 0)
+    return uniq, sums[uniq]
+
+
+#: a range of keys whose (key, value) codes number at most this many is summed by
+#: `_sum_dense` (an array of this many sums: 32 MiB), else by `_sum_runs`
+DENSE_CODES = 1 << 22
+
+
 #: the columns of an edges frame that name things (hosts, windows, subnets, zones): `build`
 #: turns them into codes first, then (with `consume`) drops them
 NAMED = ("src", "dst", "window", "src_subnet", "dst_subnet", "src_internal", "dst_internal")
@@ -265,11 +280,20 @@ def _aggregate(
     count_parts: list[np.ndarray] = []
     for a, b in ranges:
         if len(ranges) == 1:
-            uniq, counts = _sum_runs(key.astype(np.int64) * V + value, n)
+            r_key, r_value, r_n = key, value, n
         else:
             rows = np.flatnonzero((key >= a) & (key < b))
-            uniq, counts = _sum_runs(key[rows].astype(np.int64) * V + value[rows], n[rows])
+            r_key, r_value, r_n = key[rows], value[rows], n[rows]
             del rows
+        if (b - a) * V <= DENSE_CODES:
+            # one key (the global level): its codes are its values
+            codes = r_value if b - a == 1 else (r_key.astype(np.int64) - a) * V + r_value
+            uniq, counts = _sum_dense(codes, r_n, (b - a) * V)
+            uniq += a * V
+            del codes
+        else:
+            uniq, counts = _sum_runs(r_key.astype(np.int64) * V + r_value, r_n)
+        del r_key, r_value, r_n
         keep = counts > 0
         uniq, counts = uniq[keep], counts[keep]
         k = uniq // V - a  # the key within the range
