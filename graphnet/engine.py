@@ -347,6 +347,11 @@ class _SessionContext:
                     "threads": s.threads,
                     "temp_directory": str(self.spill),
                     "preserve_insertion_order": False,
+                    # DuckDB's allocator (jemalloc) hands the pages its statements freed back
+                    # to the system in the background: without it they stay in the process
+                    # until the connection closes, beside what Python builds from the results
+                    # (and a lean session keeps them too)
+                    "allocator_background_threads": True,
                     "enable_external_access": True,
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,

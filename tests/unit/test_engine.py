@@ -252,6 +252,8 @@ def test_the_memory_limit_and_spill_folder_are_set_and_the_spill_folder_is_clean
         limit = s.con.sql("SELECT current_setting('memory_limit')").fetchall()[0]
         spill = s.con.sql("SELECT current_setting('temp_directory')").fetchall()[0]
         threads = s.con.sql("SELECT current_setting('threads')").fetchall()[0]
+        purged = s.con.sql("SELECT current_setting('allocator_background_threads')").fetchall()
+    assert purged == [(True,)]
     assert limit is not None and limit[0] in ("256.0 MiB", "268.4 MB")
     assert spill is not None and Path(spill[0]).parent == tmp_path / "tmp" / "engine"
     assert threads == (1,)
