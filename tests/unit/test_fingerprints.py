@@ -430,16 +430,21 @@ def test_sums_counted_into_every_code_are_the_sums_over_the_rows_in_their_order(
     np.testing.assert_array_equal(sums, run_sums[kept])
 
 
+#: (key, value, n) rows of a level: keys 0..30, values 0..4, counts and feedback's weighted
+#: counts
+LEVEL_ROWS = st.lists(
+    st.tuples(
+        st.integers(0, 30),
+        st.integers(0, 4),
+        st.one_of(st.integers(0, 10**6).map(float), st.floats(0.01, 1e3)),
+    ),
+    max_size=80,
+)
+
+
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(
-    rows=st.lists(
-        st.tuples(
-            st.integers(0, 30),
-            st.integers(0, 4),
-            st.one_of(st.integers(0, 10**6).map(float), st.floats(0.01, 1e3)),
-        ),
-        max_size=80,
-    ),
+    rows=LEVEL_ROWS,
     n_keys=st.sampled_from([1, 4, 31]),
     per_range=st.integers(1, 20),
 )
@@ -466,15 +471,7 @@ def test_a_level_summed_by_counting_is_the_level_summed_by_sorting(
 
 @hypothesis_settings(max_examples=200, deadline=None)
 @given(
-    rows=st.lists(
-        st.tuples(
-            st.integers(0, 30),
-            st.integers(0, 4),
-            # counts, and feedback's weighted counts
-            st.one_of(st.integers(0, 10**6).map(float), st.floats(0.01, 1e3)),
-        ),
-        max_size=80,
-    ),
+    rows=LEVEL_ROWS,
     per_range=st.integers(1, 20),
     other=st.booleans(),
 )
