@@ -266,8 +266,10 @@ def _aggregate(
     m_per_key: np.ndarray | None,
 ) -> LevelHist:
     """(key, value, n) rows -> LevelHist, summing duplicates; a range of keys at a time
-    (`key_ranges`, `AGGREGATE_ROWS`): each range's rows keep their order, so every sum, total
-    and entropy is the one over all rows at once, and only the result grows with the rows."""
+    (`key_ranges`, `AGGREGATE_ROWS`), each counted into its codes when they are few
+    (`DENSE_CODES`, `_sum_dense`), else sorted (`_sum_runs`): each range's rows keep their
+    order, so every sum, total and entropy is the one over all rows at once, and only the
+    result grows with the rows."""
     V = max(V, 1)
     if len(key) == 0:
         z = np.zeros(n_keys)
