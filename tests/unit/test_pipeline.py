@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from graphnet import pipeline
+from graphnet import memory, pipeline
 from graphnet.config import Settings
 from graphnet.detectors.contract import Context, DetectorRun, Step
 from graphnet.detectors.registry import default_steps, detector_of_kind, detectors
@@ -178,7 +178,7 @@ def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None
         assert o["peak_rss_mib"] >= o["rss_mib"] > 0
 
 
-@pytest.mark.skipif(pipeline._malloc_trim() is None, reason="needs glibc's malloc_trim")
+@pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim")
 def test_what_a_step_frees_goes_back_to_the_system(tmp_path: Path) -> None:
     """Arrays a step freed are not counted in the memory after it: once a large block was
     freed, the C library serves 1 MiB blocks from its heap and keeps them when they are freed;
@@ -216,7 +216,7 @@ def _memory_of_a_step(tmp_path: Path, work: Callable[[], None]) -> tuple[float, 
 
     def run(ctx: Context) -> DetectorRun:
         work()
-        rss = pipeline.memory_mib()[0]
+        rss = memory.memory_mib()[0]
         assert rss is not None
         at_end.append(rss)
         return DetectorRun("frees", ctx.window, "freed")
