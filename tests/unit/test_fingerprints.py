@@ -451,22 +451,25 @@ LEVEL_ROWS = st.lists(
 def test_a_level_summed_by_counting_is_the_level_summed_by_sorting(
     rows: list[tuple[int, int, float]], n_keys: int, per_range: int
 ) -> None:
-    """`_aggregate` with every range counted into its codes (`DENSE_CODES` large) and with
-    every range sorted (`DENSE_CODES` 0): every array of the level bit for bit the same, for
-    one key (the global level), a few (zone pairs) and many, in ranges of `per_range` rows."""
+    """`_aggregate` with the whole level counted into its codes at once (`DENSE_CODES`
+    large), with the ranges of few keys counted and the others sorted (`DENSE_CODES` 20: four
+    keys of five values) and with every range sorted (`DENSE_CODES` 0): every array of the
+    level bit for bit the same, for one key (the global level), a few (zone pairs) and many, in
+    ranges of `per_range` rows."""
     key = np.array([k % n_keys for k, _, _ in rows], dtype=np.int64)
     value = np.array([v for _, v, _ in rows], dtype=np.int64)
     n = np.array([x for _, _, x in rows], dtype=np.float64)
     got = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fingerprints, "AGGREGATE_ROWS", per_range)
-        for dense in (0, 10**6):
+        for dense in (0, 20, 10**6):
             mp.setattr(fingerprints, "DENSE_CODES", dense)
             got[dense] = fingerprints._aggregate(key, value, n, n_keys, 5, -1, None)
-    for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
-        np.testing.assert_array_equal(
-            getattr(got[0], name), getattr(got[10**6], name), err_msg=name
-        )
+    for dense in (20, 10**6):
+        for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
+            np.testing.assert_array_equal(
+                getattr(got[0], name), getattr(got[dense], name), err_msg=f"{dense}: {name}"
+            )
 
 
 @hypothesis_settings(max_examples=200, deadline=None)

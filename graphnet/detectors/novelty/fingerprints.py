@@ -274,7 +274,9 @@ def _aggregate(
     if len(key) == 0:
         z = np.zeros(n_keys)
         return LevelHist(V, np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy(), z + 1)
-    ranges = key_ranges(key, n_keys, AGGREGATE_ROWS)
+    # a level with few codes is counted at once: no range's copy of its rows
+    dense = n_keys * V <= DENSE_CODES
+    ranges = [(0, n_keys)] if dense else key_ranges(key, n_keys, AGGREGATE_ROWS)
     total = np.zeros(n_keys)
     entropy = np.zeros(n_keys)
     other_n = np.zeros(n_keys) if other_code >= 0 else None
@@ -288,8 +290,13 @@ def _aggregate(
             r_key, r_value, r_n = key[rows], value[rows], n[rows]
             del rows
         if (b - a) * V <= DENSE_CODES:
-            # one key (the global level): its codes are its values
-            codes = r_value if b - a == 1 else (r_key.astype(np.int64) - a) * V + r_value
+            if b - a == 1:  # one key (the global level): its codes are its values
+                codes = r_value
+            else:  # made in one array (astype copies)
+                codes = r_key.astype(np.int64)
+                codes -= a
+                codes *= V
+                codes += r_value
             uniq, counts = _sum_dense(codes, r_n, (b - a) * V)
             uniq += a * V
             del codes
