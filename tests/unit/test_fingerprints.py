@@ -482,13 +482,16 @@ def test_a_level_summed_a_range_of_keys_at_a_time_is_the_level_summed_at_once(
     rows: list[tuple[int, int, float]], per_range: int, other: bool
 ) -> None:
     """`_aggregate` with ranges of `per_range` rows: every array of the level bit for bit that
-    of one range; the ranges cover the keys in order, each key in one of them."""
+    of one range; the ranges cover the keys in order, each key in one of them. (Sorted: with
+    few codes a level is counted at once, in one range.)"""
     key = np.array([k for k, _, _ in rows], dtype=np.int64)
     value = np.array([v for _, v, _ in rows], dtype=np.int64)
     n = np.array([x for _, _, x in rows], dtype=np.float64)
     n_keys, V = 31, 5
     m = np.arange(n_keys, dtype=np.float64) % 3 if other else None
-    whole = fingerprints._aggregate(key, value, n, n_keys, V, 4 if other else -1, m)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fingerprints, "DENSE_CODES", 0)
+        whole = fingerprints._aggregate(key, value, n, n_keys, V, 4 if other else -1, m)
     ranges = fingerprints.key_ranges(key, n_keys, per_range)
     assert ranges[0][0] == 0 and ranges[-1][1] == n_keys
     assert all(a < b for a, b in ranges)
@@ -497,6 +500,7 @@ def test_a_level_summed_a_range_of_keys_at_a_time_is_the_level_summed_at_once(
         for a, b in ranges:
             assert int(((key >= a) & (key < b - 1)).sum()) <= per_range
     with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fingerprints, "DENSE_CODES", 0)
         mp.setattr(fingerprints, "AGGREGATE_ROWS", per_range)
         parts = fingerprints._aggregate(key, value, n, n_keys, V, 4 if other else -1, m)
     for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
