@@ -280,8 +280,12 @@ def _aggregate(
     total = np.zeros(n_keys)
     entropy = np.zeros(n_keys)
     other_n = np.zeros(n_keys) if other_code >= 0 else None
-    uniq_parts: list[np.ndarray] = []
-    count_parts: list[np.ndarray] = []
+    # over several ranges the result (at most a row per row) is filled in place, range by
+    # range, and cut to its size: pages never written are never resident, and the ranges'
+    # parts are not held beside their concatenation
+    keys = np.empty(len(key) if len(ranges) > 1 else 0, dtype=np.int64)
+    n_sum = np.empty(len(keys))
+    filled = 0
     for a, b in ranges:
         if len(ranges) == 1:
             r_key, r_value, r_n = key, value, n
@@ -314,12 +318,16 @@ def _aggregate(
         if other_n is not None:
             o = uniq % V == other_code
             other_n[a + k[o]] = counts[o]
-        uniq_parts.append(uniq)
-        count_parts.append(counts)
+        if len(ranges) == 1:
+            keys, n_sum = uniq, counts
+        else:
+            keys[filled : filled + len(uniq)] = uniq
+            n_sum[filled : filled + len(uniq)] = counts
+            filled += len(uniq)
         del uniq, counts, keep, k
-    keys = uniq_parts[0] if len(uniq_parts) == 1 else np.concatenate(uniq_parts)
-    n_sum = count_parts[0] if len(count_parts) == 1 else np.concatenate(count_parts)
-    del uniq_parts, count_parts
+    if len(ranges) > 1:  # nothing else refers to them
+        keys.resize(filled, refcheck=False)
+        n_sum.resize(filled, refcheck=False)
     # nothing folded: one read-only zero for every key
     other = np.broadcast_to(np.float64(0.0), (n_keys,)) if other_n is None else other_n
     # without folded values every key's estimate is 1: one read-only number for all of them
