@@ -1,11 +1,11 @@
--- The novel connections of a window's conversations, kept (`novelty_novel_rows`: uid, ts, src,
--- dst, the combination's id, rnk, novel) for `novelty_best.sql` and `novelty_kept.sql`; the
--- result is how many. Per pair of `novelty_bounds` (src, dst, k, level, everything), its
--- connections ranked most novel first (conn_bits descending, then ts, then uid; rnk 1 = the
--- pair's most novel one); the k first are its novel ones (all of them when `everything`: a
--- pair without history), and the first is kept even when k = 0. `level` is the conn_bits of
--- the last one kept, so that only the combinations at or above it are joined to the
--- connections.
+-- The novel connections of a window's conversations, with their combination's scores: per
+-- pair of `novelty_bounds` (src, dst, k, level, everything), its connections ranked most
+-- novel first (conn_bits descending, then ts, then uid; rnk 1 = the pair's most novel one);
+-- the k first are its novel ones (all of them when `everything`: a pair without history),
+-- and the first is returned even when k = 0. `level` is the conn_bits of the last one
+-- returned, so that only the combinations at or above it are joined to the connections; the
+-- rows are kept (`novelty_novel_rows`) before their scores are joined, so that the engine
+-- joins a small table to the large one.
 CREATE TEMP TABLE novelty_novel_rows AS
 WITH wanted AS (
   SELECT c.id, c.src, c.dst, c.proto, c.service, c.dport, c.conn_state, c.history, c.orig_act,
@@ -31,4 +31,8 @@ WITH wanted AS (
 SELECT uid, ts, src, dst, id, rnk, (everything OR rnk <= k) AS novel
 FROM ranked
 WHERE everything OR rnk <= (CASE WHEN k > 1 THEN k ELSE 1 END);
-SELECT COUNT(*) AS n FROM novelty_novel_rows
+SELECT r.uid, r.ts, r.src, r.dst, r.rnk, r.novel, COALESCE(e.counted, 0) AS counted, s.*
+FROM novelty_novel_rows r
+JOIN novelty_scored s ON s.id = r.id
+LEFT JOIN novelty_ecdf e ON e.conn_bits = s.conn_bits
+ORDER BY r.src, r.dst, r.rnk

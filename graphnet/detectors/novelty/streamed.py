@@ -7,11 +7,11 @@ the scores in the engine (`novelty_keep.sql`). What depends on the whole window 
 there too: the window p-values' counts (`novelty_pairs.sql`), each pair's runs of equally novel
 connections, which stream through `conversations_from_runs`, and each host's highest scores
 (`novelty_host_top.sql`). Only then are the connections themselves joined back, and only those
-the results need (`novelty_novel.sql`: the novel connections of each conversation, kept in
-the engine; `novelty_kept.sql`: those and a systematic sample of the others for the report's
-chart, every connection of a window of at most `SAMPLE_ROWS`, in time order) — or every
-connection's score when the caller asks for it (`novelty_conn_scores.sql`, the evaluation).
-Python holds a batch, the fingerprints and what grows with pairs and hosts, never the window.
+the results need (`novelty_novel.sql`: the novel connections of each conversation;
+`novelty_sample.sql`: a systematic sample of the others for the report's chart,
+every connection of a window of at most `SAMPLE_ROWS`) — or every connection's score when the
+caller asks for it (`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the
+fingerprints and what grows with pairs and hosts, never the window.
 
 Ties are broken by time: a conversation's connections are ranked by conn_bits, then ts, then
 uid (its novel ones are the first of that order, its most novel one the very first).
@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphnet.archive import Archive, Session
 from graphnet.config import Settings
@@ -272,10 +273,8 @@ def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
 
 def _rows(table: pa.Table, total: int) -> pd.DataFrame:
     """Joined-back connections with their scores -> COLUMNS (+ whatever else they have), a
-    block per column (the columns not kept go on their own), converted column by column:
-    the table is consumed (`self_destruct`: each column's Arrow memory goes once converted)."""
-    f = table.to_pandas(split_blocks=True, self_destruct=True)
-    del table
+    block per column (so that `_stored` can let each go once it is taken)."""
+    f = table.to_pandas(split_blocks=True)
     f["p_value"] = p_values(
         f["conn_bits"].to_numpy(dtype="float64"), f["counted"].to_numpy(dtype="float64"), total
     )
@@ -326,7 +325,7 @@ def score_archived(
         )
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
-        s.scalar("novelty_novel")  # the novel connections, kept in the engine
+        novel = _rows(s.table("novelty_novel"), total)
         best = s.table("novelty_best")
         # the rest builds frames in Python (next to the conversations and the fingerprints)
         # from small results: the engine keeps its temporary tables (scored combinations,
@@ -335,7 +334,7 @@ def score_archived(
             conv = _with_best(conv, best)
             del best
             step = max(1, math.ceil(total / max(sample_rows, 1)))
-            kept = _rows(s.table("novelty_kept", {"step": step}), total)
+            sample = _rows(s.table("novelty_sample", {"step": step}), total).assign(novel=False)
             top = _frame(s.table("novelty_host_top", {"top": HOST_TOP}))
             hs, host_best = _host_scores(top)
             ids = np.unique(
@@ -365,8 +364,9 @@ def score_archived(
                     got["score"].to_numpy(dtype="float64"),
                     index=got["uid"].astype(str).to_numpy(),
                 )
+    stored = _stored(novel, sample)
     return Streamed(
-        connections=kept[[*COLUMNS, "novel", "rnk", "id"]],
+        connections=stored,
         conversations=conv,
         total=total,
         host_scores=hs,
@@ -398,6 +398,41 @@ def _with_best(conv: pd.DataFrame, best: pa.Table) -> pd.DataFrame:
     best_id[pos] = best.column("best_id").fill_null(-1).to_numpy()
     out["best_id"] = best_id
     return out
+
+
+def _among(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """Which of the strings `values` are among the strings `among`, by Arrow's `is_in`
+    (pandas' `isin` of millions of strings holds about 400 bytes per string of `among` in
+    Python objects, and the heap keeps them)."""
+    if not len(values) or not len(among):
+        return np.zeros(len(values), dtype=bool)
+    found = pc.is_in(
+        pa.array(values, type=pa.string()), value_set=pa.array(among, type=pa.string())
+    )
+    out: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
+    return out
+
+
+def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """The connections kept: the novel ones (and the most novel one of the conversations that
+    make findings without any), then the sampled others, in (ts, uid) order. Consumes `novel`:
+    each of its columns is let go once taken (a block per column, `_rows`), so that the kept
+    rows are not held twice."""
+    rest = sample[~_among(sample["uid"], novel["uid"])].copy()
+    rest["rnk"] = 0
+
+    def both(col: str) -> pd.Series:
+        return pd.concat([novel[col], rest[col]], ignore_index=True)
+
+    # the order from the keys alone, then each column taken once
+    keys = pd.DataFrame({"ts": both("ts"), "uid": both("uid")})
+    order = keys.sort_values(["ts", "uid"], kind="stable").index.to_numpy()
+    del keys
+    cols: dict[str, pd.Series] = {}
+    for c in (*COLUMNS, "novel", "rnk", "id"):
+        cols[c] = both(c).take(order).reset_index(drop=True)
+        del novel[c]
+    return pd.DataFrame(cols, copy=False)
 
 
 def top_mean(hosts: np.ndarray, scores: np.ndarray, top: int = HOST_TOP) -> pd.Series:

@@ -1,10 +1,7 @@
--- The connections a window's scores keep, in (ts, uid) order: the novel ones of its
--- conversations (`novelty_novel_rows`, with their rank in their pair and whether they are
--- novel) and every $step-th connection of the window in (ts, uid) order (all of them with
--- $step = 1) that is not among them (rank 0, not novel), each with its combination's scores.
--- The sample is drawn on (ts, uid) alone, then joined to the components and kept
--- (`novelty_sampled`) before the (large) combinations and scores are joined to it. Ordered
--- here, so that Python turns the result into a frame without sorting or copying it.
+-- Every $step-th connection of the window in (ts, uid) order, with its combination's scores
+-- (all of them with $step = 1): the ordinary connections kept with a window's scores. The
+-- sample is drawn on (ts, uid) alone, then joined to the components and kept
+-- (`novelty_sampled`) before the (large) combinations and scores are joined to it.
 CREATE TEMP TABLE novelty_sampled AS
 WITH picked AS (
   SELECT uid
@@ -18,13 +15,7 @@ WITH picked AS (
   JOIN picked k ON k.uid = p.uid
 )
 SELECT * FROM w;
-SELECT r.uid, r.ts, r.src, r.dst, r.rnk, r.novel, COALESCE(e.counted, 0) AS counted, s.*
-FROM novelty_novel_rows r
-JOIN novelty_scored s ON s.id = r.id
-LEFT JOIN novelty_ecdf e ON e.conn_bits = s.conn_bits
-UNION ALL
-SELECT w.uid, w.ts, w.src, w.dst, 0 AS rnk, FALSE AS novel, COALESCE(e.counted, 0) AS counted,
-       s.*
+SELECT w.uid, w.ts, w.src, w.dst, COALESCE(e.counted, 0) AS counted, s.*
 FROM novelty_sampled w
 JOIN novelty_combos p
   ON w.src = p.src AND w.dst = p.dst AND w.proto = p.proto AND w.service = p.service
@@ -35,5 +26,4 @@ JOIN novelty_combos p
        AND w.dst_pkts_bin = p.dst_pkts_bin
 JOIN novelty_scored s ON s.id = p.id
 LEFT JOIN novelty_ecdf e ON e.conn_bits = s.conn_bits
-WHERE w.uid NOT IN (SELECT uid FROM novelty_novel_rows)
-ORDER BY ts, uid
+ORDER BY w.ts, w.uid
