@@ -1,6 +1,5 @@
 """The process's memory: how much it holds (`memory_mib`) and handing what it freed back to the
-system (`return_free_memory`), for the pipeline between steps and for a step between its
-phases."""
+system (`return_free_memory`); the pipeline does both after every step."""
 
 from __future__ import annotations
 

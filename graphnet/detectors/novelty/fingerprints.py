@@ -275,19 +275,19 @@ def _aggregate(
         z = np.zeros(n_keys)
         return LevelHist(V, np.zeros(0, np.int64), np.zeros(0), z, z.copy(), z.copy(), z + 1)
     # a level with few codes is counted at once: no range's copy of its rows
-    dense = n_keys * V <= DENSE_CODES
-    ranges = [(0, n_keys)] if dense else key_ranges(key, n_keys, AGGREGATE_ROWS)
+    ranges = [(0, n_keys)] if n_keys * V <= DENSE_CODES else key_ranges(key, n_keys, AGGREGATE_ROWS)
+    one = len(ranges) == 1
     total = np.zeros(n_keys)
     entropy = np.zeros(n_keys)
     other_n = np.zeros(n_keys) if other_code >= 0 else None
     # over several ranges the result (at most a row per row) is filled in place, range by
     # range, and cut to its size: pages never written are never resident, and the ranges'
     # parts are not held beside their concatenation
-    keys = np.empty(len(key) if len(ranges) > 1 else 0, dtype=np.int64)
+    keys = np.empty(0 if one else len(key), dtype=np.int64)
     n_sum = np.empty(len(keys))
     filled = 0
     for a, b in ranges:
-        if len(ranges) == 1:
+        if one:
             r_key, r_value, r_n = key, value, n
         else:
             rows = np.flatnonzero((key >= a) & (key < b))
@@ -318,14 +318,14 @@ def _aggregate(
         if other_n is not None:
             o = uniq % V == other_code
             other_n[a + k[o]] = counts[o]
-        if len(ranges) == 1:
+        if one:
             keys, n_sum = uniq, counts
         else:
             keys[filled : filled + len(uniq)] = uniq
             n_sum[filled : filled + len(uniq)] = counts
             filled += len(uniq)
         del uniq, counts, keep, k
-    if len(ranges) > 1:  # nothing else refers to them
+    if not one:  # nothing else refers to them
         keys.resize(filled, refcheck=False)
         n_sum.resize(filled, refcheck=False)
     # nothing folded: one read-only zero for every key
