@@ -19,7 +19,8 @@ two threads), against the two history weeks of week 3:
 - `novelty`: those fingerprints, then week 3 scored against them as the step scores it
   (`novelty.scoring.score_window`, out of core; hosts the fingerprints do not know are
   classified by the settings, where the step reads their subnet from the graph; the scores are
-  not stored);
+  not stored); between the two, what the build freed goes back to the system, as the pipeline
+  does between its steps, and the scoring's own peak is printed beside the build's;
 - `volume`: the volume baselines (`volume.step.fit_window`: the engine's cells, then the model);
 - `volume-step`, `lda`: the whole step as `graphnet analyse` runs it (fit on the history, score
   the window, findings and host scores), without the graph and saving nothing (`lda` then has
@@ -82,6 +83,7 @@ def load_archive(home: Path, files: Sequence[Path]) -> tuple[int, float]:
 
 def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
     """One step in this process (called in the child)."""
+    from graphnet import memory
     from graphnet.archive import Archive
     from graphnet.config import Settings
     from graphnet.detectors.contract import Context
@@ -115,7 +117,14 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
                 archive, window, history, settings, pairs_apart=True
             )
             out["fingerprint_seconds"] = time.perf_counter() - t0
+            # as the pipeline passes from the fingerprints step to novelty: what the build
+            # freed goes back to the system, and the scoring's peak is measured from there
+            out["fingerprint_peak_mib"] = memory.memory_mib()[1]
+            memory.return_free_memory()
+            out["scoring_start_mib"] = memory.memory_mib()[0]
+            memory.start_span()
             ws, st = scoring.score_window(archive, fp, window, settings)
+            out["scoring_peak_mib"] = memory.span_peak_mib()
             out["connections"] = st.total
             out["conversations"] = len(ws.conversations)
             out["findings"] = len(ws.findings)
@@ -210,6 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {step}: {res['wall']:.1f} s, peak RSS {scale.fmt_bytes(res['peak_rss'])}"
             f"{ratio} (load {load:.2f}) {state}"
         )
+        if res.get("scoring_peak_mib") is not None:
+            scale.say(
+                f"    fingerprints {res['fingerprint_seconds']:.1f} s, peak"
+                f" {res['fingerprint_peak_mib'] / 1024:.2f} GiB; scoring from"
+                f" {res['scoring_start_mib'] / 1024:.2f} GiB resident, peak"
+                f" {res['scoring_peak_mib'] / 1024:.2f} GiB"
+            )
     scale.say(f"load at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps({"size": args.size, "steps": results}, indent=2))

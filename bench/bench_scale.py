@@ -767,6 +767,7 @@ def fill_phase(ph: Phase, p: Proc) -> None:
                         "message",
                         "rss_mib",
                         "peak_rss_mib",
+                        "step_peak_rss_mib",
                     )
                 }
                 for s in steps
@@ -856,6 +857,14 @@ def print_size(sr: SizeRun) -> None:
                     f"{s['name']} {s['rss_mib'] / 1024:.2f} / {s['peak_rss_mib'] / 1024:.2f}"
                     for s in p.detail["steps"]
                     if s.get("rss_mib") is not None and s.get("peak_rss_mib") is not None
+                )
+            )
+            say(
+                "   analyse peak of each step alone (GiB): "
+                + ", ".join(
+                    f"{s['name']} {s['step_peak_rss_mib'] / 1024:.2f}"
+                    for s in p.detail["steps"]
+                    if s.get("step_peak_rss_mib") is not None
                 )
             )
     say(

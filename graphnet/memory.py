@@ -1,5 +1,6 @@
-"""The process's memory: how much it holds (`memory_mib`) and handing what it freed back to the
-system (`return_free_memory`); the pipeline does both after every step."""
+"""The process's memory: how much it holds (`memory_mib`), the peak of a part of its work
+(`start_span`, `span_peak_mib`) and handing what it freed back to the system
+(`return_free_memory`); the pipeline does all three around every step."""
 
 from __future__ import annotations
 
@@ -13,23 +14,66 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
+#: the process's peak before the high-water mark was last started afresh (`start_span`), MiB
+_peak_before_span = 0.0
+#: whether the high-water mark was started afresh, so that it is the span's own peak
+_span_started = False
 
-def memory_mib() -> tuple[float | None, float | None]:
-    """This process's resident memory now and its peak so far, in MiB (None where unknown)."""
-    rss: float | None = None
+
+def _resident_mib() -> float | None:
     try:
         with open("/proc/self/statm", encoding="ascii") as fh:
-            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):
-        pass
+        return None
+
+
+def _high_water_mib(rss: float | None) -> float | None:
+    """The kernel's high-water mark of resident memory (since the process started, or since
+    it was last started afresh), in MiB."""
     try:
         import resource
     except ImportError:  # not on Windows
-        return rss, None
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     peak_mib = peak / (2**20 if sys.platform == "darwin" else 2**10)
     # the kernel updates the high-water mark lazily: it can trail the resident size read first
-    return rss, peak_mib if rss is None else max(rss, peak_mib)
+    return peak_mib if rss is None else max(rss, peak_mib)
+
+
+def memory_mib() -> tuple[float | None, float | None]:
+    """This process's resident memory now and its peak so far, in MiB (None where unknown)."""
+    rss = _resident_mib()
+    high = _high_water_mib(rss)
+    if high is None:
+        return rss, None
+    return rss, max(high, _peak_before_span)
+
+
+def start_span() -> bool:
+    """Start the kernel's high-water mark of resident memory afresh (Linux: "5" written to
+    `/proc/self/clear_refs`), so that `span_peak_mib` is the peak of what runs from now on;
+    `memory_mib` still gives the process's peak so far. Returns whether the system allows it.
+    One span at a time per process: the mark is the process's."""
+    global _peak_before_span, _span_started
+    peak = memory_mib()[1]
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        _span_started = False
+        return False
+    _peak_before_span = max(_peak_before_span, peak or 0.0)
+    _span_started = True
+    return True
+
+
+def span_peak_mib() -> float | None:
+    """The peak resident memory since `start_span`, in MiB (None when it could not start the
+    mark afresh, or the system does not say)."""
+    if not _span_started:
+        return None
+    return _high_water_mib(_resident_mib())
 
 
 @functools.cache

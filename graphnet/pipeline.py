@@ -36,7 +36,7 @@ from graphnet.detectors.contract import Context, DetectorRun, Status, Step
 from graphnet.detectors.registry import FORMER_NAMES, default_steps
 from graphnet.errors import ConfigError, NotEnoughHistory
 from graphnet.grouping import Grouped
-from graphnet.memory import memory_mib, return_free_memory
+from graphnet.memory import memory_mib, return_free_memory, span_peak_mib, start_span
 from graphnet.store.protocol import GraphStore
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class StepOutcome:
     """One step of one window: `ok`, `skipped` or `failed`, why, how long it took, and the
-    process's memory after it: resident (`rss_mib`) and its peak so far (`peak_rss_mib`; the
-    step that raises it is the one that needed it), in MiB, None where the system does not
-    say."""
+    process's memory: resident after the step (`rss_mib`), the peak so far (`peak_rss_mib`)
+    and the step's own peak (`step_peak_rss_mib`: what it needed, on top of what the earlier
+    steps left), in MiB, None where the system does not say."""
 
     name: str
     status: Status
@@ -56,13 +56,14 @@ class StepOutcome:
     findings: int | None = None
     rss_mib: float | None = None
     peak_rss_mib: float | None = None
+    step_peak_rss_mib: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["seconds"] = round(self.seconds, 3)
         if self.findings is None:
             data.pop("findings")
-        for k in ("rss_mib", "peak_rss_mib"):
+        for k in ("rss_mib", "peak_rss_mib", "step_peak_rss_mib"):
             if data[k] is None:
                 data.pop(k)
             else:
@@ -334,7 +335,8 @@ def analyse_window(
     window's fingerprints) is dropped as soon as no later step of the pass needs the run
     (`release_details`), so a pass holds one step's working set at a time; the runs keep
     their scores, findings and evidence; what the step freed goes back to the system
-    (`return_free_memory`). `run_detector` keeps the detail."""
+    (`return_free_memory`). Each step's own peak is measured from its start
+    (`start_span`). `run_detector` keeps the detail."""
     t0 = time.perf_counter()
     chosen = list(steps if steps is not None else default_steps())
     base = Context.of(settings, window, store, save=save, options=options)
@@ -345,6 +347,7 @@ def analyse_window(
     for step in chosen:
         if on_step:
             on_step(window, step, None)
+        start_span()
         blocked = [n for n in step.needs if n in status and status[n] != "ok"]
         if blocked:
             outcome = StepOutcome(
@@ -360,6 +363,7 @@ def analyse_window(
         release_details(runs, chosen[len(outcomes) :])
         return_free_memory()
         outcome.rss_mib, outcome.peak_rss_mib = memory_mib()
+        outcome.step_peak_rss_mib = span_peak_mib()
         if on_step:
             on_step(window, step, outcome)
     result = WindowAnalysis(window, outcomes, runs, time.perf_counter() - t0)

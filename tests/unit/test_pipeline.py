@@ -176,6 +176,7 @@ def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None
     assert all(r.host_scores is not None for r in done.runs.values())
     for o in done.to_json()["steps"]:
         assert o["peak_rss_mib"] >= o["rss_mib"] > 0
+        assert o["peak_rss_mib"] >= o.get("step_peak_rss_mib", 0)
 
 
 @pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim")
@@ -207,6 +208,29 @@ def test_what_a_step_freed_in_arrow_goes_back_to_the_system(tmp_path: Path) -> N
 
     at_end, after = _memory_of_a_step(tmp_path, frees)
     assert after < at_end - 150
+
+
+def test_each_step_says_its_own_peak(tmp_path: Path) -> None:
+    """A step's own peak is what it needed, not what an earlier step needed; the peak so far
+    still counts the earlier step's."""
+    if not memory.start_span():
+        pytest.skip("the system does not let the high-water mark start afresh")
+
+    def big(ctx: Context) -> DetectorRun:
+        block = np.ones(300 << 17)  # 300 MiB, touched
+        del block
+        return DetectorRun("big", ctx.window, "big")
+
+    def small(ctx: Context) -> DetectorRun:
+        return DetectorRun("small", ctx.window, "small")
+
+    steps = [Step("big", big, "big"), Step("small", small, "small")]
+    done = analyse_window(None, Settings(home=tmp_path), WINDOW, steps=steps, save=False)
+    first, second = done.to_json()["steps"]
+    assert first["step_peak_rss_mib"] >= first["rss_mib"] + 250
+    assert second["step_peak_rss_mib"] < first["step_peak_rss_mib"] - 250
+    assert second["peak_rss_mib"] >= first["step_peak_rss_mib"]
+    assert second["rss_mib"] <= second["step_peak_rss_mib"] <= second["peak_rss_mib"]
 
 
 def _memory_of_a_step(tmp_path: Path, work: Callable[[], None]) -> tuple[float, float]:
