@@ -313,6 +313,36 @@ def test_scoring_a_few_entities_at_a_time_gives_the_same_cells(chunk_rows: int) 
     pd.testing.assert_frame_equal(again, want, check_exact=False, rtol=1e-12)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_later_window_needs_only_the_lags_of_its_first_buckets(seed: int) -> None:
+    """Baselines that keep of the history's cells only the lags of the window's buckets score
+    the window exactly as with every cell; they refuse an earlier bucket."""
+    frame, _ = synthetic_connections(seed, weeks=3, clients=30, attacks=True)
+    win = windows.window_ids(frame["ts"].to_numpy()).to_numpy()
+    ws = sorted(set(win))
+    s0, _ = windows.bounds(ws[0])
+    s1, _ = windows.bounds(ws[-1])
+    hist, cur = frame[win != ws[-1]], frame[win == ws[-1]].reset_index(drop=True)
+
+    def fit() -> VolumeBaselines:
+        return VolumeBaselines().fit(hist, start=s0.timestamp(), end=s1.timestamp())
+
+    whole, lean = fit(), fit()
+    first = int(np.floor(s1.timestamp() / BS))
+    before = len(lean.hist_cells)
+    lean.keep_lags_from(first)
+    kept = lean.hist_cells["bucket"].to_numpy()
+    assert 0 < len(kept) < before / 20
+    assert kept.min() == first - max(volume_model.LAGS)
+    # the window's first buckets look back into the history: its lags matter
+    at_start = whole.cells(cur)
+    assert (at_start["bucket"] < first + max(volume_model.LAGS)).any()
+    pd.testing.assert_frame_equal(lean.cells(cur), at_start)
+    pd.testing.assert_frame_equal(lean.score(cur), whole.score(cur))
+    with pytest.raises(ValueError, match="comes before the history's cells the baselines kept"):
+        lean.cells(hist)
+
+
 @pytest.mark.parametrize("rows", [1, 37, 900])
 def test_fitting_a_few_entities_at_a_time_gives_the_same_baselines(
     rows: int, monkeypatch: pytest.MonkeyPatch

@@ -37,6 +37,9 @@ KDE_FACTORS = (1.0, 0.5, 0.25)
 #: history cells whose per-key statistics and density support are made at once (whole
 #: entities; `_fit_groups`): bounds the sorts' working arrays at a few hundred MB
 FIT_ROWS = 2_000_000
+#: the regression's lags: a bucket's features hold the flows, bytes and peers of the buckets
+#: this many before it
+LAGS = (1, 2, 3)
 
 
 def entity_slices(entity: np.ndarray, rows: int) -> list[slice]:
@@ -174,6 +177,7 @@ class VolumeBaselines(Model):
         del inside
         self.n_hist_entities = len(self.entities)
         self.hist_cells = hc
+        self.lags_from: int | None = None
         self._fit_groups(hc)
         self._fit_regression(hc)
         rep = self.report
@@ -358,7 +362,7 @@ class VolumeBaselines(Model):
         cols = []
         base = (entity.astype(np.int64) << np.int64(31)) | (bucket - self.origin)
         order = np.argsort(base, kind="stable")  # sorted queries search much faster
-        for lag in (1, 2, 3):
+        for lag in LAGS:
             pos, hit = _positions(keys, base[order] - lag)
             for values, div in ((flows, 1.0), (byts, 4.0), (peers, 1.0)):
                 col = np.empty(len(base))
@@ -462,6 +466,20 @@ class VolumeBaselines(Model):
         rep.residual_quantiles = (self.q_lo, self.q_hi)
         self.reg = reg
         self.glob_scale = glob
+
+    def keep_lags_from(self, bucket: int) -> None:
+        """Keep of the history's cells only those that buckets from `bucket` on look back at
+        (the regression's `LAGS`): all that baselines fitted on earlier windows need to score
+        a later window. The history's cells are the largest part of a fitted model (at 32 M
+        connections a week, two weeks make some 27 M cells, 1 GiB); a later window's lags
+        reach its last buckets only. Buckets before `bucket` can no longer be scored."""
+        if not self.fitted:
+            raise RuntimeError("fit the baselines first")
+        hb = self.hist_cells["bucket"].to_numpy()
+        keep = hb >= bucket - max(LAGS)
+        if not keep.all():
+            self.hist_cells = self.hist_cells[keep].reset_index(drop=True)
+        self.lags_from = bucket if self.lags_from is None else max(self.lags_from, bucket)
 
     # -- scoring ---------------------------------------------------------------------------
     def cells(self, observations: pd.DataFrame) -> pd.DataFrame:
@@ -687,11 +705,16 @@ class VolumeBaselines(Model):
         if self.reg is None:
             z = np.zeros(len(x))
             return z, z, np.full(len(x), np.inf), z
+        if self.lags_from is not None and len(b) and int(b.min()) < self.lags_from:
+            raise ValueError(
+                f"bucket {int(b.min())} comes before the history's cells the baselines kept "
+                f"(the lags of buckets from {self.lags_from} on)"
+            )
         # the lags look up buckets [min - 3, max) only: the rest of the history is not copied
         hb = self.hist_cells["bucket"].to_numpy()
         near = np.zeros(len(hb), dtype=bool)
         if len(b):
-            near = (hb >= int(b.min()) - 3) & (hb < int(b.max()))
+            near = (hb >= int(b.min()) - max(LAGS)) & (hb < int(b.max()))
         both = pd.concat(
             [self.hist_cells[near], oc[["entity", "bucket", "flows", "bytes", "peers"]]]
         )

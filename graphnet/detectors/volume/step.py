@@ -127,6 +127,10 @@ def fit_window(
             w_start, _ = windows.bounds(window)
             h_start, _ = windows.bounds(hist_w[0])
             det = _fit(h, volume, h_start.timestamp(), w_start.timestamp(), t0)
+            del h
+            # the window comes after its history: of the history's cells, the model keeps
+            # the lags of the window's first buckets only
+            det.keep_lags_from(int(np.floor(w_start.timestamp() / volume.bucket_seconds)))
             return det, hist_w, "history"
     if not volume.fallback_self:
         raise ValueError(f"no archive windows before {window} to learn from")
