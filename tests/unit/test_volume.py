@@ -89,6 +89,27 @@ def test_kde_leave_one_out_and_tails_match_brute_force() -> None:
     assert np.isfinite(hi[-1]) and hi[-1] < -50  # far tails do not underflow to -inf
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kde_sums_are_the_same_whatever_the_chunk(seed: int) -> None:
+    """The leave-one-out likelihoods and CDFs made a few pairs at a time are those made at
+    once, to the last bit (a row's pairs are summed in one chunk, in the same order)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for key in range(40):
+        val, mult = np.unique(rng.poisson(rng.uniform(1, 30), rng.integers(3, 60)), True)
+        parts.append(pd.DataFrame({"key": key, "value": val.astype(float), "mult": mult}))
+    sup = pd.concat(parts, ignore_index=True)
+    h = pd.Series(rng.uniform(0.5, 3.0, 40), index=range(40))
+    whole = _kde_loo_loglik(sup, h, (1.0, 0.5), chunk=10**9)
+    keys = rng.integers(0, 40, 300)
+    q = rng.uniform(0, 40, 300)
+    cdf = _kde_cdf(sup, keys, q, h, chunk=10**9)
+    for chunk in (1, 17, 400):
+        got = _kde_loo_loglik(sup, h, (1.0, 0.5), chunk=chunk)
+        pd.testing.assert_frame_equal(got, whole, check_exact=True)
+        assert np.array_equal(_kde_cdf(sup, keys, q, h, chunk=chunk), cdf)
+
+
 def one_host_history(counts: np.ndarray) -> pd.DataFrame:
     return flows("10.0.0.1", "10.0.0.2", counts, MON)
 

@@ -12,6 +12,10 @@ from scipy import special
 
 from graphnet.detectors.volume.buckets import NG, POOLED
 
+#: (row, partner) pairs of a KDE's supports made at a time: each holds about 100 bytes of
+#: working arrays while its chunk is summed (a row's pairs are never split between chunks)
+KDE_PAIRS = 1_000_000
+
 
 def _neglog10_two_sided(log_tail: np.ndarray) -> np.ndarray:
     """-log10(min(1, 2 * tail)) from the natural log of a one-sided tail, without underflow."""
@@ -68,7 +72,7 @@ def _kde_loo_loglik(
     sup: pd.DataFrame,
     h_of_key: pd.Series,
     factors: Sequence[float] = (1.0,),
-    chunk: int = 4_000_000,
+    chunk: int = KDE_PAIRS,
     h_min: float = 0.5,
 ) -> pd.DataFrame:
     """Leave-one-out log-likelihood of a Gaussian KDE per key (rows) from its weighted support,
@@ -108,7 +112,11 @@ def _kde_loo_loglik(
 
 
 def _kde_cdf(
-    sup: pd.DataFrame, keys: np.ndarray, x: np.ndarray, h_of_key: pd.Series, chunk: int = 4_000_000
+    sup: pd.DataFrame,
+    keys: np.ndarray,
+    x: np.ndarray,
+    h_of_key: pd.Series,
+    chunk: int = KDE_PAIRS,
 ) -> np.ndarray:
     """Mixture CDF of each key's KDE at x (vectorised over (query, support) pairs)."""
     out = np.zeros(len(keys))
