@@ -102,12 +102,18 @@ def _kde_loo_loglik(
             contrib = mult[j] * np.exp(-0.5 * d2 / (hb * hb))
             dens[fi, rows] = np.bincount(i - lo, weights=contrib, minlength=len(rows))
         lo = int(rows[-1]) + 1
+    del starts_row, sizes_row, cum
     out = {}
     for fi, (f, h) in enumerate(zip(factors, hs, strict=True)):
-        # remove the point itself, normalise
-        d = (dens[fi] - 1.0) / (np.maximum(n[block] - 1.0, 1.0) * h[block] * np.sqrt(2 * np.pi))
-        ll = mult * np.log(np.maximum(d, 1e-300))
-        out[f] = np.bincount(block, weights=ll, minlength=len(ukeys))
+        # remove the point itself, normalise (per key, then per row, in place: one array of
+        # the support's length at a time)
+        d = dens[fi]
+        d -= 1.0
+        d /= (np.maximum(n - 1.0, 1.0) * h * np.sqrt(2 * np.pi))[block]
+        np.maximum(d, 1e-300, out=d)
+        np.log(d, out=d)
+        d *= mult
+        out[f] = np.bincount(block, weights=d, minlength=len(ukeys))
     return pd.DataFrame(out, index=ukeys)
 
 
