@@ -317,6 +317,10 @@ def score_archived(
             del page
             s.lookup("novelty_batch", _kept(scored))
             s.scalar("novelty_keep")
+            # a batch's scores hold its view of the fingerprints (the batch's pair rows and
+            # the lookup tables made from them): gone before the next batch's view is made,
+            # and the last one before the conversations
+            del scored
         log.debug("%s: %d connections in %d combinations scored", window, total, n_combos)
         # ranked now, while little else is held: the step keeps this order (no sorted copy
         # beside the kept connections later)
