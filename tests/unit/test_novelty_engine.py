@@ -730,3 +730,19 @@ def test_the_kept_connections_are_the_novel_then_the_other_sampled_ones_in_time_
     want = want[[*streamed.COLUMNS, "novel", "rnk", "id"]]
     got = streamed._stored(novel.copy(), sample.copy())
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@given(
+    st.lists(st.sampled_from(["C1", "C2", "C3", "Cé", "", "C10"]), max_size=12),
+    st.lists(st.sampled_from(["C1", "C3", "Cé", "C4", "", "C100"]), max_size=12),
+    st.sampled_from(["str", "object"]),
+)
+@settings(max_examples=150, deadline=None)
+def test_which_strings_are_among_others_is_pandas_isin(
+    values: list[str], among: list[str], dtype: str
+) -> None:
+    """`_among` hashes the shorter side (of a longer `among`, only what is among `values`):
+    the same answer as pandas' `isin` either way, whichever way the frames hold strings."""
+    v, a = pd.Series(values, dtype=dtype), pd.Series(among, dtype=dtype)
+    want = v.isin(set(among)).to_numpy()
+    np.testing.assert_array_equal(streamed._among(v, a), want)

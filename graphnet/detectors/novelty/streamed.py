@@ -405,37 +405,58 @@ def _with_best(conv: pd.DataFrame, best: pa.Table) -> pd.DataFrame:
 
 
 def _among(values: pd.Series, among: pd.Series) -> np.ndarray:
-    """Which of the strings `values` are among the strings `among`, by Arrow's `is_in`
-    (pandas' `isin` of millions of strings holds about 400 bytes per string of `among` in
-    Python objects, and the heap keeps them)."""
+    """Which of the strings `values` are among the strings `among`, by Arrow's `is_in`, over
+    the strings as the frames hold them (pandas' `isin` of millions of strings holds about 400
+    bytes per string of `among` in Python objects, and the heap keeps them). The hash table is
+    made of the shorter side: of `among`, only those among `values` are hashed when `among`
+    is the longer."""
     if not len(values) or not len(among):
         return np.zeros(len(values), dtype=bool)
-    found = pc.is_in(
-        pa.array(values, type=pa.string()), value_set=pa.array(among, type=pa.string())
-    )
+    v, a = _strings(values), _strings(among)
+    if len(a) > len(v):
+        a = a.filter(pc.is_in(a, value_set=v))
+    found = pc.is_in(v, value_set=a)
     out: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
+    return out
+
+
+def _strings(values: pd.Series) -> pa.Array:
+    """A string column as Arrow large strings (without a copy when the frame holds them so)."""
+    out: pa.Array = pa.array(values, type=pa.large_string())
     return out
 
 
 def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
     """The connections kept: the novel ones (and the most novel one of the conversations that
     make findings without any), then the sampled others, in (ts, uid) order. Consumes `novel`:
-    each of its columns is let go once taken (a block per column, `_rows`), so that the kept
-    rows are not held twice."""
+    each of its columns is let go once taken (a block per column, `_rows`), and the pages Arrow
+    held it in are handed back at once (its numbers are Arrow's memory, the taken copies the C
+    heap's: one could not reuse the other), so that the kept rows are not held twice."""
     rest = sample[~_among(sample["uid"], novel["uid"])].copy()
     rest["rnk"] = 0
 
     def both(col: str) -> pd.Series:
         return pd.concat([novel[col], rest[col]], ignore_index=True)
 
-    # the order from the keys alone, then each column taken once
-    keys = pd.DataFrame({"ts": both("ts"), "uid": both("uid")})
-    order = keys.sort_values(["ts", "uid"], kind="stable").index.to_numpy()
+    # the order from the keys alone (Arrow's stable sort, over the strings as the frames
+    # hold them: pandas' sort of millions of uids holds a copy of them as it factorises),
+    # then each column taken once
+    keys = pa.table(
+        {
+            "ts": pa.chunked_array(
+                [pa.array(f["ts"], type=pa.float64()) for f in (novel, rest)], pa.float64()
+            ),
+            "uid": pa.chunked_array([_strings(f["uid"]) for f in (novel, rest)], pa.large_string()),
+        }
+    )
+    order = pc.sort_indices(keys, sort_keys=[("ts", "ascending"), ("uid", "ascending")])
+    order = order.to_numpy()
     del keys
     cols: dict[str, pd.Series] = {}
     for c in (*COLUMNS, "novel", "rnk", "id"):
         cols[c] = both(c).take(order).reset_index(drop=True)
         del novel[c]
+        pa.default_memory_pool().release_unused()
     return pd.DataFrame(cols, copy=False)
 
 
