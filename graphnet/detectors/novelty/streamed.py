@@ -242,7 +242,9 @@ def _conversation_runs(
 
 
 def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
-    return conversations_from_runs(
+    """`conversations_from_runs` of complete pairs, their src and dst held as Arrow strings
+    (as Python strings, each conversation's ends would take about 65 bytes each)."""
+    out = conversations_from_runs(
         f["src"].to_numpy(dtype=object),
         f["dst"].to_numpy(dtype=object),
         f["conn_bits"].to_numpy(dtype="float64"),
@@ -252,6 +254,9 @@ def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
         total,
         params,
     )
+    for c in ("src", "dst"):
+        out[c] = pd.array(out[c].to_numpy(dtype=object), dtype="str")
+    return out
 
 
 def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
@@ -262,8 +267,8 @@ def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
     return pa.table(
         {
             "pos": pa.array(pos.astype(np.int64)),
-            "src": pa.array(conv["src"].tolist(), type=pa.string()),
-            "dst": pa.array(conv["dst"].tolist(), type=pa.string()),
+            "src": _strings(conv["src"]),
+            "dst": _strings(conv["dst"]),
             "k": pa.array(conv["novel"].to_numpy(dtype=np.int64)),
             "level": pa.array(conv["level"].to_numpy(dtype="float64")),
             "everything": pa.array(conv["everything"].to_numpy(dtype=bool)),
