@@ -505,3 +505,33 @@ def test_a_level_summed_a_range_of_keys_at_a_time_is_the_level_summed_at_once(
         parts = fingerprints._aggregate(key, value, n, n_keys, V, 4 if other else -1, m)
     for name in ("keys", "n", "total", "entropy", "other_n", "other_m"):
         np.testing.assert_array_equal(getattr(parts, name), getattr(whole, name), err_msg=name)
+
+
+def test_a_view_of_some_keys_is_asked_by_the_keys_own_codes() -> None:
+    """A level holding the keys 3 and 7 only (`index`) answers for key 7 what the whole level
+    answers, leaves unknown keys (-1) unknown, and refuses a key it does not hold."""
+    V = 2
+    whole = fingerprints.LevelHist(
+        V,
+        keys=np.array([3 * V + 0, 3 * V + 1, 7 * V + 1], dtype=np.int64),
+        n=np.array([2.0, 1.0, 5.0]),
+        total=np.array([0, 0, 0, 3.0, 0, 0, 0, 5.0]),
+        entropy=np.zeros(8),
+        other_n=np.zeros(8),
+        other_m=np.ones(8),
+    )
+    view = fingerprints.LevelHist(
+        V,
+        keys=np.array([0 * V + 0, 0 * V + 1, 1 * V + 1], dtype=np.int64),
+        n=np.array([2.0, 1.0, 5.0]),
+        total=np.array([3.0, 5.0]),
+        entropy=np.zeros(2),
+        other_n=np.zeros(2),
+        other_m=np.ones(2),
+        index=np.array([3, 7], dtype=np.int64),
+    )
+    key, value = np.array([7, 3, -1, 3]), np.array([1, 0, 1, 1])
+    np.testing.assert_array_equal(view.lookup(key, value), whole.lookup(key, value))
+    np.testing.assert_array_equal(view.local(np.array([7, -1, 3])), [1, -1, 0])
+    with pytest.raises(ValueError, match="not among the keys this view"):
+        view.lookup(np.array([5]), np.array([0]))

@@ -102,12 +102,15 @@ def _level_stats(
     fp: Fingerprints, comp: str, level: str, key: np.ndarray, value: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """n(key, value), N(key), H(key) at one level (zeros for unknown keys)."""
+    if level in fp.apart:
+        raise ValueError(f"the {level} level is stored apart: score through pair_view")
     lh = fp.levels[comp][level]
-    ok = key >= 0
-    kk = np.maximum(key, 0)
     if len(lh.total) == 0:
         z = np.zeros(len(key))
         return z, z, z
+    kk = lh.local(key)  # a view's level numbers its keys from 0
+    ok = kk >= 0
+    kk = np.maximum(kk, 0)
     N = np.where(ok, lh.total[kk], 0.0)
     H = np.where(ok, lh.entropy[kk], 0.0)
     return lh.lookup(key, value), N, H

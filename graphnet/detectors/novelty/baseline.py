@@ -288,7 +288,10 @@ def _level_ids(fp: Fingerprints, lvl: str, lo: int, hi: int) -> list[tuple[Any, 
         dst = hosts[fp.pairs["dst"].to_numpy()[lo:hi]]
         return list(zip(src.tolist(), dst.tolist(), strict=True))
     if lvl in ("client", "server"):
-        hs = fp.hosts.to_numpy(dtype=object)[lo:hi].tolist()
+        # a view's host level holds some hosts, numbered from 0 (LevelHist.index)
+        index = fp.levels[COMPONENTS[0]][lvl].index if fp.levels else None
+        codes = np.arange(lo, hi) if index is None else index[lo:hi]
+        hs = fp.hosts.to_numpy(dtype=object)[codes].tolist()
         return [(h, None) if lvl == "client" else (None, h) for h in hs]
     if lvl == "zone_pair":
         return [(ZONES[k // 2], ZONES[k % 2]) for k in range(lo, hi)]
@@ -353,17 +356,15 @@ def _stored_level_rows(
             hi = min(lo + chunk, n_keys)
             sel = np.arange(lo, hi, dtype=np.int64)
             rows = streamed.read_apart(s, lvl, sel)
-            # a pair or subnet-pair view numbers its keys from 0; a host view keeps the
-            # fingerprint's host codes
-            first = 0
+            # a view numbers its keys from 0 (a host view is asked by host codes: its
+            # LevelHist.index)
             if lvl == "pair":
                 view = pairlevel.pair_view(fp, sel, rows)
             elif lvl in HOST_LEVELS:
-                view = pairlevel.pair_view(fp, no_pairs, no_rows, hosts={lvl: rows})
-                first = lo
+                view = pairlevel.pair_view(fp, no_pairs, no_rows, hosts={lvl: (sel, rows)})
             else:
                 view = pairlevel.pair_view(fp, no_pairs, no_rows, sel, rows)
-            yield from _chunk_rows(view, lvl, first, first + hi - lo, components, whole)
+            yield from _chunk_rows(view, lvl, 0, hi - lo, components, whole)
 
 
 def _chunk_rows(

@@ -74,6 +74,27 @@ class LevelHist:
     entropy: np.ndarray  # per key: empirical entropy in bits
     other_n: np.ndarray  # per key: count in the 'other' bucket (folded components)
     other_m: np.ndarray  # per key: estimated distinct values hidden in 'other' (>= 1)
+    #: a view's level of some keys only (`pairlevel`): the sorted codes of the keys it holds,
+    #: its key k being the key index[k]; None: every key, numbered by its own code
+    index: np.ndarray | None = None
+
+    def local(self, key: np.ndarray) -> np.ndarray:
+        """Key codes as this level numbers them (-1, an unknown key, stays -1). A key that a
+        view does not hold is an error: a view must hold every key it is asked for."""
+        if self.index is None:
+            return key
+        out = np.full(len(key), -1, dtype=np.int64)
+        ok = key >= 0
+        if ok.any():
+            wanted = key[ok]
+            pos = np.searchsorted(self.index, wanted)
+            found = len(self.index) > 0 and np.array_equal(
+                self.index[np.minimum(pos, len(self.index) - 1)], wanted
+            )
+            if not found:
+                raise ValueError("a key is not among the keys this view of a level holds")
+            out[ok] = pos
+        return out
 
     def _dense(self) -> np.ndarray | None:
         """A (keys x V) table of counts, NaN where a value is not kept explicitly, when it is
@@ -100,6 +121,7 @@ class LevelHist:
         """Counts n(key, value); -1 keys/values give 0; values not kept explicitly at a key get
         an equal share of the key's 'other' bucket."""
         out = np.zeros(len(key), dtype="float64")
+        key = self.local(key)
         ok = key >= 0
         if not ok.any() or len(self.keys) == 0:
             return out
@@ -190,6 +212,7 @@ class Fingerprints:
         """(value, count) of one key at one level, most frequent first, equally frequent ones
         by value (reports, explanations: whatever the order of the value codes)."""
         lh = self.levels[comp][level]
+        key = int(lh.local(np.asarray([key], dtype=np.int64))[0])
         lo = np.searchsorted(lh.keys, key * lh.V)
         hi = np.searchsorted(lh.keys, (key + 1) * lh.V)
         vals = lh.keys[lo:hi] % lh.V
@@ -344,20 +367,13 @@ def _empty_level(V: int) -> LevelHist:
     return LevelHist(V, np.zeros(0, dtype=np.int64), z, z, z, z, z)
 
 
-#: the levels keyed by a host: stored apart, they keep here their per-key numbers
-#: (connections, entropy, the 'other' bucket), which scoring reads for every host it meets
+#: the levels keyed by a host
 HOST_LEVELS: tuple[str, ...] = ("client", "server")
 
 
 def detached(lvl: str, lh: LevelHist) -> LevelHist:
-    """What a fingerprint keeps of its level `lvl` once the level is stored apart: of a host
-    level (HOST_LEVELS) its per-key numbers, without its (key, value) counts; of the others
-    nothing."""
-    if lvl in HOST_LEVELS:
-        z = np.zeros(0)
-        return LevelHist(
-            lh.V, np.zeros(0, np.int64), z, lh.total, lh.entropy, lh.other_n, lh.other_m
-        )
+    """What a fingerprint keeps of its level `lvl` once the level is stored apart: nothing
+    but its vocabulary's size (a view reads back the keys it needs, `pairlevel.pair_view`)."""
     return _empty_level(lh.V)
 
 

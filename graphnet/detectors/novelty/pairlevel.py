@@ -8,10 +8,11 @@ code, count, folded-value estimate): from a whole fingerprint (`level_rows`) or 
 at a time as `build(sinks=...)` makes them (`level_batches`); the caller stores them as
 results through the archive door (see `baseline`). `detach_levels` then drops them from the
 fingerprint, which keeps per pair only its key and its row of `pairs`, per subnet pair its key
-and its new-pair rates, per host its codes and the host levels' per-key numbers
-(`fingerprints.detached`). Scoring reads back the rows of the pairs, subnet pairs and hosts of
-each batch and scores against a view of the fingerprint holding only those (`pair_view`),
-which gives what the whole fingerprint gives for them.
+and its new-pair rates, per host its codes (`fingerprints.detached`). Scoring reads back the
+rows of the pairs, subnet pairs and hosts of each batch and scores against a view of the
+fingerprint holding only those (`pair_view`), which gives what the whole fingerprint gives for
+them: each key's numbers (connections, entropy, the 'other' bucket) are made again from its
+rows, in the order the build made them.
 """
 
 from __future__ import annotations
@@ -101,11 +102,14 @@ def apart_results(fp: Fingerprints) -> dict[str, tuple[str, str]]:
     return {APART_TABLES[lvl]: result for lvl, result in fp.apart.items()}
 
 
-def _level_of(fp: Fingerprints, lvl: str, sel: np.ndarray, rows: pa.Table) -> dict[str, LevelHist]:
+def _level_of(
+    fp: Fingerprints, lvl: str, sel: np.ndarray, rows: pa.Table, indexed: bool = False
+) -> dict[str, LevelHist]:
     """Per component, the level `lvl` of the keys `sel` (sorted global key codes) made of
     their stored rows (LEVEL_SCHEMA, by key, comp, value), with keys numbered by their
     position in `sel`: each key's numbers come from its own rows, summed in the same order as
-    when the level was made."""
+    when the level was made. `indexed`: the level is still asked by global codes
+    (`LevelHist.index`, a host level: hosts keep the fingerprint's codes)."""
     key = rows.column("key").to_numpy()
     local = np.searchsorted(sel, key).astype(np.int64)
     comp_col = rows.column("comp").to_numpy()
@@ -124,32 +128,8 @@ def _level_of(fp: Fingerprints, lvl: str, sel: np.ndarray, rows: pa.Table) -> di
             m_key = np.zeros(len(sel))
             np.maximum.at(m_key, local[mask], m[mask])
         V = fp.levels[comp][lvl].V
-        out[comp] = _aggregate(local[mask], value[mask], n[mask], len(sel), V, other_code, m_key)
-    return out
-
-
-def _host_level_of(fp: Fingerprints, lvl: str, rows: pa.Table) -> dict[str, LevelHist]:
-    """Per component, the host level `lvl` (HOST_LEVELS) holding the (key, value) counts of
-    the stored `rows` (LEVEL_SCHEMA, by key, comp, value), keyed by the fingerprint's own host
-    codes, with the per-key numbers the fingerprint kept (`detached`): for those hosts, what
-    the whole level gives."""
-    key = rows.column("key").to_numpy().astype(np.int64)
-    comp_col = rows.column("comp").to_numpy()
-    value = rows.column("value").to_numpy().astype(np.int64)
-    n = rows.column("n").to_numpy().astype("float64")
-    out: dict[str, LevelHist] = {}
-    for ci, comp in enumerate(COMPONENTS):
-        kept = fp.levels[comp][lvl]
-        mask = comp_col == ci
-        out[comp] = LevelHist(
-            kept.V,
-            key[mask] * kept.V + value[mask],
-            n[mask],
-            kept.total,
-            kept.entropy,
-            kept.other_n,
-            kept.other_m,
-        )
+        lh = _aggregate(local[mask], value[mask], n[mask], len(sel), V, other_code, m_key)
+        out[comp] = replace(lh, index=sel) if indexed else lh
     return out
 
 
@@ -159,7 +139,7 @@ def pair_view(
     rows: pa.Table,
     sp_sel: np.ndarray | None = None,
     sp_rows: pa.Table | None = None,
-    hosts: dict[str, pa.Table] | None = None,
+    hosts: dict[str, tuple[np.ndarray, pa.Table]] | None = None,
 ) -> Fingerprints:
     """`fp` restricted to the pairs `sel` (sorted global pair codes), their pair level made of
     their stored rows (LEVEL_SCHEMA, by key, comp, value): scoring through the view gives what
@@ -171,10 +151,11 @@ def pair_view(
     without them the view's subnet-pair level stays apart (enough for the pair level's Neo4j
     rows, not for scoring).
 
-    When the host levels are stored apart too, `hosts` gives per host level its stored rows:
-    at least those of the sources (client) and destinations (server) of the pairs `sel` and of
-    the connections to score; the view's host levels hold them under the fingerprint's own
-    host codes (`_host_level_of`). A host level without rows stays apart in the view."""
+    When the host levels are stored apart too, `hosts` gives per host level the hosts it needs
+    (sorted host codes: at least the sources (client) and destinations (server) of the pairs
+    `sel` and of the connections to score) and their stored rows; the view's host levels are
+    asked by the fingerprint's own host codes (`LevelHist.index`), and asking one for a host
+    it does not hold is an error. A host level not given stays apart in the view."""
     sel = np.asarray(sel, dtype=np.int64)
     by_pair = _level_of(fp, "pair", sel, rows)
     levels = {comp: {**fp.levels[comp], "pair": by_pair[comp]} for comp in COMPONENTS}
@@ -199,10 +180,10 @@ def pair_view(
         }
         sp_keys = fp.sp_keys[sp_sel]
         del apart["subnet_pair"]
-    for lvl, host_rows in (hosts or {}).items():
+    for lvl, (host_sel, host_rows) in (hosts or {}).items():
         if lvl not in HOST_LEVELS or lvl not in fp.apart:
             raise ValueError(f"the {lvl} level is not a host level stored apart")
-        by_host = _host_level_of(fp, lvl, host_rows)
+        by_host = _level_of(fp, lvl, np.asarray(host_sel, dtype=np.int64), host_rows, indexed=True)
         for comp in COMPONENTS:
             levels[comp][lvl] = by_host[comp]
         del apart[lvl]

@@ -140,11 +140,11 @@ def _view(
     rows = read_apart(s, "pair", sel)
     # the sources' client level, the destinations' server level (of the batch's known pairs
     # too: their ends are among them)
-    hosts = {
-        lvl: read_apart(s, lvl, np.unique(ends[ends >= 0]))
-        for lvl, ends in (("client", src), ("server", dst))
-        if lvl in fp.apart
-    }
+    hosts = {}
+    for lvl, ends in (("client", src), ("server", dst)):
+        if lvl in fp.apart:
+            known = np.unique(ends[ends >= 0])
+            hosts[lvl] = (known, read_apart(s, lvl, known))
     if "subnet_pair" not in fp.apart:
         return pair_view(fp, sel, rows, hosts=hosts)
     # the subnet pairs of the batch's connections (new hosts placed as scoring places them)
