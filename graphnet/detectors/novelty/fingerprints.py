@@ -371,8 +371,8 @@ def _empty_level(V: int) -> LevelHist:
 HOST_LEVELS: tuple[str, ...] = ("client", "server")
 
 
-def detached(lvl: str, lh: LevelHist) -> LevelHist:
-    """What a fingerprint keeps of its level `lvl` once the level is stored apart: nothing
+def detached(lh: LevelHist) -> LevelHist:
+    """What a fingerprint keeps of a level once the level is stored apart: nothing
     but its vocabulary's size (a view reads back the keys it needs, `pairlevel.pair_view`)."""
     return _empty_level(lh.V)
 
@@ -692,7 +692,7 @@ def build(
             lh = levels[comp][lvl]
             sink(COMPONENTS.index(comp), lh)
             whole[lvl][comp] = lh.whole()
-            levels[comp][lvl] = detached(lvl, lh)
+            levels[comp][lvl] = detached(lh)
             del lh
     fp = Fingerprints(
         as_of=as_of,

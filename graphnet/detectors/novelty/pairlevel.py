@@ -89,7 +89,7 @@ def detach_levels(fp: Fingerprints, where: dict[str, tuple[str, str]]) -> None:
         for comp in COMPONENTS:
             lh = fp.levels[comp][lvl]
             whole[comp] = lh.whole()
-            fp.levels[comp][lvl] = detached(lvl, lh)
+            fp.levels[comp][lvl] = detached(lh)
         fp.meta.setdefault("whole", {})[lvl] = whole
         fp.apart[lvl] = result
     for cached in ("_pair_weights", "_pair_coefficients"):
