@@ -7,7 +7,8 @@ the scores in the engine (`novelty_keep.sql`). What depends on the whole window 
 there too: the window p-values' counts (`novelty_pairs.sql`), each pair's runs of equally novel
 connections, which stream through `conversations_from_runs`, and each host's highest scores
 (`novelty_host_top.sql`). Only then are the connections themselves joined back, and only those
-the results need (`novelty_novel.sql`: the novel connections of each conversation;
+the results need (`novelty_best.sql` keeps the novel connections of each conversation,
+`novelty_novel.sql` reads them last;
 `novelty_sample.sql`: a systematic sample of the others for the report's chart,
 every connection of a window of at most `SAMPLE_ROWS`) — or every connection's score when the
 caller asks for it (`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the
@@ -278,8 +279,9 @@ def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
 
 def _rows(table: pa.Table, total: int) -> pd.DataFrame:
     """Joined-back connections with their scores -> COLUMNS (+ whatever else they have), a
-    block per column (so that `_stored` can let each go once it is taken)."""
-    f = table.to_pandas(split_blocks=True)
+    block per column (so that `_stored` can let each go once it is taken). Consumes `table`:
+    each of its columns is let go once converted."""
+    f = table.to_pandas(split_blocks=True, self_destruct=True)
     f["p_value"] = p_values(
         f["conn_bits"].to_numpy(dtype="float64"), f["counted"].to_numpy(dtype="float64"), total
     )
@@ -334,8 +336,7 @@ def score_archived(
         )
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
-        novel = _rows(s.table("novelty_novel"), total)
-        best = s.table("novelty_best")
+        best = s.table("novelty_best")  # keeps the novel rows (`novelty_novel_rows`)
         # the rest builds frames in Python (next to the conversations and the fingerprints)
         # from small results: the engine keeps its temporary tables (scored combinations,
         # novel rows) on disk meanwhile
@@ -373,6 +374,8 @@ def score_archived(
                     got["score"].to_numpy(dtype="float64"),
                     index=got["uid"].astype(str).to_numpy(),
                 )
+            # the novel rows last: of all the block reads, only `_stored` needs them
+            novel = _rows(s.table("novelty_novel"), total)
     stored = _stored(novel, sample)
     return Streamed(
         connections=stored,
