@@ -276,17 +276,25 @@ def edge_histograms_from_batches(
             e_parts.append(batch.column("edge").cast(pa.int64()).to_numpy())
             v_parts.append(codes.encode(batch.column("value")))
             n_parts.append(batch.column("n").cast(pa.float64()).to_numpy())
-        distinct = distincts.get(comp)
-        z = np.zeros(0, dtype=np.int64)
-        return CompEdges(
-            np.concatenate(e_parts) if e_parts else z,
-            np.concatenate(v_parts) if v_parts else z,
-            np.concatenate(n_parts) if n_parts else np.zeros(0),
-            codes.vocab,
-            distinct,
+        # each column's parts let go once joined: the rows are held once and one column more,
+        # never twice
+        edge, value, n = (
+            _joined(parts, dtype)
+            for parts, dtype in ((e_parts, np.int64), (v_parts, np.int64), (n_parts, np.float64))
         )
+        return CompEdges(edge, value, n, codes.vocab, distincts.get(comp))
 
     return EdgeHistograms(frame, CompSource(make))
+
+
+def _joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    """The parts joined into one array, `parts` emptied (so that the caller's list holds them
+    no more)."""
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    parts.clear()
+    return out
 
 
 def materialised(hist: EdgeHistograms) -> EdgeHistograms:
