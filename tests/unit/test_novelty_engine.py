@@ -392,7 +392,7 @@ def test_the_levels_stored_apart_score_as_the_whole_fingerprint(
     assert got.conn_scores is not None and want.conn_scores is not None
     pd.testing.assert_series_equal(got.conn_scores, want.conn_scores)
     assert got.combos is not None and want.combos is not None
-    pd.testing.assert_frame_equal(got.combos.frame, want.combos.frame)
+    pd.testing.assert_frame_equal(got.combos, want.combos)
     np.testing.assert_array_equal(got.combo_ids, want.combo_ids)
 
 

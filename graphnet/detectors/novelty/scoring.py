@@ -413,7 +413,7 @@ def host_evidence(ws: WindowScores, st: Streamed) -> dict[str, str]:
         )
     )
     pos = pd.Index(st.combo_ids).get_indexer(st.host_best["id"].to_numpy(dtype=np.int64))
-    short = st.combos.frame["explanation"].to_numpy(dtype=object)
+    short = st.combos["explanation"].to_numpy(dtype=object)
     return {
         str(h): str(rich.get(int(i), short[p]))
         for h, i, p in zip(st.host_best["host"], st.host_best["id"], pos, strict=True)

@@ -106,7 +106,8 @@ class Streamed:
     total: int  # connections of the window
     host_scores: pd.Series
     host_best: pd.DataFrame  # host, id: the combination of each top host's best connection
-    combos: Scored | None  # the explained combinations (best of pairs, hosts' best), by id
+    combos: pd.DataFrame | None  # the explained combinations (best of pairs, hosts' best):
+    #                               their scores, `rich` and `short` explanations (`_texts`)
     combo_ids: np.ndarray  # their ids, in the rows of `combos`
     conn_scores: pd.Series | None
 
@@ -198,6 +199,19 @@ def _score_batch(
         settings=settings,
         explain_threshold=None,
     )
+
+
+def _texts(scored: Scored) -> pd.DataFrame:
+    """The explained combinations' scores with their full explanations (`rich`, `explain`)
+    and short summaries (`short`, `summarise`), made at once: the scores hold the view of the
+    fingerprints they were scored against (their pairs', hosts' and subnet pairs' stored rows),
+    which is then let go rather than held until the findings are made. A row's texts depend
+    on that row alone."""
+    every = np.arange(len(scored.frame))
+    out = scored.frame.copy(deep=False)  # copy-on-write: the new columns are out's alone
+    out["rich"] = explain(scored, rows=every)
+    out["short"] = summarise(scored, every)
+    return out
 
 
 def _kept(scored: Scored) -> pa.Table:
@@ -358,7 +372,9 @@ def score_archived(
             s.lookup("novelty_ids", pa.table({"id": pa.array(ids, type=pa.int64())}))
             rows = s.table("novelty_combo_rows")
             combos = (
-                _score_batch(_view(s, fp, rows, extra, settings), rows, params, extra, settings)
+                _texts(
+                    _score_batch(_view(s, fp, rows, extra, settings), rows, params, extra, settings)
+                )
                 if rows.num_rows
                 else None
             )
@@ -522,13 +538,13 @@ def _empty(per_connection: bool) -> Streamed:
 
 def explained(streamed: Streamed, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Full explanations and short summaries of the given combinations (`explain`,
-    `summarise` on their rescoring)."""
+    `summarise` on their rescoring, made with it: `_texts`)."""
     if streamed.combos is None or not len(ids):
         empty = np.full(len(ids), "", dtype=object)
         return empty, empty.copy()
     pos = pd.Index(streamed.combo_ids).get_indexer(ids)
     if (pos < 0).any():
         raise KeyError("a combination to explain was not fetched")
-    rich = explain(streamed.combos, rows=pos)[pos]
-    short = summarise(streamed.combos, pos)
+    rich = streamed.combos["rich"].to_numpy(dtype=object)[pos]
+    short = streamed.combos["short"].to_numpy(dtype=object)[pos]
     return rich, short
