@@ -47,6 +47,7 @@ from graphnet.detectors.novelty.pairlevel import (
 )
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.scored import Scored
+from graphnet.memory import return_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -392,6 +393,9 @@ def score_archived(
                 )
             # the novel rows last: of all the block reads, only `_stored` needs them
             novel = _rows(s.table("novelty_novel"), total)
+    # what the session and the batches freed goes back to the system before the kept
+    # connections are made (the C heap would keep it, and the step's peak with it)
+    return_free_memory()
     stored = _stored(novel, sample)
     return Streamed(
         connections=stored,
