@@ -7,12 +7,12 @@ the scores in the engine (`novelty_keep.sql`). What depends on the whole window 
 there too: the window p-values' counts (`novelty_pairs.sql`), each pair's runs of equally novel
 connections, which stream through `conversations_from_runs`, and each host's highest scores
 (`novelty_host_top.sql`). Only then are the connections themselves joined back, and only those
-the results need (`novelty_best.sql` keeps the novel connections of each conversation,
-`novelty_novel.sql` reads them last;
-`novelty_sample.sql`: a systematic sample of the others for the report's chart,
-every connection of a window of at most `SAMPLE_ROWS`) — or every connection's score when the
-caller asks for it (`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the
-fingerprints and what grows with pairs and hosts, never the window.
+the results need: the novel connections of each conversation (kept in the engine by
+`novelty_best.sql`, read by `novelty_novel.sql` last) and a systematic sample of the others for
+the report's chart (`novelty_sample.sql`: every connection of a window of at most
+`SAMPLE_ROWS`) — or every connection's score when the caller asks for it
+(`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the fingerprints and what
+grows with pairs and hosts, never the window.
 
 Ties are broken by time: a conversation's connections are ranked by conn_bits, then ts, then
 uid (its novel ones are the first of that order, its most novel one the very first).
