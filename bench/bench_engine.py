@@ -88,7 +88,7 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
     from graphnet.config import Settings
     from graphnet.detectors.contract import Context
     from graphnet.detectors.lda import step as lda_step
-    from graphnet.detectors.novelty import baseline, scoring
+    from graphnet.detectors.novelty import baseline, scoring, streamed
     from graphnet.detectors.volume import step as volume_step
     from graphnet.detectors.volume.model import VolumeSettings
     from graphnet.errors import EngineOutOfMemory
@@ -123,7 +123,10 @@ def child(step: str, home: Path, history: list[str]) -> dict[str, Any]:
             memory.return_free_memory()
             out["scoring_start_mib"] = memory.memory_mib()[0]
             memory.start_span()
-            ws, st = scoring.score_window(archive, fp, window, settings)
+            # handed over as the step hands them: let go once no longer needed
+            handed = streamed.Handed(fp)
+            del fp
+            ws, st = scoring.score_window(archive, handed, window, settings)
             out["scoring_peak_mib"] = memory.span_peak_mib()
             out["connections"] = st.total
             out["conversations"] = len(ws.conversations)

@@ -298,7 +298,9 @@ def run_learning(
     if isinstance(view, str):
         outcome.message = f"{outcome.message}; no time split of the window either: {view}"
         return outcome, None
-    again, run = run_step(step, dataclasses.replace(view, earlier=ctx.earlier))
+    again, run = run_step(
+        step, dataclasses.replace(view, earlier=ctx.earlier, last_use=ctx.last_use)
+    )
     if again.status == "skipped" and run is None:
         if again.message != outcome.message:
             outcome.message = f"{outcome.message}; with a time split: {again.message}"
@@ -308,12 +310,23 @@ def run_learning(
     return again, run
 
 
+def _wanted(steps: Sequence[Step]) -> set[str]:
+    """The steps whose runs `steps` need or use."""
+    return {n for s in steps for n in (*s.needs, *s.uses)}
+
+
 def release_details(runs: Mapping[str, DetectorRun], later: Sequence[Step]) -> None:
     """Drop the `detail` of each run that none of the `later` steps needs or uses."""
-    needed = {n for s in later for n in (*s.needs, *s.uses)}
+    needed = _wanted(later)
     for name, run in runs.items():
         if name not in needed:
             run.detail = None
+
+
+def last_use(runs: Mapping[str, DetectorRun], step: Step, later: Sequence[Step]) -> frozenset[str]:
+    """The runs whose detail `step` is the last to need or use (none of the `later` steps
+    does): it may take them (`Context.take`)."""
+    return frozenset(set(runs) & (_wanted([step]) - _wanted(later)))
 
 
 def analyse_window(
@@ -333,7 +346,8 @@ def analyse_window(
 
     A run's `detail` (the step's own result, for its own command: it can be as large as the
     window's fingerprints) is dropped as soon as no later step of the pass needs the run
-    (`release_details`), so a pass holds one step's working set at a time; the runs keep
+    (`release_details`), or taken by the last step that uses it (`Context.take`), so a pass
+    holds one step's working set at a time; the runs keep
     their scores, findings and evidence; what the step freed goes back to the system
     (`return_free_memory`). Each step's own peak is measured from its start
     (`start_span`). `run_detector` keeps the detail."""
@@ -355,7 +369,11 @@ def analyse_window(
             )
             run = None
         else:
-            outcome, run = run_learning(step, dataclasses.replace(base, earlier=dict(runs)), splits)
+            later = chosen[len(outcomes) + 1 :]
+            ctx = dataclasses.replace(
+                base, earlier=dict(runs), last_use=last_use(runs, step, later)
+            )
+            outcome, run = run_learning(step, ctx, splits)
         status[step.name] = outcome.status
         outcomes.append(outcome)
         if run is not None:

@@ -86,6 +86,9 @@ class Context:
     #: the runs of the steps before this one in the same pass (a step uses what a step it
     #: needs computed, instead of reading it back or computing it again)
     earlier: Mapping[str, DetectorRun] = field(default_factory=dict)
+    #: those of `earlier` whose detail this step is the last of the pass to use: it may take
+    #: them (`take`), so that they are freed as soon as it lets them go
+    last_use: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -109,6 +112,19 @@ class Context:
     def per_connection(self) -> bool:
         """Whether the caller wants every connection's score (`ConnectionScores`)."""
         return self.option(ConnectionScores) is not None
+
+    def take(self, name: str) -> Detail | None:
+        """The detail of the earlier run `name` of the pass (None without one). When this step
+        is its last user (`last_use`) it is taken from the run: the pass holds it no more, and
+        it is freed once the step lets it go (novelty lets the fingerprints go before it reads
+        the connections it keeps), where the pass would drop it only after the step."""
+        run = self.earlier.get(name)
+        if run is None:
+            return None
+        detail = run.detail
+        if name in self.last_use:
+            run.detail = None
+        return detail
 
     def graph(self) -> GraphStore:
         """The graph store; a step that needs it and has none cannot run."""

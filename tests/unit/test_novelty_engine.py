@@ -10,6 +10,7 @@ import copy
 import hashlib
 import math
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -430,6 +431,37 @@ def test_the_window_scored_out_of_core_equals_score_frame(tmp_path: Path, seed: 
     hs, evidence = scoring.host_scores(want.connections)
     pd.testing.assert_series_equal(st_.host_scores, hs)
     assert scoring.host_evidence(got, st_) == evidence
+
+
+def test_fingerprints_handed_over_are_let_go_before_the_kept_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step hands its fingerprints over (`streamed.Handed`): the scoring lets them go
+    once the explained combinations are rescored, so that they are freed before the kept
+    connections are made; the scores and findings are those of fingerprints held throughout."""
+    archive, fp, _, last = scored_both(tmp_path, 2)
+    want, _ = scoring.score_window(archive, fp, last, archive.settings)
+    alive = weakref.ref(fp)
+    handed = streamed.Handed(fp)
+    del fp
+    freed: list[bool] = []
+    stored = streamed._stored
+
+    def watched(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+        freed.append(alive() is None)
+        return stored(novel, sample)
+
+    monkeypatch.setattr(streamed, "_stored", watched)
+    got, _ = scoring.score_window(archive, handed, last, archive.settings)
+    assert freed == [True]
+    assert handed.fingerprints is None
+    assert [f.to_json() for f in got.findings] == [f.to_json() for f in want.findings]
+    assert got.findings
+    pd.testing.assert_frame_equal(got.connections, want.connections)
+    pd.testing.assert_frame_equal(got.conversations, want.conversations)
+    assert got.baseline_windows == want.baseline_windows
+    with pytest.raises(ValueError, match="already taken"):
+        scoring.score_window(archive, handed, last, archive.settings)
 
 
 @pytest.mark.parametrize(("threshold", "top_k"), [(0.0, None), (None, 3), (0.9, None)])

@@ -179,6 +179,37 @@ def test_a_detail_is_dropped_once_no_later_step_needs_it(tmp_path: Path) -> None
         assert o["peak_rss_mib"] >= o.get("step_peak_rss_mib", 0)
 
 
+def test_the_last_step_that_uses_a_detail_takes_it(tmp_path: Path) -> None:
+    """A step takes an earlier run's detail from the pass (`Context.take`) only when no later
+    step needs or uses it; before that, `take` reads it and leaves it in the run."""
+    taken: dict[str, object] = {}  # what take gave each step
+    left: dict[str, object] = {}  # what stayed in the run of `a` after it
+    last: dict[str, frozenset[str]] = {}
+
+    def make(name: str) -> Step:
+        def run(ctx: Context) -> DetectorRun:
+            taken[name] = ctx.take("a")
+            left[name] = ctx.earlier["a"].detail if "a" in ctx.earlier else None
+            last[name] = ctx.last_use
+            return DetectorRun(name, ctx.window, "", detail=Held())
+
+        return Step(name, run, name)
+
+    a = make("a")
+    b = dataclasses.replace(make("b"), uses=("a",))
+    c = dataclasses.replace(make("c"), needs=("a",))
+    d = make("d")
+    analyse_window(None, Settings(home=tmp_path), WINDOW, steps=[a, b, c, d], save=False)
+    assert taken["a"] is None and last["a"] == frozenset()  # no earlier run of that name
+    # c needs it after b: b reads it and leaves it in the run
+    assert isinstance(taken["b"], Held) and isinstance(left["b"], Held)
+    assert last["b"] == frozenset()
+    # c is its last user: it takes it, and the pass holds it no more
+    assert isinstance(taken["c"], Held) and left["c"] is None
+    assert last["c"] == frozenset({"a"})
+    assert taken["d"] is None and last["d"] == frozenset()
+
+
 @pytest.mark.skipif(memory._malloc_trim() is None, reason="needs glibc's malloc_trim")
 def test_what_a_step_frees_goes_back_to_the_system(tmp_path: Path) -> None:
     """Arrays a step freed are not counted in the memory after it: once a large block was

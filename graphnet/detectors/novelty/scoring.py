@@ -33,6 +33,7 @@ from graphnet.detectors.novelty.model import score_connections
 from graphnet.detectors.novelty.parts import PARTS, NoveltyParams
 from graphnet.detectors.novelty.stored import SCORES, WindowScores, write_scores
 from graphnet.detectors.novelty.streamed import (
+    Handed,
     HostsInfo,
     Streamed,
     explained,
@@ -313,7 +314,7 @@ def host_scores(frame: pd.DataFrame) -> tuple[pd.Series, dict[str, str]]:
 
 def score_window(
     archive: Archive,
-    fp: fingerprints.Fingerprints,
+    fp: fingerprints.Fingerprints | Handed,
     window: str,
     settings: Settings,
     *,
@@ -327,8 +328,14 @@ def score_window(
     of the connections the novel ones and a sample of the others (`WindowScores.connections`;
     a conversation's `best` is -1 when it has no novel connection); findings as `score_frame`
     gives them. Ties between equally novel connections of a conversation go to the earliest
-    (then the smallest uid)."""
+    (then the smallest uid). Fingerprints `Handed` over are let go as soon as the scoring no
+    longer needs them (`score_archived`)."""
     params = params or NoveltyParams()
+    held = fp.fingerprints if isinstance(fp, Handed) else fp
+    if held is None:
+        raise ValueError("the fingerprints handed over were already taken")
+    baseline_windows, feedback = list(held.windows), held.feedback
+    del held
 
     def report(conv: pd.DataFrame) -> np.ndarray:  # the conversations come ranked
         return reported(conv, threshold, top_k)
@@ -380,18 +387,18 @@ def score_window(
             [list(u) if isinstance(u, list) else [] for u in uids.reindex(skey)],
             window,
             threshold,
-            list(fp.windows),
+            baseline_windows,
         )
     ws = WindowScores(
         window=window,
-        baseline_windows=list(fp.windows),
+        baseline_windows=baseline_windows,
         connections=frame.drop(columns=["rnk", "id"]),
         conversations=conv.drop(columns=["everything", "level", "best_id"]),
         findings=out,
         threshold=threshold,
         top_k=top_k,
         params=params,
-        feedback=fp.feedback,
+        feedback=feedback,
     )
     return ws, st
 
@@ -435,7 +442,9 @@ def _fingerprints(ctx: Context, opts: NoveltyOptions) -> fingerprints.Fingerprin
             raise NotEnoughHistory(
                 f"the fingerprints of {ctx.window} were learned from a time split of it"
             )
-        return prior.detail.fingerprints
+        step = ctx.take("fingerprints")  # novelty is their last user: it lets them go
+        assert isinstance(step, FingerprintStep)
+        return step.fingerprints
     return build_fingerprints(
         ctx.graph(),
         ctx.window,
@@ -452,7 +461,8 @@ def _score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, Streamed, 
     store = ctx.graph()
     window = ctx.window
     windows.kind_of(window)
-    fp = _fingerprints(ctx, opts)
+    # handed over: the scoring lets them go before it reads the connections it keeps
+    handed = Handed(_fingerprints(ctx, opts))
     t_fp = time.perf_counter() - t0
     if not ctx.archive.files(window):
         raise InputError(
@@ -461,7 +471,7 @@ def _score(ctx: Context, opts: NoveltyOptions) -> tuple[WindowScores, Streamed, 
         )
     ws, st = score_window(
         ctx.archive,
-        fp,
+        handed,
         window,
         ctx.settings,
         threshold=opts.threshold,

@@ -113,6 +113,24 @@ class Streamed:
     conn_scores: pd.Series | None
 
 
+class Handed:
+    """Fingerprints handed over to the scoring (`score_archived`), which takes them (`take`)
+    and lets them go as soon as it no longer needs them: once the explained combinations are
+    rescored, before it reads the connections it keeps. The giver keeps no other reference, so
+    that their memory (at 32 M connections a week, most of what the process holds) is freed
+    then, not when the scoring returns."""
+
+    def __init__(self, fingerprints: Fingerprints) -> None:
+        self.fingerprints: Fingerprints | None = fingerprints
+
+    def take(self) -> Fingerprints:
+        """The fingerprints, forgotten here."""
+        fp, self.fingerprints = self.fingerprints, None
+        if fp is None:
+            raise ValueError("the fingerprints handed over were already taken")
+        return fp
+
+
 def _frame(table: pa.Table | pa.RecordBatch) -> pd.DataFrame:
     """An engine result as a frame."""
     return table.to_pandas()
@@ -305,7 +323,7 @@ def _rows(table: pa.Table, total: int) -> pd.DataFrame:
 
 def score_archived(
     archive: Archive,
-    fp: Fingerprints,
+    fp: Fingerprints | Handed,
     window: str,
     params: NoveltyParams,
     settings: Settings,
@@ -320,7 +338,8 @@ def score_archived(
     docstring). `hosts_info` gives Host.subnet / Host.internal of the hosts the fingerprints do
     not know; `reported(conversations)` (ranked, `ranked`) which conversations make findings
     (their most novel connection is fetched and explained even without novel ones, with the
-    hosts' best)."""
+    hosts' best). Fingerprints `Handed` over are let go once no longer needed."""
+    fp = fp.take() if isinstance(fp, Handed) else fp
     results = apart_results(fp)
     with archive.session({"conns": [window]}, parts=["conns"], results=results) as s:
         info = s.table("novelty_combos").to_pylist()[0]
@@ -379,6 +398,8 @@ def score_archived(
                 if rows.num_rows
                 else None
             )
+            # the fingerprints are needed no more: freed here when they were handed over
+            del fp
             conn_scores = None
             if per_connection:
                 parts = [_frame(b) for b in s.batches("novelty_conn_scores")]
