@@ -49,6 +49,7 @@ from graphnet.detectors.novelty.histograms import (
     concat_histograms,
     edge_histograms_from_connections,
 )
+from graphnet.memory import return_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +435,9 @@ def _who_stats(
         np.minimum.at(first_pair, pair, win_idx)
         later = win_idx >= 1
         new = later & (first_pair[pair] == win_idx)
-    zs, zd = zone[src], zone[dst]
+    # each edge's ends' zones as bytes (0 or 1): two per-edge arrays an eighth of int64's
+    zone8 = zone.astype(np.int8)
+    zs, zd = zone8[src], zone8[dst]
 
     def count(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         return (
@@ -617,7 +620,7 @@ def build(
         real_win,
         src[:n_real],
         dst[:n_real],
-        pair_of_edge[:n_real].astype(np.int64),
+        pair_of_edge[:n_real].astype(np.int64, copy=False),
         host_zone,
         host_subnet,
         pair_sp,
@@ -640,6 +643,11 @@ def build(
         "global": 1,
     }
 
+    if consume:
+        # what making the edges' codes freed (their names, the engine's table they came
+        # from) goes back to the system before the components' rows come: the C heap and
+        # Arrow's pool would keep it beside them
+        return_free_memory()
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
     whole: dict[str, dict[str, bool]] = {lvl: {} for lvl in sinks or {}}

@@ -49,8 +49,8 @@ def fold_limits(settings: Settings) -> dict[str, int]:
 class CompEdges:
     """One component's histograms over a set of edges: parallel arrays of (edge, value, n)."""
 
-    edge: np.ndarray  # int64 row of EdgeHistograms.edges
-    value: np.ndarray  # int64 code into vocab
+    edge: np.ndarray  # row of EdgeHistograms.edges (int64, or int32 as the engine's are read)
+    value: np.ndarray  # code into vocab (int64, or int32 as the engine's are read)
     n: np.ndarray  # float64 count
     vocab: pd.Index  # value strings
     distinct: np.ndarray | None = None  # per edge: distinct values before top-N folding
@@ -216,12 +216,13 @@ class _Codes:
         self.code: dict[str, int] = {}
 
     def encode(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """The values' codes, as int32 (a component has far fewer values)."""
         arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
         if len(arr) == 0:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int32)
         enc = pc.dictionary_encode(arr)
         local = enc.dictionary.to_pylist()  # first appearance within the batch
-        remap = np.empty(len(local), dtype=np.int64)
+        remap = np.empty(len(local), dtype=np.int32)
         for i, v in enumerate(local):
             remap[i] = self.code.setdefault(v, len(self.code))
         codes: np.ndarray = remap[enc.indices.to_numpy(zero_copy_only=False)]
@@ -273,14 +274,16 @@ def edge_histograms_from_batches(
         v_parts: list[np.ndarray] = []
         n_parts: list[np.ndarray] = []
         for batch in components[comp]:
-            e_parts.append(batch.column("edge").cast(pa.int64()).to_numpy())
+            # int32 rows and codes: a component's rows take 16 bytes, not 24 (the edges of
+            # a set of windows number far below 2**31)
+            e_parts.append(batch.column("edge").cast(pa.int32()).to_numpy())
             v_parts.append(codes.encode(batch.column("value")))
             n_parts.append(batch.column("n").cast(pa.float64()).to_numpy())
         # each column's parts let go once joined: the rows are held once and one column more,
         # never twice
         edge, value, n = (
             _joined(parts, dtype)
-            for parts, dtype in ((e_parts, np.int64), (v_parts, np.int64), (n_parts, np.float64))
+            for parts, dtype in ((e_parts, np.int32), (v_parts, np.int32), (n_parts, np.float64))
         )
         return CompEdges(edge, value, n, codes.vocab, distincts.get(comp))
 
