@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import math
 import time
 import weakref
@@ -778,3 +779,46 @@ def test_which_strings_are_among_others_is_pandas_isin(
     v, a = pd.Series(values, dtype=dtype), pd.Series(among, dtype=dtype)
     want = v.isin(set(among)).to_numpy()
     np.testing.assert_array_equal(streamed._among(v, a), want)
+
+
+@st.composite
+def conversation_parts(draw: st.DrawFn) -> list[pd.DataFrame]:
+    """Conversations in parts as `_conversation_runs` gives them: one row per (src, dst),
+    src and dst as pandas strings, bits with ties."""
+    hosts = ["a", "b", "ab", "B", "é", "10.0.0.2", "10.0.0.10", ""]
+    end = st.sampled_from(hosts)
+    pairs = draw(st.lists(st.tuples(end, end), unique=True, max_size=30))
+    cut = sorted(draw(st.lists(st.integers(0, len(pairs)), max_size=3)))
+    out = []
+    for lo, hi in itertools.pairwise([0, *cut, len(pairs)]):
+        rows = pairs[lo:hi]
+        out.append(
+            pd.DataFrame(
+                {
+                    "src": pd.Series([s for s, _ in rows], dtype="str"),
+                    "dst": pd.Series([d for _, d in rows], dtype="str"),
+                    "bits": np.asarray(
+                        [draw(st.sampled_from([0.0, 1.5, 7.0])) for _ in rows], dtype="float64"
+                    ),
+                    "connections": np.arange(lo, hi, dtype=np.int64),
+                    "everything": np.asarray([draw(st.booleans()) for _ in rows], dtype=bool),
+                }
+            )
+        )
+    return out
+
+
+@given(conversation_parts())
+@settings(max_examples=150, deadline=None)
+def test_the_conversations_are_joined_most_novel_first_as_pandas_sorts_them(
+    parts: list[pd.DataFrame],
+) -> None:
+    """`_ranked` (Arrow's sort of the keys, each column joined and ordered once, the parts
+    let go) gives what joining the parts and sorting them by bits descending, then src and
+    dst, gives."""
+    want = pd.concat([p.copy() for p in parts], ignore_index=True)
+    want = want.sort_values(["bits", "src", "dst"], ascending=[False, True, True])
+    want = want.reset_index(drop=True)
+    got = streamed._ranked(parts)
+    assert parts == []
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

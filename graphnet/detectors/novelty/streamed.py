@@ -103,7 +103,7 @@ class Streamed:
 
     connections: pd.DataFrame  # COLUMNS + novel, rnk (1 = the pair's most novel), id
     conversations: pd.DataFrame  # per pair, see conversations_from_runs (+ first, last,
-    #                               best_id), most novel first (`ranked`)
+    #                               best_id), most novel first (`_ranked`)
     total: int  # connections of the window
     host_scores: pd.Series
     host_best: pd.DataFrame  # host, id: the combination of each top host's best connection
@@ -249,9 +249,10 @@ def _kept(scored: Scored) -> pa.Table:
 
 def _conversation_runs(
     batches: Iterator[pa.RecordBatch], total: int, params: NoveltyParams
-) -> pd.DataFrame:
+) -> list[pd.DataFrame]:
     """Stream `novelty_pairs` through `conversations_from_runs`, a pair never split between
-    two calls (the rows of the last pair of a batch wait for the next one)."""
+    two calls (the rows of the last pair of a batch wait for the next one): the
+    conversations, in parts (`_ranked` joins them)."""
     out: list[pd.DataFrame] = []
     carry: pd.DataFrame | None = None
     names = ["src", "dst", "conn_bits", "who_bits", "n", "counted"]
@@ -271,8 +272,38 @@ def _conversation_runs(
     if carry is not None and len(carry):
         out.append(_runs(carry, total, params))
     if not out:
-        return _runs(pd.DataFrame({c: [] for c in names}), total, params)
-    return pd.concat(out, ignore_index=True)
+        out.append(_runs(pd.DataFrame({c: [] for c in names}), total, params))
+    return out
+
+
+def _ranked(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The conversations of `parts` in one frame, most novel first (ties by src, then dst,
+    as `conversations` orders them), `parts` emptied. The order comes from the keys alone
+    (Arrow's sort, over the strings as the parts hold them), then each column is joined, put
+    in order and its parts let go: the conversations are held once and a column more, where
+    joining them and then sorting the joined frame would hold them twice, each time."""
+    keys = pa.table(
+        {
+            "bits": pa.chunked_array(
+                [pa.array(p["bits"].to_numpy(dtype="float64")) for p in parts], pa.float64()
+            ),
+            "src": pa.chunked_array([_strings(p["src"]) for p in parts], pa.large_string()),
+            "dst": pa.chunked_array([_strings(p["dst"]) for p in parts], pa.large_string()),
+        }
+    )
+    order = pc.sort_indices(
+        keys, sort_keys=[("bits", "descending"), ("src", "ascending"), ("dst", "ascending")]
+    ).to_numpy()
+    del keys
+    cols: dict[str, pd.Series] = {}
+    for c in list(parts[0].columns):
+        joined = pd.concat([p[c] for p in parts], ignore_index=True)
+        for p in parts:
+            del p[c]
+        cols[c] = joined.take(order).reset_index(drop=True)
+        del joined
+    parts.clear()
+    return pd.DataFrame(cols, copy=False)
 
 
 def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
@@ -336,9 +367,9 @@ def score_archived(
 ) -> Streamed:
     """Score every connection of an archived window against `fp`, out of core (see the module
     docstring). `hosts_info` gives Host.subnet / Host.internal of the hosts the fingerprints do
-    not know; `reported(conversations)` (ranked, `ranked`) which conversations make findings
-    (their most novel connection is fetched and explained even without novel ones, with the
-    hosts' best). Fingerprints `Handed` over are let go once no longer needed."""
+    not know; `reported(conversations)` (most novel first, `_ranked`) which conversations
+    make findings (their most novel connection is fetched and explained even without novel
+    ones, with the hosts' best). Fingerprints `Handed` over are let go once no longer needed."""
     fp = fp.take() if isinstance(fp, Handed) else fp
     results = apart_results(fp)
     with archive.session({"conns": [window]}, parts=["conns"], results=results) as s:
@@ -364,8 +395,8 @@ def score_archived(
             del scored
         log.debug("%s: %d connections in %d combinations scored", window, total, n_combos)
         # ranked now, while little else is held: the step keeps this order (no sorted copy
-        # beside the kept connections later)
-        conv = ranked(
+        # beside the kept connections later), each column put in order as it is joined
+        conv = _ranked(
             _conversation_runs(s.batches("novelty_pairs", {"per_group": PER_GROUP}), total, params)
         )
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
@@ -427,13 +458,6 @@ def score_archived(
         combos=combos,
         combo_ids=rows.column("id").to_numpy().astype(np.int64),
         conn_scores=conn_scores,
-    )
-
-
-def ranked(conv: pd.DataFrame) -> pd.DataFrame:
-    """Conversations most novel first (ties: by src, dst), as `conversations` orders them."""
-    return conv.sort_values(["bits", "src", "dst"], ascending=[False, True, True]).reset_index(
-        drop=True
     )
 
 
