@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from graphnet import features, ingest, windows
 from graphnet.config import Settings
@@ -479,6 +480,13 @@ def _who_stats(
     return out
 
 
+def _compacted(names: pd.Index) -> pd.Index:
+    """The same names as new Python strings, made one after the other (so that they sit
+    together in memory)."""
+    fresh = pa.array(names.to_numpy(dtype=object), type=pa.string()).to_pylist()
+    return pd.Index(fresh, dtype=object)
+
+
 def build(
     as_of: str,
     hist: EdgeHistograms,
@@ -531,11 +539,11 @@ def build(
         ends = ends.astype(str).astype(object)
     # strings sorted as the Python objects they are (code point order, as numpy's str sort):
     # no fixed-width copy of every name
-    hosts = pd.Index(np.sort(ends), dtype=object)
+    hosts: pd.Index = pd.Index(np.sort(ends), dtype=object)
     del ends
     H = len(hosts)
-    src = hosts.get_indexer(edges["src"]).astype(np.int64)
-    dst = hosts.get_indexer(edges["dst"]).astype(np.int64)
+    src = hosts.get_indexer(pd.Index(edges["src"], copy=False)).astype(np.int64)
+    dst = hosts.get_indexer(pd.Index(edges["dst"], copy=False)).astype(np.int64)
 
     # subnet and zone of each host
     sub = pd.Series([None] * H, index=hosts, dtype=object)
@@ -643,10 +651,15 @@ def build(
         "global": 1,
     }
 
+    subnets: pd.Index = pd.Index(subnet_labels, dtype=object)
+    del subnet_labels
     if consume:
-        # what making the edges' codes freed (their names, the engine's table they came
-        # from) goes back to the system before the components' rows come: the C heap and
-        # Arrow's pool would keep it beside them
+        # the names the fingerprints keep made again, side by side: those they replace were
+        # made among the edges' transient objects, and would keep the memory those left
+        # pinned in Python's small-object arenas (at 32 M connections a week, hundreds of
+        # MiB); then what making the codes freed goes back to the system before the
+        # components' rows come (the C heap and Arrow's pool would keep it beside them)
+        hosts, subnets = _compacted(hosts), _compacted(subnets)
         return_free_memory()
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
@@ -708,7 +721,7 @@ def build(
         hosts=hosts,
         host_subnet=host_subnet,
         host_zone=host_zone,
-        subnets=pd.Index(subnet_labels, dtype=object),
+        subnets=subnets,
         pair_keys=pair_keys,
         pairs=pairs,
         sp_keys=sp_keys,
