@@ -588,10 +588,19 @@ def build(
     windows_sorted = sorted({str(w) for w in real.edges["window"]})
     widx = pd.Index(windows_sorted)
     real_win = widx.get_indexer(pd.Index(real.edges["window"].astype(str))).astype(np.int64)
+    subnets: pd.Index = pd.Index(subnet_labels, dtype=object)
+    del subnet_labels
     if consume:  # the names are codes now: the edges' string columns go from the input frames
         for frame in {id(f): f for f in (real.edges, edges)}.values():
             for c in [c for c in NAMED if c in frame.columns]:
                 del frame[c]
+        # the names the fingerprints keep made again, side by side: those they replace were
+        # made among the edges' transient objects, and would keep the memory those left
+        # pinned in Python's small-object arenas (at 32 M connections a week, hundreds of
+        # MiB); then what making the codes freed goes back to the system before the pairs'
+        # and the new-pair counts' arrays are made (the C heap and Arrow's pool would keep it)
+        hosts, subnets = _compacted(hosts), _compacted(subnets)
+        return_free_memory()
     pair_windows = np.zeros(P, dtype=np.int64)
     if n_real:
         pw = np.unique(pair_of_edge[:n_real] * (len(widx) + 1) + real_win)
@@ -632,7 +641,7 @@ def build(
         host_zone,
         host_subnet,
         pair_sp,
-        (H, P, len(subnet_labels), len(sp_keys)),
+        (H, P, len(subnets), len(sp_keys)),
         first_ts=real.edges["first"].to_numpy(dtype="float64") if timed else None,
         last_ts=real.edges["last"].to_numpy(dtype="float64") if timed else None,
     )
@@ -651,16 +660,6 @@ def build(
         "global": 1,
     }
 
-    subnets: pd.Index = pd.Index(subnet_labels, dtype=object)
-    del subnet_labels
-    if consume:
-        # the names the fingerprints keep made again, side by side: those they replace were
-        # made among the edges' transient objects, and would keep the memory those left
-        # pinned in Python's small-object arenas (at 32 M connections a week, hundreds of
-        # MiB); then what making the codes freed goes back to the system before the
-        # components' rows come (the C heap and Arrow's pool would keep it beside them)
-        hosts, subnets = _compacted(hosts), _compacted(subnets)
-        return_free_memory()
     vocab: dict[str, pd.Index] = {}
     levels: dict[str, dict[str, LevelHist]] = {}
     whole: dict[str, dict[str, bool]] = {lvl: {} for lvl in sinks or {}}
