@@ -331,9 +331,7 @@ def score_window(
     (then the smallest uid). Fingerprints `Handed` over are let go as soon as the scoring no
     longer needs them (`score_archived`)."""
     params = params or NoveltyParams()
-    held = fp.fingerprints if isinstance(fp, Handed) else fp
-    if held is None:
-        raise ValueError("the fingerprints handed over were already taken")
+    held = fp.peek() if isinstance(fp, Handed) else fp
     baseline_windows, feedback = list(held.windows), held.feedback
     del held
 

@@ -123,11 +123,16 @@ class Handed:
     def __init__(self, fingerprints: Fingerprints) -> None:
         self.fingerprints: Fingerprints | None = fingerprints
 
+    def peek(self) -> Fingerprints:
+        """The fingerprints, still held here."""
+        if self.fingerprints is None:
+            raise ValueError("the fingerprints handed over were already taken")
+        return self.fingerprints
+
     def take(self) -> Fingerprints:
         """The fingerprints, forgotten here."""
-        fp, self.fingerprints = self.fingerprints, None
-        if fp is None:
-            raise ValueError("the fingerprints handed over were already taken")
+        fp = self.peek()
+        self.fingerprints = None
         return fp
 
 
