@@ -167,6 +167,19 @@ def test_edge_histograms_of_the_engine_match_the_pandas_aggregation(tmp_path: Pa
     assert len(hists) == 2 and "other" in hists
 
 
+def test_the_engine_s_edges_hold_each_name_once_as_a_python_string(tmp_path: Path) -> None:
+    # the build codes the edges' hosts and windows from these columns: read as objects they
+    # must be the frame's own strings, one per distinct name, not a new string per edge
+    archive = archived(tmp_path, folding_frame())
+    got = baseline.archive_edges(archive, archive.windows(), archive.settings)
+    for col in ("src", "dst", "window"):
+        column = got.edges[col]
+        assert column.dtype == object
+        vals = column.to_numpy(dtype=object)
+        assert np.shares_memory(vals, column.to_numpy(dtype=object))
+        assert len({id(v) for v in vals}) == len(set(vals)) < len(vals)
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -563,7 +563,11 @@ def build(
         if internal[h] is None:
             internal[h] = info.get("internal")
     sub = sub.where(sub.notna(), pd.Series(hosts.to_numpy(dtype=object), index=hosts))
-    host_subnet_codes, subnet_labels = pd.factorize(sub.astype(str).to_numpy(), sort=False)
+    labels = sub.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(labels, skipna=False) != "string":
+        labels = labels.astype(str).astype(object)
+    host_subnet_codes, subnet_labels = pd.factorize(labels, sort=False)
+    del labels
     host_subnet = host_subnet_codes.astype(np.int64)
     host_zone = internal.fillna(False).astype(bool).to_numpy().astype(np.int64)
     del sub, internal, missing, host_subnet_codes
@@ -587,7 +591,10 @@ def build(
     is_real = np.arange(len(edges)) < n_real
     windows_sorted = sorted({str(w) for w in real.edges["window"]})
     widx = pd.Index(windows_sorted)
-    real_win = widx.get_indexer(pd.Index(real.edges["window"].astype(str))).astype(np.int64)
+    # each edge's window by the codes of its distinct windows: no string made per edge
+    win_codes, win_names = pd.factorize(real.edges["window"].to_numpy(dtype=object))
+    real_win = widx.get_indexer(pd.Index([str(w) for w in win_names]))[win_codes].astype(np.int64)
+    del win_codes, win_names
     subnets: pd.Index = pd.Index(subnet_labels, dtype=object)
     del subnet_labels
     if consume:  # the names are codes now: the edges' string columns go from the input frames

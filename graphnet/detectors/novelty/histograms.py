@@ -165,9 +165,9 @@ def edge_histograms_from_tables(
 
     frame = pd.DataFrame(
         {
-            "src": text("src"),
-            "dst": text("dst"),
-            "window": text("win"),
+            "src": named(text("src")),
+            "dst": named(text("dst")),
+            "window": named(text("win")),
             "conns": edges.column("conns").cast(pa.float64()).to_numpy(),
         }
     )
@@ -194,6 +194,13 @@ def edge_histograms_from_tables(
             distinct,
         )
     return EdgeHistograms(frame, comps)
+
+
+def named(values: np.ndarray) -> pd.Series:
+    """An edges frame's column of names (hosts, windows) as the Python strings it is given
+    (pandas would make a string column of them, whose every read as objects, to code the
+    names, makes a new Python string per row)."""
+    return pd.Series(values.astype(object, copy=False), dtype=object)
 
 
 def shared_strings(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -250,9 +257,9 @@ def edge_histograms_from_batches(
     names = edges.column_names
     frame = pd.DataFrame(
         {
-            "src": shared_strings(edges.column("src")),
-            "dst": shared_strings(edges.column("dst")),
-            "window": shared_strings(edges.column("win")),
+            "src": named(shared_strings(edges.column("src"))),
+            "dst": named(shared_strings(edges.column("dst"))),
+            "window": named(shared_strings(edges.column("win"))),
             "conns": edges.column("conns").cast(pa.float64()).to_numpy(),
         }
     )
@@ -325,9 +332,9 @@ def edge_histograms_from_table(table: pa.Table) -> EdgeHistograms:
 
     edges = pd.DataFrame(
         {
-            "src": table.column("src").to_numpy(zero_copy_only=False).astype(object),
-            "dst": table.column("dst").to_numpy(zero_copy_only=False).astype(object),
-            "window": table.column("window").to_numpy(zero_copy_only=False).astype(object),
+            "src": named(table.column("src").to_numpy(zero_copy_only=False)),
+            "dst": named(table.column("dst").to_numpy(zero_copy_only=False)),
+            "window": named(table.column("window").to_numpy(zero_copy_only=False)),
             "conns": pc.fill_null(table.column("conns"), 0).to_numpy().astype("float64"),
         }
     )
