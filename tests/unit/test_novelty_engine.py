@@ -835,3 +835,61 @@ def test_the_conversations_are_joined_most_novel_first_as_pandas_sorts_them(
     got = streamed._ranked(parts)
     assert parts == []
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.sampled_from(["10.0.0.1", "10.0.0.10", "é", "a"]),  # src
+            st.sampled_from(["10.0.0.1", "b", "ü1"]),  # dst
+            st.lists(st.sampled_from([0.0, 2.0, 9.5, 30.0]), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    cuts=st.lists(st.integers(0, 40), max_size=4),
+)
+@settings(max_examples=150, deadline=None)
+def test_the_conversations_streamed_in_batches_are_those_of_all_the_runs(
+    runs: list[tuple[str, str, list[float]]], cuts: list[int]
+) -> None:
+    # novelty_pairs' rows: by pair (a pair may come back after another: a new conversation
+    # only where src or dst changes), most novel first within it; cut into batches anywhere,
+    # a pair's rows split between batches
+    src, dst, bits = [], [], []
+    for s, d, bs in runs:
+        for b in sorted(bs, reverse=True):
+            src.append(s)
+            dst.append(d)
+            bits.append(b)
+    n = len(src)
+    table = pa.table(
+        {
+            "src": pa.array(src, type=pa.string()),
+            "dst": pa.array(dst, type=pa.string()),
+            "conn_bits": pa.array(bits, type=pa.float64()),
+            "who_bits": pa.array([1.0 if s == "é" else 0.0 for s in src], type=pa.float64()),
+            "n": pa.array([1 + i % 3 for i in range(n)], type=pa.int64()),
+            "counted": pa.array([1.0 + i % 2 for i in range(n)], type=pa.float64()),
+        }
+    )
+    bounds = sorted({0, n, *(c for c in cuts if c < n)})
+    batches = [table.slice(a, b - a).to_batches()[0] for a, b in itertools.pairwise(bounds)]
+    total = 50
+    params = NoveltyParams()
+    got = pd.concat(streamed._conversation_runs(iter(batches), total, params), ignore_index=True)
+    want = conversations_from_runs(
+        np.asarray(src, dtype=object),
+        np.asarray(dst, dtype=object),
+        np.asarray(bits, dtype="float64"),
+        table.column("who_bits").to_numpy(),
+        table.column("n").to_numpy(),
+        table.column("counted").to_numpy(),
+        total,
+        params,
+    )
+    assert got["src"].dtype == "str" and got["dst"].dtype == "str"
+    pd.testing.assert_frame_equal(
+        got.astype({"src": object, "dst": object}),
+        want.astype({"src": object, "dst": object}),
+    )

@@ -267,8 +267,10 @@ def _conversation_runs(
             f = pd.concat([carry, f], ignore_index=True)
         if f.empty:
             continue
-        src, dst = f["src"].to_numpy(dtype=object), f["dst"].to_numpy(dtype=object)
-        same = (src == src[-1]) & (dst == dst[-1])
+        # the last pair's rows, compared as the frame holds the names (no string made a row)
+        same = ((f["src"] == f["src"].iloc[-1]) & (f["dst"] == f["dst"].iloc[-1])).to_numpy(
+            dtype=bool
+        )
         cut = len(f) - int(np.argmin(same[::-1])) if not same.all() else 0
         carry = f.iloc[cut:]
         done = f.iloc[:cut]
@@ -277,7 +279,8 @@ def _conversation_runs(
     if carry is not None and len(carry):
         out.append(_runs(carry, total, params))
     if not out:
-        out.append(_runs(pd.DataFrame({c: [] for c in names}), total, params))
+        empty = {c: pd.Series([], dtype="str" if c in ("src", "dst") else "float64") for c in names}
+        out.append(_runs(pd.DataFrame(empty), total, params))
     return out
 
 
@@ -313,10 +316,20 @@ def _ranked(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
     """`conversations_from_runs` of complete pairs, their src and dst held as Arrow strings
-    (as Python strings, each conversation's ends would take about 65 bytes each)."""
+    (as Python strings, each conversation's ends would take about 65 bytes each). The pairs
+    are told apart by number (a new one where src or dst changes: the rows come by pair), so
+    that no Python string is made per row: made and let go by the million, they would leave
+    Python's small-object arenas holding the memory freed around the objects kept."""
+    src, dst = _strings(f["src"]), _strings(f["dst"])
+    change = np.ones(len(f), dtype=bool)
+    if len(f) > 1:
+        change[1:] = pc.or_(
+            pc.not_equal(src[1:], src[:-1]), pc.not_equal(dst[1:], dst[:-1])
+        ).to_numpy(zero_copy_only=False)
+    pair = np.cumsum(change) - 1
     out = conversations_from_runs(
-        f["src"].to_numpy(dtype=object),
-        f["dst"].to_numpy(dtype=object),
+        pair,
+        np.zeros(len(f), dtype=np.int64),
         f["conn_bits"].to_numpy(dtype="float64"),
         f["who_bits"].to_numpy(dtype="float64"),
         f["n"].to_numpy(dtype=np.int64),
@@ -324,8 +337,9 @@ def _runs(f: pd.DataFrame, total: int, params: NoveltyParams) -> pd.DataFrame:
         total,
         params,
     )
-    for c in ("src", "dst"):
-        out[c] = pd.array(out[c].to_numpy(dtype=object), dtype="str")
+    starts = pa.array(np.flatnonzero(change), type=pa.int64())
+    for c, names in (("src", src), ("dst", dst)):
+        out[c] = pd.array(names.take(starts), dtype="str")
     return out
 
 
