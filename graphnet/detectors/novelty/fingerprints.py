@@ -480,6 +480,15 @@ def _who_stats(
     return out
 
 
+def _as_strings(values: np.ndarray) -> np.ndarray:
+    """Names as an object array of Python strings: `values` itself when they are strings
+    already (no new string made), else each one's `str`."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    out: np.ndarray = values.astype(str).astype(object)
+    return out
+
+
 def _compacted(names: pd.Index) -> pd.Index:
     """The same names as new Python strings, made one after the other (so that they sit
     together in memory)."""
@@ -534,9 +543,9 @@ def build(
         raise ValueError(f"baseline of {as_of} contains windows not before it: {bad}")
     # hosts in id order: pair codes then follow (src, dst) order, the order in which the engine
     # gives a window's combinations, so a batch of them needs one range of pairs (`pair_view`)
-    ends = pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()]))
-    if pd.api.types.infer_dtype(ends, skipna=False) != "string":
-        ends = ends.astype(str).astype(object)
+    ends = _as_strings(
+        pd.unique(np.concatenate([edges["src"].to_numpy(), edges["dst"].to_numpy()]))
+    )
     # strings sorted as the Python objects they are (code point order, as numpy's str sort):
     # no fixed-width copy of every name
     hosts: pd.Index = pd.Index(np.sort(ends), dtype=object)
@@ -563,11 +572,9 @@ def build(
         if internal[h] is None:
             internal[h] = info.get("internal")
     sub = sub.where(sub.notna(), pd.Series(hosts.to_numpy(dtype=object), index=hosts))
-    labels = sub.to_numpy(dtype=object)
-    if pd.api.types.infer_dtype(labels, skipna=False) != "string":
-        labels = labels.astype(str).astype(object)
-    host_subnet_codes, subnet_labels = pd.factorize(labels, sort=False)
-    del labels
+    host_subnet_codes, subnet_labels = pd.factorize(
+        _as_strings(sub.to_numpy(dtype=object)), sort=False
+    )
     host_subnet = host_subnet_codes.astype(np.int64)
     host_zone = internal.fillna(False).astype(bool).to_numpy().astype(np.int64)
     del sub, internal, missing, host_subnet_codes
@@ -589,12 +596,15 @@ def build(
 
     conns = edges["conns"].to_numpy(dtype="float64")
     is_real = np.arange(len(edges)) < n_real
-    windows_sorted = sorted({str(w) for w in real.edges["window"]})
-    widx = pd.Index(windows_sorted)
     # each edge's window by the codes of its distinct windows: no string made per edge
-    win_codes, win_names = pd.factorize(real.edges["window"].to_numpy(dtype=object))
-    real_win = widx.get_indexer(pd.Index([str(w) for w in win_names]))[win_codes].astype(np.int64)
-    del win_codes, win_names
+    win_codes, win_names = pd.factorize(
+        real.edges["window"].to_numpy(dtype=object), use_na_sentinel=False
+    )
+    win_text = [str(w) for w in win_names]
+    windows_sorted = sorted(set(win_text))
+    widx = pd.Index(windows_sorted)
+    real_win = widx.get_indexer(pd.Index(win_text))[win_codes].astype(np.int64)
+    del win_codes, win_names, win_text
     subnets: pd.Index = pd.Index(subnet_labels, dtype=object)
     del subnet_labels
     if consume:  # the names are codes now: the edges' string columns go from the input frames
