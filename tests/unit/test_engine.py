@@ -397,6 +397,103 @@ def test_a_statement_too_large_for_the_lean_share_gets_the_whole_limit_back(
     )
 
 
+@st.composite
+def record_batches(draw: st.DrawFn) -> tuple[pa.Schema, list[pa.RecordBatch]]:
+    """Batches of a result: integers, floats, booleans and strings (unicode, empty), with and
+    without nulls, a list column, batches of any size (none, empty ones)."""
+    schema = pa.schema(
+        [
+            ("i", pa.int64()),
+            ("i_null", pa.int32()),
+            ("f", pa.float64()),
+            ("b", pa.bool_()),
+            ("s", pa.string()),
+            ("ls", pa.large_string()),
+            ("l", pa.list_(pa.int64())),
+        ]
+    )
+    text = st.one_of(st.none(), st.sampled_from(["", "a", "é", "10.0.0.1", "x" * 40]))
+    out = []
+    for n in draw(st.lists(st.integers(0, 6), max_size=4)):
+        cols = [
+            pa.array(draw(st.lists(st.integers(-(2**40), 2**40), min_size=n, max_size=n))),
+            pa.array(
+                draw(st.lists(st.one_of(st.none(), st.integers(-5, 5)), min_size=n, max_size=n)),
+                pa.int32(),
+            ),
+            pa.array(draw(st.lists(st.floats(allow_nan=True), min_size=n, max_size=n))),
+            pa.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
+            pa.array(draw(st.lists(text, min_size=n, max_size=n)), pa.string()),
+            pa.array(draw(st.lists(text, min_size=n, max_size=n)), pa.large_string()),
+            pa.array([[k] * (k % 3) for k in range(n)], pa.list_(pa.int64())),
+        ]
+        out.append(pa.RecordBatch.from_arrays(cols, schema=schema))
+    return schema, out
+
+
+@given(record_batches())
+@settings(max_examples=150, deadline=None)
+def test_a_result_read_batch_by_batch_is_the_frame_arrow_makes_of_it(
+    got: tuple[pa.Schema, list[pa.RecordBatch]],
+) -> None:
+    """`frame_of` (each batch copied out and let go) gives the frame `to_pandas` makes of the
+    whole result: the same columns, types and values, an empty result included."""
+    schema, batches = got
+    want = pa.Table.from_batches(batches, schema=schema).to_pandas()
+    frame = engine.frame_of(pa.RecordBatchReader.from_batches(schema, batches))
+    pd.testing.assert_frame_equal(frame, want, check_exact=True)
+
+
+def test_a_result_read_batch_by_batch_holds_no_part_of_its_batches() -> None:
+    """The frame `frame_of` makes is the only copy: once the batches are gone, nothing of
+    their memory is held (a view of them would keep it)."""
+    pool = pa.proxy_memory_pool(pa.system_memory_pool())
+    schema = pa.schema(
+        [
+            ("n", pa.int64()),
+            ("x", pa.float64()),
+            ("s", pa.string()),
+            ("ls", pa.large_string()),
+            ("l", pa.list_(pa.int64())),
+        ]
+    )
+    batches = [
+        pa.RecordBatch.from_arrays(
+            [
+                pa.array(np.arange(k, k + 1000), pa.int64(), memory_pool=pool),
+                pa.array(np.linspace(0, 1, 1000), pa.float64(), memory_pool=pool),
+                pa.array([f"C{i}" for i in range(1000)], pa.string(), memory_pool=pool),
+                pa.array([f"D{i}" for i in range(1000)], pa.large_string(), memory_pool=pool),
+                pa.array([[i] for i in range(1000)], pa.list_(pa.int64()), memory_pool=pool),
+            ],
+            schema=schema,
+        )
+        for k in range(3)
+    ]
+    assert pool.bytes_allocated() > 0
+    frame = engine.frame_of(pa.RecordBatchReader.from_batches(schema, batches))
+    del batches
+    assert pool.bytes_allocated() == 0
+    assert frame["n"].tolist() == [k + i for k in range(3) for i in range(1000)]
+    assert frame["s"].dtype == "str" and frame["s"].iloc[-1] == "C999"
+    assert frame["ls"].iloc[0] == "D0" and list(frame["l"].iloc[-1]) == [999]
+
+
+def test_a_result_too_large_for_the_lean_share_is_read_again_with_the_whole_limit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Session.frame` within a lean block runs the whole read again with the session's limit
+    when it runs out of memory while it reads (the engine runs a result as it is read)."""
+    big = "SELECT len(list(i)) AS n FROM range(30000000) t(i)"
+    monkeypatch.setattr(engine, "statements", lambda name: [big])
+    archive = Archive(Settings(home=tmp_path, engine_memory="600MiB", engine_threads=1))
+    with archive.engine().session() as s, s.lean():
+        with caplog.at_level(logging.INFO, logger="graphnet.engine"):
+            got = s.frame("big")
+        assert got["n"].tolist() == [30_000_000]
+        assert "needs more than the lean limit; the whole 600MiB again" in caplog.text
+
+
 def test_sizes_read_as_the_engine_reads_them() -> None:
     assert size_bytes("1GB") == 10**9 and size_bytes(" 1.5 GiB") == 3 * 2**29
     assert size_bytes("256MiB") == 2**28 and size_bytes("2kb") == 2000
