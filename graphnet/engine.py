@@ -120,8 +120,7 @@ class Session:
         self.con = con
         self.spill = spill
         self.settings = settings
-        self._lean: int | None = None  # the lowered limit, within a `lean` block that set it
-        self._wide = False  # the whole limit given back within the block (`_widening`)
+        self._lean = False  # within a `lean` block that lowered the limit
 
     def bind(self, table: str, select: str) -> None:
         """Make `table` a temporary view of `select` (the archive's binding of a name to files)."""
@@ -150,57 +149,32 @@ class Session:
             self._widening(functools.partial(self.con.execute, s, _used(s, params)))
         return functools.partial(self.con.sql, stmts[-1], params=_used(stmts[-1], params))
 
-    def _fetch(
-        self,
-        stmts: Sequence[str],
-        params: Mapping[str, Any] | None,
-        how: Fetch[T],
-        *,
-        streamed: bool = False,
-    ) -> T:
+    def _fetch(self, stmts: Sequence[str], params: Mapping[str, Any] | None, how: Fetch[T]) -> T:
         """Run statements and fetch the last one's result `how`, through `_widening`."""
         last = self._prepared(stmts, params)
-        return self._widening(lambda: how(last()), streamed=streamed)
+        return self._widening(lambda: how(last()))
 
     def _set_limit(self, size: int) -> None:
         self.con.execute(f"SET memory_limit = '{size}B'")
 
-    def _widening(self, run: Callable[[], T], *, streamed: bool = False) -> T:
-        """`run()`; when it runs out of memory within a lean block, it runs again with the
-        session's whole limit, and the block is lean again once it is done (a `streamed`
-        result: once it is read, `_relean`): being lean is an economy, never the cause of a
-        failure, and one statement that needs more does not make the rest of the block hold
-        more. A failed statement changed nothing (DuckDB rolls it back), so it can run
-        again."""
+    def _widening(self, run: Callable[[], T]) -> T:
+        """`run()`; when it runs out of memory within a lean block, the session's whole limit
+        is given back for the rest of the block and it runs again: being lean is an economy,
+        never the cause of a failure. A failed statement changed nothing (DuckDB rolls it
+        back), so it can run again."""
         try:
             return run()
         except duckdb.OutOfMemoryException as exc:
-            if self._lean is None or self._wide:
+            if not self._lean:
                 raise
             log.info(
-                "engine: a statement needs more than the lean limit; the whole %s for it: %s",
+                "engine: a statement needs more than the lean limit; the whole %s again: %s",
                 self.settings.memory_limit,
                 str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory",
             )
             self._set_limit(size_bytes(self.settings.memory_limit))
-            self._wide = True
-        try:
+            self._lean = False
             return run()
-        finally:
-            if not streamed:
-                self._relean()
-
-    def _relean(self) -> None:
-        """Back to the lean block's limit after a statement that needed the whole one; when
-        the engine cannot free enough for it, the whole limit stays for the block."""
-        if self._lean is None or not self._wide:
-            return
-        try:
-            self._set_limit(self._lean)
-        except duckdb.Error as exc:
-            log.debug("engine: memory limit kept at %s: %s", self.settings.memory_limit, exc)
-            return
-        self._wide = False
 
     @contextlib.contextmanager
     def _guard(self, name: str) -> Iterator[None]:
@@ -226,15 +200,9 @@ class Session:
     ) -> Iterator[pa.RecordBatch]:
         """The result of a statement in batches of at most `rows` rows (in a lean block, a
         statement that runs out of memory before its first batch runs again with the whole
-        limit, which it keeps until it is read; after its first batch, the failure is
-        raised)."""
+        limit; after it, the failure is raised)."""
         with self._guard(name):
-            try:
-                yield from self._fetch(
-                    statements(name), params, lambda r: r.to_arrow_reader(rows), streamed=True
-                )
-            finally:
-                self._relean()
+            yield from self._fetch(statements(name), params, lambda r: r.to_arrow_reader(rows))
 
     def frame(
         self, name: str, params: Mapping[str, Any] | None = None, rows: int = BATCH_ROWS
@@ -261,10 +229,10 @@ class Session:
         folder: for a caller that builds large arrays in Python while it reads results. The
         session's limit again after the block. When the engine cannot free enough (it is
         holding a result that is being read) the limit stays as it was; a statement that
-        needs more than the lean share gets the whole limit for itself (`_widening`)."""
+        needs more than the lean share gets the whole limit back (`_widening`)."""
         whole = size_bytes(self.settings.memory_limit)
         lean = max(int(whole * share), LEAN_MIN_BYTES)
-        if lean >= whole or self._lean is not None:
+        if lean >= whole or self._lean:
             yield
             return
         try:
@@ -273,11 +241,11 @@ class Session:
             log.debug("engine: memory limit kept at %s: %s", self.settings.memory_limit, exc)
             yield
             return
-        self._lean, self._wide = lean, False
+        self._lean = True
         try:
             yield
         finally:
-            self._lean, self._wide = None, False
+            self._lean = False
             self._set_limit(whole)
 
     def scalar(self, name: str, params: Mapping[str, Any] | None = None) -> Any:
