@@ -411,16 +411,17 @@ def score_archived(
             # and the last one before the conversations
             del scored
         log.debug("%s: %d connections in %d combinations scored", window, total, n_combos)
-        # the rest runs next to the fingerprints and the conversations that Python holds: the
+        # ranked now, while little else is held: the step keeps this order (no sorted copy
+        # beside the kept connections later), each column put in order as it is joined
+        conv = _ranked(
+            _conversation_runs(s.batches("novelty_pairs", {"per_group": PER_GROUP}), total, params)
+        )
+        wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
+        s.lookup("novelty_bounds", _bounds(conv, wanted))
+        # the rest runs next to the conversations and the fingerprints that Python holds: the
         # engine keeps a lean share of its memory, its temporary tables (scored combinations,
         # novel rows) and what its joins and sorts need beyond that on disk
         with s.lean():
-            # ranked now, while little else is held: the step keeps this order (no sorted copy
-            # beside the kept connections later), each column put in order as it is joined
-            pairs = s.batches("novelty_pairs", {"per_group": PER_GROUP})
-            conv = _ranked(_conversation_runs(pairs, total, params))
-            wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
-            s.lookup("novelty_bounds", _bounds(conv, wanted))
             best = s.table("novelty_best")  # keeps the novel rows (`novelty_novel_rows`)
             conv = _with_best(conv, best)
             del best
