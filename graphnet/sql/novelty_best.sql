@@ -1,7 +1,7 @@
 -- The novel connections of a window's conversations, and per conversation the first and last
 -- time of them and its most novel connection's combination.
 --
--- First the rows (`novelty_novel_rows`, kept for `novelty_kept.sql`): per pair of
+-- First the rows (`novelty_novel_rows`, kept for `novelty_novel.sql`): per pair of
 -- `novelty_bounds` (src, dst, k, level, everything), its connections ranked most novel first
 -- (conn_bits descending, then ts, then uid; rnk 1 = the pair's most novel one); the k first are
 -- its novel ones (all of them when `everything`: a pair without history), and the first is kept

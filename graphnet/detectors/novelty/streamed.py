@@ -8,11 +8,11 @@ there too: the window p-values' counts (`novelty_pairs.sql`), each pair's runs o
 connections, which stream through `conversations_from_runs`, and each host's highest scores
 (`novelty_host_top.sql`). Only then are the connections themselves joined back, and only those
 the results need: the novel connections of each conversation (kept in the engine by
-`novelty_best.sql`) and a systematic sample of the others for the report's chart (every
-connection of a window of at most `SAMPLE_ROWS`), read last and once, in the order they are
-kept (`novelty_kept.sql`, `Session.frame`) — or every connection's score when the caller asks
-for it (`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the fingerprints and
-what grows with pairs and hosts, never the window.
+`novelty_best.sql`, read by `novelty_novel.sql` last) and a systematic sample of the others for
+the report's chart (`novelty_sample.sql`: every connection of a window of at most
+`SAMPLE_ROWS`) — or every connection's score when the caller asks for it
+(`novelty_conn_scores.sql`, the evaluation). Python holds a batch, the fingerprints and what
+grows with pairs and hosts, never the window.
 
 Ties are broken by time: a conversation's connections are ranked by conn_bits, then ts, then
 uid (its novel ones are the first of that order, its most novel one the very first).
@@ -360,13 +360,15 @@ def _bounds(conv: pd.DataFrame, wanted: np.ndarray) -> pa.Table:
     )
 
 
-def _connections(f: pd.DataFrame, total: int) -> pd.DataFrame:
-    """The kept connections with their scores (`novelty_kept`, in their order) -> COLUMNS,
-    novel, rnk, id."""
+def _rows(table: pa.Table, total: int) -> pd.DataFrame:
+    """Joined-back connections with their scores -> COLUMNS (+ whatever else they have), a
+    block per column (so that `_stored` can let each go once it is taken). Consumes `table`:
+    each of its columns is let go once converted."""
+    f = table.to_pandas(split_blocks=True, self_destruct=True)
     f["p_value"] = p_values(
         f["conn_bits"].to_numpy(dtype="float64"), f["counted"].to_numpy(dtype="float64"), total
     )
-    return f[[*COLUMNS, "novel", "rnk", "id"]]
+    return f
 
 
 def score_archived(
@@ -418,13 +420,15 @@ def score_archived(
         )
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
-        # the rest runs next to the conversations and the fingerprints that Python holds: the
-        # engine keeps a lean share of its memory, its temporary tables (scored combinations,
-        # novel rows) and what its joins and sorts need beyond that on disk
+        best = s.table("novelty_best")  # keeps the novel rows (`novelty_novel_rows`)
+        # the rest builds frames in Python (next to the conversations and the fingerprints)
+        # from small results: the engine keeps its temporary tables (scored combinations,
+        # novel rows) on disk meanwhile
         with s.lean():
-            best = s.table("novelty_best")  # keeps the novel rows (`novelty_novel_rows`)
             conv = _with_best(conv, best)
             del best
+            step = max(1, math.ceil(total / max(sample_rows, 1)))
+            sample = _rows(s.table("novelty_sample", {"step": step}), total).assign(novel=False)
             top = _frame(s.table("novelty_host_top", {"top": HOST_TOP}))
             hs, host_best = _host_scores(top)
             ids = np.unique(
@@ -458,13 +462,12 @@ def score_archived(
                     got["score"].to_numpy(dtype="float64"),
                     index=got["uid"].astype(str).to_numpy(),
                 )
-            # the kept connections last, once the fingerprints are gone: in the order they
-            # are kept (the engine sorts them), read batch by batch and held once
-            step = max(1, math.ceil(total / max(sample_rows, 1)))
-            stored = _connections(s.frame("novelty_kept", {"step": step}), total)
-    # what the session and the batches freed goes back to the system (the C heap would keep
-    # it, and the step's peak with it)
+            # the novel rows last: of all the block reads, only `_stored` needs them
+            novel = _rows(s.table("novelty_novel"), total)
+    # what the session and the batches freed goes back to the system before the kept
+    # connections are made (the C heap would keep it, and the step's peak with it)
     return_free_memory()
+    stored = _stored(novel, sample)
     return Streamed(
         connections=stored,
         conversations=conv,
@@ -493,10 +496,60 @@ def _with_best(conv: pd.DataFrame, best: pa.Table) -> pd.DataFrame:
     return out
 
 
+def _among(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """Which of the strings `values` are among the strings `among`, by Arrow's `is_in`, over
+    the strings as the frames hold them (pandas' `isin` of millions of strings holds about 400
+    bytes per string of `among` in Python objects, and the heap keeps them). The hash table is
+    made of the shorter side: of `among`, only those among `values` are hashed when `among`
+    is the longer."""
+    if not len(values) or not len(among):
+        return np.zeros(len(values), dtype=bool)
+    v, a = _strings(values), _strings(among)
+    if len(a) > len(v):
+        a = a.filter(pc.is_in(a, value_set=v))
+    found = pc.is_in(v, value_set=a)
+    out: np.ndarray = found.to_numpy(zero_copy_only=False).astype(bool)
+    return out
+
+
 def _strings(values: pd.Series) -> pa.Array:
     """A string column as Arrow large strings (without a copy when the frame holds them so)."""
     out: pa.Array = pa.array(values, type=pa.large_string())
     return out
+
+
+def _stored(novel: pd.DataFrame, sample: pd.DataFrame) -> pd.DataFrame:
+    """The connections kept: the novel ones (and the most novel one of the conversations that
+    make findings without any), then the sampled others, in (ts, uid) order. Consumes `novel`:
+    each of its columns is let go once taken (a block per column, `_rows`), and the pages Arrow
+    held it in are handed back at once (its numbers are Arrow's memory, the taken copies the C
+    heap's: one could not reuse the other), so that the kept rows are not held twice."""
+    rest = sample[~_among(sample["uid"], novel["uid"])].copy()
+    rest["rnk"] = 0
+
+    def both(col: str) -> pd.Series:
+        return pd.concat([novel[col], rest[col]], ignore_index=True)
+
+    # the order from the keys alone (Arrow's stable sort, over the strings as the frames
+    # hold them: pandas' sort of millions of uids holds a copy of them as it factorises),
+    # then each column taken once
+    keys = pa.table(
+        {
+            "ts": pa.chunked_array(
+                [pa.array(f["ts"], type=pa.float64()) for f in (novel, rest)], pa.float64()
+            ),
+            "uid": pa.chunked_array([_strings(f["uid"]) for f in (novel, rest)], pa.large_string()),
+        }
+    )
+    order = pc.sort_indices(keys, sort_keys=[("ts", "ascending"), ("uid", "ascending")])
+    order = order.to_numpy()
+    del keys
+    cols: dict[str, pd.Series] = {}
+    for c in (*COLUMNS, "novel", "rnk", "id"):
+        cols[c] = both(c).take(order).reset_index(drop=True)
+        del novel[c]
+        pa.default_memory_pool().release_unused()
+    return pd.DataFrame(cols, copy=False)
 
 
 def top_mean(hosts: np.ndarray, scores: np.ndarray, top: int = HOST_TOP) -> pd.Series:
