@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
-import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from graphnet.errors import ConfigError, DiskFull, EngineOutOfMemory, is_disk_full
@@ -204,19 +202,6 @@ class Session:
         with self._guard(name):
             yield from self._fetch(statements(name), params, lambda r: r.to_arrow_reader(rows))
 
-    def frame(
-        self, name: str, params: Mapping[str, Any] | None = None, rows: int = BATCH_ROWS
-    ) -> pd.DataFrame:
-        """The whole result of a statement as a frame, read in batches of at most `rows` rows
-        and held once (`frame_of`): for a large result that Python keeps (where
-        `table(...).to_pandas()` holds the engine's result and the frame made of it at once).
-        The whole read runs again with the session's limit when it runs out of memory within a
-        lean block, as `table` does (`_widening`)."""
-        with self._guard(name):
-            return self._fetch(
-                statements(name), params, lambda r: frame_of(r.to_arrow_reader(rows))
-            )
-
     def rows(self, text: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """The rows of a statement given as text (what the archive itself asks: short)."""
         with self._guard("inline"):
@@ -252,55 +237,6 @@ class Session:
         with self._guard(name):
             rows = self._fetch(statements(name), params, lambda r: r.fetchall())
         return rows[0][0] if rows else None
-
-
-def frame_of(reader: pa.RecordBatchReader) -> pd.DataFrame:
-    """A result read batch by batch into a frame that is the only copy of it: each batch's
-    numbers and booleans are copied into arrays (joined column by column at the end), its
-    strings into Arrow large strings (the frame's `str` columns, without a further copy),
-    other types into Arrow arrays (converted at the end), and the batch let go before the next
-    one is read. Integers with nulls become floats with NaN, as `to_pandas` makes them."""
-    schema = reader.schema
-    names = schema.names
-    if len(set(names)) != len(names):
-        raise ValueError(f"a result with repeated column names: {names}")
-    parts: list[list[Any]] = [[] for _ in names]
-    kinds = [_kind(f.type) for f in schema]
-    for batch in reader:
-        for i, kind in enumerate(kinds):
-            parts[i].append(_copied(batch.column(i), kind))
-    cols: dict[str, Any] = {}
-    for i, (f, kind) in enumerate(zip(schema, kinds, strict=True)):
-        got, parts[i] = parts[i], []
-        if kind == "str":
-            cols[f.name] = pd.array(pa.chunked_array(got, pa.large_string()), dtype="str")
-        elif kind == "number":
-            cols[f.name] = (
-                np.concatenate(got) if got else np.zeros(0, dtype=f.type.to_pandas_dtype())
-            )
-        else:
-            cols[f.name] = pa.chunked_array(got, f.type).to_pandas()
-        del got
-    return pd.DataFrame(cols, copy=False)
-
-
-def _copied(col: pa.Array, kind: str) -> Any:
-    """A batch's column as `frame_of` keeps it, copied out of the batch: a view of any of its
-    buffers would hold the whole batch (the engine hands a batch over as one block)."""
-    if kind == "number":
-        return np.array(col.to_numpy(zero_copy_only=False), copy=True)
-    if kind == "str":
-        col = col.cast(pa.large_string())  # new offsets, the same characters
-    return pa.concat_arrays([col])  # a copy, even of one array
-
-
-def _kind(t: pa.DataType) -> str:
-    """How `frame_of` copies a column of type `t` out of a batch."""
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "str"
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-        return "number"
-    return "arrow"
 
 
 def _used(statement: str, params: Mapping[str, Any] | None) -> dict[str, Any] | None:
