@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from functools import cache
 
 import numpy as np
@@ -204,6 +205,38 @@ def test_a_table_detailed_for_its_top_rows_ranks_and_explains_as_the_full_one(
     assert (short["explanation"].iloc[:4] != "").all() and (
         short["explanation"].iloc[4:] == ""
     ).all()
+
+
+def test_a_table_handed_over_is_freed_before_the_hosts_are_scored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`shift_report` passes the metric table on without keeping it: `score_window` lets it
+    go once the model is fitted, so it is not held while the hosts are scored. A caller that
+    keeps its table gets it back unchanged, and the same report."""
+    measures, _ = measured(0)
+    kept = measures.copy()
+    earlier = WEEKS[:3]
+    want_rep, want = score_window(measures, ATTACK_WEEK, earlier, top=5)
+    pd.testing.assert_frame_equal(measures, kept)
+    refs: list[weakref.ref[pd.DataFrame]] = []
+
+    def handed() -> pd.DataFrame:  # a table no one else holds
+        table = measures.copy()
+        refs.append(weakref.ref(table))
+        return table
+
+    alive: list[bool] = []
+    ranked = CentralityShiftDetector.ranked
+
+    def spy(self, obs, detail=None):  # type: ignore[no-untyped-def]
+        alive.append(refs[0]() is not None)
+        return ranked(self, obs, detail)
+
+    monkeypatch.setattr(CentralityShiftDetector, "ranked", spy)
+    got_rep, got = score_window(handed(), ATTACK_WEEK, earlier, top=5)
+    assert alive == [False]
+    assert got_rep.to_json() == want_rep.to_json()
+    pd.testing.assert_frame_equal(got, want)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

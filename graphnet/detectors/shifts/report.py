@@ -189,7 +189,10 @@ def score_window(
     new and vanished edges are counted from them). With `detail` the table holds `score`,
     `rank` and `explanation` alone, the explanation of the first max(`detail`, `top`) rows
     only ("" for the others): a window of a million hosts is not explained host by host.
-    Without it, every column of `CentralityShiftDetector.score`. Pure: no store."""
+    Without it, every column of `CentralityShiftDetector.score`. Pure: no store. The table
+    is not changed; this function's reference to it goes once the model is fitted, so that a
+    caller that passes it on without keeping one (`shift_report`) has it freed before the
+    hosts are scored (at 1.5 M hosts a window, about 0.6 GB for three windows)."""
     s = settings or ShiftSettings()
     history = [w for w in history if w < window]
     cur = measures[measures["window"] == window].set_index("host").drop(columns="window")
@@ -233,6 +236,7 @@ def score_window(
             pd.DataFrame(),
         )
     det = CentralityShiftDetector(s).fit(measures, windows=history)
+    del measures
     obs = derive(cur)
     cur_hosts = len(cur)
     cur_community = cur["community"] if "community" in cur.columns else pd.Series(dtype="float64")

@@ -72,10 +72,20 @@ def shift_report(
             hint=f"compute it with `graphnet snapshot --window {window}`",
         )
     earlier = [w for w in wins if w < window][-history:] if history > 0 else []
-    measures = snapshots.measures(store, [*earlier, window])
     cur_pairs = _pairs(store, window)
     prev_pairs = _pairs(store, earlier[-1]) if earlier else None
-    return score_window(measures, window, earlier, top, s, cur_pairs, prev_pairs, detail)
+    # the metric table handed over without a reference kept here: `score_window` lets it go
+    # once the model is fitted, before the hosts are scored
+    return score_window(
+        snapshots.measures(store, [*earlier, window]),
+        window,
+        earlier,
+        top,
+        s,
+        cur_pairs,
+        prev_pairs,
+        detail,
+    )
 
 
 def run(ctx: Context) -> DetectorRun:
