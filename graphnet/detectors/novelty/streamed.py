@@ -420,6 +420,9 @@ def score_archived(
         )
         wanted = reported(conv) if reported else np.zeros(len(conv), dtype=bool)
         s.lookup("novelty_bounds", _bounds(conv, wanted))
+        # what making the conversations freed goes back to the system before the engine
+        # takes its whole limit again for the join back
+        return_free_memory()
         best = s.table("novelty_best")  # keeps the novel rows (`novelty_novel_rows`)
         # the rest builds frames in Python (next to the conversations and the fingerprints)
         # from small results: the engine keeps its temporary tables (scored combinations,
@@ -462,10 +465,14 @@ def score_archived(
                     got["score"].to_numpy(dtype="float64"),
                     index=got["uid"].astype(str).to_numpy(),
                 )
-            # the novel rows last: of all the block reads, only `_stored` needs them
-            novel = _rows(s.table("novelty_novel"), total)
+            # the novel rows last: of all the block reads, only `_stored` needs them; made a
+            # frame once the session has ended (the engine's memory is the system's again)
+            held = [s.table("novelty_novel")]
     # what the session and the batches freed goes back to the system before the kept
     # connections are made (the C heap would keep it, and the step's peak with it)
+    return_free_memory()
+    novel = _rows(held.pop(), total)
+    # the engine's result, let go column by column as it was converted, goes back too
     return_free_memory()
     stored = _stored(novel, sample)
     return Streamed(
