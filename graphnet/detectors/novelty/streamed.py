@@ -466,7 +466,8 @@ def score_archived(
                     index=got["uid"].astype(str).to_numpy(),
                 )
             # the novel rows last: of all the block reads, only `_stored` needs them; made a
-            # frame once the session has ended (the engine's memory is the system's again)
+            # frame once the session has ended (the engine's memory is the system's again).
+            # Held in a list emptied as it is handed to `_rows`: its reference is the only one
             held = [s.table("novelty_novel")]
     # what the session and the batches freed goes back to the system before the kept
     # connections are made (the C heap would keep it, and the step's peak with it)
