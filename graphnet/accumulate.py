@@ -65,6 +65,15 @@ def _partition_text(src: np.ndarray, dst: np.ndarray, win: np.ndarray) -> np.nda
     return np.array([f"{s}|{d}|{w}" for s, d, w in zip(src, dst, win, strict=True)], dtype=object)
 
 
+def partitions(src: np.ndarray, dst: np.ndarray, win: np.ndarray, parts: int) -> np.ndarray:
+    """The partition (0 .. parts-1) of each edge (src, dst, window): a fixed hash of
+    `_partition_text`, the same in every process and run."""
+    if not len(src):
+        return np.zeros(0, dtype=np.int64)
+    hashed = pd.util.hash_array(_partition_text(src, dst, win), categorize=False)
+    return (hashed % np.uint64(parts)).astype(np.int64)
+
+
 @dataclass
 class ChunkCodes:
     """One chunk's aggregate: unique edges with their sums, and per component the histogram
@@ -273,11 +282,7 @@ class EdgeRows:
     def __init__(self, acc: EdgeAccumulator, top: dict[str, int], parts: int = 1) -> None:
         src, dst, win = _cat(acc._src), _cat(acc._dst), _cat(acc._win)
         n = len(src)
-        part = (
-            pd.util.hash_array(_partition_text(src, dst, win), categorize=False) % np.uint64(parts)
-            if n
-            else np.zeros(0, dtype=np.uint64)
-        ).astype(np.int64)
+        part = partitions(src, dst, win, parts)
         order = (
             pd.DataFrame({"p": part, "s": src, "d": dst, "w": win})
             .sort_values(["p", "s", "d", "w"], kind="stable")

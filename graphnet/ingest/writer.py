@@ -129,6 +129,48 @@ class _CommittedElsewhere(Exception):
     """Another run committed this batch while this transaction wrote it: roll it back."""
 
 
+def _write_batch(
+    store: Store, group: str, i: int, part: int, batch: list[dict[str, Any]], top: dict[str, int]
+) -> bool:
+    """Batch `i` of the group in one transaction holding the lock of its partition: its edges
+    added to those the graph holds (read, merged, written), the batch claimed in the group's
+    ledger. Returns False (and rolls back) when another run committed the batch already."""
+
+    def work(tx: Tx) -> None:
+        tx.run("graph_lock_part", key=f"lock/{part}")
+        existing = {
+            key: (first_ms, last_ms, props)
+            for key, first_ms, last_ms, props in tx.values(
+                "edges_existing", keys=[r["key"] for r in batch]
+            )
+        }
+        created, updated = [], []
+        for r in batch:
+            old = existing.get(r["key"])
+            if old is None:
+                created.append(r)
+                continue
+            merged = dict(r)
+            merged["props"] = merge_props(old[2], r["props"], top)
+            merged["first_ms"] = min(r["first_ms"], old[0])
+            merged["last_ms"] = max(r["last_ms"], old[1])
+            updated.append(merged)
+        if created:
+            tx.run("edges_create", rows=created)
+        if updated:
+            tx.run("edges_update", rows=updated)
+        if not tx.run("ingest_group_claim_batch", id=group, batch=i):
+            raise _CommittedElsewhere(i)
+
+    try:
+        with accumulate.gc_paused():  # rows in and out of the driver: many small objects
+            store.transaction(work)
+    except _CommittedElsewhere:
+        log.info("batch %d of group %s was committed by another run", i, group[:12])
+        return False
+    return True
+
+
 def load_batches(
     store: Store,
     group: str,
@@ -155,41 +197,7 @@ def load_batches(
     progress.edges(written[0], len(rows))
 
     def write(i: int, part: int, lo: int, hi: int) -> None:
-        batch = rows.slice(lo, hi)
-
-        def work(tx: Tx) -> None:
-            tx.run("graph_lock_part", key=f"lock/{part}")
-            existing = {
-                key: (first_ms, last_ms, props)
-                for key, first_ms, last_ms, props in tx.values(
-                    "edges_existing", keys=[r["key"] for r in batch]
-                )
-            }
-            created, updated = [], []
-            for r in batch:
-                old = existing.get(r["key"])
-                if old is None:
-                    created.append(r)
-                    continue
-                merged = dict(r)
-                merged["props"] = merge_props(old[2], r["props"], top)
-                merged["first_ms"] = min(r["first_ms"], old[0])
-                merged["last_ms"] = max(r["last_ms"], old[1])
-                updated.append(merged)
-            if created:
-                tx.run("edges_create", rows=created)
-            if updated:
-                tx.run("edges_update", rows=updated)
-            if not tx.run("ingest_group_claim_batch", id=group, batch=i):
-                raise _CommittedElsewhere(i)
-
-        ours = True
-        try:
-            with accumulate.gc_paused():  # rows in and out of the driver: many small objects
-                store.transaction(work)
-        except _CommittedElsewhere:
-            ours = False
-            log.info("batch %d of group %s was committed by another run", i, group[:12])
+        ours = _write_batch(store, group, i, part, rows.slice(lo, hi), top)
         with lock:
             if ours:
                 mine[0] += 1
