@@ -1,8 +1,10 @@
 """Ingest: log files -> aggregated host graph in Neo4j.
 
-get (graphnet.sources.read, streamed chunks) -> transform (pure: chunk -> per-edge sums and
-categorical histograms in code form, graphnet.accumulate) -> a running aggregate per **group**
-of files -> load (batched UNWIND in managed transactions), exactly once per file content.
+get (graphnet.sources.read, streamed chunks) -> the connection archive -> the engine's edges
+of the new files (graphnet.bulk_ingest: per-edge sums and categorical histograms, out of core,
+each edge once) -> load (batched UNWIND in managed transactions, or the import tool into an
+empty graph), exactly once per file content. The pure transform (`rows`, graphnet.accumulate)
+gives the same edges in Python: for tests, and to finish a group an older graphnet began.
 
 One concern per module, each importing only those listed before it (none imports this
 `__init__`):
@@ -74,17 +76,19 @@ from graphnet.ingest.rows import (
 )
 from graphnet.ingest.writer import (
     PARTITIONS,
+    ROWS_ARCHIVED,
     Group,
     commit,
     ledger_lookup,
+    load_archived,
     load_group,
     plan_of,
+    plan_rows,
 )
 from graphnet.store import Store
 
 __all__ = [
     "EDGE_KEY",
-    "GROUP_ROWS",
     "LABEL_COLUMNS",
     "NUMERIC",
     "OTHER",
@@ -119,9 +123,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: a group of files is loaded once its aggregate holds about this many histogram rows
-GROUP_ROWS = 8_000_000
 
 
 def reset(store: Store, settings: Settings) -> None:
@@ -175,10 +176,7 @@ def _ingest_frame(
         windows.window_ids(frame["ts"].to_numpy(dtype="float64"), kind).unique()
     )
     member = Member(Path(name), digest, result)
-    acc = accumulate.EdgeAccumulator()
-    for i in range(0, len(frame), TRANSFORM_ROWS):
-        acc.add_frame(frame.iloc[i : i + TRANSFORM_ROWS], kind)
-    load_group(store, [member], acc, settings, kind)
+    load_archived(store, [member], settings, kind)
     Archive(settings).commit(digest, result.windows)  # after the ledger says done
     return result
 
@@ -190,18 +188,17 @@ def ingest(
     window: str | None = None,
     fmt: str | None = None,
     progress: Progress | None = None,
-    group_rows: int = GROUP_ROWS,
     sensor: str | None = None,
 ) -> IngestResult:
     """Ingest every log file under `paths`, each exactly once (connections, and the dns and
     http records of Zeek logs; `sensor` names the sensor of records whose log names none).
 
-    Files are parsed one by one into a running aggregate and loaded in groups: a group closes
-    when its aggregate holds about `group_rows` histogram rows (compact numbers, ~24 bytes
-    each), so hourly rotated logs of a whole week usually become one set of edge writes (each
-    edge written once) while memory stays bounded. A file that cannot be read
-    is reported as failed and leaves the graph untouched; the others go on. An interrupted
-    group (killed process, lost server) is completed by the next run over the same files.
+    Files are parsed one by one into the connection archive; then the engine aggregates every
+    edge of them from the archive (out of core) and they are loaded as one group, each edge
+    written once however many files hold its connections, in bounded memory (into an empty
+    graph by the import tool, otherwise through Bolt). A file that cannot be read is reported
+    as failed and leaves the graph untouched; the others go on. An interrupted group (killed
+    process, lost server) is completed by the next run over the same files.
 
     A file's archive files are committed (read by the detectors) only after the ledger says
     the file is done; a run that starts alone adopts or removes what killed runs left
@@ -210,7 +207,7 @@ def ingest(
     with Archive(settings).ingesting(ledger_lookup(store)) as alone:
         if alone:
             tidy_rejects(settings)
-        return _ingest(store, paths, settings, window, fmt, progress, group_rows, sensor)
+        return _ingest(store, paths, settings, window, fmt, progress, sensor)
 
 
 def _ingest(
@@ -220,7 +217,6 @@ def _ingest(
     window: str | None,
     fmt: str | None,
     progress: Progress | None,
-    group_rows: int,
     sensor: str | None = None,
 ) -> IngestResult:
     """`ingest`, while it holds the archive."""
@@ -336,6 +332,13 @@ def _ingest(
             results[m.path] = m.result
             progress.file_done(m.result)
 
+    def load_archived_members(members: list[Member], gid: str | None = None) -> None:
+        written[0] += load_archived(store, members, settings, kind, gid, progress)
+        for m in members:
+            commit(settings, m)  # the ledger says done: the detectors may read its files now
+            results[m.path] = m.result
+            progress.file_done(m.result)
+
     # finish interrupted groups first: they need exactly their member files again
     for gid, items in interrupted.items():
         needed = store.read("ingest_group_members", id=gid)
@@ -356,28 +359,17 @@ def _ingest(
                     "or changed; restore it and re-run"
                 )
             continue
-        load(parse(items), gid)
+        plan = store.read("ingest_group_plan", id=gid)
+        if plan and plan_rows(plan[0]["plan"]) == ROWS_ARCHIVED:
+            again = [q[0] for path, sha in items if (q := parse_one(path, sha, aggregate=False))]
+            load_archived_members(again, gid)
+        else:  # begun by a graphnet that loaded from a group's aggregate in Python
+            load(parse(items), gid)
 
-    # (writing a group in the background while parsing the next was tried: on a 2-core
-    # machine parsing and Neo4j then compete for the cores, and two groups double the memory)
-    group = Group()
-    for path, sha in fresh:
-        parsed = parse_one(path, sha)
-        if parsed is None:
-            continue
-        # a file that starts new windows closes a group of a fair size: a window's edges are
-        # then written once, not once per group
-        if group.held_rows >= group_rows // 16 and not group.windows & set(
-            parsed[0].result.windows
-        ):
-            load(group)
-            group = Group()
-        group.add(*parsed, kind)
-        if group.held_rows >= group_rows:
-            load(group)
-            group = Group()
-    if group.members:
-        load(group)
+    # the new files: parsed into the archive, then every edge of them aggregated by the engine
+    # and written once (an edge's connections may be spread over every file of a week)
+    archived = [q[0] for path, sha in fresh if (q := parse_one(path, sha, aggregate=False))]
+    load_archived_members(archived)
     ordered = [results[p] for p in files]
     for res in ordered:
         log.info(

@@ -2,8 +2,10 @@
 transactions), exactly once.
 
 Exactly-once per file: a file is identified by the SHA-256 of its content and recorded in an
-`(:Ingest)` ledger node. A group's edges are cut into deterministic batches (by partition of the
-edge key); each batch's transaction takes its partition's lock, merges its edges and records its
+`(:Ingest)` ledger node. A group's edges (`load_archived`: the engine's edges of its archived
+files, each edge once; `load_group`: a group's aggregate in Python, kept to finish groups that
+an older graphnet began) are cut into deterministic batches (by partition of the edge key);
+each batch's transaction takes its partition's lock, merges its edges and records its
 index in `(:IngestGroup).done`, rolling back when another run already committed it. A run
 killed at any moment resumes the group's missing batches, and the counts end up exactly as
 after one clean run. Details: docs/architecture.md, "Ingest: exactly once, crash-safe".
@@ -20,10 +22,11 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from graphnet import accumulate, archive, bulk_ingest, record_graph
@@ -42,7 +45,14 @@ log = logging.getLogger(__name__)
 PARTITIONS = 8
 
 
-def plan_of(settings: Settings, window_kind: str) -> str:
+#: how a group's batches are cut, recorded in its plan: from the group's aggregate in Python
+#: (`graphnet.accumulate.EdgeRows`, `load_group`), or from the engine's edges of the archived
+#: files (`load_archived`)
+ROWS_ACCUMULATED = 2
+ROWS_ARCHIVED = 3
+
+
+def plan_of(settings: Settings, window_kind: str, rows: int = ROWS_ACCUMULATED) -> str:
     """Settings that decide how a file's batches are cut: a resumed ingest must use the same."""
     return json.dumps(
         {
@@ -50,11 +60,19 @@ def plan_of(settings: Settings, window_kind: str) -> str:
             "top_ports": settings.top_ports,
             "top_history": settings.top_history,
             "batch": settings.batch_size,
-            "rows": 2,  # how batches are cut from a group (graphnet.accumulate.EdgeRows)
+            "rows": rows,
             "parts": PARTITIONS,
         },
         sort_keys=True,
     )
+
+
+def plan_rows(plan: str | None) -> int:
+    """How the batches of a group with this plan are cut (`ROWS_*`)."""
+    try:
+        return int(json.loads(plan or "{}").get("rows", ROWS_ACCUMULATED))
+    except (ValueError, TypeError, AttributeError):
+        return ROWS_ACCUMULATED
 
 
 def ledger_lookup(store: Store) -> archive.LedgerLookup:
@@ -322,7 +340,7 @@ def load_group(
     # before the ledger says done: never left out
     recount_sensor_windows(store, members, settings)
     write_records(store, members, settings)
-    store.write("ingest_group_finish", id=group)
+    store.write("ingest_group_finish", id=group, batches_total=batches)
     # the batches not committed by this run were committed by another one: a concurrent
     # ingest of the same files, or a killed one that this run resumed
     by = "this run" if mine == batches else "another run" if not mine else "this and another run"
@@ -340,3 +358,149 @@ def load_group(
         if m.result.relative_ts:
             m.result.message = "relative timestamps (counted from epoch 0)"
     return conns
+
+
+def archived_batches(
+    rows: Iterable[dict[str, Any]], size: int, parts: int = PARTITIONS
+) -> Iterator[list[tuple[int, list[dict[str, Any]]]]]:
+    """Cut a stream of edge rows (each edge once) into rounds of batches: every `size * parts`
+    rows of the stream are one round, split by partition (`graphnet.accumulate.partitions`)
+    into (partition, rows) batches in partition order. The same stream gives the same batches,
+    so a resumed load skips exactly those committed; the batches of a round hold different
+    partitions, so they may be written at the same time."""
+    chunk: list[dict[str, Any]] = []
+
+    def split() -> list[tuple[int, list[dict[str, Any]]]]:
+        column = {c: np.array([r[c] for r in chunk], dtype=object) for c in ("src", "dst")}
+        wins = np.array([r["window"] for r in chunk], dtype=object)
+        part = accumulate.partitions(column["src"], column["dst"], wins, parts)
+        out = []
+        for p in np.unique(part).tolist():
+            out.append((int(p), [chunk[j] for j in np.flatnonzero(part == p).tolist()]))
+        return out
+
+    for r in rows:
+        chunk.append(r)
+        if len(chunk) >= size * parts:
+            yield split()
+            chunk = []
+    if chunk:
+        yield split()
+
+
+def load_archived(
+    store: Store,
+    members: Sequence[Member],
+    settings: Settings,
+    window_kind: str,
+    group: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write the edges and hosts of parsed files, archived and not yet committed, exactly once:
+    the engine aggregates every edge of the files from the archive (`graphnet.bulk_ingest`,
+    out of core, the edges the import tool loads into an empty graph), streamed in batches.
+
+    Each edge of the files comes once, however many files and windows they hold, so no edge is
+    written twice by one load; an edge the graph already has (a window earlier ingests added
+    to) is read, merged and written in its batch's transaction, as in `load_group`. The ledger
+    is the same: a killed load is resumed from the batches not yet claimed.
+    Returns the connections this run committed."""
+    if not members:
+        return 0
+    shas = [m.sha for m in members]
+    group = group or group_id(shas)
+    plan = plan_of(settings, window_kind, ROWS_ARCHIVED)
+    top = edge_top(settings)
+    progress = progress or Progress()
+    files = [{"sha256": m.sha, "props": ledger_props(m, window_kind)} for m in members]
+    # the number of batches is known when the stream ends (`ingest_group_finish`)
+    ledger = {"id": group, "plan": plan, "batches_total": None, "files": files}
+    began = store.write("ingest_group_begin", **ledger)[0]
+    if began["plan"] != plan:
+        raise StoreError(
+            f"an interrupted ingest of {members[0].result.path} used other settings "
+            f"({began['plan']})",
+            hint="re-run with the same --window and settings to finish it",
+        )
+    done = {int(i) for i in began["done"] or []}
+    start = len(done)
+    archive_ = Archive(settings)
+    t0 = time.perf_counter()
+    hosts = store.write_batches(
+        "hosts_upsert",
+        bulk_ingest.host_rows(archive_, shas, host_classifier(settings.internal_cidrs)),
+        settings.batch_size,
+    )
+    t1 = time.perf_counter()
+    edges = bulk_ingest.edge_rows(archive_, shas, settings.top_ports)
+    counts = write_stream(store, group, edges, done, settings, top, progress)
+    # before the ledger says done: never left out
+    recount_sensor_windows(store, members, settings)
+    write_records(store, members, settings)
+    store.write("ingest_group_finish", id=group, batches_total=counts["batches"])
+    mine, batches = counts["mine"], counts["batches"]
+    by = "this run" if mine == batches else "another run" if not mine else "this and another run"
+    log.info(
+        "%d files from the archive: %d edges, %d hosts; hosts written in %.1f s, edges in %.1f s",
+        len(members),
+        counts["edges"],
+        hosts,
+        t1 - t0,
+        time.perf_counter() - t1,
+    )
+    for m in members:
+        m.result.status = "resumed" if start else "ingested"
+        m.result.ingested_by = by
+        if m.result.relative_ts:
+            m.result.message = "relative timestamps (counted from epoch 0)"
+    return counts["conns"]
+
+
+def write_stream(
+    store: Store,
+    group: str,
+    edges: Iterable[dict[str, Any]],
+    done: set[int],
+    settings: Settings,
+    top: dict[str, int],
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Write a stream of edge rows as the group's batches (`archived_batches`), those not in
+    `done`, `settings.writers` transactions at a time (the batches of one round). Returns the
+    counts: `batches` (all), `mine` and `conns` (committed by this run: a batch another run
+    committed meanwhile is rolled back and not counted), `edges` (all)."""
+    progress = progress or Progress()
+    lock = threading.Lock()
+    counts = {"batches": 0, "mine": 0, "conns": 0, "edges": 0}
+    progress.edges(0, 0)
+
+    def write(i: int, part: int, batch: list[dict[str, Any]]) -> None:
+        ours = i not in done and _write_batch(store, group, i, part, batch, top)
+        with lock:
+            if ours:
+                counts["mine"] += 1
+                counts["conns"] += sum(int(r["props"]["conns"]) for r in batch)
+            counts["edges"] += len(batch)
+            progress.edges(counts["edges"], 0)
+
+    writers = max(1, settings.writers)
+    pool = (
+        ThreadPoolExecutor(max_workers=writers, thread_name_prefix="graphnet-writer")
+        if writers > 1
+        else None
+    )
+    try:
+        for round_ in archived_batches(edges, settings.batch_size):
+            numbered = [(counts["batches"] + k, p, b) for k, (p, b) in enumerate(round_)]
+            counts["batches"] += len(round_)
+            if pool is None:
+                for i, p, b in numbered:
+                    write(i, p, b)
+            else:
+                for f in [pool.submit(write, i, p, b) for i, p, b in numbered]:
+                    f.result()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    progress.edges(counts["edges"], counts["edges"])
+    return counts

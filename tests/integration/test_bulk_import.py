@@ -175,7 +175,7 @@ def bolt_write(store: Store, hosts: list[dict[str, Any]], edges: list[dict[str, 
     for batch in (1, 0):
         assert store.write("ingest_group_claim_batch", id="g1", batch=batch)
     for group in ("g1", "g2"):
-        store.write("ingest_group_finish", id=group)
+        store.write("ingest_group_finish", id=group, batches_total=None)
 
 
 def ledger_rows(settings: Neo4jSettings) -> tuple[list[Any], list[Any], list[Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from graphnet import ingest
+from graphnet import bulk_ingest, ingest
 from graphnet.archive import Archive
 from graphnet.cli import app
 from graphnet.config import Settings
@@ -223,9 +223,12 @@ def test_sigkill_mid_ingest_then_rerun_gives_exact_counts(store, tmp_path: Path)
     assert killed, "ingest finished before it could be killed; raise n"
     partial = store.read("ingest_get", sha256=ingest.sha256_of(path))[0]
     assert partial["status"] == "loading", partial
-    assert 0 < partial["batches_done"] < partial["batches_total"]
+    # the edges come from the engine as a stream: the number of batches is known at the end
+    assert partial["batches_done"] > 0 and partial["batches_total"] is None
     res = ingest.ingest(store, [path], Settings.from_env(batch_size=50))
     assert res.files[0].status == "resumed"
+    finished = store.read("ingest_get", sha256=ingest.sha256_of(path))[0]
+    assert finished["batches_done"] == finished["batches_total"] > partial["batches_done"]
     s = stats(store)
     assert s["connections"] == n
     # the same counts as one clean run into an empty graph
@@ -328,8 +331,10 @@ def test_other_files_in_a_folder_are_skipped_not_failed(store, tmp_path: Path) -
     assert stats(store)["connections"] == 4
 
 
-def test_small_groups_and_one_writer_give_the_same_graph(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # many files, each group closed after every file: later groups merge into earlier edges
+def test_files_added_in_several_runs_give_the_same_graph(store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # six files of one week ingested by three runs with small batches and two writers: the
+    # later runs add to the edges the earlier ones wrote (read, merged, written); the graph is
+    # the one that a single run of all six files with one writer gives
     for k in range(6):
         write_log(
             tmp_path / f"conn.{k:02d}.log",
@@ -351,19 +356,19 @@ def test_small_groups_and_one_writer_give_the_same_graph(store, tmp_path: Path) 
         def edges(self, written: int, total: int) -> None:
             self.calls.append((written, total))
 
-    rec = Recorder()
-    res = ingest.ingest(
-        store,
-        [tmp_path],
-        Settings.from_env(batch_size=3, writers=2),
-        group_rows=1,
-        progress=rec,
-    )
-    assert [f.status for f in res.files] == ["ingested"] * 6
-    # every group reports from 0 to all of its edges
-    starts = [c for c in rec.calls if c[0] == 0]
-    ends = [c for c in rec.calls if c[0] == c[1]]
-    assert len(starts) == len(ends) == 6
+    files = sorted(tmp_path.glob("conn.*.log"))
+    recorders = []
+    for pair in (files[0:2], files[2:4], files[4:6]):
+        rec = Recorder()
+        res = ingest.ingest(store, pair, Settings.from_env(batch_size=3, writers=2), progress=rec)
+        assert [f.status for f in res.files] == ["ingested"] * 2
+        recorders.append(rec)
+    # every run reports from 0 to all of its edges, counted as they are written
+    for rec in recorders:
+        assert rec.calls[0] == (0, 0)
+        assert rec.calls[-1][0] == rec.calls[-1][1] > 0
+        written = [w for w, _ in rec.calls]
+        assert written == sorted(written)
     keys = [
         ingest.edge_key(f"10.1.0.{a}", f"10.2.0.{b}", "2024-W10")
         for a in range(4)
@@ -383,19 +388,50 @@ def test_a_stale_writer_adds_nothing(store, tmp_path: Path) -> None:  # type: ig
     # a run that believes batches are still to do, when another run committed them meanwhile,
     # rolls each batch back instead of counting it twice
     path = write_log(tmp_path / "a.log", [zeek_line(i, dst=f"10.0.1.{i % 9}") for i in range(90)])
-    settings = Settings.from_env(batch_size=2)
+    settings = Settings.from_env(batch_size=2, writers=2)
     ingest.ingest(store, [path], settings)
     before = stats(store)
-    acc = ingest.accumulate.EdgeAccumulator()
-    frame = Archive(settings).connections(["2024-W10"])
-    acc.add_frame(frame, "week")
-    rows = acc.rows(
-        {"dport": settings.top_ports, "history": settings.top_history}, writer.PARTITIONS
-    )
-    group = store.read("ingest_get", sha256=ingest.sha256_of(path))[0]["group"]
-    top = {"dport": settings.top_ports, "history": settings.top_history}
-    writer.load_batches(store, group, rows, set(), settings, top, writers=2)
+    sha = ingest.sha256_of(path)
+    group = store.read("ingest_get", sha256=sha)[0]["group"]
+    edges = bulk_ingest.edge_rows(Archive(settings), [sha], settings.top_ports)
+    counts = writer.write_stream(store, group, edges, set(), settings, ingest.edge_top(settings))
+    assert counts["batches"] > 1 and counts["edges"] == 9
+    assert counts["mine"] == counts["conns"] == 0
     assert stats(store) == before
+
+
+def test_a_group_begun_from_an_aggregate_in_python_is_resumed_as_begun(
+    store, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    # a group that an older graphnet began (its batches cut from the group's aggregate in
+    # Python, `load_group`) and that was cut off after some batches is finished with the same
+    # cut: the counts end up as after one clean run
+    lines = [zeek_line(i, src=f"10.1.0.{i % 13}", dst=f"10.2.0.{i % 17}") for i in range(400)]
+    path = write_log(tmp_path / "old.log", lines)
+    settings = Settings.from_env(batch_size=5)
+    sha = ingest.sha256_of(path)
+    member, acc, pending = ingest.parse_member(path, sha, None, settings, "week", ingest.Progress())
+    group = writer.Group()
+    group.add(member, acc, pending, "week")
+
+    class CutOff(ingest.Progress):
+        def edges(self, written: int, total: int) -> None:
+            if written >= 20:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        writer.load_group(store, [member], group.close("week"), settings, "week", progress=CutOff())
+    partial = store.read("ingest_get", sha256=sha)[0]
+    assert partial["status"] == "loading" and 0 < partial["batches_done"] < partial["batches_total"]
+    res = ingest.ingest(store, [path], settings)
+    assert res.files[0].status == "resumed"
+    finished = store.read("ingest_get", sha256=sha)[0]
+    assert finished["batches_done"] == finished["batches_total"] == partial["batches_total"]
+    resumed = stats(store)
+    store.clear()
+    ingest.ingest(store, [path], settings)
+    assert stats(store) == resumed
+    assert resumed["connections"] == 400
 
 
 def archived_rows(settings: Settings) -> int:

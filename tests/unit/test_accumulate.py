@@ -12,9 +12,10 @@ import pandas as pd
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from graphnet import accumulate
 from graphnet.accumulate import EdgeAccumulator
 from graphnet.detectors.novelty.histograms import fold_top
-from graphnet.ingest import edge_key, edge_rows, transform
+from graphnet.ingest import edge_key, edge_rows, transform, writer
 
 from .test_ingest_transform import MON, conns
 
@@ -192,6 +193,43 @@ def test_batches_cover_every_edge_once_and_never_mix_partitions() -> None:
     assert [r["key"] for r in other.slice(0, len(other))] == [
         r["key"] for r in rows.slice(0, len(rows))
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 7), st.integers(1, 5))
+def test_a_stream_of_edges_is_cut_into_rounds_of_one_partition_batches(
+    size: int, parts: int
+) -> None:
+    # the Bolt load's batches of the engine's stream of edges: every edge once, a batch of one
+    # partition (the partition `accumulate.partitions` gives, as EdgeRows), a round of
+    # `size * parts` edges of the stream, and the same stream gives the same batches
+    frame = frame_of(
+        [(600.0 * i, i % 5, (i * 3 + 1) % 5, i % 6, i % 4, i % 5, i) for i in range(300)]
+    )
+    stream = expected(frame, {"dport": 3, "conn_state": 3})
+    rounds = list(writer.archived_batches(iter(stream), size, parts))
+    assert len(rounds) == -(-len(stream) // (size * parts))
+    seen = [r["key"] for rnd in rounds for _, batch in rnd for r in batch]
+    assert sorted(seen) == sorted(r["key"] for r in stream) and len(set(seen)) == len(seen)
+    position = {r["key"]: i for i, r in enumerate(stream)}
+    for k, rnd in enumerate(rounds):
+        keys = [r["key"] for _, batch in rnd for r in batch]
+        assert sorted(position[key] // (size * parts) for key in keys) == [k] * len(keys)
+        assert [p for p, _ in rnd] == sorted({p for p, _ in rnd})
+        for part, batch in rnd:
+            src, dst, win = (
+                np.array([r[c] for r in batch], dtype=object) for c in ("src", "dst", "window")
+            )
+            assert accumulate.partitions(src, dst, win, parts).tolist() == [part] * len(batch)
+            # within a batch, the stream's order
+            assert [position[r["key"]] for r in batch] == sorted(position[r["key"]] for r in batch)
+    again = list(writer.archived_batches(iter(stream), size, parts))
+    assert again == rounds
+    # the partition of an edge is the one EdgeRows cuts a group's batches by
+    acc = EdgeAccumulator()
+    acc.add_frame(frame, "week")
+    rows = acc.rows({"dport": 3, "conn_state": 3}, parts=parts)
+    assert rows.part.tolist() == accumulate.partitions(rows.src, rows.dst, rows.win, parts).tolist()
 
 
 #: texts made mostly of a key's own punctuation (where an ambiguous encoding collides), or any
