@@ -298,6 +298,53 @@ def group_id(shas: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(shas)).encode()).hexdigest()
 
 
+def _begin(
+    store: Store,
+    members: Sequence[Member],
+    group: str,
+    plan: str,
+    window_kind: str,
+    batches_total: int | None,
+) -> set[int]:
+    """Open (or find again) the group's ledger with its files marked loading; returns the
+    batches committed so far. A group begun with another plan cannot be finished by this one."""
+    files = [{"sha256": m.sha, "props": ledger_props(m, window_kind)} for m in members]
+    began = store.write(
+        "ingest_group_begin", id=group, plan=plan, batches_total=batches_total, files=files
+    )[0]
+    if began["plan"] != plan:
+        raise StoreError(
+            f"an interrupted ingest of {members[0].result.path} used other settings "
+            f"({began['plan']})",
+            hint="re-run with the same --window and settings to finish it",
+        )
+    return {int(i) for i in began["done"] or []}
+
+
+def _finish(
+    store: Store,
+    members: Sequence[Member],
+    settings: Settings,
+    group: str,
+    batches: int,
+    mine: int,
+    resumed: bool,
+) -> None:
+    """After the group's batches: the sensor recounts and record summaries (before the ledger
+    says done: never left out), the ledger marked done, and each member's result."""
+    recount_sensor_windows(store, members, settings)
+    write_records(store, members, settings)
+    store.write("ingest_group_finish", id=group, batches_total=batches)
+    # the batches not committed by this run were committed by another one: a concurrent
+    # ingest of the same files, or a killed one that this run resumed
+    by = "this run" if mine == batches else "another run" if not mine else "this and another run"
+    for m in members:
+        m.result.status = "resumed" if resumed else "ingested"
+        m.result.ingested_by = by
+        if m.result.relative_ts:
+            m.result.message = "relative timestamps (counted from epoch 0)"
+
+
 def load_group(
     store: Store,
     members: Sequence[Member],
@@ -321,29 +368,13 @@ def load_group(
     t0 = time.perf_counter()
     rows = acc.rows(top, PARTITIONS)
     batches = len(rows.batches(settings.batch_size))
-    files = [{"sha256": m.sha, "props": ledger_props(m, window_kind)} for m in members]
-    began = store.write(
-        "ingest_group_begin", id=group, plan=plan, batches_total=batches, files=files
-    )[0]
-    if began["plan"] != plan:
-        raise StoreError(
-            f"an interrupted ingest of {members[0].result.path} used other settings "
-            f"({began['plan']})",
-            hint="re-run with the same --window and settings to finish it",
-        )
-    done = {int(i) for i in began["done"] or []}
+    done = _begin(store, members, group, plan, window_kind, batches)
     start = len(done)
     hosts = host_rows(rows, host_classifier(settings.internal_cidrs))
     store.write_batches("hosts_upsert", hosts, settings.batch_size)
     t1 = time.perf_counter()
     mine, conns = load_batches(store, group, rows, done, settings, top, settings.writers, progress)
-    # before the ledger says done: never left out
-    recount_sensor_windows(store, members, settings)
-    write_records(store, members, settings)
-    store.write("ingest_group_finish", id=group, batches_total=batches)
-    # the batches not committed by this run were committed by another one: a concurrent
-    # ingest of the same files, or a killed one that this run resumed
-    by = "this run" if mine == batches else "another run" if not mine else "this and another run"
+    _finish(store, members, settings, group, batches, mine, resumed=bool(start))
     log.info(
         "group of %d files: %d edges, %d hosts; prepared in %.1f s, written in %.1f s",
         len(members),
@@ -352,11 +383,6 @@ def load_group(
         t1 - t0,
         time.perf_counter() - t1,
     )
-    for m in members:
-        m.result.status = "resumed" if start else "ingested"
-        m.result.ingested_by = by
-        if m.result.relative_ts:
-            m.result.message = "relative timestamps (counted from epoch 0)"
     return conns
 
 
@@ -412,17 +438,8 @@ def load_archived(
     plan = plan_of(settings, window_kind, ROWS_ARCHIVED)
     top = edge_top(settings)
     progress = progress or Progress()
-    files = [{"sha256": m.sha, "props": ledger_props(m, window_kind)} for m in members]
     # the number of batches is known when the stream ends (`ingest_group_finish`)
-    ledger = {"id": group, "plan": plan, "batches_total": None, "files": files}
-    began = store.write("ingest_group_begin", **ledger)[0]
-    if began["plan"] != plan:
-        raise StoreError(
-            f"an interrupted ingest of {members[0].result.path} used other settings "
-            f"({began['plan']})",
-            hint="re-run with the same --window and settings to finish it",
-        )
-    done = {int(i) for i in began["done"] or []}
+    done = _begin(store, members, group, plan, window_kind, None)
     start = len(done)
     archive_ = Archive(settings)
     t0 = time.perf_counter()
@@ -434,12 +451,7 @@ def load_archived(
     t1 = time.perf_counter()
     edges = bulk_ingest.edge_rows(archive_, shas, settings.top_ports)
     counts = write_stream(store, group, edges, done, settings, top, progress)
-    # before the ledger says done: never left out
-    recount_sensor_windows(store, members, settings)
-    write_records(store, members, settings)
-    store.write("ingest_group_finish", id=group, batches_total=counts["batches"])
-    mine, batches = counts["mine"], counts["batches"]
-    by = "this run" if mine == batches else "another run" if not mine else "this and another run"
+    _finish(store, members, settings, group, counts["batches"], counts["mine"], bool(start))
     log.info(
         "%d files from the archive: %d edges, %d hosts; hosts written in %.1f s, edges in %.1f s",
         len(members),
@@ -448,11 +460,6 @@ def load_archived(
         t1 - t0,
         time.perf_counter() - t1,
     )
-    for m in members:
-        m.result.status = "resumed" if start else "ingested"
-        m.result.ingested_by = by
-        if m.result.relative_ts:
-            m.result.message = "relative timestamps (counted from epoch 0)"
     return counts["conns"]
 
 
